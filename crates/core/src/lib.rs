@@ -1,0 +1,15 @@
+//! Starling's domain core: identifiers, validated value types, the error model
+//! and the ports (traits) that adapters implement. Nothing here knows about
+//! HTTP, SQL or any particular backend.
+
+pub mod cursor;
+pub mod error;
+pub mod id;
+pub mod model;
+pub mod ports;
+pub mod time;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use id::{IdGenerator, Snowflake, UserId};
+pub use time::Timestamp;

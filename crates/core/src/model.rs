@@ -1,0 +1,81 @@
+//! Records as the stores hand them to services.
+
+use crate::types::{Email, Username};
+use crate::{Timestamp, UserId, id::TokenFamilyId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub bio: String,
+    pub avatar_key: Option<String>,
+    pub follower_count: i64,
+    pub following_count: i64,
+    pub created_at: Timestamp,
+}
+
+pub struct NewUser {
+    pub id: UserId,
+    pub username: Username,
+    pub email: Email,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What login needs: the id and the stored password hash.
+pub struct Credentials {
+    pub id: UserId,
+    pub password_hash: String,
+}
+
+/// A profile update; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProfilePatch {
+    /// `Some(None)` clears the display name.
+    pub display_name: Option<Option<String>>,
+    pub bio: Option<String>,
+}
+
+impl ProfilePatch {
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.bio.is_none()
+    }
+}
+
+/// A refresh token as stored: only its SHA-256 hash, never the token itself.
+#[derive(Debug, Clone)]
+pub struct RefreshTokenRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub family_id: TokenFamilyId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The token was current: it is now spent and the new one is stored.
+    Rotated { user_id: UserId },
+    /// Unknown, expired or revoked token.
+    Invalid,
+    /// The token had already been rotated: its whole family is now revoked.
+    Reused,
+}
+
+/// A position in a follower/following list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowPosition {
+    pub followed_at: Timestamp,
+    pub user_id: UserId,
+}
+
+/// A position in user search results: rank (0 = prefix match), then username.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPosition {
+    pub rank: i64,
+    pub username: String,
+}

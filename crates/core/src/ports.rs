@@ -1,0 +1,124 @@
+//! Ports: what the services need from the outside world. Each has an embedded
+//! adapter (SQLite, memory, files) and a scale-out one (PostgreSQL, Redis, S3).
+//! Adapters normalise their backend's errors into [`crate::Error`]:
+//! a unique violation is `Conflict`, a missing row is `NotFound`.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::model::*;
+use crate::{Result, Timestamp, UserId, id::TokenFamilyId};
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Conflict with field `username` or `email` when either is taken.
+    async fn create_user(&self, user: NewUser) -> Result<UserRecord>;
+    async fn user_by_id(&self, id: UserId) -> Result<UserRecord>;
+    async fn user_by_username(&self, username: &str) -> Result<UserRecord>;
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserRecord>>;
+    /// Looks a user up by username or email (both stored lower-cased).
+    async fn credentials(&self, login: &str) -> Result<Option<Credentials>>;
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<UserRecord>;
+    /// Sets the avatar key and returns the one it replaced.
+    async fn set_avatar(&self, id: UserId, key: Option<&str>) -> Result<Option<String>>;
+    /// Users whose username or display name contains `query` (already lower-cased),
+    /// prefix matches first, then by username; keyset-paginated.
+    async fn search_users(
+        &self,
+        query: &str,
+        after: Option<SearchPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, SearchPosition)>>;
+}
+
+#[async_trait]
+pub trait FollowStore: Send + Sync {
+    /// Returns false when the follow already existed. NotFound when `followee` does not exist.
+    async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<bool>;
+    /// Returns false when there was nothing to remove.
+    async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<bool>;
+    /// Which of `candidates` `viewer` follows.
+    async fn followed_among(&self, viewer: UserId, candidates: &[UserId]) -> Result<HashSet<UserId>>;
+    /// Newest follow first.
+    async fn followers(
+        &self,
+        user: UserId,
+        after: Option<FollowPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+    async fn following(
+        &self,
+        user: UserId,
+        after: Option<FollowPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> Result<()>;
+    /// Atomically spends `presented` and stores `next` in the same family.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &[u8],
+        next: RefreshTokenRecord,
+        now: Timestamp,
+    ) -> Result<RotateOutcome>;
+    /// Revokes the family of the token with this hash, if there is one.
+    async fn revoke_refresh_token(&self, token_hash: &[u8], now: Timestamp) -> Result<()>;
+    async fn revoke_family(&self, family: TokenFamilyId, now: Timestamp) -> Result<()>;
+    /// Deletes tokens that expired before `cutoff`; returns how many.
+    async fn purge_expired_tokens(&self, cutoff: Timestamp) -> Result<u64>;
+}
+
+/// Operational checks on a backend, for `/ready`.
+#[async_trait]
+pub trait Health: Send + Sync {
+    async fn check(&self) -> Result<()>;
+}
+
+/// Key-value cache with expiry and windowed counters. Memory by default, Redis
+/// when configured (shared by every node). Everything in it can be rebuilt.
+#[async_trait]
+pub trait Cache: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()>;
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// Adds one to the counter at `key`, which lives for `window` from its first
+    /// increment. Returns the new count and how long the window has left.
+    async fn incr_window(&self, key: &str, window: Duration) -> Result<(u64, Duration)>;
+    async fn check(&self) -> Result<()>;
+}
+
+/// A stored object.
+pub struct Blob {
+    pub bytes: Bytes,
+}
+
+/// Blob storage for media: files under the data dir by default, S3 when configured.
+/// Keys are relative paths of `[a-z0-9._-]` segments separated by `/`.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn put(&self, key: &str, bytes: Bytes) -> Result<()>;
+    async fn get(&self, key: &str) -> Result<Option<Blob>>;
+    /// Deleting a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+    async fn check(&self) -> Result<()>;
+}
+
+/// True for keys safe to use as file paths and object names.
+pub fn valid_blob_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 512
+        && key.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        })
+}

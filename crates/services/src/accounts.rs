@@ -1,0 +1,252 @@
+//! Registration, login, refresh-token rotation and logout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use starling_core::error::FieldErrors;
+use starling_core::id::TokenFamilyId;
+use starling_core::model::{NewUser, RefreshTokenRecord, RotateOutcome};
+use starling_core::types::{DisplayName, Email, Password, Username};
+use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
+
+use crate::users::{UserView, Users};
+use crate::{JwtKeys, Ports, passwords};
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub login_window: Duration,
+    pub login_max_per_ip: u64,
+    pub login_max_per_account: u64,
+    pub avatar_max_bytes: usize,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            login_window: Duration::from_secs(15 * 60),
+            login_max_per_ip: 100,
+            login_max_per_account: 10,
+            avatar_max_bytes: 5 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a successful register, login or refresh hands back.
+pub struct Session {
+    pub user: UserView,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+pub struct RegisterInput {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+pub struct Accounts {
+    ports: Ports,
+    ids: Arc<IdGenerator>,
+    keys: Arc<JwtKeys>,
+    users: Arc<Users>,
+    settings: AuthSettings,
+}
+
+fn new_refresh_token() -> (String, Vec<u8>) {
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn invalid_credentials() -> Error {
+    Error::unauthorized("invalid_credentials", "wrong username, email or password")
+}
+
+fn invalid_refresh() -> Error {
+    Error::unauthorized("invalid_refresh_token", "the refresh token is not valid")
+}
+
+impl Accounts {
+    pub fn new(
+        ports: Ports,
+        ids: Arc<IdGenerator>,
+        keys: Arc<JwtKeys>,
+        users: Arc<Users>,
+        settings: AuthSettings,
+    ) -> Self {
+        Accounts {
+            ports,
+            ids,
+            keys,
+            users,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub async fn register(&self, input: RegisterInput) -> Result<Session> {
+        let mut errs = FieldErrors::new();
+        let username = errs.check("username", Username::parse(&input.username));
+        let email = errs.check("email", Email::parse(&input.email));
+        let password = errs.check("password", Password::parse(&input.password));
+        let display_name = match input.display_name.as_deref() {
+            Some(d) => errs.check("displayName", DisplayName::parse(d)).flatten(),
+            None => None,
+        };
+        errs.finish()?;
+        let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+            return Err(Error::internal("validated fields missing"));
+        };
+        let password_hash = passwords::hash(password).await?;
+        let record = self
+            .ports
+            .users
+            .create_user(NewUser {
+                id: UserId(self.ids.next()),
+                username,
+                email,
+                password_hash,
+                display_name: display_name.map(DisplayName::into_inner),
+                created_at: Timestamp::now(),
+            })
+            .await?;
+        tracing::info!(user_id = %record.id, "registered");
+        let family = TokenFamilyId(self.ids.next());
+        self.start_session(record.id, family).await
+    }
+
+    pub async fn login(&self, login: &str, password: &str, client_ip: &str) -> Result<Session> {
+        let login = login.trim().to_lowercase();
+        if login.is_empty() {
+            return Err(Error::field("login", "is required"));
+        }
+        if password.is_empty() {
+            return Err(Error::field("password", "is required"));
+        }
+        let window = self.settings.login_window;
+        let (per_ip, ip_left) = self
+            .ports
+            .cache
+            .incr_window(&format!("ratelimit:login:ip:{client_ip}"), window)
+            .await?;
+        let account_key = format!("ratelimit:login:account:{login}");
+        let (per_account, account_left) =
+            self.ports.cache.incr_window(&account_key, window).await?;
+        if per_ip > self.settings.login_max_per_ip {
+            return Err(Error::RateLimited {
+                retry_after: ip_left,
+            });
+        }
+        if per_account > self.settings.login_max_per_account {
+            return Err(Error::RateLimited {
+                retry_after: account_left,
+            });
+        }
+        let creds = self.ports.users.credentials(&login).await?;
+        let (id, stored) = match creds {
+            Some(c) => (Some(c.id), Some(c.password_hash)),
+            None => (None, None),
+        };
+        let ok = passwords::verify(password.to_owned(), stored).await?;
+        let Some(id) = id.filter(|_| ok) else {
+            return Err(invalid_credentials());
+        };
+        // A successful login clears the account's count of attempts.
+        self.ports.cache.delete(&account_key).await?;
+        let family = TokenFamilyId(self.ids.next());
+        self.start_session(id, family).await
+    }
+
+    pub async fn refresh(&self, presented: &str) -> Result<Session> {
+        if presented.is_empty() || presented.len() > 256 {
+            return Err(invalid_refresh());
+        }
+        let now = Timestamp::now();
+        let (token, hash) = new_refresh_token();
+        let next = RefreshTokenRecord {
+            token_hash: hash,
+            // Filled in by the store from the presented token's row.
+            user_id: UserId::from_i64(0),
+            family_id: TokenFamilyId::from_i64(0),
+            created_at: now,
+            expires_at: now.plus(self.settings.refresh_ttl),
+        };
+        match self
+            .ports
+            .tokens
+            .rotate_refresh_token(&hash_token(presented), next, now)
+            .await?
+        {
+            RotateOutcome::Rotated { user_id } => self.session_for(user_id, token).await,
+            RotateOutcome::Reused => {
+                tracing::warn!("a rotated refresh token was presented again; family revoked");
+                Err(Error::unauthorized(
+                    "refresh_token_reused",
+                    "the refresh token was already used; sign in again",
+                ))
+            }
+            RotateOutcome::Invalid => Err(invalid_refresh()),
+        }
+    }
+
+    pub async fn logout(&self, presented: &str) -> Result<()> {
+        if presented.is_empty() {
+            return Ok(());
+        }
+        self.ports
+            .tokens
+            .revoke_refresh_token(&hash_token(presented), Timestamp::now())
+            .await
+    }
+
+    /// Deletes refresh tokens that expired over a day ago.
+    pub async fn purge_expired_tokens(&self) -> Result<u64> {
+        let cutoff = Timestamp(Timestamp::now().0 - 24 * 3600 * 1000);
+        self.ports.tokens.purge_expired_tokens(cutoff).await
+    }
+
+    async fn start_session(&self, user: UserId, family: TokenFamilyId) -> Result<Session> {
+        let now = Timestamp::now();
+        let (token, hash) = new_refresh_token();
+        self.ports
+            .tokens
+            .insert_refresh_token(RefreshTokenRecord {
+                token_hash: hash,
+                user_id: user,
+                family_id: family,
+                created_at: now,
+                expires_at: now.plus(self.settings.refresh_ttl),
+            })
+            .await?;
+        self.session_for(user, token).await
+    }
+
+    async fn session_for(&self, user: UserId, refresh_token: String) -> Result<Session> {
+        let view = self.users.me(user).await?;
+        Ok(Session {
+            user: view,
+            access_token: self.keys.issue(user, self.settings.access_ttl)?,
+            refresh_token,
+            expires_in: self.settings.access_ttl.as_secs(),
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! The rules of each area. Services depend only on the ports in `starling_core`;
+//! they know nothing of HTTP or SQL.
+
+pub mod accounts;
+pub mod images;
+pub mod jwt;
+pub mod passwords;
+pub mod users;
+
+use std::sync::Arc;
+
+use starling_core::IdGenerator;
+use starling_core::ports::{BlobStore, Cache, FollowStore, TokenStore, UserStore};
+
+pub use accounts::{Accounts, AuthSettings, Session};
+pub use jwt::{JwtKeys, TokenVerifier};
+pub use users::{UserView, Users};
+
+/// The ports the services run on, chosen once at start-up.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserStore>,
+    pub follows: Arc<dyn FollowStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub cache: Arc<dyn Cache>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+/// Every service, wired. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub accounts: Arc<Accounts>,
+    pub users: Arc<Users>,
+    pub verifier: Arc<TokenVerifier>,
+    pub ports: Ports,
+}
+
+impl Services {
+    pub fn new(ports: Ports, ids: Arc<IdGenerator>, keys: Arc<JwtKeys>, auth: AuthSettings) -> Self {
+        let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
+        let users = Arc::new(Users::new(ports.clone(), ids.clone(), auth.avatar_max_bytes));
+        let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));
+        Services {
+            accounts,
+            users,
+            verifier,
+            ports,
+        }
+    }
+}

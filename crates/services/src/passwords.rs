@@ -1,0 +1,39 @@
+//! argon2id password hashing, off the async runtime (it is deliberately slow).
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use starling_core::types::Password;
+use starling_core::{Error, Result};
+
+/// Hashes with argon2id and the crate's recommended cost (19 MiB, 2 passes).
+pub async fn hash(password: Password) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.expose().as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| Error::internal(format!("hashing password: {e}")))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("hashing task: {e}")))?
+}
+
+/// Verifies `password` against a stored hash. With `None` (no such user) it
+/// still does the work of one verification, so both answers take as long.
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
+        let parsed = PasswordHash::new(&stored)
+            .map_err(|e| Error::internal(format!("stored hash unreadable: {e}")))?;
+        let ok = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        Ok(ok && stored != DUMMY_HASH)
+    })
+    .await
+    .map_err(|e| Error::internal(format!("verifying task: {e}")))?
+}
+
+/// The argon2id hash of a random password nobody knows, with the default cost.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c3RhcmxpbmdkdW1teXNhbHQ$1iI6mwxS5ZcxlxJlIcwq1aEOnOnjh1ZTw2D6ycQYqfQ";

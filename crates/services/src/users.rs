@@ -1,0 +1,276 @@
+//! Profiles, user lookup and search, follows, avatars.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use starling_core::cursor::Cursor;
+use starling_core::error::FieldErrors;
+use starling_core::model::{FollowPosition, ProfilePatch, SearchPosition, UserRecord};
+use starling_core::types::{Bio, DisplayName, Limit};
+use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
+
+use crate::Ports;
+use crate::images;
+
+/// A user as one viewer sees it.
+#[derive(Debug, Clone)]
+pub struct UserView {
+    pub record: UserRecord,
+    pub followed_by_me: bool,
+}
+
+/// A page of users and the cursor of the next page, if any.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+pub struct ProfileUpdate {
+    /// `Some(None)`: the field was sent as null (clear it).
+    pub display_name: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+}
+
+/// Avatars are fitted within this square.
+pub const AVATAR_SIZE: u32 = 400;
+
+pub struct Users {
+    ports: Ports,
+    ids: Arc<IdGenerator>,
+    avatar_max_bytes: usize,
+}
+
+impl Users {
+    pub fn new(ports: Ports, ids: Arc<IdGenerator>, avatar_max_bytes: usize) -> Self {
+        Users {
+            ports,
+            ids,
+            avatar_max_bytes,
+        }
+    }
+
+    pub fn avatar_max_bytes(&self) -> usize {
+        self.avatar_max_bytes
+    }
+
+    pub async fn me(&self, me: UserId) -> Result<UserView> {
+        let record = self.ports.users.user_by_id(me).await?;
+        Ok(UserView {
+            record,
+            followed_by_me: false,
+        })
+    }
+
+    pub async fn get(&self, viewer: Option<UserId>, id: UserId) -> Result<UserView> {
+        let record = self.ports.users.user_by_id(id).await?;
+        self.view_one(viewer, record).await
+    }
+
+    pub async fn by_username(&self, viewer: Option<UserId>, username: &str) -> Result<UserView> {
+        let record = self.ports.users.user_by_username(username).await?;
+        self.view_one(viewer, record).await
+    }
+
+    pub async fn update_profile(&self, me: UserId, update: ProfileUpdate) -> Result<UserView> {
+        let mut errs = FieldErrors::new();
+        let mut patch = ProfilePatch::default();
+        if let Some(d) = update.display_name {
+            let parsed = match d {
+                Some(d) => errs.check("displayName", DisplayName::parse(&d)),
+                None => Some(None),
+            };
+            patch.display_name = parsed.map(|v| v.map(DisplayName::into_inner));
+        }
+        if let Some(b) = update.bio {
+            let raw = b.unwrap_or_default();
+            patch.bio = errs.check("bio", Bio::parse(&raw)).map(Bio::into_inner);
+        }
+        errs.finish()?;
+        let record = if patch.is_empty() {
+            self.ports.users.user_by_id(me).await?
+        } else {
+            self.ports.users.update_profile(me, patch).await?
+        };
+        Ok(UserView {
+            record,
+            followed_by_me: false,
+        })
+    }
+
+    /// Replaces the avatar: recognise, fit within 400x400, strip metadata, store,
+    /// point the profile at it, then drop the old file.
+    pub async fn set_avatar(&self, me: UserId, upload: Bytes) -> Result<UserView> {
+        if upload.len() > self.avatar_max_bytes {
+            return Err(Error::PayloadTooLarge {
+                message: format!("the avatar must be at most {} bytes", self.avatar_max_bytes),
+            });
+        }
+        if images::sniff(&upload).is_none() {
+            return Err(images::unsupported());
+        }
+        let processed =
+            tokio::task::spawn_blocking(move || images::fit_within(&upload, AVATAR_SIZE))
+                .await
+                .map_err(|e| Error::internal(format!("image task: {e}")))??;
+        let key = format!("avatars/{}/{}.{}", me, self.ids.next(), processed.extension);
+        self.ports
+            .blobs
+            .put(&key, Bytes::from(processed.bytes))
+            .await?;
+        let previous = match self.ports.users.set_avatar(me, Some(&key)).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = self.ports.blobs.delete(&key).await;
+                return Err(e);
+            }
+        };
+        if let Some(old) = previous {
+            if let Err(e) = self.ports.blobs.delete(&old).await {
+                tracing::warn!(key = %old, error = %e, "could not delete the replaced avatar");
+            }
+        }
+        self.me(me).await
+    }
+
+    pub async fn media(&self, key: &str) -> Result<(Bytes, &'static str)> {
+        let blob = self
+            .ports
+            .blobs
+            .get(key)
+            .await?
+            .ok_or_else(|| Error::not_found("media"))?;
+        Ok((blob.bytes, images::content_type_for(key)))
+    }
+
+    pub async fn search(
+        &self,
+        viewer: Option<UserId>,
+        query: &str,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Page<UserView>> {
+        let limit = Limit::parse(limit)?;
+        let query = query.trim();
+        if query.chars().count() > 100 {
+            return Err(Error::field("q", "must be at most 100 characters"));
+        }
+        let after = Cursor::decode_opt(cursor)?.map(|c| SearchPosition {
+            rank: c.id,
+            username: c.key,
+        });
+        let rows = self
+            .ports
+            .users
+            .search_users(&query.to_lowercase(), after, limit.get() + 1)
+            .await?;
+        self.page(viewer, rows, limit, |p| Cursor::new(p.username.clone(), p.rank))
+            .await
+    }
+
+    pub async fn follow(&self, me: UserId, target: UserId) -> Result<UserView> {
+        if me == target {
+            return Err(Error::unprocessable(
+                "cannot_follow_self",
+                "you cannot follow yourself",
+            ));
+        }
+        self.ports.follows.follow(me, target, Timestamp::now()).await?;
+        self.get(Some(me), target).await
+    }
+
+    pub async fn unfollow(&self, me: UserId, target: UserId) -> Result<UserView> {
+        if me == target {
+            return Err(Error::unprocessable(
+                "cannot_follow_self",
+                "you cannot follow yourself",
+            ));
+        }
+        self.ports.follows.unfollow(me, target).await?;
+        self.get(Some(me), target).await
+    }
+
+    pub async fn followers(
+        &self,
+        viewer: Option<UserId>,
+        user: UserId,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Page<UserView>> {
+        let limit = Limit::parse(limit)?;
+        let after = decode_follow_cursor(cursor)?;
+        let rows = self.ports.follows.followers(user, after, limit.get() + 1).await?;
+        self.page(viewer, rows, limit, encode_follow_cursor).await
+    }
+
+    pub async fn following(
+        &self,
+        viewer: Option<UserId>,
+        user: UserId,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+    ) -> Result<Page<UserView>> {
+        let limit = Limit::parse(limit)?;
+        let after = decode_follow_cursor(cursor)?;
+        let rows = self.ports.follows.following(user, after, limit.get() + 1).await?;
+        self.page(viewer, rows, limit, encode_follow_cursor).await
+    }
+
+    async fn view_one(&self, viewer: Option<UserId>, record: UserRecord) -> Result<UserView> {
+        let followed = self.followed_set(viewer, &[record.id]).await?;
+        Ok(UserView {
+            followed_by_me: followed.contains(&record.id),
+            record,
+        })
+    }
+
+    async fn followed_set(&self, viewer: Option<UserId>, ids: &[UserId]) -> Result<HashSet<UserId>> {
+        match viewer {
+            Some(v) => self.ports.follows.followed_among(v, ids).await,
+            None => Ok(HashSet::new()),
+        }
+    }
+
+    /// Turns `limit + 1` fetched rows into a page: the extra row only tells
+    /// that there is a next page.
+    async fn page<P>(
+        &self,
+        viewer: Option<UserId>,
+        mut rows: Vec<(UserRecord, P)>,
+        limit: Limit,
+        cursor_of: impl Fn(&P) -> Cursor,
+    ) -> Result<Page<UserView>> {
+        let more = rows.len() > limit.get() as usize;
+        rows.truncate(limit.get() as usize);
+        let next_cursor = if more {
+            rows.last().map(|(_, p)| cursor_of(p).encode())
+        } else {
+            None
+        };
+        let ids: Vec<UserId> = rows.iter().map(|(r, _)| r.id).collect();
+        let followed = self.followed_set(viewer, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|(record, _)| UserView {
+                followed_by_me: followed.contains(&record.id),
+                record,
+            })
+            .collect();
+        Ok(Page { items, next_cursor })
+    }
+}
+
+fn encode_follow_cursor(p: &FollowPosition) -> Cursor {
+    Cursor::new(p.followed_at.0.to_string(), p.user_id.get())
+}
+
+fn decode_follow_cursor(raw: Option<&str>) -> Result<Option<FollowPosition>> {
+    Cursor::decode_opt(raw)?
+        .map(|c| {
+            Ok(FollowPosition {
+                followed_at: Timestamp(c.key_i64()?),
+                user_id: UserId::from_i64(c.id),
+            })
+        })
+        .transpose()
+}

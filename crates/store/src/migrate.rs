@@ -1,0 +1,66 @@
+//! A small migrator: numbered migrations embedded in the binary, each with a
+//! SQLite and a PostgreSQL text (the same text where the dialects agree),
+//! applied in order inside a transaction and recorded in `schema_migrations`.
+
+use sqlx::AnyPool;
+use starling_core::{Error, Result, Timestamp};
+
+use crate::{Dialect, db_err};
+
+pub struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+const ACCOUNTS: &str = include_str!("../migrations/0001_accounts.sql");
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "accounts",
+    sqlite: ACCOUNTS,
+    postgres: ACCOUNTS,
+}];
+
+pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+
+    let mut applied = Vec::new();
+    for m in MIGRATIONS {
+        let mut tx = pool.begin().await.map_err(db_err)?;
+        // Claim the version first: a concurrent migrator on another node then
+        // waits on (or conflicts with) this row instead of applying it twice.
+        let claimed = sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(Timestamp::now().millis())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if claimed == 0 {
+            continue;
+        }
+        let sql = match dialect {
+            Dialect::Sqlite => m.sqlite,
+            Dialect::Postgres => m.postgres,
+        };
+        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| {
+            Error::internal(format!("migration {} ({}) failed: {e}", m.version, m.name))
+        })?;
+        tx.commit().await.map_err(db_err)?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+        applied.push(m.version);
+    }
+    Ok(applied)
+}

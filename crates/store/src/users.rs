@@ -1,0 +1,255 @@
+use async_trait::async_trait;
+use starling_core::model::{Credentials, NewUser, ProfilePatch, SearchPosition, UserRecord};
+use starling_core::ports::UserStore;
+use sqlx::AssertSqlSafe;
+use starling_core::{Error, Result, Timestamp, UserId};
+
+use crate::error::violation_detail;
+use crate::{SqlStore, db_err, placeholders};
+
+pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.bio, \
+     u.avatar_key, u.follower_count, u.following_count, u.created_at";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: i64,
+    username: String,
+    email: String,
+    display_name: Option<String>,
+    bio: String,
+    avatar_key: Option<String>,
+    follower_count: i64,
+    following_count: i64,
+    created_at: i64,
+}
+
+impl From<UserRow> for UserRecord {
+    fn from(r: UserRow) -> Self {
+        UserRecord {
+            id: UserId::from_i64(r.id),
+            username: r.username,
+            email: r.email,
+            display_name: r.display_name,
+            bio: r.bio,
+            avatar_key: r.avatar_key,
+            follower_count: r.follower_count,
+            following_count: r.following_count,
+            created_at: Timestamp(r.created_at),
+        }
+    }
+}
+
+/// Escapes LIKE wildcards so user input matches literally (with `ESCAPE '\'`).
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(&self, u: NewUser) -> Result<UserRecord> {
+        let sql = format!(
+            "INSERT INTO users AS u (id, username, email, password_hash, display_name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+            .bind(u.id.get())
+            .bind(u.username.as_str())
+            .bind(u.email.as_str())
+            .bind(&u.password_hash)
+            .bind(u.display_name.as_deref())
+            .bind(u.created_at.millis())
+            .fetch_one(&self.pool)
+            .await
+            .map(Into::into)
+            .map_err(|e| match db_err_keep(&e) {
+                Some(detail) if detail.contains("email") => Error::Conflict {
+                    code: "email_taken",
+                    message: "that email address is already registered".into(),
+                    field: Some("email"),
+                },
+                Some(_) => Error::Conflict {
+                    code: "username_taken",
+                    message: "that username is taken".into(),
+                    field: Some("username"),
+                },
+                None => db_err(e),
+            })
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<UserRecord> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(Into::into)
+            .ok_or_else(|| Error::not_found("user"))
+    }
+
+    async fn user_by_username(&self, username: &str) -> Result<UserRecord> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
+        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+            .bind(username.to_ascii_lowercase())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(Into::into)
+            .ok_or_else(|| Error::not_found("user"))
+    }
+
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.get());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
+        let login = login.trim().to_lowercase();
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE username = $1 OR email = $1 LIMIT 1",
+        )
+        .bind(&login)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|(id, password_hash)| Credentials {
+            id: UserId::from_i64(id),
+            password_hash,
+        }))
+    }
+
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<UserRecord> {
+        // COALESCE keeps a field that the patch leaves out; the flag distinguishes
+        // "clear the display name" from "leave it".
+        let (set_display, display) = match patch.display_name {
+            Some(v) => (1_i64, v),
+            None => (0, None),
+        };
+        let sql = format!(
+            "UPDATE users AS u SET
+                 display_name = CASE WHEN $2 = 1 THEN $3 ELSE u.display_name END,
+                 bio = COALESCE($4, u.bio),
+                 updated_at = $5
+             WHERE u.id = $1 RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+            .bind(id.get())
+            .bind(set_display)
+            .bind(display)
+            .bind(patch.bio)
+            .bind(Timestamp::now().millis())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(Into::into)
+            .ok_or_else(|| Error::not_found("user"))
+    }
+
+    async fn set_avatar(&self, id: UserId, key: Option<&str>) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Write first (see SqlStore docs): SQLite takes the write lock up front.
+        let updated = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+            .bind(id.get())
+            .bind(Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        if updated == 0 {
+            return Err(Error::not_found("user"));
+        }
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
+                .bind(id.get())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        sqlx::query("UPDATE users SET avatar_key = $2 WHERE id = $1")
+            .bind(id.get())
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(previous)
+    }
+
+    async fn search_users(
+        &self,
+        query: &str,
+        after: Option<SearchPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, SearchPosition)>> {
+        let escaped = like_escape(&query.to_lowercase());
+        let prefix = format!("{escaped}%");
+        let anywhere = format!("%{escaped}%");
+        let (after_rank, after_name) = after.map_or((-1, String::new()), |p| (p.rank, p.username));
+        let sql = format!(
+            "SELECT * FROM (
+                 SELECT {USER_COLUMNS},
+                        CAST(CASE WHEN u.username LIKE $1 ESCAPE '\\'
+                                    OR lower(COALESCE(u.display_name, '')) LIKE $1 ESCAPE '\\'
+                                  THEN 0 ELSE 1 END AS BIGINT) AS match_rank
+                 FROM users u
+                 WHERE u.username LIKE $2 ESCAPE '\\'
+                    OR lower(COALESCE(u.display_name, '')) LIKE $2 ESCAPE '\\'
+             ) s
+             WHERE s.match_rank > $3 OR (s.match_rank = $3 AND s.username > $4)
+             ORDER BY s.match_rank, s.username
+             LIMIT $5"
+        );
+        #[derive(sqlx::FromRow)]
+        struct Ranked {
+            #[sqlx(flatten)]
+            user: UserRow,
+            match_rank: i64,
+        }
+        let rows = sqlx::query_as::<_, Ranked>(AssertSqlSafe(sql))
+            .bind(prefix)
+            .bind(anywhere)
+            .bind(after_rank)
+            .bind(after_name)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let pos = SearchPosition {
+                    rank: r.match_rank,
+                    username: r.user.username.clone(),
+                };
+                (r.user.into(), pos)
+            })
+            .collect())
+    }
+}
+
+/// `Some(detail)` when `e` is a unique violation.
+fn db_err_keep(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            Some(violation_detail(e))
+        }
+        _ => None,
+    }
+}
