@@ -1,1 +1,253 @@
+//! The `starling` server: wires the configured backends into the services,
+//! serves the roles asked for, and shuts down gracefully.
 
+pub mod config;
+mod probe;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use starling_adapters::{FsBlobStore, MemoryCache, RedisCache, S3BlobStore, S3Options};
+use starling_api::metrics::Metrics;
+use starling_api::{ApiConfig, AppState, NamedCheck};
+use starling_core::ports::{BlobStore, Cache, Health};
+use starling_core::{IdGenerator, Result as CoreResult};
+use starling_services::{AuthSettings, JwtKeys, Ports, Services};
+use starling_store::{SqlStore, StoreOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{ConfigError, Overrides, Settings};
+
+struct CacheHealth(Arc<dyn Cache>);
+
+#[async_trait]
+impl Health for CacheHealth {
+    async fn check(&self) -> CoreResult<()> {
+        self.0.check().await
+    }
+}
+
+struct BlobHealth(Arc<dyn BlobStore>);
+
+#[async_trait]
+impl Health for BlobHealth {
+    async fn check(&self) -> CoreResult<()> {
+        self.0.check().await
+    }
+}
+
+/// Connects the database and applies migrations; used by `serve` and `migrate`.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<(SqlStore, Vec<i64>)> {
+    let url = settings.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+    }
+    let store = SqlStore::connect(
+        &url,
+        &StoreOptions {
+            max_connections: settings.database_max_connections,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    let applied = store.migrate().await?;
+    Ok((store, applied))
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+    store: SqlStore,
+    grace: Duration,
+}
+
+impl Server {
+    /// Builds everything from `settings` and starts listening.
+    pub async fn start(settings: Settings) -> anyhow::Result<Server> {
+        let roles = settings.roles()?;
+        let addr = settings.bind_addr()?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+
+        let ids = Arc::new(IdGenerator::new(settings.node_id)?);
+        let (store, _) = open_store(&settings).await?;
+        tracing::info!(backend = store.dialect().name(), "database ready");
+
+        let mut checks = vec![NamedCheck {
+            name: "database".into(),
+            check: Arc::new(store.clone()) as Arc<dyn Health>,
+        }];
+
+        let cache: Arc<dyn Cache> = match &settings.redis_url {
+            Some(url) => {
+                let c = RedisCache::connect(url, &settings.redis_prefix).await?;
+                tracing::info!(url = %config::redact_url(url), "cache: redis");
+                Arc::new(c)
+            }
+            None => {
+                tracing::info!("cache: in-process memory");
+                Arc::new(MemoryCache::default())
+            }
+        };
+        if settings.redis_url.is_some() {
+            checks.push(NamedCheck {
+                name: "redis".into(),
+                check: Arc::new(CacheHealth(cache.clone())),
+            });
+        }
+
+        let blobs: Arc<dyn BlobStore> = match settings.s3_location()? {
+            Some(loc) => {
+                let s3 = S3BlobStore::new(&S3Options {
+                    bucket: loc.bucket.clone(),
+                    prefix: loc.prefix,
+                    endpoint: settings.s3_endpoint.clone(),
+                    region: settings.s3_region.clone(),
+                    access_key_id: settings.s3_access_key_id.clone(),
+                    secret_access_key: settings.s3_secret_access_key.clone(),
+                })?;
+                tracing::info!(bucket = %loc.bucket, "media: s3");
+                Arc::new(s3)
+            }
+            None => {
+                let dir = settings.data_dir.join("media");
+                tracing::info!(dir = %dir.display(), "media: files");
+                Arc::new(FsBlobStore::open(dir).await?)
+            }
+        };
+        checks.push(NamedCheck {
+            name: "media".into(),
+            check: Arc::new(BlobHealth(blobs.clone())),
+        });
+
+        if let Some(url) = &settings.broker_url {
+            tracing::info!(url = %config::redact_url(url), "broker: amqp");
+            checks.push(NamedCheck {
+                name: "broker".into(),
+                check: Arc::new(probe::AmqpProbe::new(url)?),
+            });
+        }
+
+        let key_path = settings
+            .jwt_private_key_file
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("jwt-ed25519.pem"));
+        let keys = Arc::new(JwtKeys::load_or_generate(&key_path)?);
+
+        let store_arc = Arc::new(store.clone());
+        let ports = Ports {
+            users: store_arc.clone(),
+            follows: store_arc.clone(),
+            tokens: store_arc,
+            cache,
+            blobs,
+        };
+        let services = Services::new(
+            ports,
+            ids,
+            keys.clone(),
+            AuthSettings {
+                access_ttl: Duration::from_secs(settings.access_token_ttl_secs),
+                refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600),
+                login_window: Duration::from_secs(settings.login_window_secs),
+                login_max_per_ip: settings.login_max_per_ip,
+                login_max_per_account: settings.login_max_per_account,
+                avatar_max_bytes: settings.avatar_max_bytes,
+            },
+        );
+
+        let pool_store = store.clone();
+        let metrics = Arc::new(Metrics::new(Some(Arc::new(move || pool_store.pool_usage()))));
+        let state = AppState {
+            services: services.clone(),
+            keys,
+            config: Arc::new(ApiConfig {
+                cookie_secure: settings.cookie_secure,
+                cors_origins: settings.cors_origins(),
+                trust_proxy: settings.trust_proxy,
+                body_limit: settings.body_limit_bytes,
+                public_url: settings.public_url.clone(),
+            }),
+            metrics,
+            checks: Arc::new(checks),
+        };
+        let router = if roles.api {
+            starling_api::api_router(state)
+        } else {
+            starling_api::ops_router(state)
+        };
+
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let addr = listener.local_addr()?;
+        let (shutdown, mut rx) = watch::channel(false);
+        let http = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+        });
+
+        let mut workers = Vec::new();
+        if roles.worker {
+            workers.push(spawn_token_purge(services.clone(), shutdown.subscribe()));
+        }
+        tracing::info!(%addr, roles = %settings.roles, node_id = settings.node_id, "starling is listening");
+        Ok(Server {
+            addr,
+            shutdown,
+            http,
+            workers,
+            store,
+            grace: Duration::from_secs(settings.shutdown_timeout_secs),
+        })
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (up to the
+    /// configured grace period), stops the workers and closes the pool.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        match tokio::time::timeout(self.grace, self.http).await {
+            Ok(joined) => joined??,
+            Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
+        }
+        for w in self.workers {
+            let _ = w.await;
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Worker job: delete long-expired refresh tokens every hour.
+fn spawn_token_purge(services: Services, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    match services.accounts.purge_expired_tokens().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
+                        Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
+                    }
+                }
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            }
+        }
+    })
+}

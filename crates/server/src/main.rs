@@ -1,1 +1,154 @@
-fn main() {}
+//! `starling`: the whole social network in one binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use starling_server::config::{self, Overrides, Settings};
+use starling_server::{Server, open_store};
+
+#[derive(Parser)]
+#[command(name = "starling", version, about = "Starling: a self-hosted social network in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Clone, Default)]
+struct Common {
+    /// Settings file (default: ./starling.toml if present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: STARLING_BIND] [default: 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    bind: Option<String>,
+    /// Data directory [env: STARLING_DATA_DIR] [default: ./data].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Roles to run: api, realtime, worker [env: STARLING_ROLES] [default: all].
+    #[arg(long, global = true, value_name = "ROLES")]
+    roles: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the effective settings, secrets hidden.
+    Config,
+}
+
+fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if settings.log_format == "json" {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let server = Server::start(settings).await?;
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            server.shutdown().await
+        }
+        Command::Migrate => {
+            let (store, applied) = open_store(&settings).await?;
+            if applied.is_empty() {
+                println!("database is up to date ({})", store.dialect().name());
+            } else {
+                println!("applied migrations {applied:?} ({})", store.dialect().name());
+            }
+            store.close().await;
+            Ok(())
+        }
+        Command::Config => {
+            let shown = toml_like(&settings.redacted())?;
+            print!("{shown}");
+            Ok(())
+        }
+    }
+}
+
+/// Renders settings as `key = value` lines (TOML syntax), unset ones commented.
+fn toml_like(s: &Settings) -> anyhow::Result<String> {
+    let serde_json::Value::Object(map) = serde_json::to_value(s)? else {
+        anyhow::bail!("settings did not serialise to a map");
+    };
+    let mut out = String::new();
+    for (k, v) in map {
+        match v {
+            serde_json::Value::Null => out.push_str(&format!("# {k} = (not set)\n")),
+            other => out.push_str(&format!("{k} = {other}\n")),
+        }
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        bind: cli.common.bind.clone(),
+        data_dir: cli.common.data_dir.clone(),
+        roles: cli.common.roles.clone(),
+    };
+    let settings = match config::load(cli.common.config.as_deref(), &overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("starling: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !matches!(cli.command, Some(Command::Config)) {
+        init_logging(&settings);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("starling: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("starling: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

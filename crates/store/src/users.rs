@@ -10,6 +10,10 @@ use crate::{SqlStore, db_err, placeholders};
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.bio, \
      u.avatar_key, u.follower_count, u.following_count, u.created_at";
 
+/// The same columns unqualified, for `RETURNING` (SQLite cannot name an alias there).
+const RETURNING_COLUMNS: &str = "id, username, email, display_name, bio, \
+     avatar_key, follower_count, following_count, created_at";
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     id: i64,
@@ -55,8 +59,8 @@ fn like_escape(s: &str) -> String {
 impl UserStore for SqlStore {
     async fn create_user(&self, u: NewUser) -> Result<UserRecord> {
         let sql = format!(
-            "INSERT INTO users AS u (id, username, email, password_hash, display_name, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {USER_COLUMNS}"
+            "INSERT INTO users (id, username, email, password_hash, display_name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {RETURNING_COLUMNS}"
         );
         sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
             .bind(u.id.get())
@@ -144,11 +148,11 @@ impl UserStore for SqlStore {
             None => (0, None),
         };
         let sql = format!(
-            "UPDATE users AS u SET
-                 display_name = CASE WHEN $2 = 1 THEN $3 ELSE u.display_name END,
-                 bio = COALESCE($4, u.bio),
+            "UPDATE users SET
+                 display_name = CASE WHEN $2 = 1 THEN $3 ELSE display_name END,
+                 bio = COALESCE($4, bio),
                  updated_at = $5
-             WHERE u.id = $1 RETURNING {USER_COLUMNS}"
+             WHERE id = $1 RETURNING {RETURNING_COLUMNS}"
         );
         sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
             .bind(id.get())

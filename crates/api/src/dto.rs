@@ -1,0 +1,211 @@
+//! Wire types: JSON in camelCase, ids as strings, times as RFC 3339 UTC.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use starling_core::Timestamp;
+use starling_services::accounts::Session;
+use starling_services::users::{Page, UserView};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn rfc3339(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp_millis(t.millis())
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+pub fn media_url(public_url: &str, key: &str) -> String {
+    format!("{}/media/{key}", public_url.trim_end_matches('/'))
+}
+
+/// A user as the caller sees them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    #[schema(example = "7212470313345024")]
+    pub id: String,
+    pub username: String,
+    /// Null when the user has not set one (show the username).
+    pub display_name: Option<String>,
+    pub bio: String,
+    /// Null when the user has no avatar.
+    pub avatar_url: Option<String>,
+    pub follower_count: i64,
+    pub following_count: i64,
+    /// Whether the caller follows this user (false when anonymous or for yourself).
+    pub followed_by_me: bool,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+}
+
+impl User {
+    pub fn from_view(v: &UserView, public_url: &str) -> Self {
+        let r = &v.record;
+        User {
+            id: r.id.to_string(),
+            username: r.username.clone(),
+            display_name: r.display_name.clone(),
+            bio: r.bio.clone(),
+            avatar_url: r.avatar_key.as_deref().map(|k| media_url(public_url, k)),
+            follower_count: r.follower_count,
+            following_count: r.following_count,
+            followed_by_me: v.followed_by_me,
+            created_at: rfc3339(r.created_at),
+        }
+    }
+}
+
+/// Your own profile: a user plus what only you see.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    #[serde(flatten)]
+    pub user: User,
+    pub email: String,
+}
+
+impl Profile {
+    pub fn from_view(v: &UserView, public_url: &str) -> Self {
+        Profile {
+            email: v.record.email.clone(),
+            user: User::from_view(v, public_url),
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPage {
+    pub items: Vec<User>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl UserPage {
+    pub fn from_page(p: &Page<UserView>, public_url: &str) -> Self {
+        UserPage {
+            items: p
+                .items
+                .iter()
+                .map(|u| User::from_view(u, public_url))
+                .collect(),
+            next_cursor: p.next_cursor.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3-30 characters of a-z, 0-9 and _ (case-insensitive; stored lower-case).
+    pub username: String,
+    pub email: String,
+    /// 8-256 characters.
+    pub password: String,
+    /// Up to 50 characters.
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username or email.
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// Omit to use the refresh cookie.
+    pub refresh_token: Option<String>,
+}
+
+/// A signed-in session. Browsers also get it as HttpOnly cookies.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResponse {
+    pub user: Profile,
+    /// JWT (EdDSA); send as `Authorization: Bearer <token>`.
+    pub access_token: String,
+    /// Opaque; single use: every refresh returns a new one.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl SessionResponse {
+    pub fn from_session(s: &Session, public_url: &str) -> Self {
+        SessionResponse {
+            user: Profile::from_view(&s.user, public_url),
+            access_token: s.access_token.clone(),
+            refresh_token: s.refresh_token.clone(),
+            expires_in: s.expires_in,
+        }
+    }
+}
+
+/// Distinguishes an absent field (`None`) from an explicit null (`Some(None)`).
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    /// Up to 50 characters; null or blank clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub display_name: Option<Option<String>>,
+    /// Up to 500 characters; null clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub bio: Option<Option<String>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Opaque cursor from the previous page's `nextCursor`.
+    pub cursor: Option<String>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Matches usernames and display names; prefix matches come first.
+    #[serde(default)]
+    pub q: String,
+    pub cursor: Option<String>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
+}
+
+/// Multipart form with one field, `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AvatarUpload {
+    /// PNG, JPEG, WebP or GIF; at most 5 MiB by default.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    pub status: String,
+    /// Each backend: `ok` or what is wrong.
+    pub checks: std::collections::BTreeMap<String, String>,
+}

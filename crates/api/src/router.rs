@@ -1,0 +1,136 @@
+//! Assembles the routers: operations for every role, the API for the api role.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Method, Request, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::{method_not_allowed_fallback, not_found_fallback};
+use crate::metrics::track;
+use crate::openapi::ApiDoc;
+use crate::routes::{auth, media, ops, profile, users};
+use crate::state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn ops_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
+}
+
+fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
+    let avatar_limit = st.services.users.avatar_max_bytes() + 64 * 1024;
+    let (schemas, paths, avatar) = routes!(profile::put_avatar);
+    OpenApiRouter::new()
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::jwks))
+        .routes(routes!(profile::get_profile, profile::update_profile))
+        .routes((schemas, paths, avatar.layer(DefaultBodyLimit::max(avatar_limit))))
+        .routes(routes!(users::search_users))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::get_user_by_username))
+        .routes(routes!(users::follow, users::unfollow))
+        .routes(routes!(users::followers))
+        .routes(routes!(users::following))
+        .routes(routes!(media::get_media))
+}
+
+/// The complete OpenAPI document (all roles' routes).
+pub fn openapi(st: &AppState) -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops_routes())
+        .merge(api_routes(st))
+        .split_for_parts();
+    doc
+}
+
+/// Operations routes only (health, ready, metrics): what a worker-only node serves.
+pub fn ops_router(st: AppState) -> Router {
+    let (router, _) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops_routes())
+        .split_for_parts();
+    finish(router, st)
+}
+
+/// The API and operations routes, with the docs at /api/docs.
+pub fn api_router(st: AppState) -> Router {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(ops_routes())
+        .merge(api_routes(&st))
+        .split_for_parts();
+    let router = router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc));
+    finish(router, st)
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let base = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("x-csrf-token"),
+        ])
+        .max_age(Duration::from_secs(600));
+    if origins.iter().any(|o| o == "*") {
+        return Some(base.allow_origin(AllowOrigin::any()));
+    }
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(base.allow_origin(list).allow_credentials(true))
+}
+
+fn finish(router: Router<AppState>, st: AppState) -> Router {
+    let metrics = Arc::clone(&st.metrics);
+    let body_limit = st.config.body_limit;
+    let cors = cors(&st.config.cors_origins);
+    let router = router
+        .route_layer(axum::middleware::from_fn_with_state(metrics, track))
+        .fallback(not_found_fallback)
+        .method_not_allowed_fallback(method_not_allowed_fallback)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(st);
+    let router = match cors {
+        Some(c) => router.layer(c),
+        None => router,
+    };
+    // Outermost: give every request an id, log within a span that carries it,
+    // and echo it in the response.
+    router
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}

@@ -1,0 +1,193 @@
+//! /api/auth: register, login, refresh, logout, JWKS.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use starling_core::Error;
+use starling_services::accounts::{RegisterInput, Session};
+
+use crate::dto::{LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{
+    ACCESS_COOKIE, CSRF_COOKIE, ClientIp, Json, OptionalJson, REFRESH_COOKIE, refresh_cookie,
+};
+use crate::state::AppState;
+
+fn set_cookie(headers: &mut HeaderMap, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+/// The session cookies: the access token (HttpOnly, all paths), the refresh
+/// token (HttpOnly, only sent to /api/auth), and the CSRF token that scripts
+/// read and echo in `X-CSRF-Token`.
+fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
+    let secure = if st.config.cookie_secure { "; Secure" } else { "" };
+    let settings = st.services.accounts.settings();
+    let refresh_age = settings.refresh_ttl.as_secs();
+    let mut csrf = [0u8; 24];
+    rand::rng().fill_bytes(&mut csrf);
+    let mut h = HeaderMap::new();
+    set_cookie(
+        &mut h,
+        format!(
+            "{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            s.access_token, s.expires_in
+        ),
+    );
+    set_cookie(
+        &mut h,
+        format!(
+            "{REFRESH_COOKIE}={}; Path=/api/auth; Max-Age={refresh_age}; HttpOnly; SameSite=Strict{secure}",
+            s.refresh_token
+        ),
+    );
+    set_cookie(
+        &mut h,
+        format!(
+            "{CSRF_COOKIE}={}; Path=/; Max-Age={refresh_age}; SameSite=Strict{secure}",
+            URL_SAFE_NO_PAD.encode(csrf)
+        ),
+    );
+    h
+}
+
+fn clear_cookies(st: &AppState) -> HeaderMap {
+    let secure = if st.config.cookie_secure { "; Secure" } else { "" };
+    let mut h = HeaderMap::new();
+    set_cookie(&mut h, format!("{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"));
+    set_cookie(
+        &mut h,
+        format!("{REFRESH_COOKIE}=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+    );
+    set_cookie(&mut h, format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"));
+    h
+}
+
+fn session_response(st: &AppState, status: StatusCode, s: &Session) -> Response {
+    let body = SessionResponse::from_session(s, &st.config.public_url);
+    let mut headers = session_cookies(st, s);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    (status, headers, axum::Json(body)).into_response()
+}
+
+/// Register a new account and sign in.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and signed in; session cookies set", body = SessionResponse),
+        (status = 400, description = "Invalid fields or malformed JSON", body = ErrorBody),
+        (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ))]
+pub async fn register(
+    State(st): State<AppState>,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<Response> {
+    let s = st
+        .services
+        .accounts
+        .register(RegisterInput {
+            username: req.username,
+            email: req.email,
+            password: req.password,
+            display_name: req.display_name,
+        })
+        .await?;
+    Ok(session_response(&st, StatusCode::CREATED, &s))
+}
+
+/// Sign in with a username or email and a password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; session cookies set", body = SessionResponse),
+        (status = 400, description = "Missing fields or malformed JSON", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
+    let s = st
+        .services
+        .accounts
+        .login(&req.login, &req.password, &ip)
+        .await?;
+    Ok(session_response(&st, StatusCode::OK, &s))
+}
+
+/// The refresh token from the cookie (CSRF-checked), if the request carries one.
+pub struct RefreshCookie(Option<String>);
+
+impl FromRequestParts<AppState> for RefreshCookie {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        refresh_cookie(parts).map(RefreshCookie)
+    }
+}
+
+/// Exchange a refresh token for a new session. Refresh tokens are single use:
+/// presenting one that was already exchanged revokes its whole family.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Omit the body to use the refresh cookie (then X-CSRF-Token is required)"),
+    responses(
+        (status = 200, description = "A new session; the presented token is spent", body = SessionResponse),
+        (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (family revoked)", body = ErrorBody),
+        (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
+    ))]
+pub async fn refresh(
+    State(st): State<AppState>,
+    RefreshCookie(from_cookie): RefreshCookie,
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> ApiResult<Response> {
+    let token = body
+        .and_then(|b| b.refresh_token)
+        .or(from_cookie)
+        .ok_or_else(|| {
+            ApiError(Error::unauthorized(
+                "invalid_refresh_token",
+                "no refresh token was given",
+            ))
+        })?;
+    let s = st.services.accounts.refresh(&token).await?;
+    Ok(session_response(&st, StatusCode::OK, &s))
+}
+
+/// Sign out: revokes the refresh token (and its family) and clears the cookies.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Omit the body to use the refresh cookie"),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
+    ))]
+pub async fn logout(
+    State(st): State<AppState>,
+    RefreshCookie(from_cookie): RefreshCookie,
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> ApiResult<Response> {
+    if let Some(token) = body.and_then(|b| b.refresh_token).or(from_cookie) {
+        st.services.accounts.logout(&token).await?;
+    }
+    Ok((StatusCode::NO_CONTENT, clear_cookies(&st)).into_response())
+}
+
+/// The public key that signs access tokens, as a JSON Web Key Set.
+#[utoipa::path(get, path = "/api/auth/jwks", tag = "auth",
+    responses((status = 200, description = "JWKS with one Ed25519 (OKP) key", body = serde_json::Value)))]
+pub async fn jwks(State(st): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(st.keys.jwks()),
+    )
+        .into_response()
+}

@@ -1,0 +1,5 @@
+pub mod auth;
+pub mod media;
+pub mod ops;
+pub mod profile;
+pub mod users;

@@ -1,0 +1,441 @@
+//! Settings: defaults, then `starling.toml` (or `--config FILE`), then
+//! `STARLING_*` environment variables, then command-line flags. Invalid
+//! settings stop start-up with one line naming the setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Where the embedded database, media files and signing key live.
+    pub data_dir: PathBuf,
+    /// Comma-separated subset of api, realtime, worker.
+    pub roles: String,
+    /// 0-1023; distinct per node so ids never collide.
+    pub node_id: u16,
+    /// `sqlite:...` or `postgres://...`; default: SQLite file in the data dir.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// `redis://...`: shared cache (otherwise in-process memory).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this deployment writes.
+    pub redis_prefix: String,
+    /// `amqp://...`: the event broker (otherwise in-process).
+    pub broker_url: Option<String>,
+    /// `s3://bucket[/prefix]`: media in S3 (otherwise files in the data dir).
+    pub media_url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: String,
+    pub s3_access_key_id: Option<String>,
+    pub s3_secret_access_key: Option<String>,
+    /// PKCS#8 PEM Ed25519 key; default: generated in the data dir.
+    pub jwt_private_key_file: Option<PathBuf>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    pub login_window_secs: u64,
+    pub login_max_per_ip: u64,
+    pub login_max_per_account: u64,
+    pub avatar_max_bytes: usize,
+    pub body_limit_bytes: usize,
+    /// Comma-separated origins allowed by CORS; `*` for any; empty for none.
+    pub cors_origins: String,
+    pub cookie_secure: bool,
+    /// Trust `X-Forwarded-For` for the client address.
+    pub trust_proxy: bool,
+    /// Prefix for media URLs (e.g. a CDN); empty = same origin.
+    pub public_url: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// Log filter, e.g. `info` or `starling=debug,info`.
+    pub log: String,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            roles: "api,realtime,worker".into(),
+            node_id: 0,
+            database_url: None,
+            database_max_connections: 16,
+            redis_url: None,
+            redis_prefix: "starling:".into(),
+            broker_url: None,
+            media_url: None,
+            s3_endpoint: None,
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            jwt_private_key_file: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            login_window_secs: 15 * 60,
+            login_max_per_ip: 100,
+            login_max_per_account: 10,
+            avatar_max_bytes: 5 * 1024 * 1024,
+            body_limit_bytes: 64 * 1024,
+            cors_origins: String::new(),
+            cookie_secure: false,
+            trust_proxy: false,
+            public_url: String::new(),
+            log_format: "text".into(),
+            log: "info".into(),
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
+/// One bad setting, named as the user would set it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid setting `{}` (STARLING_{}): {}",
+            self.setting,
+            self.setting.to_ascii_uppercase(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn bad(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        message: message.into(),
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub roles: Option<String>,
+}
+
+/// The setting names, for filtering the environment.
+fn known_keys() -> Vec<String> {
+    match serde_json::to_value(Settings::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Loads settings from `file` (or `./starling.toml` if it exists), the
+/// environment and `overrides`, and validates them.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Settings, ConfigError> {
+    load_from(file, overrides, Env::prefixed("STARLING_"))
+}
+
+pub fn load_from(
+    file: Option<&Path>,
+    overrides: &Overrides,
+    env: Env,
+) -> Result<Settings, ConfigError> {
+    let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+    match file {
+        Some(path) => {
+            if !path.exists() {
+                return Err(bad("config", format!("{} does not exist", path.display())));
+            }
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        None => {
+            if Path::new("starling.toml").exists() {
+                fig = fig.merge(Toml::file_exact("starling.toml"));
+            }
+        }
+    }
+    let keys = known_keys();
+    // Only our own names: STARLING_TEST_* and the like belong to other tools.
+    let env = env.filter(move |k| keys.iter().any(|known| k.as_str() == known.as_str()));
+    fig = fig.merge(env);
+    if let Some(v) = &overrides.bind {
+        fig = fig.merge(("bind", v));
+    }
+    if let Some(v) = &overrides.data_dir {
+        fig = fig.merge(("data_dir", v));
+    }
+    if let Some(v) = &overrides.roles {
+        fig = fig.merge(("roles", v));
+    }
+    let settings: Settings = fig.extract().map_err(|e| {
+        let setting = e.path.join(".");
+        let message = match &e.kind {
+            figment::error::Kind::UnknownField(name, _) => {
+                return bad(name, "is not a known setting");
+            }
+            kind => kind.to_string(),
+        };
+        bad(if setting.is_empty() { "config" } else { &setting }, message)
+    })?;
+    settings.validate()?;
+    Ok(settings)
+}
+
+/// The S3 location parsed from `media_url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub api: bool,
+    pub realtime: bool,
+    pub worker: bool,
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        self.roles()?;
+        if self.node_id > starling_core::id::MAX_NODE_ID {
+            return Err(bad("node_id", "must be between 0 and 1023"));
+        }
+        let db = self.database_url();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(bad("database_url", "must start with sqlite: or postgres://"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(bad("database_max_connections", "must be at least 1"));
+        }
+        if let Some(u) = &self.redis_url {
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return Err(bad("redis_url", "must start with redis:// or rediss://"));
+            }
+        }
+        if let Some(u) = &self.broker_url {
+            if !(u.starts_with("amqp://") || u.starts_with("amqps://")) {
+                return Err(bad("broker_url", "must start with amqp:// or amqps://"));
+            }
+            url::Url::parse(u).map_err(|e| bad("broker_url", format!("is not a URL: {e}")))?;
+        }
+        self.s3_location()?;
+        if let Some(ep) = &self.s3_endpoint {
+            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
+                return Err(bad("s3_endpoint", "must start with http:// or https://"));
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(bad("log_format", "must be text or json"));
+        }
+        for (name, v) in [
+            ("access_token_ttl_secs", self.access_token_ttl_secs),
+            ("refresh_token_ttl_days", self.refresh_token_ttl_days),
+            ("login_window_secs", self.login_window_secs),
+            ("login_max_per_ip", self.login_max_per_ip),
+            ("login_max_per_account", self.login_max_per_account),
+        ] {
+            if v == 0 {
+                return Err(bad(name, "must be greater than 0"));
+            }
+        }
+        if self.avatar_max_bytes < 1024 {
+            return Err(bad("avatar_max_bytes", "must be at least 1024"));
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(bad("body_limit_bytes", "must be at least 1024"));
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.bind.parse().map_err(|_| {
+            bad(
+                "bind",
+                format!("'{}' is not an address like 127.0.0.1:8080", self.bind),
+            )
+        })
+    }
+
+    pub fn roles(&self) -> Result<Roles, ConfigError> {
+        let mut r = Roles {
+            api: false,
+            realtime: false,
+            worker: false,
+        };
+        for part in self.roles.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match part {
+                "api" => r.api = true,
+                "realtime" => r.realtime = true,
+                "worker" => r.worker = true,
+                other => {
+                    return Err(bad(
+                        "roles",
+                        format!("unknown role '{other}' (use api, realtime, worker)"),
+                    ));
+                }
+            }
+        }
+        if !(r.api || r.realtime || r.worker) {
+            return Err(bad("roles", "name at least one of api, realtime, worker"));
+        }
+        Ok(r)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("starling.db").display()
+            ),
+        }
+    }
+
+    pub fn s3_location(&self) -> Result<Option<S3Location>, ConfigError> {
+        let Some(u) = &self.media_url else {
+            return Ok(None);
+        };
+        let rest = u
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("media_url", "must look like s3://bucket or s3://bucket/prefix"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("media_url", "names no bucket (s3://bucket)"));
+        }
+        Ok(Some(S3Location {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+        }))
+    }
+
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The settings as `starling config` prints them: secrets hidden.
+    pub fn redacted(&self) -> Settings {
+        let mut s = self.clone();
+        s.database_url = Some(redact_url(&self.database_url()));
+        s.redis_url = s.redis_url.as_deref().map(redact_url);
+        s.broker_url = s.broker_url.as_deref().map(redact_url);
+        if s.s3_secret_access_key.is_some() {
+            s.s3_secret_access_key = Some("***".into());
+        }
+        s
+    }
+}
+
+/// Replaces a URL's password with `***`.
+pub fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => u.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An environment namespace nothing sets: unit tests must not depend on
+    /// (or mutate) the process environment; the binary tests cover real env vars.
+    fn no_env() -> Env {
+        Env::prefixed("STARLING_UNIT_TEST_UNSET_")
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented_values() {
+        let s = load_from(None, &Overrides::default(), no_env()).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert!(s.database_url().starts_with("sqlite://./data/starling.db"));
+        let r = s.roles().unwrap();
+        assert!(r.api && r.realtime && r.worker);
+    }
+
+    #[test]
+    fn file_then_flags_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "bind = \"127.0.0.1:9000\"\nnode_id = 7\n").unwrap();
+        let s = load_from(Some(&file), &Overrides::default(), no_env()).unwrap();
+        assert_eq!((s.bind.as_str(), s.node_id), ("127.0.0.1:9000", 7));
+        let o = Overrides {
+            bind: Some("0.0.0.0:1".into()),
+            ..Default::default()
+        };
+        let s = load_from(Some(&file), &o, no_env()).unwrap();
+        assert_eq!(s.bind, "0.0.0.0:1");
+    }
+
+    #[test]
+    fn bad_settings_name_themselves() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        for (toml, setting) in [
+            ("node_id = 5000", "node_id"),
+            ("node_id = \"abc\"", "node_id"),
+            ("bind = \"nope\"", "bind"),
+            ("roles = \"api,chef\"", "roles"),
+            ("database_url = \"mysql://x\"", "database_url"),
+            ("media_url = \"ftp://x\"", "media_url"),
+            ("broker_url = \"http://x\"", "broker_url"),
+            ("log_format = \"xml\"", "log_format"),
+            ("colour = \"blue\"", "colour"),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let e = load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err();
+            assert_eq!(e.setting, setting, "{toml}: {e}");
+            assert!(e.to_string().contains(&format!("`{setting}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn redaction_hides_secrets() {
+        let s = Settings {
+            database_url: Some("postgres://u:hunter2@db/starling".into()),
+            redis_url: Some("redis://:hunter2@r:6379".into()),
+            s3_secret_access_key: Some("hunter2".into()),
+            ..Settings::default()
+        };
+        let shown = serde_json::to_string(&s.redacted()).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn s3_locations() {
+        let s = Settings {
+            media_url: Some("s3://media/starling/".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            s.s3_location().unwrap(),
+            Some(S3Location {
+                bucket: "media".into(),
+                prefix: "starling".into()
+            })
+        );
+    }
+}
