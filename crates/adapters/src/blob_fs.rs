@@ -15,9 +15,11 @@ pub struct FsBlobStore {
 impl FsBlobStore {
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
-        tokio::fs::create_dir_all(&root).await.map_err(|e| Error::Unavailable {
-            message: format!("media directory {}: {e}", root.display()),
-        })?;
+        tokio::fs::create_dir_all(&root)
+            .await
+            .map_err(|e| Error::Unavailable {
+                message: format!("media directory {}: {e}", root.display()),
+            })?;
         Ok(FsBlobStore { root })
     }
 

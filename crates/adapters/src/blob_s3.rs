@@ -1,12 +1,15 @@
 //! Blobs in an S3-compatible bucket (AWS, MinIO, Garage, ...), through object_store.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 use starling_core::ports::{Blob, BlobStore, valid_blob_key};
 use starling_core::{Error, Result};
 
@@ -35,9 +38,25 @@ fn s3_err(e: object_store::Error) -> Error {
 
 impl S3BlobStore {
     pub fn new(opts: &S3Options) -> Result<Self> {
+        // Bounded retries and timeouts: a dead S3 must fail a request (and
+        // /ready) within seconds, not after object_store's default ten retries.
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(1),
+                base: 2.0,
+            },
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(5),
+        };
+        let client = ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(30));
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(&opts.bucket)
-            .with_region(&opts.region);
+            .with_region(&opts.region)
+            .with_retry(retry)
+            .with_client_options(client);
         if let Some(ep) = &opts.endpoint {
             b = b
                 .with_endpoint(ep)

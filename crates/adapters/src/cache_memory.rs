@@ -70,9 +70,9 @@ impl Default for MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.live(key).and_then(|e| match &e.value {
-            Value::Bytes(b) => Some(b.clone()),
-            Value::Counter(c) => Some(Bytes::from(c.load(Ordering::Relaxed).to_string())),
+        Ok(self.live(key).map(|e| match &e.value {
+            Value::Bytes(b) => b.clone(),
+            Value::Counter(c) => Bytes::from(c.load(Ordering::Relaxed).to_string()),
         }))
     }
 
@@ -110,7 +110,10 @@ impl Cache for MemoryCache {
             Value::Counter(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
             Value::Bytes(_) => 1,
         };
-        Ok((count, entry.expires_at.saturating_duration_since(Instant::now())))
+        Ok((
+            count,
+            entry.expires_at.saturating_duration_since(Instant::now()),
+        ))
     }
 
     async fn check(&self) -> Result<()> {

@@ -68,7 +68,12 @@ fn redact(url: &str) -> String {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let v: Option<Vec<u8>> = self.conn.clone().get(self.key(key)).await.map_err(redis_err)?;
+        let v: Option<Vec<u8>> = self
+            .conn
+            .clone()
+            .get(self.key(key))
+            .await
+            .map_err(redis_err)?;
         Ok(v.map(Bytes::from))
     }
 
@@ -84,7 +89,12 @@ impl Cache for RedisCache {
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        let _: () = self.conn.clone().del(self.key(key)).await.map_err(redis_err)?;
+        let _: () = self
+            .conn
+            .clone()
+            .del(self.key(key))
+            .await
+            .map_err(redis_err)?;
         Ok(())
     }
 

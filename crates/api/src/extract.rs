@@ -44,7 +44,8 @@ fn is_json(parts_headers: &axum::http::HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -163,7 +164,10 @@ fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// Constant-time comparison for the CSRF token.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -231,12 +235,9 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)?.map(AuthUser).ok_or_else(|| {
-            ApiError(Error::unauthorized(
-                "unauthenticated",
-                "sign in to do this",
-            ))
-        })
+        authenticate(parts, state)?
+            .map(AuthUser)
+            .ok_or_else(|| ApiError(Error::unauthorized("unauthenticated", "sign in to do this")))
     }
 }
 

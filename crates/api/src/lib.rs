@@ -7,7 +7,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod router;
-mod routes;
+pub mod routes;
 pub mod state;
 
 pub use router::{api_router, ops_router};

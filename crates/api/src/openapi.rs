@@ -18,6 +18,7 @@ use crate::error::{ErrorBody, ErrorDetail};
             requests then need the `X-CSRF-Token` header set to the `starling_csrf` cookie).",
         license(name = "AGPL-3.0-or-later"),
     ),
+    paths(crate::routes::media::get_media),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Security),
     tags(

@@ -39,14 +39,20 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::jwks))
         .routes(routes!(profile::get_profile, profile::update_profile))
-        .routes((schemas, paths, avatar.layer(DefaultBodyLimit::max(avatar_limit))))
+        .routes((
+            schemas,
+            paths,
+            avatar.layer(DefaultBodyLimit::max(avatar_limit)),
+        ))
         .routes(routes!(users::search_users))
         .routes(routes!(users::get_user))
         .routes(routes!(users::get_user_by_username))
         .routes(routes!(users::follow, users::unfollow))
         .routes(routes!(users::followers))
         .routes(routes!(users::following))
-        .routes(routes!(media::get_media))
+        // Media keys contain slashes, so the route is a wildcard; its docs come
+        // from `ApiDoc`'s path list.
+        .route("/media/{*key}", axum::routing::get(media::get_media))
 }
 
 /// The complete OpenAPI document (all roles' routes).

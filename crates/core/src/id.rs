@@ -40,7 +40,10 @@ impl FromStr for Snowflake {
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.parse::<i64>() {
             Ok(v) if v > 0 && !s.starts_with('+') => Ok(Snowflake(v)),
-            _ => Err(Error::bad_request("invalid_id", format!("'{s}' is not a valid id"))),
+            _ => Err(Error::bad_request(
+                "invalid_id",
+                format!("'{s}' is not a valid id"),
+            )),
         }
     }
 }
@@ -93,7 +96,7 @@ macro_rules! id_newtype {
 
         impl $name {
             pub fn get(self) -> i64 {
-                self.0 .0
+                self.0.0
             }
             pub fn from_i64(v: i64) -> Self {
                 Self(Snowflake(v))

@@ -41,7 +41,11 @@ pub trait FollowStore: Send + Sync {
     /// Returns false when there was nothing to remove.
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<bool>;
     /// Which of `candidates` `viewer` follows.
-    async fn followed_among(&self, viewer: UserId, candidates: &[UserId]) -> Result<HashSet<UserId>>;
+    async fn followed_among(
+        &self,
+        viewer: UserId,
+        candidates: &[UserId],
+    ) -> Result<HashSet<UserId>>;
     /// Newest follow first.
     async fn followers(
         &self,

@@ -197,8 +197,20 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Bob@Example.ORG ").unwrap().as_str(), "bob@example.org");
-        for bad in ["bob", "bob@", "@x.org", "bob@localhost", "b b@x.org", "a@b@c.org", "a@-x.org", "a@x..org"] {
+        assert_eq!(
+            Email::parse(" Bob@Example.ORG ").unwrap().as_str(),
+            "bob@example.org"
+        );
+        for bad in [
+            "bob",
+            "bob@",
+            "@x.org",
+            "bob@localhost",
+            "b b@x.org",
+            "a@b@c.org",
+            "a@-x.org",
+            "a@x..org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -209,7 +221,10 @@ mod tests {
         assert!(Password::parse("12345678").is_ok());
         assert!(Password::parse(&"é".repeat(256)).is_ok());
         assert!(Password::parse(&"é".repeat(257)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret123").unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret123").unwrap()),
+            "Password(***)"
+        );
     }
 
     #[test]

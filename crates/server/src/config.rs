@@ -186,7 +186,14 @@ pub fn load_from(
             }
             kind => kind.to_string(),
         };
-        bad(if setting.is_empty() { "config" } else { &setting }, message)
+        bad(
+            if setting.is_empty() {
+                "config"
+            } else {
+                &setting
+            },
+            message,
+        )
     })?;
     settings.validate()?;
     Ok(settings)
@@ -214,8 +221,14 @@ impl Settings {
             return Err(bad("node_id", "must be between 0 and 1023"));
         }
         let db = self.database_url();
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
-            return Err(bad("database_url", "must start with sqlite: or postgres://"));
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
         }
         if self.database_max_connections == 0 {
             return Err(bad("database_max_connections", "must be at least 1"));
@@ -275,7 +288,12 @@ impl Settings {
             realtime: false,
             worker: false,
         };
-        for part in self.roles.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for part in self
+            .roles
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             match part {
                 "api" => r.api = true,
                 "realtime" => r.realtime = true,
@@ -308,9 +326,12 @@ impl Settings {
         let Some(u) = &self.media_url else {
             return Ok(None);
         };
-        let rest = u
-            .strip_prefix("s3://")
-            .ok_or_else(|| bad("media_url", "must look like s3://bucket or s3://bucket/prefix"))?;
+        let rest = u.strip_prefix("s3://").ok_or_else(|| {
+            bad(
+                "media_url",
+                "must look like s3://bucket or s3://bucket/prefix",
+            )
+        })?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(bad("media_url", "names no bucket (s3://bucket)"));

@@ -165,7 +165,9 @@ impl Server {
         );
 
         let pool_store = store.clone();
-        let metrics = Arc::new(Metrics::new(Some(Arc::new(move || pool_store.pool_usage()))));
+        let metrics = Arc::new(Metrics::new(Some(Arc::new(move || {
+            pool_store.pool_usage()
+        }))));
         let state = AppState {
             services: services.clone(),
             keys,

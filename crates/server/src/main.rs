@@ -8,7 +8,11 @@ use starling_server::config::{self, Overrides, Settings};
 use starling_server::{Server, open_store};
 
 #[derive(Parser)]
-#[command(name = "starling", version, about = "Starling: a self-hosted social network in one binary")]
+#[command(
+    name = "starling",
+    version,
+    about = "Starling: a self-hosted social network in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -92,7 +96,10 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             if applied.is_empty() {
                 println!("database is up to date ({})", store.dialect().name());
             } else {
-                println!("applied migrations {applied:?} ({})", store.dialect().name());
+                println!(
+                    "applied migrations {applied:?} ({})",
+                    store.dialect().name()
+                );
             }
             store.close().await;
             Ok(())

@@ -68,9 +68,8 @@ impl JwtKeys {
                     .map_err(|_| Error::internal("generating the signing key failed"))?;
                 let pem = pem_encode(doc.as_ref());
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        Error::internal(format!("creating {}: {e}", dir.display()))
-                    })?;
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
                 }
                 write_private(path, &pem)?;
                 tracing::info!(path = %path.display(), "generated a new token signing key");
@@ -86,7 +85,10 @@ impl JwtKeys {
     pub fn from_pem(pem: &str) -> Result<Self> {
         let der = pem_decode(pem)?;
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).map_err(|_| {
-            Error::field("jwt_private_key_file", "is not a PKCS#8 Ed25519 private key")
+            Error::field(
+                "jwt_private_key_file",
+                "is not a PKCS#8 Ed25519 private key",
+            )
         })?;
         let public = pair.public_key().as_ref().to_vec();
         let x = URL_SAFE_NO_PAD.encode(&public);
@@ -151,7 +153,8 @@ fn write_private(path: &Path, pem: &str) -> Result<()> {
 
 #[cfg(not(unix))]
 fn write_private(path: &Path, pem: &str) -> Result<()> {
-    std::fs::write(path, pem).map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
+    std::fs::write(path, pem)
+        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
 }
 
 /// Verifies access tokens, remembering the ones it has verified until they expire.
@@ -197,12 +200,12 @@ impl TokenVerifier {
                     _ => Error::unauthorized("invalid_token", "the access token is not valid"),
                 }
             })?;
-        let user: UserId = data
-            .claims
-            .sub
-            .parse()
-            .map_err(|_| Error::unauthorized("invalid_token", "the access token is not valid"))?;
-        self.verified.insert(Arc::from(token), (user, data.claims.exp));
+        let user: UserId =
+            data.claims.sub.parse().map_err(|_| {
+                Error::unauthorized("invalid_token", "the access token is not valid")
+            })?;
+        self.verified
+            .insert(Arc::from(token), (user, data.claims.exp));
         Ok(user)
     }
 }
@@ -220,7 +223,9 @@ mod tests {
         let b = JwtKeys::load_or_generate(&path).unwrap();
         assert_eq!(a.kid, b.kid, "the stored key is reused");
         let v = TokenVerifier::new(a.clone(), Duration::from_secs(60));
-        let t = a.issue(UserId::from_i64(9), Duration::from_secs(60)).unwrap();
+        let t = a
+            .issue(UserId::from_i64(9), Duration::from_secs(60))
+            .unwrap();
         assert_eq!(v.verify(&t).unwrap(), UserId::from_i64(9));
         assert_eq!(v.verify(&t).unwrap(), UserId::from_i64(9), "cached path");
         let mut tampered = t.clone();

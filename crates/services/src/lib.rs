@@ -36,9 +36,18 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(ports: Ports, ids: Arc<IdGenerator>, keys: Arc<JwtKeys>, auth: AuthSettings) -> Self {
+    pub fn new(
+        ports: Ports,
+        ids: Arc<IdGenerator>,
+        keys: Arc<JwtKeys>,
+        auth: AuthSettings,
+    ) -> Self {
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
-        let users = Arc::new(Users::new(ports.clone(), ids.clone(), auth.avatar_max_bytes));
+        let users = Arc::new(Users::new(
+            ports.clone(),
+            ids.clone(),
+            auth.avatar_max_bytes,
+        ));
         let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));
         Services {
             accounts,

@@ -1,8 +1,8 @@
 //! argon2id password hashing, off the async runtime (it is deliberately slow).
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use starling_core::types::Password;
 use starling_core::{Error, Result};
 
@@ -35,5 +35,4 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
 }
 
 /// The argon2id hash of a random password nobody knows, with the default cost.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c3RhcmxpbmdkdW1teXNhbHQ$1iI6mwxS5ZcxlxJlIcwq1aEOnOnjh1ZTw2D6ycQYqfQ";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c3RhcmxpbmdkdW1teXNhbHQ$1iI6mwxS5ZcxlxJlIcwq1aEOnOnjh1ZTw2D6ycQYqfQ";

@@ -164,8 +164,10 @@ impl Users {
             .users
             .search_users(&query.to_lowercase(), after, limit.get() + 1)
             .await?;
-        self.page(viewer, rows, limit, |p| Cursor::new(p.username.clone(), p.rank))
-            .await
+        self.page(viewer, rows, limit, |p| {
+            Cursor::new(p.username.clone(), p.rank)
+        })
+        .await
     }
 
     pub async fn follow(&self, me: UserId, target: UserId) -> Result<UserView> {
@@ -175,7 +177,10 @@ impl Users {
                 "you cannot follow yourself",
             ));
         }
-        self.ports.follows.follow(me, target, Timestamp::now()).await?;
+        self.ports
+            .follows
+            .follow(me, target, Timestamp::now())
+            .await?;
         self.get(Some(me), target).await
     }
 
@@ -199,7 +204,11 @@ impl Users {
     ) -> Result<Page<UserView>> {
         let limit = Limit::parse(limit)?;
         let after = decode_follow_cursor(cursor)?;
-        let rows = self.ports.follows.followers(user, after, limit.get() + 1).await?;
+        let rows = self
+            .ports
+            .follows
+            .followers(user, after, limit.get() + 1)
+            .await?;
         self.page(viewer, rows, limit, encode_follow_cursor).await
     }
 
@@ -212,7 +221,11 @@ impl Users {
     ) -> Result<Page<UserView>> {
         let limit = Limit::parse(limit)?;
         let after = decode_follow_cursor(cursor)?;
-        let rows = self.ports.follows.following(user, after, limit.get() + 1).await?;
+        let rows = self
+            .ports
+            .follows
+            .following(user, after, limit.get() + 1)
+            .await?;
         self.page(viewer, rows, limit, encode_follow_cursor).await
     }
 
@@ -224,7 +237,11 @@ impl Users {
         })
     }
 
-    async fn followed_set(&self, viewer: Option<UserId>, ids: &[UserId]) -> Result<HashSet<UserId>> {
+    async fn followed_set(
+        &self,
+        viewer: Option<UserId>,
+        ids: &[UserId],
+    ) -> Result<HashSet<UserId>> {
         match viewer {
             Some(v) => self.ports.follows.followed_among(v, ids).await,
             None => Ok(HashSet::new()),

@@ -1,9 +1,9 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use starling_core::model::{FollowPosition, UserRecord};
 use starling_core::ports::FollowStore;
-use sqlx::AssertSqlSafe;
 use starling_core::{Error, Result, Timestamp, UserId};
 
 use crate::users::{USER_COLUMNS, UserRow};
@@ -100,14 +100,15 @@ impl FollowStore for SqlStore {
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<bool> {
         self.ensure_user(followee).await?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let removed = sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
-            .bind(follower.get())
-            .bind(followee.get())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-            == 1;
+        let removed =
+            sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+                .bind(follower.get())
+                .bind(followee.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                == 1;
         if removed {
             bump_counts(&mut tx, follower, followee, -1).await?;
         }
@@ -115,7 +116,11 @@ impl FollowStore for SqlStore {
         Ok(removed)
     }
 
-    async fn followed_among(&self, viewer: UserId, candidates: &[UserId]) -> Result<HashSet<UserId>> {
+    async fn followed_among(
+        &self,
+        viewer: UserId,
+        candidates: &[UserId],
+    ) -> Result<HashSet<UserId>> {
         if candidates.is_empty() {
             return Ok(HashSet::new());
         }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use starling_core::model::{Credentials, NewUser, ProfilePatch, SearchPosition, UserRecord};
 use starling_core::ports::UserStore;
-use sqlx::AssertSqlSafe;
 use starling_core::{Error, Result, Timestamp, UserId};
 
 use crate::error::violation_detail;

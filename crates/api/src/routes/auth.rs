@@ -27,7 +27,11 @@ fn set_cookie(headers: &mut HeaderMap, value: String) {
 /// token (HttpOnly, only sent to /api/auth), and the CSRF token that scripts
 /// read and echo in `X-CSRF-Token`.
 fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
-    let secure = if st.config.cookie_secure { "; Secure" } else { "" };
+    let secure = if st.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let settings = st.services.accounts.settings();
     let refresh_age = settings.refresh_ttl.as_secs();
     let mut csrf = [0u8; 24];
@@ -58,14 +62,24 @@ fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
 }
 
 fn clear_cookies(st: &AppState) -> HeaderMap {
-    let secure = if st.config.cookie_secure { "; Secure" } else { "" };
+    let secure = if st.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let mut h = HeaderMap::new();
-    set_cookie(&mut h, format!("{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"));
+    set_cookie(
+        &mut h,
+        format!("{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
+    );
     set_cookie(
         &mut h,
         format!("{REFRESH_COOKIE}=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
     );
-    set_cookie(&mut h, format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"));
+    set_cookie(
+        &mut h,
+        format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"),
+    );
     h
 }
 

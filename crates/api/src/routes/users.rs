@@ -27,7 +27,10 @@ pub async fn search_users(
         .users
         .search(viewer, &p.q, p.limit, p.cursor.as_deref())
         .await?;
-    Ok(axum::Json(UserPage::from_page(&page, &st.config.public_url)))
+    Ok(axum::Json(UserPage::from_page(
+        &page,
+        &st.config.public_url,
+    )))
 }
 
 /// One user by id.
@@ -113,7 +116,10 @@ pub async fn followers(
         .users
         .followers(viewer, id, p.limit, p.cursor.as_deref())
         .await?;
-    Ok(axum::Json(UserPage::from_page(&page, &st.config.public_url)))
+    Ok(axum::Json(UserPage::from_page(
+        &page,
+        &st.config.public_url,
+    )))
 }
 
 /// Whom this user follows, most recent first.
@@ -131,5 +137,8 @@ pub async fn following(
         .users
         .following(viewer, id, p.limit, p.cursor.as_deref())
         .await?;
-    Ok(axum::Json(UserPage::from_page(&page, &st.config.public_url)))
+    Ok(axum::Json(UserPage::from_page(
+        &page,
+        &st.config.public_url,
+    )))
 }

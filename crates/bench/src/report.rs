@@ -1,0 +1,220 @@
+//! Turning measurements into a table or JSON.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::load::{LoadConfig, Measurement, Target};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub mean: u64,
+}
+
+/// One measured scenario, as printed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round: Option<u32>,
+    pub method: String,
+    pub url: String,
+    pub connections: usize,
+    pub threads: usize,
+    pub warmup_s: f64,
+    pub duration_s: f64,
+    pub requests: u64,
+    pub requests_per_sec: f64,
+    pub errors: u64,
+    pub non_2xx: u64,
+    pub io_errors: u64,
+    pub status_codes: BTreeMap<String, u64>,
+    pub latency_us: Latency,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_messages: BTreeMap<String, u64>,
+}
+
+fn ns_to_us(ns: u64) -> u64 {
+    (ns + 500) / 1000
+}
+
+impl Report {
+    pub fn new(
+        target: &Target,
+        cfg: LoadConfig,
+        threads: usize,
+        round: Option<u32>,
+        m: &Measurement,
+    ) -> Self {
+        let rps = (m.requests_per_sec() * 10.0).round() / 10.0;
+        Self {
+            scenario: target.label.clone(),
+            round,
+            method: target.method.clone(),
+            url: target.url.to_string(),
+            connections: cfg.connections,
+            threads,
+            warmup_s: cfg.warmup.as_secs_f64(),
+            duration_s: m.duration.as_secs_f64(),
+            requests: m.requests,
+            requests_per_sec: rps,
+            errors: m.errors(),
+            non_2xx: m.non_2xx,
+            io_errors: m.io_errors,
+            status_codes: m
+                .status_counts
+                .iter()
+                .map(|(code, n)| (code.to_string(), *n))
+                .collect(),
+            latency_us: Latency {
+                p50: ns_to_us(m.latency.quantile(0.50)),
+                p90: ns_to_us(m.latency.quantile(0.90)),
+                p99: ns_to_us(m.latency.quantile(0.99)),
+                max: ns_to_us(m.latency.max()),
+                mean: ns_to_us(m.latency.mean().round() as u64),
+            },
+            error_messages: m.error_kinds.clone(),
+        }
+    }
+}
+
+/// Formats a number with thousands separators: 1234567 -> "1,234,567".
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn format_rps(rps: f64) -> String {
+    let whole = rps.trunc() as u64;
+    let tenth = ((rps - rps.trunc()) * 10.0).round() as u64;
+    if tenth >= 10 {
+        format!("{}.0", group(whole + 1))
+    } else {
+        format!("{}.{tenth}", group(whole))
+    }
+}
+
+/// The results table: one line per report, then status codes and error
+/// messages where they are worth a look.
+pub fn table(reports: &[Report]) -> String {
+    let with_round = reports.iter().any(|r| r.round.is_some());
+    let mut header = vec!["scenario"];
+    if with_round {
+        header.push("round");
+    }
+    header.extend([
+        "req/s", "requests", "errors", "p50 us", "p90 us", "p99 us", "max us",
+    ]);
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in reports {
+        let mut row = vec![r.scenario.clone()];
+        if with_round {
+            row.push(r.round.map(|n| n.to_string()).unwrap_or_default());
+        }
+        row.extend([
+            format_rps(r.requests_per_sec),
+            group(r.requests),
+            group(r.errors),
+            group(r.latency_us.p50),
+            group(r.latency_us.p90),
+            group(r.latency_us.p99),
+            group(r.latency_us.max),
+        ]);
+        rows.push(row);
+    }
+    let columns = rows.first().map(Vec::len).unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let w = widths.get(c).copied().unwrap_or(0);
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if c == 0 {
+                line.push_str(&format!("{cell:<w$}"));
+            } else {
+                line.push_str(&format!("{cell:>w$}"));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    for r in reports {
+        let name = match r.round {
+            Some(n) => format!("{} (round {n})", r.scenario),
+            None => r.scenario.clone(),
+        };
+        let codes: Vec<String> = r
+            .status_codes
+            .iter()
+            .map(|(code, n)| format!("{code}: {}", group(*n)))
+            .collect();
+        if r.non_2xx > 0 || codes.len() > 1 {
+            out.push_str(&format!("{name} status codes: {}\n", codes.join(", ")));
+        }
+        for (msg, n) in &r.error_messages {
+            out.push_str(&format!("{name} error x{}: {msg}\n", group(*n)));
+        }
+    }
+    out
+}
+
+/// Median of a non-empty list (mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let hi = v.get(n / 2).copied().unwrap_or(0.0);
+    if n % 2 == 1 {
+        hi
+    } else {
+        let lo = v.get(n / 2 - 1).copied().unwrap_or(0.0);
+        (lo + hi) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouping() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1234567), "1,234,567");
+        assert_eq!(format_rps(65432.14), "65,432.1");
+        assert_eq!(format_rps(9.96), "10.0");
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(&[7.0]), 7.0);
+        assert_eq!(median(&[]), 0.0);
+    }
+}

@@ -1,0 +1,186 @@
+//! `--spawn`: run a Starling server for the duration of a benchmark.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+use crate::http::{HttpUrl, build_request, fetch};
+
+/// How long the server gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// A directory removed (with its contents) when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> anyhow::Result<Self> {
+        let path = std::env::temp_dir().join(format!(
+            "starling-bench-{}-{}",
+            std::process::id(),
+            crate::random_digits()
+        ));
+        std::fs::create_dir(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct SpawnedServer {
+    child: Child,
+    pub base_url: HttpUrl,
+    log_path: PathBuf,
+    // Dropped after `child` (kill on drop) so the server is gone first.
+    _dir: TempDir,
+}
+
+/// A free loopback port: bind port 0, note the port, release it.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("cannot bind a loopback port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(30);
+    let tail = lines.get(start..).unwrap_or_default().join("\n");
+    if tail.is_empty() {
+        "(the server wrote no output)".to_owned()
+    } else {
+        format!("last lines of the server's output:\n{tail}")
+    }
+}
+
+impl SpawnedServer {
+    /// Starts `binary serve --bind 127.0.0.1:PORT --data-dir DIR` with
+    /// `STARLING_LOG=warn` and waits until `GET /health` answers 200.
+    pub async fn start(binary: &Path, startup_timeout: Duration) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let dir = TempDir::create()?;
+        let data_dir = dir.0.join("data");
+        std::fs::create_dir(&data_dir)
+            .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let log_path = dir.0.join("server.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        let log_err = log.try_clone()?;
+        let bind = format!("127.0.0.1:{port}");
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg("--bind")
+            .arg(&bind)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env("STARLING_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let mut server = Self {
+            child,
+            base_url: HttpUrl::parse(&format!("http://{bind}"))?,
+            log_path,
+            _dir: dir,
+        };
+        eprintln!(
+            "started {} on {bind} (pid {}, data dir {})",
+            binary.display(),
+            server.child.id().unwrap_or(0),
+            data_dir.display()
+        );
+        server.wait_ready(port, startup_timeout).await?;
+        Ok(server)
+    }
+
+    async fn wait_ready(&mut self, port: u16, timeout: Duration) -> anyhow::Result<()> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let request = build_request("GET", &self.base_url.join("/health"), &[], None)?;
+        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the server exited during start-up ({status})\n{}",
+                    log_tail(&self.log_path)
+                );
+            }
+            let last = match fetch(addr, &request, false, Duration::from_secs(2)).await {
+                Ok((200, _)) => {
+                    eprintln!(
+                        "server ready after {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Ok(());
+                }
+                Ok((status, _)) => format!("GET /health answered {status}"),
+                Err(e) => format!("{e:#}"),
+            };
+            if Instant::now() >= deadline {
+                bail!(
+                    "the server was not ready after {} s (last attempt: {last})\n{}",
+                    timeout.as_secs_f64(),
+                    log_tail(&self.log_path)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Whether the server is still running; if not, says so on stderr.
+    pub fn check_alive(&mut self) -> bool {
+        match self.child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                eprintln!(
+                    "warning: the server exited during the benchmark ({status})\n{}",
+                    log_tail(&self.log_path)
+                );
+                false
+            }
+            Err(e) => {
+                eprintln!("warning: cannot check the server process: {e}");
+                true
+            }
+        }
+    }
+
+    /// SIGTERM, wait up to 10 s, then SIGKILL; the temp dir is removed.
+    pub async fn stop(mut self) {
+        if !self.check_alive() {
+            return;
+        }
+        let mut terminated = false;
+        if let Some(pid) = self.child.id() {
+            terminated = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await
+                .map(|s| s.success())
+                .unwrap_or(false);
+        }
+        if terminated && let Ok(Ok(_)) = tokio::time::timeout(STOP_GRACE, self.child.wait()).await {
+            return;
+        }
+        if terminated {
+            eprintln!("warning: the server did not exit within 10 s of SIGTERM; killing it");
+        }
+        if let Err(e) = self.child.kill().await {
+            eprintln!("warning: cannot kill the server: {e}");
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Starts the real server on port 0 with a fresh database and gives typed
+//! client helpers. Every test gets its own server, data dir and database.
+//!
+//! Backends: `Backend::Embedded` is SQLite + memory cache + files.
+//! `Backend::Scaled` is PostgreSQL (`STARLING_TEST_DATABASE_URL`, a fresh
+//! database per test) + Redis (`STARLING_TEST_REDIS_URL`, a fresh key prefix)
+//! + S3 (`STARLING_TEST_S3_ENDPOINT`, a fresh key prefix) + the AMQP broker
+//! check (`STARLING_TEST_BROKER_URL`). Without those variables the scaled
+//! variant of a test is skipped, unless `CI=true`, where it fails.
+
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use starling_server::{Server, Settings};
+
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Embedded,
+    Scaled(Scaled),
+}
+
+#[derive(Clone, Debug)]
+pub struct Scaled {
+    pub pg_admin_url: String,
+    pub redis_url: Option<String>,
+    pub s3_endpoint: Option<String>,
+    pub broker_url: Option<String>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn in_ci() -> bool {
+    env("CI").as_deref() == Some("true")
+}
+
+impl Backend {
+    /// The scaled-out backend set, or `None` (skip) outside CI when not configured.
+    pub fn scaled() -> Option<Backend> {
+        let pg = env("STARLING_TEST_DATABASE_URL");
+        let redis = env("STARLING_TEST_REDIS_URL");
+        let s3 = env("STARLING_TEST_S3_ENDPOINT");
+        let broker = env("STARLING_TEST_BROKER_URL");
+        if in_ci() {
+            for (name, v) in [
+                ("STARLING_TEST_DATABASE_URL", &pg),
+                ("STARLING_TEST_REDIS_URL", &redis),
+                ("STARLING_TEST_S3_ENDPOINT", &s3),
+                ("STARLING_TEST_BROKER_URL", &broker),
+            ] {
+                assert!(
+                    v.is_some(),
+                    "CI=true but {name} is not set: the scaled backends must be tested"
+                );
+            }
+        }
+        let Some(pg) = pg else {
+            eprintln!(
+                "skipped: STARLING_TEST_DATABASE_URL is not set (scaled backends not tested)"
+            );
+            return None;
+        };
+        Some(Backend::Scaled(Scaled {
+            pg_admin_url: pg,
+            redis_url: redis,
+            s3_endpoint: s3,
+            broker_url: broker,
+        }))
+    }
+}
+
+/// Runs each named `async fn(Backend)` once on the embedded backends and once
+/// on the scaled-out ones.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Embedded).await
+                }
+            )*
+        }
+        mod scaled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(b) = $crate::helpers::Backend::scaled() {
+                        super::$name(b).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    pub backend: Backend,
+    server: Option<Server>,
+    pg_db: Option<(String, String)>,
+}
+
+pub struct TestUser {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A response: status, headers and JSON body (Null when the body is empty or not JSON).
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// Asserts the status and the JSON error shape with this code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        let err = &self.body["error"];
+        assert_eq!(err["code"], code, "body: {}", self.text);
+        assert!(
+            err["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "error message missing: {}",
+            self.text
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        &self.body
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+}
+
+async fn create_pg_database(admin_url: &str) -> (String, String) {
+    use sqlx::Connection;
+    let name = format!("starling_t_{}", random_suffix());
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect to STARLING_TEST_DATABASE_URL");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let _ = conn.close().await;
+    let mut url = url::Url::parse(admin_url).expect("STARLING_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    (name, url.to_string())
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server; `tweak` adjusts the settings first.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings {
+            bind: "127.0.0.1:0".into(),
+            data_dir: data_dir.path().to_path_buf(),
+            database_max_connections: 8,
+            shutdown_timeout_secs: 5,
+            ..Settings::default()
+        };
+        let mut pg_db = None;
+        if let Backend::Scaled(s) = &backend {
+            let (name, url) = create_pg_database(&s.pg_admin_url).await;
+            settings.database_url = Some(url);
+            pg_db = Some((s.pg_admin_url.clone(), name));
+            settings.redis_url = s.redis_url.clone();
+            settings.redis_prefix = format!("starling-test:{}:", random_suffix());
+            if let Some(ep) = &s.s3_endpoint {
+                let bucket =
+                    env("STARLING_TEST_S3_BUCKET").unwrap_or_else(|| "starling-test".into());
+                settings.media_url = Some(format!("s3://{bucket}/t{}", random_suffix()));
+                settings.s3_endpoint = Some(ep.clone());
+                settings.s3_access_key_id =
+                    Some(env("STARLING_TEST_S3_ACCESS_KEY_ID").unwrap_or_else(|| "test".into()));
+                settings.s3_secret_access_key = Some(
+                    env("STARLING_TEST_S3_SECRET_ACCESS_KEY").unwrap_or_else(|| "test".into()),
+                );
+            }
+            settings.broker_url = s.broker_url.clone();
+        }
+        tweak(&mut settings);
+        settings.validate().expect("test settings are valid");
+        let server = Server::start(settings).await.expect("server starts");
+        let base = format!("http://{}", server.addr);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        TestApp {
+            base,
+            client,
+            data_dir,
+            backend,
+            server: Some(server),
+            pg_db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let r = req.send().await.expect("request sent");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut rb = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(self.request(Method::GET, path, token)).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.send(self.request(method, path, token).json(&body))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.json(Method::POST, path, token, body).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(self.request(Method::PUT, path, token)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(self.request(Method::DELETE, path, token)).await
+    }
+
+    /// Registers `username` (email `<username>@example.org`, a fixed password).
+    pub async fn register(&self, username: &str) -> TestUser {
+        let password = "correct horse battery".to_owned();
+        let email = format!("{username}@example.org");
+        let r = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"username": username, "email": email, "password": password}),
+            )
+            .await;
+        let b = r.assert_status(201);
+        TestUser {
+            id: b["user"]["id"].as_str().expect("user id").to_owned(),
+            username: username.to_lowercase(),
+            email,
+            password,
+            access: b["accessToken"].as_str().expect("access token").to_owned(),
+            refresh: b["refreshToken"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        }
+    }
+
+    /// How many users exist (through the public search), to prove nothing was written.
+    pub async fn user_count(&self) -> usize {
+        let mut n = 0;
+        let mut cursor = String::new();
+        loop {
+            let r = self
+                .get(&format!("/api/users?limit=100&cursor={cursor}"), None)
+                .await;
+            let b = r.assert_status(200);
+            n += b["items"].as_array().map_or(0, Vec::len);
+            match b["nextCursor"].as_str() {
+                Some(c) => cursor = c.to_owned(),
+                None => return n,
+            }
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg_db.take() {
+            // Drop the per-test database from a helper thread (Drop cannot await).
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async move {
+                        use sqlx::Connection;
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Encodes a test image of the given size and format. The pixels are noise,
+/// so the encoded size grows with the dimensions (nothing compresses it away).
+pub fn image_bytes(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
+    let mut state: u32 = 0x9E37_79B9;
+    let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let [a, b, c, _] = state.to_le_bytes();
+        image::Rgb([a, b, c])
+    }));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode test image");
+    out.into_inner()
+}

@@ -1,0 +1,10 @@
+//! Black-box tests of the HTTP API against the real server.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod ops;
+mod profile;
+mod users;

@@ -1,0 +1,303 @@
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+backend_tests!(
+    health_and_ready_report_each_backend,
+    ready_is_503_naming_what_is_down,
+    metrics_count_requests_by_route_with_latency_and_pool_usage,
+    openapi_documents_every_route_with_schemas_and_errors,
+    docs_page_is_served_offline,
+    unknown_paths_and_methods_get_json_errors,
+    every_response_carries_a_request_id,
+    cors_allows_only_configured_origins,
+);
+
+async fn health_and_ready_report_each_backend(b: Backend) {
+    let scaled = matches!(b, Backend::Scaled(_));
+    let app = TestApp::spawn(b).await;
+    let h = app.get("/health", None).await;
+    assert_eq!(h.assert_status(200), &json!({"status": "ok"}));
+    let r = app.get("/ready", None).await;
+    let body = r.assert_status(200);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["media"], "ok");
+    if scaled {
+        assert_eq!(body["checks"]["redis"], "ok", "{}", r.text);
+        assert_eq!(body["checks"]["broker"], "ok", "{}", r.text);
+    } else {
+        assert!(body["checks"].get("redis").is_none());
+    }
+}
+
+async fn ready_is_503_naming_what_is_down(b: Backend) {
+    // A broker nobody answers on, and a media directory that disappears.
+    let app = TestApp::spawn_with(b.clone(), |s| {
+        s.broker_url = Some("amqp://127.0.0.1:1".into())
+    })
+    .await;
+    let r = app.get("/ready", None).await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.text);
+    assert_eq!(r.body["status"], "unavailable");
+    assert_eq!(r.body["error"]["code"], "not_ready");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("broker"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["checks"]["database"], "ok");
+    assert_ne!(r.body["checks"]["broker"], "ok");
+    // The API keeps answering.
+    app.get("/health", None).await.assert_status(200);
+
+    if matches!(b, Backend::Embedded) {
+        let app = TestApp::spawn(b).await;
+        std::fs::remove_dir_all(app.data_dir.path().join("media")).unwrap();
+        let r = app.get("/ready", None).await;
+        assert_eq!(r.status.as_u16(), 503, "{}", r.text);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("media")
+        );
+    }
+}
+
+async fn metrics_count_requests_by_route_with_latency_and_pool_usage(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let u = app.register("metric_user").await;
+    for _ in 0..3 {
+        app.get("/api/profile", Some(&u.access))
+            .await
+            .assert_status(200);
+    }
+    app.get(&format!("/api/users/{}", u.id), None)
+        .await
+        .assert_status(200);
+    let m = app.get("/metrics", None).await;
+    assert_eq!(m.status.as_u16(), 200);
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .contains("openmetrics-text")
+    );
+    let text = m.text;
+    assert!(
+        text.contains(
+            r#"starling_http_requests_total{method="GET",route="/api/profile",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/users/{id}""#),
+        "routes are templates, not raw paths"
+    );
+    assert!(!text.contains(&u.id), "no raw ids in labels");
+    assert!(
+        text.contains("starling_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"starling_db_pool_connections{state="idle"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"starling_db_pool_connections{state="in_use"}"#),
+        "{text}"
+    );
+}
+
+async fn openapi_documents_every_route_with_schemas_and_errors(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let r = app.get("/api/openapi.json", None).await;
+    let doc = r.assert_status(200);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
+    let expected = [
+        ("post", "/api/auth/register"),
+        ("post", "/api/auth/login"),
+        ("post", "/api/auth/refresh"),
+        ("post", "/api/auth/logout"),
+        ("get", "/api/auth/jwks"),
+        ("get", "/api/profile"),
+        ("patch", "/api/profile"),
+        ("put", "/api/profile/avatar"),
+        ("get", "/api/users"),
+        ("get", "/api/users/{id}"),
+        ("get", "/api/users/by-username/{username}"),
+        ("put", "/api/users/{id}/follow"),
+        ("delete", "/api/users/{id}/follow"),
+        ("get", "/api/users/{id}/followers"),
+        ("get", "/api/users/{id}/following"),
+        ("get", "/media/{key}"),
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        expected.len(),
+        "exactly the routes that exist: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (method, path) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        let responses = op["responses"].as_object().unwrap();
+        assert!(!responses.is_empty(), "{method} {path} has responses");
+        for (status, resp) in responses {
+            if status.starts_with('4') {
+                let schema = &resp["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(
+                    schema, "#/components/schemas/ErrorBody",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    for name in [
+        "User",
+        "Profile",
+        "UserPage",
+        "SessionResponse",
+        "RegisterRequest",
+        "ErrorBody",
+        "UpdateProfileRequest",
+    ] {
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "schema {name}"
+        );
+    }
+    let user_props = doc["components"]["schemas"]["User"]["properties"]
+        .as_object()
+        .unwrap();
+    for f in [
+        "id",
+        "username",
+        "displayName",
+        "bio",
+        "avatarUrl",
+        "followerCount",
+        "followingCount",
+        "followedByMe",
+        "createdAt",
+    ] {
+        assert!(user_props.contains_key(f), "User.{f}");
+    }
+    assert!(doc["paths"]["/api/profile"]["get"]["security"].is_array());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+async fn docs_page_is_served_offline(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let r = app.get("/api/docs", None).await;
+    assert!(
+        r.status.is_redirection() || r.status.as_u16() == 200,
+        "{}",
+        r.status
+    );
+    let page = app.get("/api/docs/", None).await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(page.text.contains("swagger"), "HTML page");
+    // Its assets come from this server, not a CDN.
+    assert!(
+        !page.text.contains("cdn.") && !page.text.contains("unpkg"),
+        "no CDN in the page"
+    );
+    for asset in [
+        "/api/docs/swagger-ui.css",
+        "/api/docs/swagger-ui-bundle.js",
+        "/api/docs/swagger-initializer.js",
+    ] {
+        let a = app.get(asset, None).await;
+        assert_eq!(a.status.as_u16(), 200, "{asset}");
+        assert!(a.text.len() > 100, "{asset} has content");
+    }
+    let init = app.get("/api/docs/swagger-initializer.js", None).await;
+    assert!(init.text.contains("/api/openapi.json"));
+}
+
+async fn unknown_paths_and_methods_get_json_errors(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.get("/api/does-not-exist", None)
+        .await
+        .assert_error(404, "not_found");
+    app.get("/nowhere", None)
+        .await
+        .assert_error(404, "not_found");
+    let r = app
+        .send(app.request(Method::DELETE, "/api/auth/login", None))
+        .await;
+    r.assert_error(405, "method_not_allowed");
+    let r = app.json(Method::PUT, "/api/profile", None, json!({})).await;
+    r.assert_error(405, "method_not_allowed");
+}
+
+async fn every_response_carries_a_request_id(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let r = app.get("/health", None).await;
+    let id = r.header("x-request-id").expect("request id");
+    assert!(id.len() >= 16, "{id}");
+    let again = app.get("/health", None).await;
+    assert_ne!(
+        again.header("x-request-id").unwrap(),
+        id,
+        "a new id per request"
+    );
+    let mine = app
+        .send(
+            app.request(Method::GET, "/api/nope", None)
+                .header("x-request-id", "client-chosen-42"),
+        )
+        .await;
+    assert_eq!(
+        mine.header("x-request-id").as_deref(),
+        Some("client-chosen-42")
+    );
+}
+
+async fn cors_allows_only_configured_origins(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.cors_origins = "https://app.example".into()).await;
+    let pre = |origin: &str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/profile"))
+            .header("origin", origin)
+            .header("access-control-request-method", "PATCH")
+            .header(
+                "access-control-request-headers",
+                "content-type,x-csrf-token",
+            )
+            .send()
+    };
+    let ok = pre("https://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(ok.headers()["access-control-allow-credentials"], "true");
+    let other = pre("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // Without configuration there is no CORS at all.
+    let plain = TestApp::spawn(Backend::Embedded).await;
+    let r = plain
+        .client
+        .get(plain.url("/health"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let _: Value = r.json().await.unwrap();
+}
