@@ -167,7 +167,8 @@ pub fn load_from(
     }
     let keys = known_keys();
     // Only our own names: STARLING_TEST_* and the like belong to other tools.
-    let env = env.filter(move |k| keys.iter().any(|known| k.as_str() == known.as_str()));
+    // figment hands the key over in the case it was written (STARLING_BIND -> BIND).
+    let env = env.filter(move |k| keys.iter().any(|known| k.as_str().eq_ignore_ascii_case(known)));
     fig = fig.merge(env);
     if let Some(v) = &overrides.bind {
         fig = fig.merge(("bind", v));
@@ -233,10 +234,10 @@ impl Settings {
         if self.database_max_connections == 0 {
             return Err(bad("database_max_connections", "must be at least 1"));
         }
-        if let Some(u) = &self.redis_url {
-            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
-                return Err(bad("redis_url", "must start with redis:// or rediss://"));
-            }
+        if let Some(u) = &self.redis_url
+            && !(u.starts_with("redis://") || u.starts_with("rediss://"))
+        {
+            return Err(bad("redis_url", "must start with redis:// or rediss://"));
         }
         if let Some(u) = &self.broker_url {
             if !(u.starts_with("amqp://") || u.starts_with("amqps://")) {
@@ -245,10 +246,10 @@ impl Settings {
             url::Url::parse(u).map_err(|e| bad("broker_url", format!("is not a URL: {e}")))?;
         }
         self.s3_location()?;
-        if let Some(ep) = &self.s3_endpoint {
-            if !(ep.starts_with("http://") || ep.starts_with("https://")) {
-                return Err(bad("s3_endpoint", "must start with http:// or https://"));
-            }
+        if let Some(ep) = &self.s3_endpoint
+            && !(ep.starts_with("http://") || ep.starts_with("https://"))
+        {
+            return Err(bad("s3_endpoint", "must start with http:// or https://"));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(bad("log_format", "must be text or json"));

@@ -36,7 +36,9 @@ fn starling(cwd: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     for (key, _) in std::env::vars_os() {
         if let Some(key) = key.to_str() {
-            if key.starts_with("STARLING_") && !key.starts_with("STARLING_TEST_") {
+            // The binary matches the prefix without regard to case.
+            let upper = key.to_ascii_uppercase();
+            if upper.starts_with("STARLING_") && !upper.starts_with("STARLING_TEST_") {
                 cmd.env_remove(key);
             }
         }
@@ -238,10 +240,10 @@ async fn start_server(cwd: &Path, data: &Path, args: &[&str], envs: &[(&str, &st
                 server.proc.stderr()
             );
         }
-        if let Ok(r) = http.get(server.url("/health")).send().await {
-            if r.status() == 200 {
-                return server;
-            }
+        if let Ok(r) = http.get(server.url("/health")).send().await
+            && r.status() == 200
+        {
+            return server;
         }
         assert!(
             Instant::now() < deadline,
@@ -404,8 +406,9 @@ fn invalid_settings_stop_startup_with_one_line_naming_the_setting() {
     let unknown_key = unknown_key.to_str().unwrap();
     let missing = missing.to_str().unwrap();
 
-    // (what, extra args, env, the setting the message must name)
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    /// (what, extra args, env, the setting the message must name)
+    type Case<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "STARLING_NODE_ID=5000",
             vec![],
@@ -843,8 +846,8 @@ async fn json_logs_carry_the_request_id() {
     assert!(
         parsed
             .iter()
-            .any(|v| v.to_string().contains("test-req-123")),
-        "no log line carries the request id test-req-123:\n{output}"
+            .any(|v| v["span"]["request_id"] == json!("test-req-123")),
+        "no log line was written in the request's span (request_id test-req-123):\n{output}"
     );
 }
 

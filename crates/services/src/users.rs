@@ -125,10 +125,10 @@ impl Users {
                 return Err(e);
             }
         };
-        if let Some(old) = previous {
-            if let Err(e) = self.ports.blobs.delete(&old).await {
-                tracing::warn!(key = %old, error = %e, "could not delete the replaced avatar");
-            }
+        if let Some(old) = previous
+            && let Err(e) = self.ports.blobs.delete(&old).await
+        {
+            tracing::warn!(key = %old, error = %e, "could not delete the replaced avatar");
         }
         self.me(me).await
     }

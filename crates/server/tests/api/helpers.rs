@@ -1,10 +1,10 @@
 //! Starts the real server on port 0 with a fresh database and gives typed
 //! client helpers. Every test gets its own server, data dir and database.
 //!
-//! Backends: `Backend::Embedded` is SQLite + memory cache + files.
+//! Backends: `Backend::Embedded` is SQLite, the memory cache and files.
 //! `Backend::Scaled` is PostgreSQL (`STARLING_TEST_DATABASE_URL`, a fresh
-//! database per test) + Redis (`STARLING_TEST_REDIS_URL`, a fresh key prefix)
-//! + S3 (`STARLING_TEST_S3_ENDPOINT`, a fresh key prefix) + the AMQP broker
+//! database per test), Redis (`STARLING_TEST_REDIS_URL`, a fresh key prefix),
+//! S3 (`STARLING_TEST_S3_ENDPOINT`, a fresh key prefix) and the AMQP broker
 //! check (`STARLING_TEST_BROKER_URL`). Without those variables the scaled
 //! variant of a test is skipped, unless `CI=true`, where it fails.
 
