@@ -44,6 +44,8 @@ pub struct Settings {
     pub login_max_per_ip: u64,
     pub login_max_per_account: u64,
     pub avatar_max_bytes: usize,
+    /// Seconds a user record may be served from the cache; 0 disables it.
+    pub user_cache_ttl_secs: u64,
     pub body_limit_bytes: usize,
     /// Comma-separated origins allowed by CORS; `*` for any; empty for none.
     pub cors_origins: String,
@@ -84,6 +86,7 @@ impl Default for Settings {
             login_max_per_ip: 100,
             login_max_per_account: 10,
             avatar_max_bytes: 5 * 1024 * 1024,
+            user_cache_ttl_secs: 30,
             body_limit_bytes: 64 * 1024,
             cors_origins: String::new(),
             cookie_secure: false,
@@ -168,7 +171,10 @@ pub fn load_from(
     let keys = known_keys();
     // Only our own names: STARLING_TEST_* and the like belong to other tools.
     // figment hands the key over in the case it was written (STARLING_BIND -> BIND).
-    let env = env.filter(move |k| keys.iter().any(|known| k.as_str().eq_ignore_ascii_case(known)));
+    let env = env.filter(move |k| {
+        keys.iter()
+            .any(|known| k.as_str().eq_ignore_ascii_case(known))
+    });
     fig = fig.merge(env);
     if let Some(v) = &overrides.bind {
         fig = fig.merge(("bind", v));

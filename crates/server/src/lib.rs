@@ -161,6 +161,7 @@ impl Server {
                 login_max_per_ip: settings.login_max_per_ip,
                 login_max_per_account: settings.login_max_per_account,
                 avatar_max_bytes: settings.avatar_max_bytes,
+                user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
             },
         );
 

@@ -24,6 +24,8 @@ pub struct AuthSettings {
     pub login_max_per_ip: u64,
     pub login_max_per_account: u64,
     pub avatar_max_bytes: usize,
+    /// How long a user record may be served from the cache; zero disables it.
+    pub user_cache_ttl: Duration,
 }
 
 impl Default for AuthSettings {
@@ -35,6 +37,7 @@ impl Default for AuthSettings {
             login_max_per_ip: 100,
             login_max_per_account: 10,
             avatar_max_bytes: 5 * 1024 * 1024,
+            user_cache_ttl: Duration::from_secs(30),
         }
     }
 }

@@ -47,6 +47,7 @@ impl Services {
             ports.clone(),
             ids.clone(),
             auth.avatar_max_bytes,
+            auth.user_cache_ttl,
         ));
         let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));
         Services {

@@ -2,8 +2,10 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use starling_core::cursor::Cursor;
 use starling_core::error::FieldErrors;
 use starling_core::model::{FollowPosition, ProfilePatch, SearchPosition, UserRecord};
@@ -39,14 +41,112 @@ pub struct Users {
     ports: Ports,
     ids: Arc<IdGenerator>,
     avatar_max_bytes: usize,
+    cache_ttl: Duration,
+}
+
+/// A user record as kept in the cache port (read-through, by id).
+#[derive(Serialize, Deserialize)]
+struct CachedUser {
+    id: i64,
+    username: String,
+    email: String,
+    display_name: Option<String>,
+    bio: String,
+    avatar_key: Option<String>,
+    follower_count: i64,
+    following_count: i64,
+    created_at: i64,
+}
+
+impl From<&UserRecord> for CachedUser {
+    fn from(r: &UserRecord) -> Self {
+        CachedUser {
+            id: r.id.get(),
+            username: r.username.clone(),
+            email: r.email.clone(),
+            display_name: r.display_name.clone(),
+            bio: r.bio.clone(),
+            avatar_key: r.avatar_key.clone(),
+            follower_count: r.follower_count,
+            following_count: r.following_count,
+            created_at: r.created_at.0,
+        }
+    }
+}
+
+impl From<CachedUser> for UserRecord {
+    fn from(c: CachedUser) -> Self {
+        UserRecord {
+            id: UserId::from_i64(c.id),
+            username: c.username,
+            email: c.email,
+            display_name: c.display_name,
+            bio: c.bio,
+            avatar_key: c.avatar_key,
+            follower_count: c.follower_count,
+            following_count: c.following_count,
+            created_at: Timestamp(c.created_at),
+        }
+    }
+}
+
+fn user_key(id: UserId) -> String {
+    format!("user:{id}")
 }
 
 impl Users {
-    pub fn new(ports: Ports, ids: Arc<IdGenerator>, avatar_max_bytes: usize) -> Self {
+    /// `cache_ttl` bounds how long a cached user may be served; zero disables
+    /// the cache. Every write that changes a user row invalidates its entry.
+    pub fn new(
+        ports: Ports,
+        ids: Arc<IdGenerator>,
+        avatar_max_bytes: usize,
+        cache_ttl: Duration,
+    ) -> Self {
         Users {
             ports,
             ids,
             avatar_max_bytes,
+            cache_ttl,
+        }
+    }
+
+    /// Read-through: the cache port first, the store on a miss. A cache that
+    /// fails is bypassed, never fatal: the store is the source of truth.
+    async fn record(&self, id: UserId) -> Result<UserRecord> {
+        if self.cache_ttl.is_zero() {
+            return self.ports.users.user_by_id(id).await;
+        }
+        let key = user_key(id);
+        match self.ports.cache.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Ok(c) = serde_json::from_slice::<CachedUser>(&bytes) {
+                    return Ok(c.into());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "user cache unavailable; reading the store"),
+        }
+        let record = self.ports.users.user_by_id(id).await?;
+        if let Ok(bytes) = serde_json::to_vec(&CachedUser::from(&record)) {
+            let _ = self
+                .ports
+                .cache
+                .set(&key, Bytes::from(bytes), self.cache_ttl)
+                .await;
+        }
+        Ok(record)
+    }
+
+    /// Drops cached copies of users whose row just changed.
+    async fn invalidate(&self, ids: &[UserId]) {
+        if self.cache_ttl.is_zero() {
+            return;
+        }
+        for id in ids {
+            if let Err(e) = self.ports.cache.delete(&user_key(*id)).await {
+                tracing::warn!(error = %e, user_id = %id, "could not invalidate a cached user");
+            }
         }
     }
 
@@ -55,7 +155,7 @@ impl Users {
     }
 
     pub async fn me(&self, me: UserId) -> Result<UserView> {
-        let record = self.ports.users.user_by_id(me).await?;
+        let record = self.record(me).await?;
         Ok(UserView {
             record,
             followed_by_me: false,
@@ -63,7 +163,7 @@ impl Users {
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: UserId) -> Result<UserView> {
-        let record = self.ports.users.user_by_id(id).await?;
+        let record = self.record(id).await?;
         self.view_one(viewer, record).await
     }
 
@@ -88,9 +188,11 @@ impl Users {
         }
         errs.finish()?;
         let record = if patch.is_empty() {
-            self.ports.users.user_by_id(me).await?
+            self.record(me).await?
         } else {
-            self.ports.users.update_profile(me, patch).await?
+            let r = self.ports.users.update_profile(me, patch).await;
+            self.invalidate(&[me]).await;
+            r?
         };
         Ok(UserView {
             record,
@@ -125,6 +227,7 @@ impl Users {
                 return Err(e);
             }
         };
+        self.invalidate(&[me]).await;
         if let Some(old) = previous
             && let Err(e) = self.ports.blobs.delete(&old).await
         {
@@ -177,10 +280,13 @@ impl Users {
                 "you cannot follow yourself",
             ));
         }
-        self.ports
+        let r = self
+            .ports
             .follows
             .follow(me, target, Timestamp::now())
-            .await?;
+            .await;
+        self.invalidate(&[me, target]).await;
+        r?;
         self.get(Some(me), target).await
     }
 
@@ -191,7 +297,9 @@ impl Users {
                 "you cannot follow yourself",
             ));
         }
-        self.ports.follows.unfollow(me, target).await?;
+        let r = self.ports.follows.unfollow(me, target).await;
+        self.invalidate(&[me, target]).await;
+        r?;
         self.get(Some(me), target).await
     }
 

@@ -21,11 +21,16 @@ impl Drop for Db {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.pg.take() {
             let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     rt.block_on(async move {
                         if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
                             let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+                            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut c)
+                                .await;
                         }
                     });
                 }
@@ -38,7 +43,9 @@ impl Drop for Db {
 async fn sqlite() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = SqlStore::connect(&url, &StoreOptions::default()).await.unwrap();
+    let store = SqlStore::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
     assert_eq!(store.migrate().await.unwrap(), vec![1]);
     Db {
         store,
@@ -48,7 +55,10 @@ async fn sqlite() -> Db {
 }
 
 async fn postgres() -> Option<Db> {
-    let Some(admin) = std::env::var("STARLING_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty()) else {
+    let Some(admin) = std::env::var("STARLING_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but STARLING_TEST_DATABASE_URL is not set"
@@ -64,7 +74,9 @@ async fn postgres() -> Option<Db> {
         .unwrap();
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&format!("/{name}"));
-    let store = SqlStore::connect(url.as_str(), &StoreOptions::default()).await.unwrap();
+    let store = SqlStore::connect(url.as_str(), &StoreOptions::default())
+        .await
+        .unwrap();
     assert_eq!(store.migrate().await.unwrap(), vec![1]);
     Some(Db {
         store,
@@ -139,11 +151,15 @@ async fn unique_violations_become_conflicts_naming_the_field(s: &SqlStore) {
         created_at: Timestamp::now(),
     };
     match s.create_user(dup("amy", "other@example.org")).await {
-        Err(Error::Conflict { code, field, .. }) => assert_eq!((code, field), ("username_taken", Some("username"))),
+        Err(Error::Conflict { code, field, .. }) => {
+            assert_eq!((code, field), ("username_taken", Some("username")))
+        }
         other => panic!("expected a username conflict, got {other:?}"),
     }
     match s.create_user(dup("amy2", "amy@example.org")).await {
-        Err(Error::Conflict { code, field, .. }) => assert_eq!((code, field), ("email_taken", Some("email"))),
+        Err(Error::Conflict { code, field, .. }) => {
+            assert_eq!((code, field), ("email_taken", Some("email")))
+        }
         other => panic!("expected an email conflict, got {other:?}"),
     }
 }
@@ -152,12 +168,31 @@ async fn missing_rows_become_not_found(s: &SqlStore) {
     let g = ids();
     let a = user(s, &g, "ben").await;
     let ghost = UserId(g.next());
-    assert!(matches!(s.user_by_id(ghost).await, Err(Error::NotFound { .. })));
-    assert!(matches!(s.user_by_username("nobody").await, Err(Error::NotFound { .. })));
-    assert!(matches!(s.follow(a, ghost, Timestamp::now()).await, Err(Error::NotFound { .. })));
-    assert!(matches!(s.unfollow(a, ghost).await, Err(Error::NotFound { .. })));
-    assert!(matches!(s.followers(ghost, None, 10).await, Err(Error::NotFound { .. })));
-    assert_eq!(s.user_by_id(a).await.unwrap().following_count, 0, "nothing written");
+    assert!(matches!(
+        s.user_by_id(ghost).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.user_by_username("nobody").await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.follow(a, ghost, Timestamp::now()).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.unfollow(a, ghost).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.followers(ghost, None, 10).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(
+        s.user_by_id(a).await.unwrap().following_count,
+        0,
+        "nothing written"
+    );
 }
 
 async fn concurrent_refreshes_with_one_token_let_exactly_one_through(s: &SqlStore) {
@@ -182,7 +217,10 @@ async fn concurrent_refreshes_with_one_token_let_exactly_one_through(s: &SqlStor
             ..first.clone()
         };
         tasks.push(tokio::spawn(async move {
-            store.rotate_refresh_token(&[1; 32], next, Timestamp::now()).await.unwrap()
+            store
+                .rotate_refresh_token(&[1; 32], next, Timestamp::now())
+                .await
+                .unwrap()
         }));
     }
     let mut rotated = Vec::new();
@@ -204,7 +242,9 @@ async fn concurrent_refreshes_with_one_token_let_exactly_one_through(s: &SqlStor
         ..first.clone()
     };
     assert_eq!(
-        s.rotate_refresh_token(&winner, again, Timestamp::now()).await.unwrap(),
+        s.rotate_refresh_token(&winner, again, Timestamp::now())
+            .await
+            .unwrap(),
         RotateOutcome::Invalid
     );
 }
@@ -221,7 +261,9 @@ async fn concurrent_follows_keep_counts_exact(s: &SqlStore) {
     for &f in &fans {
         for _ in 0..4 {
             let store = store.clone();
-            tasks.push(tokio::spawn(async move { store.follow(f, target, Timestamp::now()).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                store.follow(f, target, Timestamp::now()).await.unwrap()
+            }));
         }
     }
     let mut inserted = 0;

@@ -14,6 +14,7 @@ backend_tests!(
     follower_lists_page_through_every_follower_once,
     concurrent_follows_keep_exact_counts,
     follow_actions_affect_only_the_caller,
+    cached_users_never_outlive_a_change,
 );
 
 async fn users_are_found_by_id_and_by_username(b: Backend) {
@@ -333,4 +334,78 @@ async fn follow_actions_affect_only_the_caller(b: Backend) {
     assert_eq!(a_seen.body["bio"], "");
     let anon = app.get(&format!("/api/users/{}", c.id), None).await;
     assert_eq!(anon.body["followedByMe"], false);
+}
+
+async fn cached_users_never_outlive_a_change(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = app.register("reader").await;
+    let w = app.register("writer").await;
+    let c = app.register("third").await;
+    let path = format!("/api/users/{}", w.id);
+    // Warm the cache for the writer, through both read paths.
+    app.get(&path, Some(&a.access)).await.assert_status(200);
+    app.get("/api/profile", Some(&w.access))
+        .await
+        .assert_status(200);
+
+    app.json(
+        Method::PATCH,
+        "/api/profile",
+        Some(&w.access),
+        json!({"bio": "changed"}),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(app.get(&path, Some(&a.access)).await.body["bio"], "changed");
+
+    app.put(&format!("/api/users/{}/follow", c.id), Some(&w.access))
+        .await
+        .assert_status(200);
+    assert_eq!(app.get(&path, None).await.body["followingCount"], 1);
+    assert_eq!(
+        app.get("/api/profile", Some(&w.access)).await.body["followingCount"],
+        1
+    );
+
+    app.put(&format!("/api/users/{}/follow", w.id), Some(&a.access))
+        .await
+        .assert_status(200);
+    assert_eq!(
+        app.get("/api/profile", Some(&w.access)).await.body["followerCount"],
+        1
+    );
+    app.delete(&format!("/api/users/{}/follow", w.id), Some(&a.access))
+        .await
+        .assert_status(200);
+    assert_eq!(app.get(&path, None).await.body["followerCount"], 0);
+    let avatar = reqwest::multipart::Part::bytes(crate::helpers::image_bytes(
+        20,
+        20,
+        image::ImageFormat::Png,
+    ))
+    .file_name("a.png");
+    app.send(
+        app.request(Method::PUT, "/api/profile/avatar", Some(&w.access))
+            .multipart(reqwest::multipart::Form::new().part("file", avatar)),
+    )
+    .await
+    .assert_status(200);
+    assert!(app.get(&path, None).await.body["avatarUrl"].is_string());
+
+    // With the cache disabled the same reads come straight from the store.
+    let plain = TestApp::spawn_with(Backend::Embedded, |s| s.user_cache_ttl_secs = 0).await;
+    let u = plain.register("nocache").await;
+    plain
+        .json(
+            Method::PATCH,
+            "/api/profile",
+            Some(&u.access),
+            json!({"bio": "direct"}),
+        )
+        .await
+        .assert_status(200);
+    assert_eq!(
+        plain.get("/api/profile", Some(&u.access)).await.body["bio"],
+        "direct"
+    );
 }
