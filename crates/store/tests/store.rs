@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The store contract, one body per behaviour, run on SQLite and on PostgreSQL
 //! (`STARLING_TEST_DATABASE_URL`; a fresh database per test; required with CI=true).
 

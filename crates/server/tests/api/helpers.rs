@@ -108,7 +108,6 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
-    pub backend: Backend,
     server: Option<Server>,
     pg_db: Option<(String, String)>,
 }
@@ -230,7 +229,6 @@ impl TestApp {
             base,
             client,
             data_dir,
-            backend,
             server: Some(server),
             pg_db,
         }

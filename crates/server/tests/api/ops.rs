@@ -31,6 +31,13 @@ async fn health_and_ready_report_each_backend(b: Backend) {
     } else {
         assert!(body["checks"].get("redis").is_none());
     }
+    // And it stops cleanly: in-flight work drained, pool closed, no error.
+    let base = app.base.clone();
+    app.stop().await;
+    assert!(
+        reqwest::get(format!("{base}/health")).await.is_err(),
+        "no longer listening"
+    );
 }
 
 async fn ready_is_503_naming_what_is_down(b: Backend) {
