@@ -30,7 +30,7 @@ fn ops_routes() -> OpenApiRouter<AppState> {
 }
 
 fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
-    let avatar_limit = st.services.users.avatar_max_bytes() + 64 * 1024;
+    let avatar_limit = st.body_limit_for(crate::state::AVATAR_PATH);
     let (schemas, paths, avatar) = routes!(profile::put_avatar);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
@@ -110,6 +110,31 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(base.allow_origin(list).allow_credentials(true))
 }
 
+/// Refuses a request whose declared `Content-Length` exceeds what its path
+/// accepts, before reading any of it: the client learns at once, and no
+/// upload is wasted. (Bodies without a length are still capped while read.)
+async fn reject_declared_oversize(
+    axum::extract::State(st): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > st.body_limit_for(req.uri().path()) as u64
+    {
+        return crate::error::ApiError(starling_core::Error::PayloadTooLarge {
+            message: "the request body is too large".into(),
+        })
+        .into_response();
+    }
+    next.run(req).await
+}
+
 fn finish(router: Router<AppState>, st: AppState) -> Router {
     let metrics = Arc::clone(&st.metrics);
     let body_limit = st.config.body_limit;
@@ -119,6 +144,10 @@ fn finish(router: Router<AppState>, st: AppState) -> Router {
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            reject_declared_oversize,
+        ))
         .with_state(st);
     let router = match cors {
         Some(c) => router.layer(c),

@@ -32,6 +32,21 @@ impl Default for ApiConfig {
     }
 }
 
+impl AppState {
+    /// The largest request body a path accepts: uploads get their file limit
+    /// plus room for the multipart framing, everything else the JSON limit.
+    pub fn body_limit_for(&self, path: &str) -> usize {
+        match path {
+            AVATAR_PATH => self.services.users.avatar_max_bytes() + MULTIPART_OVERHEAD,
+            _ => self.config.body_limit,
+        }
+    }
+}
+
+pub const AVATAR_PATH: &str = "/api/profile/avatar";
+/// Allowance for multipart boundaries and part headers around an upload.
+pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
+
 /// A backend that `/ready` checks, by name.
 #[derive(Clone)]
 pub struct NamedCheck {

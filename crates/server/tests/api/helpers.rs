@@ -286,6 +286,61 @@ impl TestApp {
         self.send(self.request(Method::DELETE, path, token)).await
     }
 
+    /// Sends only the headers of a request that declares a `len`-byte body and
+    /// reads the answer. This is how an oversize upload is tested without a
+    /// race: a server that refuses a body without reading it closes the
+    /// connection, and a client still writing may see a reset instead of the
+    /// answer.
+    pub async fn declared_body(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        len: usize,
+    ) -> Resp {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {len}\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.expect("send headers");
+        let mut raw = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw)).await;
+        assert!(
+            read.is_ok(),
+            "no answer to a declared {len}-byte body within 10 s"
+        );
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let mut headers = HeaderMap::new();
+        for line in head.lines().skip(1) {
+            if let Some((k, v)) = line.split_once(':')
+                && let (Ok(k), Ok(v)) = (
+                    reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()),
+                    reqwest::header::HeaderValue::from_str(v.trim()),
+                )
+            {
+                headers.append(k, v);
+            }
+        }
+        Resp {
+            status: StatusCode::from_u16(status).expect("status"),
+            headers,
+            body: serde_json::from_str(body).unwrap_or(Value::Null),
+            text: body.to_owned(),
+        }
+    }
+
     /// Registers `username` (email `<username>@example.org`, a fixed password).
     pub async fn register(&self, username: &str) -> TestUser {
         let password = "correct horse battery".to_owned();
