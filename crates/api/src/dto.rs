@@ -209,3 +209,201 @@ pub struct Readiness {
     /// Each backend: `ok` or what is wrong.
     pub checks: std::collections::BTreeMap<String, String>,
 }
+
+/// Who wrote a post or comment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Author {
+    pub id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+impl Author {
+    pub fn from_record(r: &starling_core::model::UserRecord, public_url: &str) -> Self {
+        Author {
+            id: r.id.to_string(),
+            username: r.username.clone(),
+            display_name: r.display_name.clone(),
+            avatar_url: r.avatar_key.as_deref().map(|k| media_url(public_url, k)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MentionDto {
+    pub id: String,
+    pub username: String,
+}
+
+/// An attached image (uploads arrive with the media work; always empty for now).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaDto {
+    pub id: String,
+    pub url: String,
+    pub preview_url: String,
+    pub content_type: String,
+    pub size: i64,
+    pub width: i64,
+    pub height: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Post {
+    pub id: String,
+    pub author: Author,
+    pub text: String,
+    pub media: Vec<MediaDto>,
+    pub mentions: Vec<MentionDto>,
+    pub tags: Vec<String>,
+    pub love_count: i64,
+    /// Comments and replies.
+    pub comment_count: i64,
+    pub loved_by_me: bool,
+    pub created_at: String,
+    /// Null until the post is edited.
+    pub edited_at: Option<String>,
+}
+
+impl Post {
+    pub fn from_view(v: &starling_services::posts::PostView, public_url: &str) -> Self {
+        let r = &v.record;
+        Post {
+            id: r.id.to_string(),
+            author: Author::from_record(&v.author, public_url),
+            text: r.text.clone(),
+            media: Vec::new(),
+            mentions: v
+                .mentions
+                .iter()
+                .map(|(id, username)| MentionDto {
+                    id: id.to_string(),
+                    username: username.clone(),
+                })
+                .collect(),
+            tags: v.tags.clone(),
+            love_count: r.love_count,
+            comment_count: r.comment_count,
+            loved_by_me: v.loved_by_me,
+            created_at: rfc3339(r.created_at),
+            edited_at: r.edited_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostPage {
+    pub items: Vec<Post>,
+    pub next_cursor: Option<String>,
+    /// With `since`: more new posts exist than were returned; ask again from the newest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_more: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostList {
+    pub items: Vec<Post>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PostVersionDto {
+    pub version: i64,
+    pub text: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostHistory {
+    /// Oldest first; the last is the current text.
+    pub items: Vec<PostVersionDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Comment {
+    pub id: String,
+    pub post_id: String,
+    pub parent_id: Option<String>,
+    pub author: Author,
+    /// Empty for a deleted comment kept as a placeholder.
+    pub text: String,
+    pub love_count: i64,
+    pub reply_count: i64,
+    pub loved_by_me: bool,
+    pub created_at: String,
+    pub edited_at: Option<String>,
+    /// Deleted, but kept so its replies stay in place.
+    pub deleted: bool,
+}
+
+impl Comment {
+    pub fn from_view(v: &starling_services::posts::CommentView, public_url: &str) -> Self {
+        let r = &v.record;
+        Comment {
+            id: r.id.to_string(),
+            post_id: r.post_id.to_string(),
+            parent_id: r.parent_id.map(|p| p.to_string()),
+            author: Author::from_record(&v.author, public_url),
+            text: r.text.clone(),
+            love_count: r.love_count,
+            reply_count: r.reply_count,
+            loved_by_me: v.loved_by_me,
+            created_at: rfc3339(r.created_at),
+            edited_at: r.edited_at.map(rfc3339),
+            deleted: r.deleted,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommentPage {
+    pub items: Vec<Comment>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PostTextRequest {
+    /// 1-5000 characters.
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommentRequest {
+    /// 1-2000 characters.
+    pub text: String,
+    /// Reply to this comment (any depth).
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CommentEditRequest {
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    pub cursor: Option<String>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
+    /// Only posts newer than this post id (the newest the client has).
+    pub since: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IdsParams {
+    /// Comma-separated post ids, at most 100.
+    pub ids: String,
+}

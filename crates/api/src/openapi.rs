@@ -25,6 +25,9 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "auth", description = "Accounts and sessions"),
         (name = "profile", description = "Your own profile"),
         (name = "users", description = "Users and follows"),
+        (name = "posts", description = "Posts and loves"),
+        (name = "comments", description = "Comments and replies"),
+        (name = "feeds", description = "Home, community, user and tag feeds"),
         (name = "media", description = "Stored media"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::metrics::track;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, media, ops, profile, users};
+use crate::routes::{auth, media, ops, posts, profile, users};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -50,6 +50,24 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(users::follow, users::unfollow))
         .routes(routes!(users::followers))
         .routes(routes!(users::following))
+        .routes(routes!(posts::create_post, posts::refetch_posts))
+        .routes(routes!(
+            posts::get_post,
+            posts::edit_post,
+            posts::delete_post
+        ))
+        .routes(routes!(posts::post_history))
+        .routes(routes!(posts::love_post, posts::unlove_post))
+        .routes(routes!(posts::post_lovers))
+        .routes(routes!(posts::create_comment, posts::list_comments))
+        .routes(routes!(posts::list_replies))
+        .routes(routes!(posts::edit_comment, posts::delete_comment))
+        .routes(routes!(posts::love_comment, posts::unlove_comment))
+        .routes(routes!(posts::comment_lovers))
+        .routes(routes!(posts::home_feed))
+        .routes(routes!(posts::public_feed))
+        .routes(routes!(posts::user_posts))
+        .routes(routes!(posts::tag_posts))
         // Media keys contain slashes, so the route is a wildcard; its docs come
         // from `ApiDoc`'s path list.
         .route("/media/{*key}", axum::routing::get(media::get_media))

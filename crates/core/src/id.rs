@@ -134,6 +134,8 @@ macro_rules! id_newtype {
 }
 
 id_newtype!(UserId, "user");
+id_newtype!(PostId, "post");
+id_newtype!(CommentId, "comment");
 id_newtype!(TokenFamilyId, "token family");
 
 #[cfg(test)]

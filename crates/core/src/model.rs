@@ -79,3 +79,105 @@ pub struct SearchPosition {
     pub rank: i64,
     pub username: String,
 }
+
+use crate::{CommentId, PostId};
+
+/// A live post as stored. Counts are kept exact by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRecord {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub love_count: i64,
+    pub comment_count: i64,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+}
+
+pub struct NewPost {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub idempotency_key: Option<String>,
+    pub mentions: Vec<UserId>,
+    pub tags: Vec<String>,
+    pub created_at: Timestamp,
+}
+
+pub struct PostEdit {
+    pub id: PostId,
+    pub author_id: UserId,
+    pub text: String,
+    pub mentions: Vec<UserId>,
+    pub tags: Vec<String>,
+    pub at: Timestamp,
+}
+
+/// A previous text of a post.
+#[derive(Debug, Clone)]
+pub struct PostVersion {
+    pub version: i64,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mention {
+    pub post_id: PostId,
+    pub user_id: UserId,
+    pub username: String,
+}
+
+/// Which posts a feed holds.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// The viewer's posts and those of whom they follow.
+    Home(UserId),
+    /// Everyone's posts.
+    Public,
+    /// One author's posts.
+    Author(UserId),
+    /// Posts carrying a tag.
+    Tag(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: CommentId,
+    pub post_id: PostId,
+    pub parent_id: Option<CommentId>,
+    pub author_id: UserId,
+    /// Empty when deleted.
+    pub text: String,
+    pub love_count: i64,
+    pub reply_count: i64,
+    pub created_at: Timestamp,
+    pub edited_at: Option<Timestamp>,
+    /// A deleted comment that keeps its place because it has replies.
+    pub deleted: bool,
+}
+
+pub struct NewComment {
+    pub id: CommentId,
+    pub post_id: PostId,
+    pub parent_id: Option<CommentId>,
+    pub author_id: UserId,
+    pub text: String,
+    pub created_at: Timestamp,
+}
+
+/// What a love is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoveTarget {
+    Post(PostId),
+    Comment(CommentId),
+}
+
+impl LoveTarget {
+    pub fn id(self) -> i64 {
+        match self {
+            LoveTarget::Post(p) => p.get(),
+            LoveTarget::Comment(c) => c.get(),
+        }
+    }
+}

@@ -126,3 +126,70 @@ pub fn valid_blob_key(key: &str) -> bool {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         })
 }
+
+use crate::{CommentId, PostId};
+
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    /// Stores a post with its first version, mentions and tags. With an
+    /// idempotency key already used by this author, returns that post and
+    /// `false` instead of creating another.
+    async fn create_post(&self, post: NewPost) -> Result<(PostRecord, bool)>;
+    /// The live posts among `ids`, in no particular order.
+    async fn posts_by_ids(&self, ids: &[PostId]) -> Result<Vec<PostRecord>>;
+    /// Replaces the text (keeping the old one in the history). NotFound when
+    /// the post is gone, Forbidden when `author_id` did not write it.
+    async fn edit_post(&self, edit: PostEdit) -> Result<PostRecord>;
+    /// Deletes a post (its row stays, marked). NotFound / Forbidden as for edits.
+    async fn delete_post(&self, id: PostId, author_id: UserId, at: Timestamp) -> Result<()>;
+    /// Every version, oldest first (the current text is the last).
+    async fn post_history(&self, id: PostId) -> Result<Vec<PostVersion>>;
+    /// A page of a feed, newest first, strictly older than `before`.
+    async fn feed(
+        &self,
+        feed: &Feed,
+        before: Option<PostId>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>>;
+    /// Posts of a feed newer than `since`, oldest first.
+    async fn feed_since(&self, feed: &Feed, since: PostId, limit: u32) -> Result<Vec<PostRecord>>;
+    async fn mentions_of(&self, posts: &[PostId]) -> Result<Vec<Mention>>;
+    async fn tags_of(&self, posts: &[PostId]) -> Result<Vec<(PostId, String)>>;
+}
+
+#[async_trait]
+pub trait CommentStore: Send + Sync {
+    /// NotFound when the post (or the parent comment, on that post) is gone.
+    async fn create_comment(&self, comment: NewComment) -> Result<CommentRecord>;
+    /// A comment, deleted placeholders included; NotFound when removed.
+    async fn comment(&self, id: CommentId) -> Result<CommentRecord>;
+    /// Comments of a post under `parent` (None: top level), oldest first, after `after`.
+    async fn comments(
+        &self,
+        post: PostId,
+        parent: Option<CommentId>,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>>;
+    async fn edit_comment(&self, id: CommentId, text: &str, at: Timestamp)
+    -> Result<CommentRecord>;
+    /// Removes a comment; one with replies stays as a "deleted" placeholder.
+    async fn delete_comment(&self, id: CommentId, at: Timestamp) -> Result<()>;
+}
+
+#[async_trait]
+pub trait LoveStore: Send + Sync {
+    /// False when already loved. NotFound when the target is gone.
+    async fn love(&self, target: LoveTarget, user: UserId, at: Timestamp) -> Result<bool>;
+    /// False when there was no love to remove. NotFound when the target is gone.
+    async fn unlove(&self, target: LoveTarget, user: UserId) -> Result<bool>;
+    /// Which of `targets` (post or comment ids) `user` loves.
+    async fn loved_among(&self, user: UserId, targets: &[i64]) -> Result<HashSet<i64>>;
+    /// Who loves `target`, most recent first.
+    async fn lovers(
+        &self,
+        target: LoveTarget,
+        after: Option<FollowPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+}

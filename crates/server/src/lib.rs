@@ -146,7 +146,10 @@ impl Server {
         let ports = Ports {
             users: store_arc.clone(),
             follows: store_arc.clone(),
-            tokens: store_arc,
+            tokens: store_arc.clone(),
+            posts: store_arc.clone(),
+            comments: store_arc.clone(),
+            loves: store_arc,
             cache,
             blobs,
         };

@@ -5,12 +5,16 @@ pub mod accounts;
 pub mod images;
 pub mod jwt;
 pub mod passwords;
+pub mod posts;
+pub mod text;
 pub mod users;
 
 use std::sync::Arc;
 
 use starling_core::IdGenerator;
-use starling_core::ports::{BlobStore, Cache, FollowStore, TokenStore, UserStore};
+use starling_core::ports::{
+    BlobStore, Cache, CommentStore, FollowStore, LoveStore, PostStore, TokenStore, UserStore,
+};
 
 pub use accounts::{Accounts, AuthSettings, Session};
 pub use jwt::{JwtKeys, TokenVerifier};
@@ -22,6 +26,9 @@ pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub follows: Arc<dyn FollowStore>,
     pub tokens: Arc<dyn TokenStore>,
+    pub posts: Arc<dyn PostStore>,
+    pub comments: Arc<dyn CommentStore>,
+    pub loves: Arc<dyn LoveStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
 }
@@ -31,6 +38,7 @@ pub struct Ports {
 pub struct Services {
     pub accounts: Arc<Accounts>,
     pub users: Arc<Users>,
+    pub posts: Arc<posts::Posts>,
     pub verifier: Arc<TokenVerifier>,
     pub ports: Ports,
 }
@@ -49,10 +57,12 @@ impl Services {
             auth.avatar_max_bytes,
             auth.user_cache_ttl,
         ));
+        let posts = Arc::new(posts::Posts::new(ports.clone(), ids.clone()));
         let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));
         Services {
             accounts,
             users,
+            posts,
             verifier,
             ports,
         }

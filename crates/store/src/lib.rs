@@ -3,9 +3,12 @@
 //! once in the common dialect (`$N` parameters, `ON CONFLICT`, `RETURNING`) and the
 //! few dialect differences live in [`Dialect`]. Backend errors are normalised here.
 
+mod comments;
 mod error;
 mod follows;
+mod loves;
 mod migrate;
+mod posts;
 mod tokens;
 mod users;
 

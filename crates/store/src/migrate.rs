@@ -15,13 +15,22 @@ pub struct Migration {
 }
 
 const ACCOUNTS: &str = include_str!("../migrations/0001_accounts.sql");
+const POSTS: &str = include_str!("../migrations/0002_posts.sql");
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "accounts",
-    sqlite: ACCOUNTS,
-    postgres: ACCOUNTS,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "accounts",
+        sqlite: ACCOUNTS,
+        postgres: ACCOUNTS,
+    },
+    Migration {
+        version: 2,
+        name: "posts",
+        sqlite: POSTS,
+        postgres: POSTS,
+    },
+];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
     sqlx::raw_sql(

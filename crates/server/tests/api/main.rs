@@ -6,5 +6,6 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod ops;
+mod posts;
 mod profile;
 mod users;

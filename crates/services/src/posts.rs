@@ -1,0 +1,497 @@
+//! Posts, loves, comments and feeds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use starling_core::cursor::Cursor;
+use starling_core::model::{
+    CommentRecord, Feed, FollowPosition, LoveTarget, NewComment, NewPost, PostEdit, PostRecord,
+    PostVersion, UserRecord,
+};
+use starling_core::types::Limit;
+use starling_core::{CommentId, Error, IdGenerator, PostId, Result, Timestamp, UserId};
+
+use crate::users::{Page, UserView};
+use crate::{Ports, text};
+
+pub const POST_MAX_CHARS: usize = 5000;
+pub const COMMENT_MAX_CHARS: usize = 2000;
+const MAX_MENTIONS: usize = 20;
+const MAX_TAGS: usize = 20;
+const MAX_REFETCH: usize = 100;
+
+/// A post as one viewer sees it.
+#[derive(Debug, Clone)]
+pub struct PostView {
+    pub record: PostRecord,
+    pub author: UserRecord,
+    pub mentions: Vec<(UserId, String)>,
+    pub tags: Vec<String>,
+    pub loved_by_me: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CommentView {
+    pub record: CommentRecord,
+    pub author: UserRecord,
+    pub loved_by_me: bool,
+}
+
+/// Posts newer than the newest one a client has, newest first.
+pub struct Newer {
+    pub items: Vec<PostView>,
+    /// More new posts exist than were returned: ask again from the newest returned.
+    pub has_more: bool,
+}
+
+fn check_text(text: &str, max: usize, allow_empty: bool) -> Result<()> {
+    let n = text.trim().chars().count();
+    if n == 0 && !allow_empty {
+        return Err(Error::unprocessable(
+            "text_required",
+            "the text must not be empty",
+        ));
+    }
+    if text.chars().count() > max {
+        return Err(Error::unprocessable(
+            "text_too_long",
+            format!("the text must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_idempotency_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1-128 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+pub struct Posts {
+    ports: Ports,
+    ids: Arc<IdGenerator>,
+}
+
+impl Posts {
+    pub fn new(ports: Ports, ids: Arc<IdGenerator>) -> Self {
+        Posts { ports, ids }
+    }
+
+    async fn resolve_mentions(&self, text: &str) -> Result<Vec<UserId>> {
+        let mut out = Vec::new();
+        for name in text::mentions(text, MAX_MENTIONS) {
+            match self.ports.users.user_by_username(&name).await {
+                Ok(u) => out.push(u.id),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a post. Returns it and whether it is new (false: an idempotent retry).
+    pub async fn create(
+        &self,
+        author: UserId,
+        text: String,
+        idempotency_key: Option<String>,
+    ) -> Result<(PostView, bool)> {
+        check_text(&text, POST_MAX_CHARS, false)?;
+        if let Some(k) = &idempotency_key {
+            check_idempotency_key(k)?;
+        }
+        let mentions = self.resolve_mentions(&text).await?;
+        let tags = text::tags(&text, MAX_TAGS);
+        let (record, created) = self
+            .ports
+            .posts
+            .create_post(NewPost {
+                id: PostId(self.ids.next()),
+                author_id: author,
+                text,
+                idempotency_key,
+                mentions,
+                tags,
+                created_at: Timestamp::now(),
+            })
+            .await?;
+        let view = self.view_one(Some(author), record).await?;
+        Ok((view, created))
+    }
+
+    pub async fn get(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
+        let record = self
+            .ports
+            .posts
+            .posts_by_ids(&[id])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found("post"))?;
+        self.view_one(viewer, record).await
+    }
+
+    pub async fn edit(&self, author: UserId, id: PostId, text: String) -> Result<PostView> {
+        check_text(&text, POST_MAX_CHARS, false)?;
+        let mentions = self.resolve_mentions(&text).await?;
+        let tags = text::tags(&text, MAX_TAGS);
+        let record = self
+            .ports
+            .posts
+            .edit_post(PostEdit {
+                id,
+                author_id: author,
+                text,
+                mentions,
+                tags,
+                at: Timestamp::now(),
+            })
+            .await?;
+        self.view_one(Some(author), record).await
+    }
+
+    pub async fn delete(&self, author: UserId, id: PostId) -> Result<()> {
+        self.ports
+            .posts
+            .delete_post(id, author, Timestamp::now())
+            .await
+    }
+
+    pub async fn history(&self, id: PostId) -> Result<Vec<PostVersion>> {
+        self.ports.posts.post_history(id).await
+    }
+
+    /// Re-reads the posts a client shows; those deleted since are left out.
+    pub async fn refetch(&self, viewer: Option<UserId>, ids: &[PostId]) -> Result<Vec<PostView>> {
+        if ids.len() > MAX_REFETCH {
+            return Err(Error::field("ids", format!("at most {MAX_REFETCH} ids")));
+        }
+        let records = self.ports.posts.posts_by_ids(ids).await?;
+        let mut views: HashMap<PostId, PostView> = self
+            .views(viewer, records)
+            .await?
+            .into_iter()
+            .map(|v| (v.record.id, v))
+            .collect();
+        Ok(ids.iter().filter_map(|id| views.remove(id)).collect())
+    }
+
+    pub async fn feed(
+        &self,
+        viewer: Option<UserId>,
+        feed: Feed,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<PostView>> {
+        let limit = Limit::parse(limit)?;
+        if let Feed::Author(u) = &feed {
+            self.ports.users.user_by_id(*u).await?;
+        }
+        let before = Cursor::decode_opt(cursor)?.map(|c| PostId::from_i64(c.id));
+        let mut records = self
+            .ports
+            .posts
+            .feed(&feed, before, limit.get() + 1)
+            .await?;
+        let more = records.len() > limit.get() as usize;
+        records.truncate(limit.get() as usize);
+        let next_cursor = if more {
+            records.last().map(|p| Cursor::new("", p.id.get()).encode())
+        } else {
+            None
+        };
+        let items = self.views(viewer, records).await?;
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn newer(
+        &self,
+        viewer: Option<UserId>,
+        feed: Feed,
+        since: PostId,
+        limit: Option<i64>,
+    ) -> Result<Newer> {
+        let limit = Limit::parse(limit)?;
+        let mut records = self
+            .ports
+            .posts
+            .feed_since(&feed, since, limit.get() + 1)
+            .await?;
+        let has_more = records.len() > limit.get() as usize;
+        records.truncate(limit.get() as usize);
+        records.reverse();
+        Ok(Newer {
+            items: self.views(viewer, records).await?,
+            has_more,
+        })
+    }
+
+    pub async fn love(&self, user: UserId, target: LoveTarget, on: bool) -> Result<()> {
+        if on {
+            self.ports
+                .loves
+                .love(target, user, Timestamp::now())
+                .await?;
+        } else {
+            self.ports.loves.unlove(target, user).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn lovers(
+        &self,
+        viewer: Option<UserId>,
+        target: LoveTarget,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<UserView>> {
+        let limit = Limit::parse(limit)?;
+        let after = Cursor::decode_opt(cursor)?
+            .map(|c| {
+                Ok::<_, Error>(FollowPosition {
+                    followed_at: Timestamp(c.key_i64()?),
+                    user_id: UserId::from_i64(c.id),
+                })
+            })
+            .transpose()?;
+        let mut rows = self
+            .ports
+            .loves
+            .lovers(target, after, limit.get() + 1)
+            .await?;
+        let more = rows.len() > limit.get() as usize;
+        rows.truncate(limit.get() as usize);
+        let next_cursor = if more {
+            rows.last()
+                .map(|(_, p)| Cursor::new(p.followed_at.0.to_string(), p.user_id.get()).encode())
+        } else {
+            None
+        };
+        let ids: Vec<UserId> = rows.iter().map(|(u, _)| u.id).collect();
+        let followed = match viewer {
+            Some(v) => self.ports.follows.followed_among(v, &ids).await?,
+            None => HashSet::new(),
+        };
+        let items = rows
+            .into_iter()
+            .map(|(record, _)| UserView {
+                followed_by_me: followed.contains(&record.id),
+                record,
+            })
+            .collect();
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn comment(
+        &self,
+        author: UserId,
+        post: PostId,
+        text: String,
+        parent: Option<CommentId>,
+    ) -> Result<CommentView> {
+        check_text(&text, COMMENT_MAX_CHARS, false)?;
+        let record = self
+            .ports
+            .comments
+            .create_comment(NewComment {
+                id: CommentId(self.ids.next()),
+                post_id: post,
+                parent_id: parent,
+                author_id: author,
+                text,
+                created_at: Timestamp::now(),
+            })
+            .await?;
+        Ok(self
+            .comment_views(Some(author), vec![record])
+            .await?
+            .remove(0))
+    }
+
+    pub async fn get_comment(&self, viewer: Option<UserId>, id: CommentId) -> Result<CommentView> {
+        let record = self.ports.comments.comment(id).await?;
+        Ok(self.comment_views(viewer, vec![record]).await?.remove(0))
+    }
+
+    /// Top-level comments of a post (`parent` None) or replies to a comment, oldest first.
+    pub async fn comments(
+        &self,
+        viewer: Option<UserId>,
+        post: PostId,
+        parent: Option<CommentId>,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<CommentView>> {
+        let limit = Limit::parse(limit)?;
+        let after = Cursor::decode_opt(cursor)?.map(|c| CommentId::from_i64(c.id));
+        let mut rows = self
+            .ports
+            .comments
+            .comments(post, parent, after, limit.get() + 1)
+            .await?;
+        let more = rows.len() > limit.get() as usize;
+        rows.truncate(limit.get() as usize);
+        let next_cursor = if more {
+            rows.last().map(|c| Cursor::new("", c.id.get()).encode())
+        } else {
+            None
+        };
+        let items = self.comment_views(viewer, rows).await?;
+        Ok(Page { items, next_cursor })
+    }
+
+    pub async fn replies(
+        &self,
+        viewer: Option<UserId>,
+        comment: CommentId,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<CommentView>> {
+        let parent = self.ports.comments.comment(comment).await?;
+        self.comments(viewer, parent.post_id, Some(comment), cursor, limit)
+            .await
+    }
+
+    pub async fn edit_comment(
+        &self,
+        user: UserId,
+        id: CommentId,
+        text: String,
+    ) -> Result<CommentView> {
+        check_text(&text, COMMENT_MAX_CHARS, false)?;
+        let c = self.ports.comments.comment(id).await?;
+        if c.deleted {
+            return Err(Error::not_found("comment"));
+        }
+        if c.author_id != user {
+            return Err(Error::forbidden("only the author can edit a comment"));
+        }
+        let record = self
+            .ports
+            .comments
+            .edit_comment(id, &text, Timestamp::now())
+            .await?;
+        Ok(self
+            .comment_views(Some(user), vec![record])
+            .await?
+            .remove(0))
+    }
+
+    /// Its author or the post's author may delete a comment.
+    pub async fn delete_comment(&self, user: UserId, id: CommentId) -> Result<()> {
+        let c = self.ports.comments.comment(id).await?;
+        if c.deleted {
+            return Err(Error::not_found("comment"));
+        }
+        if c.author_id != user {
+            let post = self.get(None, c.post_id).await?;
+            if post.record.author_id != user {
+                return Err(Error::forbidden(
+                    "only the comment's author or the post's author can delete it",
+                ));
+            }
+        }
+        self.ports
+            .comments
+            .delete_comment(id, Timestamp::now())
+            .await
+    }
+
+    async fn view_one(&self, viewer: Option<UserId>, record: PostRecord) -> Result<PostView> {
+        self.views(viewer, vec![record])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found("post"))
+    }
+
+    async fn authors(&self, ids: Vec<UserId>) -> Result<HashMap<UserId, UserRecord>> {
+        let mut ids = ids;
+        ids.sort();
+        ids.dedup();
+        Ok(self
+            .ports
+            .users
+            .users_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u))
+            .collect())
+    }
+
+    /// Assembles views for a page of posts in a fixed number of queries.
+    async fn views(
+        &self,
+        viewer: Option<UserId>,
+        records: Vec<PostRecord>,
+    ) -> Result<Vec<PostView>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<PostId> = records.iter().map(|p| p.id).collect();
+        let authors = self
+            .authors(records.iter().map(|p| p.author_id).collect())
+            .await?;
+        let mut mentions: HashMap<PostId, Vec<(UserId, String)>> = HashMap::new();
+        for m in self.ports.posts.mentions_of(&ids).await? {
+            mentions
+                .entry(m.post_id)
+                .or_default()
+                .push((m.user_id, m.username));
+        }
+        let mut tags: HashMap<PostId, Vec<String>> = HashMap::new();
+        for (p, t) in self.ports.posts.tags_of(&ids).await? {
+            tags.entry(p).or_default().push(t);
+        }
+        let loved = match viewer {
+            Some(v) => {
+                let raw: Vec<i64> = ids.iter().map(|p| p.get()).collect();
+                self.ports.loves.loved_among(v, &raw).await?
+            }
+            None => HashSet::new(),
+        };
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let author = authors.get(&record.author_id)?.clone();
+                Some(PostView {
+                    mentions: mentions.remove(&record.id).unwrap_or_default(),
+                    tags: tags.remove(&record.id).unwrap_or_default(),
+                    loved_by_me: loved.contains(&record.id.get()),
+                    author,
+                    record,
+                })
+            })
+            .collect())
+    }
+
+    async fn comment_views(
+        &self,
+        viewer: Option<UserId>,
+        records: Vec<CommentRecord>,
+    ) -> Result<Vec<CommentView>> {
+        let authors = self
+            .authors(records.iter().map(|c| c.author_id).collect())
+            .await?;
+        let loved = match viewer {
+            Some(v) => {
+                let raw: Vec<i64> = records.iter().map(|c| c.id.get()).collect();
+                self.ports.loves.loved_among(v, &raw).await?
+            }
+            None => HashSet::new(),
+        };
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let author = authors.get(&record.author_id)?.clone();
+                Some(CommentView {
+                    loved_by_me: loved.contains(&record.id.get()),
+                    author,
+                    record,
+                })
+            })
+            .collect())
+    }
+}
