@@ -1,7 +1,8 @@
 //! In-process cache: moka with a per-entry expiry. The embedded default.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use starling_core::ports::Cache;
 enum Value {
     Bytes(Bytes),
     Counter(AtomicU64),
+    Timeline(Mutex<BTreeSet<i64>>),
 }
 
 struct Entry {
@@ -70,10 +72,19 @@ impl Default for MemoryCache {
 #[async_trait]
 impl Cache for MemoryCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        Ok(self.live(key).map(|e| match &e.value {
-            Value::Bytes(b) => b.clone(),
-            Value::Counter(c) => Bytes::from(c.load(Ordering::Relaxed).to_string()),
+        Ok(self.live(key).and_then(|e| match &e.value {
+            Value::Bytes(b) => Some(b.clone()),
+            Value::Counter(c) => Some(Bytes::from(c.load(Ordering::Relaxed).to_string())),
+            Value::Timeline(_) => None,
         }))
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.push(self.get(k).await?);
+        }
+        Ok(out)
     }
 
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()> {
@@ -108,7 +119,7 @@ impl Cache for MemoryCache {
         }
         let count = match &entry.value {
             Value::Counter(c) => c.fetch_add(1, Ordering::Relaxed) + 1,
-            Value::Bytes(_) => 1,
+            Value::Bytes(_) | Value::Timeline(_) => 1,
         };
         Ok((
             count,
@@ -118,5 +129,68 @@ impl Cache for MemoryCache {
 
     async fn check(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn timeline_replace(&self, key: &str, ids: &[i64], ttl: Duration) -> Result<()> {
+        let set: BTreeSet<i64> = ids.iter().copied().filter(|i| *i > 0).collect();
+        self.inner.insert(
+            key.to_owned(),
+            Arc::new(Entry {
+                value: Value::Timeline(Mutex::new(set)),
+                expires_at: Instant::now() + ttl,
+            }),
+        );
+        Ok(())
+    }
+
+    async fn timeline_add(&self, key: &str, ids: &[i64], cap: usize) -> Result<bool> {
+        let Some(entry) = self.live(key) else {
+            return Ok(false);
+        };
+        let Value::Timeline(set) = &entry.value else {
+            return Ok(false);
+        };
+        let mut set = lock(set);
+        set.extend(ids.iter().copied().filter(|i| *i > 0));
+        while set.len() > cap {
+            set.pop_first();
+        }
+        Ok(true)
+    }
+
+    async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()> {
+        if let Some(entry) = self.live(key)
+            && let Value::Timeline(set) = &entry.value
+        {
+            let mut set = lock(set);
+            for id in ids {
+                set.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    async fn timeline_page(
+        &self,
+        key: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<(Vec<i64>, usize)>> {
+        let Some(entry) = self.live(key) else {
+            return Ok(None);
+        };
+        let Value::Timeline(set) = &entry.value else {
+            return Ok(None);
+        };
+        let set = lock(set);
+        let page = set.range(..before).rev().take(limit).copied().collect();
+        Ok(Some((page, set.len())))
+    }
+}
+
+fn lock(m: &Mutex<BTreeSet<i64>>) -> MutexGuard<'_, BTreeSet<i64>> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }

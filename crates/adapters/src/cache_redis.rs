@@ -10,6 +10,29 @@ use redis::aio::ConnectionManager;
 use starling_core::ports::Cache;
 use starling_core::{Error, Result};
 
+/// Timelines are lexicographic sorted sets: every score is 0 and members are
+/// ids zero-padded to 19 digits, so member order is id order. (Scores are
+/// doubles and cannot hold 64-bit ids exactly.) The all-zero sentinel marks a
+/// timeline that exists, even when it holds no posts.
+const SENTINEL: &str = "0000000000000000000";
+
+fn member(id: i64) -> String {
+    format!("{id:019}")
+}
+
+/// Adds members to an existing timeline and trims it to ARGV[1] entries.
+static TIMELINE_ADD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
+        local excess = redis.call('ZCARD', KEYS[1]) - 1 - tonumber(ARGV[1])
+        if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 1, excess) end
+        return 1
+        ",
+    )
+});
+
 #[derive(Clone)]
 pub struct RedisCache {
     conn: ConnectionManager,
@@ -77,6 +100,21 @@ impl Cache for RedisCache {
         Ok(v.map(Bytes::from))
     }
 
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut cmd = redis::cmd("MGET");
+        for k in keys {
+            cmd.arg(self.key(k));
+        }
+        let values: Vec<Option<Vec<u8>>> = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
+    }
+
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()> {
         let ms = ttl.as_millis().max(1) as u64;
         let _: () = self
@@ -119,6 +157,91 @@ impl Cache for RedisCache {
             .map_err(redis_err)?;
         let left = if left > 0 { left as u64 } else { ms };
         Ok((count, Duration::from_millis(left)))
+    }
+
+    async fn timeline_replace(&self, key: &str, ids: &[i64], ttl: Duration) -> Result<()> {
+        let k = self.key(key);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(&k)
+            .cmd("ZADD")
+            .arg(&k)
+            .arg(0)
+            .arg(SENTINEL);
+        for chunk in ids.chunks(500) {
+            let mut cmd = redis::cmd("ZADD");
+            cmd.arg(&k);
+            for id in chunk.iter().filter(|i| **i > 0) {
+                cmd.arg(0).arg(member(*id));
+            }
+            if chunk.iter().any(|i| *i > 0) {
+                pipe.add_command(cmd);
+            }
+        }
+        pipe.cmd("PEXPIRE")
+            .arg(&k)
+            .arg(ttl.as_millis().max(1) as u64);
+        let _: () = pipe
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    async fn timeline_add(&self, key: &str, ids: &[i64], cap: usize) -> Result<bool> {
+        let mut inv = TIMELINE_ADD.key(self.key(key));
+        inv.arg(cap);
+        for id in ids.iter().filter(|i| **i > 0) {
+            inv.arg(member(*id));
+        }
+        let added: i64 = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(added == 1)
+    }
+
+    async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.key(key));
+        for id in ids {
+            cmd.arg(member(*id));
+        }
+        let _: () = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok(())
+    }
+
+    async fn timeline_page(
+        &self,
+        key: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<(Vec<i64>, usize)>> {
+        let k = self.key(key);
+        let (members, len): (Vec<String>, usize) = redis::pipe()
+            .cmd("ZREVRANGEBYLEX")
+            .arg(&k)
+            .arg(format!("({}", member(before)))
+            .arg(format!("({SENTINEL}"))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .cmd("ZCARD")
+            .arg(&k)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        if len == 0 {
+            return Ok(None);
+        }
+        let ids = members.iter().filter_map(|m| m.parse().ok()).collect();
+        Ok(Some((ids, len - 1)))
     }
 
     async fn check(&self) -> Result<()> {

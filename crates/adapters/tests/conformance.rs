@@ -141,6 +141,80 @@ async fn cache_contract(cache: Arc<dyn Cache>) {
     cache_incr_window_counts_within_window(c).await;
     cache_incr_window_restarts_after_window(c).await;
     cache_incr_window_is_atomic(cache.clone()).await;
+    cache_get_many_answers_each_key_in_order(c).await;
+    timeline_missing_is_none_and_add_does_not_create(c).await;
+    timeline_pages_newest_first_and_trims_to_cap(c).await;
+    timeline_empty_exists_and_remove_works(c).await;
+    timeline_ids_beyond_double_precision_stay_exact(c).await;
+}
+
+async fn timeline_missing_is_none_and_add_does_not_create(c: &dyn Cache) {
+    assert_eq!(
+        c.timeline_page("tl-missing", i64::MAX, 10).await.unwrap(),
+        None
+    );
+    assert!(!c.timeline_add("tl-missing", &[5, 6], 10).await.unwrap());
+    assert_eq!(
+        c.timeline_page("tl-missing", i64::MAX, 10).await.unwrap(),
+        None,
+        "no partial timeline"
+    );
+}
+
+async fn timeline_pages_newest_first_and_trims_to_cap(c: &dyn Cache) {
+    c.timeline_replace("tl-a", &[10, 30, 20], LONG_TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.timeline_page("tl-a", i64::MAX, 10).await.unwrap(),
+        Some((vec![30, 20, 10], 3))
+    );
+    assert_eq!(
+        c.timeline_page("tl-a", 30, 1).await.unwrap(),
+        Some((vec![20], 3)),
+        "strictly before"
+    );
+    assert!(c.timeline_add("tl-a", &[40, 50, 40], 4).await.unwrap());
+    // Capped at 4: the oldest (10) is dropped; duplicates count once.
+    assert_eq!(
+        c.timeline_page("tl-a", i64::MAX, 10).await.unwrap(),
+        Some((vec![50, 40, 30, 20], 4))
+    );
+}
+
+async fn timeline_empty_exists_and_remove_works(c: &dyn Cache) {
+    c.timeline_replace("tl-empty", &[], LONG_TTL).await.unwrap();
+    assert_eq!(
+        c.timeline_page("tl-empty", i64::MAX, 10).await.unwrap(),
+        Some((vec![], 0)),
+        "empty but present"
+    );
+    assert!(c.timeline_add("tl-empty", &[7], 10).await.unwrap());
+    c.timeline_remove("tl-empty", &[7, 8]).await.unwrap();
+    assert_eq!(
+        c.timeline_page("tl-empty", i64::MAX, 10).await.unwrap(),
+        Some((vec![], 0))
+    );
+    c.delete("tl-empty").await.unwrap();
+    assert_eq!(
+        c.timeline_page("tl-empty", i64::MAX, 10).await.unwrap(),
+        None,
+        "a deleted timeline is missing"
+    );
+}
+
+async fn timeline_ids_beyond_double_precision_stay_exact(c: &dyn Cache) {
+    // Snowflakes are far above 2^53: neighbours must stay distinct and ordered.
+    let base: i64 = 383_866_659_997_220_864;
+    let ids: Vec<i64> = (0..5).map(|i| base + i).collect();
+    c.timeline_replace("tl-big", &ids, LONG_TTL).await.unwrap();
+    let (page, len) = c
+        .timeline_page("tl-big", base + 3, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page, vec![base + 2, base + 1, base]);
+    assert_eq!(len, 5);
 }
 
 async fn cache_check_is_ok(c: &dyn Cache) {
@@ -640,4 +714,27 @@ async fn s3_check_fails_when_nothing_listens() {
         .unwrap_or_else(|_| panic!("S3BlobStore::check() did not give up within 60 s"));
     eprintln!("check took {:?}: {result:?}", started.elapsed());
     assert!(result.is_err());
+}
+
+async fn cache_get_many_answers_each_key_in_order(c: &dyn Cache) {
+    c.set("many-a", Bytes::from_static(b"A"), LONG_TTL)
+        .await
+        .unwrap();
+    c.set("many-c", Bytes::from_static(b"C"), LONG_TTL)
+        .await
+        .unwrap();
+    let keys = vec![
+        "many-c".to_owned(),
+        "many-b".to_owned(),
+        "many-a".to_owned(),
+    ];
+    assert_eq!(
+        c.get_many(&keys).await.unwrap(),
+        vec![
+            Some(Bytes::from_static(b"C")),
+            None,
+            Some(Bytes::from_static(b"A"))
+        ]
+    );
+    assert_eq!(c.get_many(&[]).await.unwrap(), Vec::<Option<Bytes>>::new());
 }

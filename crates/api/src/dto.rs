@@ -237,17 +237,44 @@ pub struct MentionDto {
     pub username: String,
 }
 
-/// An attached image (uploads arrive with the media work; always empty for now).
+/// An uploaded image: the original (metadata removed) and a preview fitted
+/// within 640x640.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaDto {
+    /// Pass in `mediaIds` when creating a post.
     pub id: String,
     pub url: String,
     pub preview_url: String,
+    /// Of the stored original: `image/jpeg` for JPEG uploads, `image/png` otherwise.
     pub content_type: String,
+    /// Bytes of the stored original.
     pub size: i64,
     pub width: i64,
     pub height: i64,
+}
+
+impl MediaDto {
+    pub fn from_record(m: &starling_core::model::MediaRecord, public_url: &str) -> Self {
+        MediaDto {
+            id: m.id.to_string(),
+            url: media_url(public_url, &m.blob_key),
+            preview_url: media_url(public_url, &m.preview_key),
+            content_type: m.content_type.clone(),
+            size: m.size,
+            width: m.width,
+            height: m.height,
+        }
+    }
+}
+
+/// Multipart form with one field, `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MediaUpload {
+    /// PNG, JPEG, WebP or GIF; at most 10 MiB by default.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -275,7 +302,11 @@ impl Post {
             id: r.id.to_string(),
             author: Author::from_record(&v.author, public_url),
             text: r.text.clone(),
-            media: Vec::new(),
+            media: v
+                .media
+                .iter()
+                .map(|m| MediaDto::from_record(m, public_url))
+                .collect(),
             mentions: v
                 .mentions
                 .iter()
@@ -365,6 +396,17 @@ impl Comment {
 pub struct CommentPage {
     pub items: Vec<Comment>,
     pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreatePostRequest {
+    /// Up to 5000 characters; 1-5000 unless media are attached (then it may be empty).
+    pub text: String,
+    /// Up to 4 of your uploads (`POST /api/media`), in display order.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub media_ids: Option<Vec<starling_core::MediaId>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -32,6 +32,8 @@ fn ops_routes() -> OpenApiRouter<AppState> {
 fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
     let avatar_limit = st.body_limit_for(crate::state::AVATAR_PATH);
     let (schemas, paths, avatar) = routes!(profile::put_avatar);
+    let media_limit = st.body_limit_for(crate::state::MEDIA_PATH);
+    let (media_schemas, media_paths, upload) = routes!(media::upload_media);
     OpenApiRouter::new()
         .routes(routes!(auth::register))
         .routes(routes!(auth::login))
@@ -43,6 +45,11 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
             schemas,
             paths,
             avatar.layer(DefaultBodyLimit::max(avatar_limit)),
+        ))
+        .routes((
+            media_schemas,
+            media_paths,
+            upload.layer(DefaultBodyLimit::max(media_limit)),
         ))
         .routes(routes!(users::search_users))
         .routes(routes!(users::get_user))
@@ -68,6 +75,7 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(posts::public_feed))
         .routes(routes!(posts::user_posts))
         .routes(routes!(posts::tag_posts))
+        .routes(routes!(posts::search_posts))
         // Media keys contain slashes, so the route is a wildcard; its docs come
         // from `ApiDoc`'s path list.
         .route("/media/{*key}", axum::routing::get(media::get_media))

@@ -38,12 +38,14 @@ impl AppState {
     pub fn body_limit_for(&self, path: &str) -> usize {
         match path {
             AVATAR_PATH => self.services.users.avatar_max_bytes() + MULTIPART_OVERHEAD,
+            MEDIA_PATH => self.services.media.max_bytes() + MULTIPART_OVERHEAD,
             _ => self.config.body_limit,
         }
     }
 }
 
 pub const AVATAR_PATH: &str = "/api/profile/avatar";
+pub const MEDIA_PATH: &str = "/api/media";
 /// Allowance for multipart boundaries and part headers around an upload.
 pub const MULTIPART_OVERHEAD: usize = 64 * 1024;
 

@@ -162,39 +162,88 @@ pub fn build_request(
     if method.is_empty() || !method.bytes().all(is_token_byte) {
         bail!("invalid method {method:?}");
     }
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     for forbidden in ["content-length", "transfer-encoding"] {
-        if has(forbidden) {
+        if headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(forbidden))
+        {
             bail!("do not pass a {forbidden} header; the request length is set automatically");
         }
     }
-    let mut out = format!("{method} {} HTTP/1.1\r\n", url.path);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let mut bytes = Vec::new();
+    write_request(
+        &mut bytes,
+        method,
+        &url.authority,
+        &url.path,
+        &headers,
+        body,
+    );
+    Ok(bytes)
+}
+
+/// Appends one request to `out`, with the same defaults as
+/// [`build_request`] but without its checks: for requests the tool composes
+/// itself, with a different path, token or body each time. `path` is the
+/// request target (path and query, starting with `/`); `headers` must not
+/// contain line breaks or a `Content-Length`.
+pub fn write_request(
+    out: &mut Vec<u8>,
+    method: &str,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) {
+    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let mut put = |parts: &[&str]| {
+        for p in parts {
+            out.extend_from_slice(p.as_bytes());
+        }
+    };
+    put(&[method, " ", path, " HTTP/1.1\r\n"]);
     if !has("host") {
-        out.push_str(&format!("Host: {}\r\n", url.authority));
+        put(&["Host: ", authority, "\r\n"]);
     }
     if !has("user-agent") {
-        out.push_str("User-Agent: starling-bench\r\n");
+        put(&["User-Agent: starling-bench\r\n"]);
     }
     for (name, value) in headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
+        put(&[name, ": ", value, "\r\n"]);
     }
     let needs_length = matches!(method, "POST" | "PUT" | "PATCH");
     match body {
         Some(body) => {
             if !has("content-type") {
-                out.push_str("Content-Type: application/json\r\n");
+                put(&["Content-Type: application/json\r\n"]);
             }
-            out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            put(&["Content-Length: ", &body.len().to_string(), "\r\n"]);
         }
-        None if needs_length => out.push_str("Content-Length: 0\r\n"),
+        None if needs_length => put(&["Content-Length: 0\r\n"]),
         None => {}
     }
-    out.push_str("\r\n");
-    let mut bytes = out.into_bytes();
+    put(&["\r\n"]);
     if let Some(body) = body {
-        bytes.extend_from_slice(body);
+        out.extend_from_slice(body);
     }
-    Ok(bytes)
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for a
+/// query parameter value such as an opaque cursor.
+pub fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// A malformed or truncated response.
@@ -286,6 +335,11 @@ impl ResponseParser {
 
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// Whether to keep the body of the next responses (see [`new`](Self::new)).
+    pub fn set_collect_body(&mut self, collect: bool) {
+        self.collect_body = collect;
     }
 
     /// Consumes bytes from `data`; returns how many. Check
@@ -868,5 +922,58 @@ mod tests {
         let cl = vec![("content-length".to_owned(), "3".to_owned())];
         assert!(build_request("GET", &u, &cl, None).is_err());
         assert!(build_request("G T", &u, &[], None).is_err());
+    }
+
+    #[test]
+    fn written_requests_append_and_vary() {
+        let mut buf = b"leftover".to_vec();
+        buf.clear();
+        write_request(
+            &mut buf,
+            "GET",
+            "h:1",
+            "/api/feed?limit=20",
+            &[("Authorization", "Bearer t1")],
+            None,
+        );
+        let first = buf.len();
+        write_request(
+            &mut buf,
+            "POST",
+            "h:1",
+            "/api/posts",
+            &[("Authorization", "Bearer t2"), ("Idempotency-Key", "k")],
+            Some(b"{}"),
+        );
+        let text = String::from_utf8_lossy(&buf);
+        assert_eq!(
+            &text[..first],
+            "GET /api/feed?limit=20 HTTP/1.1\r\nHost: h:1\r\nUser-Agent: starling-bench\r\n\
+             Authorization: Bearer t1\r\n\r\n"
+        );
+        assert_eq!(
+            &text[first..],
+            "POST /api/posts HTTP/1.1\r\nHost: h:1\r\nUser-Agent: starling-bench\r\n\
+             Authorization: Bearer t2\r\nIdempotency-Key: k\r\n\
+             Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+        );
+    }
+
+    #[test]
+    fn collecting_the_body_can_be_switched() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab";
+        let mut p = ResponseParser::new(false, false);
+        assert_eq!(p.feed(raw), Ok(raw.len()));
+        assert!(p.body().is_empty());
+        p.set_collect_body(true);
+        p.reset();
+        assert_eq!(p.feed(raw), Ok(raw.len()));
+        assert_eq!(p.body(), b"ab");
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("aZ0-._~"), "aZ0-._~");
+        assert_eq!(percent_encode("a b+/=?&"), "a%20b%2B%2F%3D%3F%26");
     }
 }

@@ -83,7 +83,7 @@ impl Measurement {
 }
 
 /// Per-connection counters, merged once at the end.
-struct ConnStats {
+pub struct ConnStats {
     latency: Histogram,
     /// Indexed by status code; index 0 holds codes >= 600.
     statuses: Vec<u64>,
@@ -91,8 +91,14 @@ struct ConnStats {
     error_kinds: BTreeMap<String, u64>,
 }
 
+impl Default for ConnStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ConnStats {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             latency: Histogram::new(),
             statuses: vec![0; 600],
@@ -102,7 +108,7 @@ impl ConnStats {
     }
 
     #[inline]
-    fn response(&mut self, status: u16, latency: Duration) {
+    pub fn response(&mut self, status: u16, latency: Duration) {
         let idx = if status < 600 { usize::from(status) } else { 0 };
         if let Some(slot) = self.statuses.get_mut(idx) {
             *slot += 1;
@@ -111,7 +117,7 @@ impl ConnStats {
             .record(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
     }
 
-    fn error(&mut self, message: String) {
+    pub fn error(&mut self, message: String) {
         self.io_errors += 1;
         let kinds = self.error_kinds.len();
         if let Some(n) = self.error_kinds.get_mut(&message) {
@@ -133,48 +139,72 @@ pub async fn run_load(target: Arc<Target>, cfg: LoadConfig) -> Measurement {
     let tasks: Vec<_> = (0..cfg.connections)
         .map(|_| tokio::spawn(connection_task(target.clone(), measure_start, end)))
         .collect();
-    let mut m = Measurement {
-        requests: 0,
-        non_2xx: 0,
-        io_errors: 0,
-        status_counts: BTreeMap::new(),
-        error_kinds: BTreeMap::new(),
-        latency: Histogram::new(),
-        duration: cfg.duration,
-    };
-    let mut statuses = vec![0u64; 600];
+    let mut stats = Vec::with_capacity(tasks.len());
+    let mut failed = Vec::new();
     for task in tasks {
         match task.await {
-            Ok(stats) => {
-                m.latency.merge(&stats.latency);
-                for (sum, n) in statuses.iter_mut().zip(&stats.statuses) {
-                    *sum += n;
-                }
-                m.io_errors += stats.io_errors;
-                for (kind, n) in stats.error_kinds {
-                    *m.error_kinds.entry(kind).or_default() += n;
-                }
-            }
-            Err(e) => {
-                m.io_errors += 1;
-                *m.error_kinds
-                    .entry(format!("connection task failed: {e}"))
-                    .or_default() += 1;
-            }
+            Ok(s) => stats.push(s),
+            Err(e) => failed.push(format!("connection task failed: {e}")),
         }
     }
-    for (code, &n) in statuses.iter().enumerate() {
-        if n == 0 {
-            continue;
-        }
-        let code = u16::try_from(code).unwrap_or(0);
-        m.requests += n;
-        if !(200..300).contains(&code) {
-            m.non_2xx += n;
-        }
-        m.status_counts.insert(code, n);
+    let mut m = Measurement::merge(stats, cfg.duration);
+    for msg in failed {
+        m.io_errors += 1;
+        *m.error_kinds.entry(msg).or_default() += 1;
     }
     m
+}
+
+impl Measurement {
+    /// Adds another measurement's counts and latencies to this one.
+    pub fn absorb(&mut self, other: &Measurement) {
+        self.requests += other.requests;
+        self.non_2xx += other.non_2xx;
+        self.io_errors += other.io_errors;
+        for (code, n) in &other.status_counts {
+            *self.status_counts.entry(*code).or_default() += n;
+        }
+        for (kind, n) in &other.error_kinds {
+            *self.error_kinds.entry(kind.clone()).or_default() += n;
+        }
+        self.latency.merge(&other.latency);
+    }
+
+    /// Adds up the counters of several connections.
+    pub fn merge(stats: impl IntoIterator<Item = ConnStats>, duration: Duration) -> Self {
+        let mut m = Measurement {
+            requests: 0,
+            non_2xx: 0,
+            io_errors: 0,
+            status_counts: BTreeMap::new(),
+            error_kinds: BTreeMap::new(),
+            latency: Histogram::new(),
+            duration,
+        };
+        let mut statuses = vec![0u64; 600];
+        for s in stats {
+            m.latency.merge(&s.latency);
+            for (sum, n) in statuses.iter_mut().zip(&s.statuses) {
+                *sum += n;
+            }
+            m.io_errors += s.io_errors;
+            for (kind, n) in s.error_kinds {
+                *m.error_kinds.entry(kind).or_default() += n;
+            }
+        }
+        for (code, &n) in statuses.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let code = u16::try_from(code).unwrap_or(0);
+            m.requests += n;
+            if !(200..300).contains(&code) {
+                m.non_2xx += n;
+            }
+            m.status_counts.insert(code, n);
+        }
+        m
+    }
 }
 
 async fn connection_task(target: Arc<Target>, measure_start: Instant, end: Instant) -> ConnStats {

@@ -4,11 +4,17 @@
 //! connection, a precomputed request per scenario, latency in a log-linear
 //! histogram. See README.md for examples.
 
+mod cpu;
+mod graph;
 mod hist;
 mod http;
 mod load;
 mod report;
+mod rng;
+mod seed;
+mod social;
 mod spawn;
+mod workload;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,6 +107,16 @@ enum Command {
         after_help = PVH_AFTER
     )]
     ProfileVsHealth(PvhArgs),
+    /// Seed a social graph through the API and run the social-network mix (feeds, timelines, composes)
+    #[command(
+        long_about = "Seed a social graph (an edge-list file such as socfb-Reed98, or a \
+                      synthetic power-law graph) through the API, then run the \
+                      DeathStarBench social-network mix: 60% home-feed reads, 30% \
+                      user-timeline reads, 10% composes, closed loop at the maximum \
+                      rate and/or open loop at fixed rates, beside GET /health.",
+        after_help = social::SOCIAL_AFTER
+    )]
+    Social(Box<social::SocialArgs>),
 }
 
 impl Command {
@@ -108,6 +124,7 @@ impl Command {
         match self {
             Command::Http(a) => &a.load,
             Command::ProfileVsHealth(a) => &a.load,
+            Command::Social(a) => &a.load,
         }
     }
 }
@@ -255,6 +272,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Http(args) => cmd_http(args).await,
             Command::ProfileVsHealth(args) => cmd_profile_vs_health(args).await,
+            Command::Social(args) => social::cmd_social(*args).await,
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -11,6 +11,8 @@ pub struct Latency {
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
+    /// The 99.9th percentile.
+    pub p999: u64,
     pub max: u64,
     pub mean: u64,
 }
@@ -50,12 +52,34 @@ impl Report {
         round: Option<u32>,
         m: &Measurement,
     ) -> Self {
+        Self::named(
+            &target.label,
+            &target.method,
+            &target.url.to_string(),
+            cfg,
+            threads,
+            round,
+            m,
+        )
+    }
+
+    /// A report for a measurement that is not one fixed request (a mix, or
+    /// one operation of a mix).
+    pub fn named(
+        scenario: &str,
+        method: &str,
+        url: &str,
+        cfg: LoadConfig,
+        threads: usize,
+        round: Option<u32>,
+        m: &Measurement,
+    ) -> Self {
         let rps = (m.requests_per_sec() * 10.0).round() / 10.0;
         Self {
-            scenario: target.label.clone(),
+            scenario: scenario.to_owned(),
             round,
-            method: target.method.clone(),
-            url: target.url.to_string(),
+            method: method.to_owned(),
+            url: url.to_owned(),
             connections: cfg.connections,
             threads,
             warmup_s: cfg.warmup.as_secs_f64(),
@@ -74,6 +98,7 @@ impl Report {
                 p50: ns_to_us(m.latency.quantile(0.50)),
                 p90: ns_to_us(m.latency.quantile(0.90)),
                 p99: ns_to_us(m.latency.quantile(0.99)),
+                p999: ns_to_us(m.latency.quantile(0.999)),
                 max: ns_to_us(m.latency.max()),
                 mean: ns_to_us(m.latency.mean().round() as u64),
             },
@@ -114,7 +139,7 @@ pub fn table(reports: &[Report]) -> String {
         header.push("round");
     }
     header.extend([
-        "req/s", "requests", "errors", "p50 us", "p90 us", "p99 us", "max us",
+        "req/s", "requests", "errors", "p50 us", "p90 us", "p99 us", "p99.9 us", "max us",
     ]);
     let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in reports {
@@ -129,6 +154,7 @@ pub fn table(reports: &[Report]) -> String {
             group(r.latency_us.p50),
             group(r.latency_us.p90),
             group(r.latency_us.p99),
+            group(r.latency_us.p999),
             group(r.latency_us.max),
         ]);
         rows.push(row);
@@ -161,15 +187,15 @@ pub fn table(reports: &[Report]) -> String {
     }
     for r in reports {
         let name = match r.round {
-            Some(n) => format!("{} (round {n})", r.scenario),
-            None => r.scenario.clone(),
+            Some(n) => format!("{} (round {n})", r.scenario.trim()),
+            None => r.scenario.trim().to_owned(),
         };
         let codes: Vec<String> = r
             .status_codes
             .iter()
             .map(|(code, n)| format!("{code}: {}", group(*n)))
             .collect();
-        if r.non_2xx > 0 || codes.len() > 1 {
+        if r.non_2xx > 0 {
             out.push_str(&format!("{name} status codes: {}\n", codes.join(", ")));
         }
         for (msg, n) in &r.error_messages {

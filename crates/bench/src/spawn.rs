@@ -138,6 +138,11 @@ impl SpawnedServer {
         }
     }
 
+    /// The server's process id (None once it has exited).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Whether the server is still running; if not, says so on stderr.
     pub fn check_alive(&mut self) -> bool {
         match self.child.try_wait() {

@@ -137,6 +137,7 @@ id_newtype!(UserId, "user");
 id_newtype!(PostId, "post");
 id_newtype!(CommentId, "comment");
 id_newtype!(TokenFamilyId, "token family");
+id_newtype!(MediaId, "media upload");
 
 #[cfg(test)]
 mod tests {

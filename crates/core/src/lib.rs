@@ -11,5 +11,5 @@ pub mod time;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use id::{CommentId, IdGenerator, PostId, Snowflake, UserId};
+pub use id::{CommentId, IdGenerator, MediaId, PostId, Snowflake, UserId};
 pub use time::Timestamp;

@@ -101,6 +101,8 @@ pub struct NewPost {
     pub idempotency_key: Option<String>,
     pub mentions: Vec<UserId>,
     pub tags: Vec<String>,
+    /// Uploads to attach, in display order (their `position`).
+    pub media_ids: Vec<MediaId>,
     pub created_at: Timestamp,
 }
 
@@ -139,6 +141,9 @@ pub enum Feed {
     Author(UserId),
     /// Posts carrying a tag.
     Tag(String),
+    /// Posts of the authors `viewer` follows that have at least `min_followers`
+    /// followers: merged into home feeds at read time instead of pushed.
+    FollowedCelebrities { viewer: UserId, min_followers: i64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,4 +185,25 @@ impl LoveTarget {
             LoveTarget::Comment(c) => c.get(),
         }
     }
+}
+
+use crate::MediaId;
+
+/// An uploaded image: the re-encoded original and its preview, both in the
+/// blob store. Unattached (`post_id` None) until a post claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    pub id: MediaId,
+    pub owner_id: UserId,
+    pub blob_key: String,
+    pub preview_key: String,
+    pub content_type: String,
+    /// Bytes of the stored original.
+    pub size: i64,
+    pub width: i64,
+    pub height: i64,
+    pub post_id: Option<PostId>,
+    /// Place among the post's media, from 0.
+    pub position: i64,
+    pub created_at: Timestamp,
 }

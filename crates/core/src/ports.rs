@@ -40,6 +40,8 @@ pub trait FollowStore: Send + Sync {
     async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<bool>;
     /// Returns false when there was nothing to remove.
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<bool>;
+    /// Everyone who follows `user` (for fan-out).
+    async fn follower_ids(&self, user: UserId) -> Result<Vec<UserId>>;
     /// Which of `candidates` `viewer` follows.
     async fn followed_among(
         &self,
@@ -89,12 +91,34 @@ pub trait Health: Send + Sync {
 #[async_trait]
 pub trait Cache: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
+    /// Several keys in one round trip; one answer per key, in order.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>>;
     async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()>;
     async fn delete(&self, key: &str) -> Result<()>;
     /// Adds one to the counter at `key`, which lives for `window` from its first
     /// increment. Returns the new count and how long the window has left.
     async fn incr_window(&self, key: &str, window: Duration) -> Result<(u64, Duration)>;
     async fn check(&self) -> Result<()>;
+
+    // Timelines: sets of positive, time-ordered ids (newest = largest). A
+    // timeline either exists, complete up to its cap, or is missing and must
+    // be rebuilt from the database: adding to a missing one does nothing, so
+    // a partial timeline is never mistaken for a whole one.
+
+    /// Creates (or replaces) the timeline at `key` holding `ids`, for `ttl`.
+    async fn timeline_replace(&self, key: &str, ids: &[i64], ttl: Duration) -> Result<()>;
+    /// Adds `ids` to an existing timeline, keeping only the newest `cap`.
+    /// Returns false (and changes nothing) when the timeline is missing.
+    async fn timeline_add(&self, key: &str, ids: &[i64], cap: usize) -> Result<bool>;
+    async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()>;
+    /// Up to `limit` ids older than `before`, newest first, and the timeline's
+    /// length; `None` when the timeline is missing.
+    async fn timeline_page(
+        &self,
+        key: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Option<(Vec<i64>, usize)>>;
 }
 
 /// A stored object.
@@ -134,6 +158,11 @@ pub trait PostStore: Send + Sync {
     /// Stores a post with its first version, mentions and tags. With an
     /// idempotency key already used by this author, returns that post and
     /// `false` instead of creating another.
+    ///
+    /// Attaches `media_ids` in order, in the same transaction: Forbidden when
+    /// an upload is someone else's, Conflict `media_already_attached` when it
+    /// belongs to a post already, NotFound when unknown. On any error nothing
+    /// is written. A retry attaches nothing.
     async fn create_post(&self, post: NewPost) -> Result<(PostRecord, bool)>;
     /// The live posts among `ids`, in no particular order.
     async fn posts_by_ids(&self, ids: &[PostId]) -> Result<Vec<PostRecord>>;
@@ -192,4 +221,37 @@ pub trait LoveStore: Send + Sync {
         after: Option<FollowPosition>,
         limit: u32,
     ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+}
+
+use crate::MediaId;
+
+#[async_trait]
+pub trait MediaStore: Send + Sync {
+    /// Records a new, unattached upload.
+    async fn insert_media(&self, media: MediaRecord) -> Result<()>;
+    /// The media attached to `posts`, ordered by post and position.
+    async fn media_of(&self, posts: &[PostId]) -> Result<Vec<MediaRecord>>;
+    /// Up to `limit` uploads due for removal: never attached and created
+    /// before `unattached_before`, or attached to a post that was deleted.
+    async fn expired_media(
+        &self,
+        unattached_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<MediaRecord>>;
+    /// Deletes the row of an upload if it is still due for removal (an upload
+    /// attached meanwhile is kept). True when the row was deleted.
+    async fn delete_expired_media(&self, id: MediaId, unattached_before: Timestamp)
+    -> Result<bool>;
+}
+
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Live posts containing every one of `words` (lower-cased), newest first,
+    /// strictly older than `before`. SQLite FTS5 or PostgreSQL full text.
+    async fn search_posts(
+        &self,
+        words: &[String],
+        before: Option<PostId>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>>;
 }

@@ -44,8 +44,21 @@ pub struct Settings {
     pub login_max_per_ip: u64,
     pub login_max_per_account: u64,
     pub avatar_max_bytes: usize,
+    /// Largest post media upload, bytes.
+    pub media_max_bytes: usize,
+    /// Uploads never attached to a post are deleted after this many seconds.
+    pub media_unattached_ttl_secs: u64,
+    /// How often the worker deletes unattached and released media.
+    pub media_cleanup_interval_secs: u64,
     /// Seconds a user record may be served from the cache; 0 disables it.
     pub user_cache_ttl_secs: u64,
+    /// Newest posts kept in each cached home timeline.
+    pub timeline_cap: usize,
+    /// Seconds an unread cached timeline lives before it is rebuilt.
+    pub timeline_ttl_secs: u64,
+    /// Authors with at least this many followers are merged into feeds at read
+    /// time instead of pushed to every follower.
+    pub celebrity_threshold: i64,
     pub body_limit_bytes: usize,
     /// Comma-separated origins allowed by CORS; `*` for any; empty for none.
     pub cors_origins: String,
@@ -86,7 +99,13 @@ impl Default for Settings {
             login_max_per_ip: 100,
             login_max_per_account: 10,
             avatar_max_bytes: 5 * 1024 * 1024,
+            media_max_bytes: 10 * 1024 * 1024,
+            media_unattached_ttl_secs: 24 * 3600,
+            media_cleanup_interval_secs: 600,
             user_cache_ttl_secs: 30,
+            timeline_cap: 800,
+            timeline_ttl_secs: 3600,
+            celebrity_threshold: 10_000,
             body_limit_bytes: 64 * 1024,
             cors_origins: String::new(),
             cookie_secure: false,
@@ -266,13 +285,30 @@ impl Settings {
             ("login_window_secs", self.login_window_secs),
             ("login_max_per_ip", self.login_max_per_ip),
             ("login_max_per_account", self.login_max_per_account),
+            ("media_unattached_ttl_secs", self.media_unattached_ttl_secs),
+            (
+                "media_cleanup_interval_secs",
+                self.media_cleanup_interval_secs,
+            ),
         ] {
             if v == 0 {
                 return Err(bad(name, "must be greater than 0"));
             }
         }
+        if self.timeline_cap < 10 {
+            return Err(bad("timeline_cap", "must be at least 10"));
+        }
+        if self.timeline_ttl_secs == 0 {
+            return Err(bad("timeline_ttl_secs", "must be greater than 0"));
+        }
+        if self.celebrity_threshold < 1 {
+            return Err(bad("celebrity_threshold", "must be at least 1"));
+        }
         if self.avatar_max_bytes < 1024 {
             return Err(bad("avatar_max_bytes", "must be at least 1024"));
+        }
+        if self.media_max_bytes < 1024 {
+            return Err(bad("media_max_bytes", "must be at least 1024"));
         }
         if self.body_limit_bytes < 1024 {
             return Err(bad("body_limit_bytes", "must be at least 1024"));

@@ -15,7 +15,7 @@ use starling_api::metrics::Metrics;
 use starling_api::{ApiConfig, AppState, NamedCheck};
 use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
-use starling_services::{AuthSettings, JwtKeys, Ports, Services};
+use starling_services::{AuthSettings, FeedSettings, JwtKeys, MediaSettings, Ports, Services};
 use starling_store::{SqlStore, StoreOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -149,7 +149,9 @@ impl Server {
             tokens: store_arc.clone(),
             posts: store_arc.clone(),
             comments: store_arc.clone(),
-            loves: store_arc,
+            search: store_arc.clone(),
+            loves: store_arc.clone(),
+            media: store_arc,
             cache,
             blobs,
         };
@@ -165,6 +167,15 @@ impl Server {
                 login_max_per_account: settings.login_max_per_account,
                 avatar_max_bytes: settings.avatar_max_bytes,
                 user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
+            },
+            FeedSettings {
+                timeline_cap: settings.timeline_cap,
+                timeline_ttl: Duration::from_secs(settings.timeline_ttl_secs),
+                celebrity_threshold: settings.celebrity_threshold,
+            },
+            MediaSettings {
+                max_bytes: settings.media_max_bytes,
+                unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
             },
         );
 
@@ -210,6 +221,11 @@ impl Server {
         let mut workers = Vec::new();
         if roles.worker {
             workers.push(spawn_token_purge(services.clone(), shutdown.subscribe()));
+            workers.push(spawn_media_cleanup(
+                services.clone(),
+                Duration::from_secs(settings.media_cleanup_interval_secs),
+                shutdown.subscribe(),
+            ));
         }
         tracing::info!(%addr, roles = %settings.roles, node_id = settings.node_id, "starling is listening");
         Ok(Server {
@@ -250,6 +266,31 @@ fn spawn_token_purge(services: Services, mut stop: watch::Receiver<bool>) -> Joi
                         Ok(0) => {}
                         Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
                         Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
+                    }
+                }
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            }
+        }
+    })
+}
+
+/// Worker job: delete uploads never attached within `media_unattached_ttl_secs`
+/// and the media of deleted posts, every `media_cleanup_interval_secs`.
+fn spawn_media_cleanup(
+    services: Services,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    match services.media.cleanup().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(deleted = n, "deleted unused media"),
+                        Err(e) => tracing::warn!(error = %e, "media cleanup failed"),
                     }
                 }
                 _ = async { let _ = stop.wait_for(|s| *s).await; } => break,

@@ -47,6 +47,12 @@ pub struct Processed {
 /// Decodes, fits within `max` x `max` (never enlarging) and re-encodes:
 /// JPEG stays JPEG, everything else becomes PNG (keeps transparency).
 pub fn fit_within(bytes: &[u8], max: u32) -> Result<Processed> {
+    let (kind, img) = decode(bytes)?;
+    encode_within(&img, kind, max)
+}
+
+/// Recognises and decodes an image under limits (see [`fit_within`]).
+pub fn decode(bytes: &[u8]) -> Result<(Kind, DynamicImage)> {
     let kind = sniff(bytes).ok_or_else(unsupported)?;
     let format = match kind {
         Kind::Png => ImageFormat::Png,
@@ -65,8 +71,16 @@ pub fn fit_within(bytes: &[u8], max: u32) -> Result<Processed> {
         code: "invalid_image",
         message: format!("the image could not be read: {e}"),
     })?;
+    Ok((kind, img))
+}
+
+/// Fits a decoded image within `max` x `max` (never enlarging) and encodes it
+/// as [`fit_within`] does.
+pub fn encode_within(img: &DynamicImage, kind: Kind, max: u32) -> Result<Processed> {
+    let resized;
     let img = if img.width() > max || img.height() > max {
-        img.resize(max, max, image::imageops::FilterType::Triangle)
+        resized = img.resize(max, max, image::imageops::FilterType::Triangle);
+        &resized
     } else {
         img
     };

@@ -4,20 +4,25 @@
 pub mod accounts;
 pub mod images;
 pub mod jwt;
+pub mod media;
 pub mod passwords;
 pub mod posts;
 pub mod text;
+pub mod timeline;
 pub mod users;
 
 use std::sync::Arc;
 
 use starling_core::IdGenerator;
 use starling_core::ports::{
-    BlobStore, Cache, CommentStore, FollowStore, LoveStore, PostStore, TokenStore, UserStore,
+    BlobStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, PostStore, TokenStore,
+    UserStore,
 };
 
 pub use accounts::{Accounts, AuthSettings, Session};
 pub use jwt::{JwtKeys, TokenVerifier};
+pub use media::MediaSettings;
+pub use timeline::{FeedSettings, Timelines};
 pub use users::{UserView, Users};
 
 /// The ports the services run on, chosen once at start-up.
@@ -29,6 +34,8 @@ pub struct Ports {
     pub posts: Arc<dyn PostStore>,
     pub comments: Arc<dyn CommentStore>,
     pub loves: Arc<dyn LoveStore>,
+    pub media: Arc<dyn MediaStore>,
+    pub search: Arc<dyn starling_core::ports::SearchStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
 }
@@ -39,6 +46,8 @@ pub struct Services {
     pub accounts: Arc<Accounts>,
     pub users: Arc<Users>,
     pub posts: Arc<posts::Posts>,
+    pub media: Arc<media::Media>,
+    pub timelines: Arc<Timelines>,
     pub verifier: Arc<TokenVerifier>,
     pub ports: Ports,
 }
@@ -49,20 +58,31 @@ impl Services {
         ids: Arc<IdGenerator>,
         keys: Arc<JwtKeys>,
         auth: AuthSettings,
+        feed: FeedSettings,
+        media: MediaSettings,
     ) -> Self {
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
+        let timelines = Arc::new(Timelines::new(ports.clone(), feed));
         let users = Arc::new(Users::new(
             ports.clone(),
             ids.clone(),
             auth.avatar_max_bytes,
             auth.user_cache_ttl,
+            timelines.clone(),
         ));
-        let posts = Arc::new(posts::Posts::new(ports.clone(), ids.clone()));
+        let posts = Arc::new(posts::Posts::new(
+            ports.clone(),
+            ids.clone(),
+            timelines.clone(),
+        ));
+        let media = Arc::new(media::Media::new(ports.clone(), ids.clone(), media));
         let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));
         Services {
             accounts,
             users,
             posts,
+            media,
+            timelines,
             verifier,
             ports,
         }

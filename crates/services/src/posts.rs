@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use starling_core::cursor::Cursor;
 use starling_core::model::{
-    CommentRecord, Feed, FollowPosition, LoveTarget, NewComment, NewPost, PostEdit, PostRecord,
-    PostVersion, UserRecord,
+    CommentRecord, Feed, FollowPosition, LoveTarget, MediaRecord, NewComment, NewPost, PostEdit,
+    PostRecord, PostVersion, UserRecord,
 };
 use starling_core::types::Limit;
-use starling_core::{CommentId, Error, IdGenerator, PostId, Result, Timestamp, UserId};
+use starling_core::{CommentId, Error, IdGenerator, MediaId, PostId, Result, Timestamp, UserId};
 
+use crate::media::MAX_MEDIA_PER_POST;
+use crate::timeline::Timelines;
 use crate::users::{Page, UserView};
 use crate::{Ports, text};
 
@@ -27,6 +29,8 @@ pub struct PostView {
     pub author: UserRecord,
     pub mentions: Vec<(UserId, String)>,
     pub tags: Vec<String>,
+    /// Attached uploads, in order.
+    pub media: Vec<MediaRecord>,
     pub loved_by_me: bool,
 }
 
@@ -61,6 +65,20 @@ fn check_text(text: &str, max: usize, allow_empty: bool) -> Result<()> {
     Ok(())
 }
 
+fn check_media_ids(ids: &[MediaId]) -> Result<()> {
+    if ids.len() > MAX_MEDIA_PER_POST {
+        return Err(Error::unprocessable(
+            "too_many_media",
+            format!("a post carries at most {MAX_MEDIA_PER_POST} media"),
+        ));
+    }
+    let distinct: HashSet<&MediaId> = ids.iter().collect();
+    if distinct.len() != ids.len() {
+        return Err(Error::field("mediaIds", "must not repeat an upload"));
+    }
+    Ok(())
+}
+
 fn check_idempotency_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::bad_request(
@@ -74,11 +92,16 @@ fn check_idempotency_key(key: &str) -> Result<()> {
 pub struct Posts {
     ports: Ports,
     ids: Arc<IdGenerator>,
+    timelines: Arc<Timelines>,
 }
 
 impl Posts {
-    pub fn new(ports: Ports, ids: Arc<IdGenerator>) -> Self {
-        Posts { ports, ids }
+    pub fn new(ports: Ports, ids: Arc<IdGenerator>, timelines: Arc<Timelines>) -> Self {
+        Posts {
+            ports,
+            ids,
+            timelines,
+        }
     }
 
     async fn resolve_mentions(&self, text: &str) -> Result<Vec<UserId>> {
@@ -93,14 +116,18 @@ impl Posts {
         Ok(out)
     }
 
-    /// Creates a post. Returns it and whether it is new (false: an idempotent retry).
+    /// Creates a post with up to four of the author's uploads (the text may
+    /// then be blank). Returns it and whether it is new (false: an idempotent
+    /// retry, which attaches nothing).
     pub async fn create(
         &self,
         author: UserId,
         text: String,
+        media_ids: Vec<MediaId>,
         idempotency_key: Option<String>,
     ) -> Result<(PostView, bool)> {
-        check_text(&text, POST_MAX_CHARS, false)?;
+        check_media_ids(&media_ids)?;
+        check_text(&text, POST_MAX_CHARS, !media_ids.is_empty())?;
         if let Some(k) = &idempotency_key {
             check_idempotency_key(k)?;
         }
@@ -116,9 +143,13 @@ impl Posts {
                 idempotency_key,
                 mentions,
                 tags,
+                media_ids,
                 created_at: Timestamp::now(),
             })
             .await?;
+        if created {
+            self.timelines.published(&record).await;
+        }
         let view = self.view_one(Some(author), record).await?;
         Ok((view, created))
     }
@@ -157,7 +188,9 @@ impl Posts {
         self.ports
             .posts
             .delete_post(id, author, Timestamp::now())
-            .await
+            .await?;
+        self.timelines.deleted(id, author).await;
+        Ok(())
     }
 
     pub async fn history(&self, id: PostId) -> Result<Vec<PostVersion>> {
@@ -191,6 +224,16 @@ impl Posts {
             self.ports.users.user_by_id(*u).await?;
         }
         let before = Cursor::decode_opt(cursor)?.map(|c| PostId::from_i64(c.id));
+        if let Feed::Home(me) = feed {
+            // Home feeds come from the fan-out timelines.
+            let page = self
+                .timelines
+                .home(me, before, limit.get() as usize)
+                .await?;
+            let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
+            let items = self.views(viewer, page.posts).await?;
+            return Ok(Page { items, next_cursor });
+        }
         let mut records = self
             .ports
             .posts
@@ -400,6 +443,46 @@ impl Posts {
             .await
     }
 
+    /// Full-text search of live posts: every word must match; newest first.
+    pub async fn search(
+        &self,
+        viewer: Option<UserId>,
+        query: &str,
+        cursor: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<Page<PostView>> {
+        let limit = Limit::parse(limit)?;
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Err(Error::field("q", "give at least one word to search for"));
+        }
+        if words.len() > 10 || words.iter().any(|w| w.chars().count() > 50) {
+            return Err(Error::field(
+                "q",
+                "at most 10 words of at most 50 characters",
+            ));
+        }
+        let before = Cursor::decode_opt(cursor)?.map(|c| PostId::from_i64(c.id));
+        let mut records = self
+            .ports
+            .search
+            .search_posts(&words, before, limit.get() + 1)
+            .await?;
+        let more = records.len() > limit.get() as usize;
+        records.truncate(limit.get() as usize);
+        let next_cursor = if more {
+            records.last().map(|p| Cursor::new("", p.id.get()).encode())
+        } else {
+            None
+        };
+        let items = self.views(viewer, records).await?;
+        Ok(Page { items, next_cursor })
+    }
+
     async fn view_one(&self, viewer: Option<UserId>, record: PostRecord) -> Result<PostView> {
         self.views(viewer, vec![record])
             .await?
@@ -445,6 +528,12 @@ impl Posts {
         for (p, t) in self.ports.posts.tags_of(&ids).await? {
             tags.entry(p).or_default().push(t);
         }
+        let mut media: HashMap<PostId, Vec<MediaRecord>> = HashMap::new();
+        for m in self.ports.media.media_of(&ids).await? {
+            if let Some(p) = m.post_id {
+                media.entry(p).or_default().push(m);
+            }
+        }
         let loved = match viewer {
             Some(v) => {
                 let raw: Vec<i64> = ids.iter().map(|p| p.get()).collect();
@@ -459,6 +548,7 @@ impl Posts {
                 Some(PostView {
                     mentions: mentions.remove(&record.id).unwrap_or_default(),
                     tags: tags.remove(&record.id).unwrap_or_default(),
+                    media: media.remove(&record.id).unwrap_or_default(),
                     loved_by_me: loved.contains(&record.id.get()),
                     author,
                     record,

@@ -14,6 +14,7 @@ use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
 use crate::Ports;
 use crate::images;
+use crate::timeline::Timelines;
 
 /// A user as one viewer sees it.
 #[derive(Debug, Clone)]
@@ -42,6 +43,7 @@ pub struct Users {
     ids: Arc<IdGenerator>,
     avatar_max_bytes: usize,
     cache_ttl: Duration,
+    timelines: Arc<Timelines>,
 }
 
 /// A user record as kept in the cache port (read-through, by id).
@@ -102,12 +104,14 @@ impl Users {
         ids: Arc<IdGenerator>,
         avatar_max_bytes: usize,
         cache_ttl: Duration,
+        timelines: Arc<Timelines>,
     ) -> Self {
         Users {
             ports,
             ids,
             avatar_max_bytes,
             cache_ttl,
+            timelines,
         }
     }
 
@@ -287,7 +291,11 @@ impl Users {
             .await;
         self.invalidate(&[me, target]).await;
         r?;
-        self.get(Some(me), target).await
+        let view = self.get(Some(me), target).await?;
+        self.timelines
+            .followed(me, target, view.record.follower_count)
+            .await?;
+        Ok(view)
     }
 
     pub async fn unfollow(&self, me: UserId, target: UserId) -> Result<UserView> {
@@ -300,6 +308,7 @@ impl Users {
         let r = self.ports.follows.unfollow(me, target).await;
         self.invalidate(&[me, target]).await;
         r?;
+        self.timelines.unfollowed(me).await?;
         self.get(Some(me), target).await
     }
 

@@ -43,7 +43,7 @@ impl From<CommentRow> for CommentRecord {
 #[async_trait]
 impl CommentStore for SqlStore {
     async fn create_comment(&self, c: NewComment) -> Result<CommentRecord> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // The post's count first (a write, so SQLite takes the lock up front);
         // no row means the post is gone, and nothing is written.
         let post_live = sqlx::query(
@@ -175,7 +175,7 @@ impl CommentStore for SqlStore {
     }
 
     async fn delete_comment(&self, id: CommentId, at: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // Mark it first (a write); what happens next depends on its replies.
         let marked: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
             "UPDATE comments SET deleted_at = $2, text = ''

@@ -72,7 +72,7 @@ impl SqlStore {
 #[async_trait]
 impl FollowStore for SqlStore {
     async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // The insert is the transaction's first statement (a write), and the
         // counters move only when it inserted, so counts stay exact under races.
         let inserted = sqlx::query(
@@ -99,7 +99,7 @@ impl FollowStore for SqlStore {
 
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<bool> {
         self.ensure_user(followee).await?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let removed =
             sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
                 .bind(follower.get())
@@ -114,6 +114,16 @@ impl FollowStore for SqlStore {
         }
         tx.commit().await.map_err(db_err)?;
         Ok(removed)
+    }
+
+    async fn follower_ids(&self, user: UserId) -> Result<Vec<UserId>> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT follower_id FROM follows WHERE followee_id = $1")
+                .bind(user.get())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(ids.into_iter().map(UserId::from_i64).collect())
     }
 
     async fn followed_among(

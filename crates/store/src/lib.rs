@@ -7,8 +7,10 @@ mod comments;
 mod error;
 mod follows;
 mod loves;
+mod media;
 mod migrate;
 mod posts;
+mod search;
 mod tokens;
 mod users;
 
@@ -107,6 +109,15 @@ impl SqlStore {
         Ok(SqlStore { pool, dialect })
     }
 
+    /// Starts a transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads before it writes
+    /// (an upsert that finds its row, a trigger) cannot upgrade its lock while
+    /// another writer holds it and fails with "database is locked" instead of
+    /// waiting its turn. PostgreSQL locks rows as it goes.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        begin(&self.pool, self.dialect).await
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
@@ -143,6 +154,17 @@ impl Health for SqlStore {
                 message: format!("database: {e}"),
             })
     }
+}
+
+pub(crate) async fn begin(
+    pool: &AnyPool,
+    dialect: Dialect,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match dialect {
+        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Dialect::Postgres => pool.begin().await,
+    }
+    .map_err(db_err)
 }
 
 /// Builds `$start, $start+1, ...` for an `IN (...)` list of `n` values.

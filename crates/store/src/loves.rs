@@ -42,7 +42,7 @@ impl SqlStore {
         at: Option<Timestamp>,
     ) -> Result<bool> {
         let (table, live) = target_table(t);
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // The love row first; the counter moves only when the row did, so
         // concurrent loves and unloves keep the count exact.
         let changed = match at {

@@ -16,6 +16,9 @@ pub struct Migration {
 
 const ACCOUNTS: &str = include_str!("../migrations/0001_accounts.sql");
 const POSTS: &str = include_str!("../migrations/0002_posts.sql");
+const MEDIA: &str = include_str!("../migrations/0003_media.sql");
+const SEARCH_SQLITE: &str = include_str!("../migrations/0004_search.sqlite.sql");
+const SEARCH_POSTGRES: &str = include_str!("../migrations/0004_search.postgres.sql");
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -30,6 +33,18 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: POSTS,
         postgres: POSTS,
     },
+    Migration {
+        version: 3,
+        name: "media",
+        sqlite: MEDIA,
+        postgres: MEDIA,
+    },
+    Migration {
+        version: 4,
+        name: "search",
+        sqlite: SEARCH_SQLITE,
+        postgres: SEARCH_POSTGRES,
+    },
 ];
 
 pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
@@ -43,7 +58,7 @@ pub(crate) async fn run(pool: &AnyPool, dialect: Dialect) -> Result<Vec<i64>> {
 
     let mut applied = Vec::new();
     for m in MIGRATIONS {
-        let mut tx = pool.begin().await.map_err(db_err)?;
+        let mut tx = crate::begin(pool, dialect).await?;
         // Claim the version first: a concurrent migrator on another node then
         // waits on (or conflicts with) this row instead of applying it twice.
         let claimed = sqlx::query(

@@ -64,7 +64,14 @@ async fn write_mentions_and_tags(
 }
 
 /// The WHERE clause (after live-ness) selecting a feed's posts; `$1` is its parameter.
-fn feed_filter(feed: &Feed) -> &'static str {
+fn feed_filter(feed: &Feed) -> String {
+    if let Feed::FollowedCelebrities { min_followers, .. } = feed {
+        // An integer, formatted: no injection possible.
+        return format!(
+            "p.author_id IN (SELECT f.followee_id FROM follows f JOIN users u ON u.id = f.followee_id \
+             WHERE f.follower_id = $1 AND u.follower_count >= {min_followers})"
+        );
+    }
     match feed {
         Feed::Home(_) => {
             "(p.author_id = $1 OR p.author_id IN \
@@ -73,7 +80,9 @@ fn feed_filter(feed: &Feed) -> &'static str {
         Feed::Public => "($1 = $1)",
         Feed::Author(_) => "p.author_id = $1",
         Feed::Tag(_) => "p.id IN (SELECT post_id FROM post_tags WHERE tag = $1)",
+        Feed::FollowedCelebrities { .. } => "FALSE",
     }
+    .to_owned()
 }
 
 fn bind_feed<'q>(
@@ -81,7 +90,9 @@ fn bind_feed<'q>(
     feed: &'q Feed,
 ) -> sqlx::query::QueryAs<'q, sqlx::Any, PostRow, sqlx::any::AnyArguments> {
     match feed {
-        Feed::Home(u) | Feed::Author(u) => q.bind(u.get()),
+        Feed::Home(u) | Feed::Author(u) | Feed::FollowedCelebrities { viewer: u, .. } => {
+            q.bind(u.get())
+        }
         Feed::Public => q.bind(0_i64),
         Feed::Tag(t) => q.bind(t.as_str()),
     }
@@ -90,7 +101,7 @@ fn bind_feed<'q>(
 #[async_trait]
 impl PostStore for SqlStore {
     async fn create_post(&self, post: NewPost) -> Result<(PostRecord, bool)> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO posts (id, author_id, text, idempotency_key, created_at)
              VALUES ($1, $2, $3, $4, $5)
@@ -130,6 +141,9 @@ impl PostStore for SqlStore {
         .await
         .map_err(db_err)?;
         write_mentions_and_tags(&mut tx, post.id, &post.mentions, &post.tags).await?;
+        // An upload that cannot be attached fails the whole post: returning
+        // drops the transaction, so neither the post nor any attachment stays.
+        crate::media::attach_media(&mut tx, post.id, post.author_id, &post.media_ids).await?;
         tx.commit().await.map_err(db_err)?;
         Ok((
             PostRecord {
@@ -162,7 +176,7 @@ impl PostStore for SqlStore {
     }
 
     async fn edit_post(&self, edit: PostEdit) -> Result<PostRecord> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let updated = sqlx::query_as::<_, PostRow>(
             "UPDATE posts SET text = $3, edited_at = $4
              WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL
@@ -214,7 +228,7 @@ impl PostStore for SqlStore {
     }
 
     async fn delete_post(&self, id: PostId, author_id: UserId, at: Timestamp) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         let deleted = sqlx::query(
             "UPDATE posts SET deleted_at = $3 WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL",
         )
@@ -238,6 +252,8 @@ impl PostStore for SqlStore {
                 None => Error::not_found("post"),
             });
         }
+        // Its media files are removed by the cleanup job.
+        crate::media::release_media_of(&mut tx, id, at).await?;
         // Tags and mentions go with it, so the post leaves tag pages at once.
         sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
             .bind(id.get())

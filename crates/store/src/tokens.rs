@@ -42,7 +42,7 @@ impl TokenStore for SqlStore {
         now: Timestamp,
     ) -> Result<RotateOutcome> {
         let hash = hex(presented);
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // Spend the token only if it is current. Of two concurrent refreshes with
         // the same token exactly one wins this update; the other sees a spent token.
         let spent: Option<(i64, i64)> = sqlx::query_as(

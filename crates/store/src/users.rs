@@ -168,7 +168,7 @@ impl UserStore for SqlStore {
     }
 
     async fn set_avatar(&self, id: UserId, key: Option<&str>) -> Result<Option<String>> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.begin().await?;
         // Write first (see SqlStore docs): SQLite takes the write lock up front.
         let updated = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
             .bind(id.get())

@@ -47,7 +47,7 @@ async fn sqlite() -> Db {
     let store = SqlStore::connect(&url, &StoreOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     Db {
         store,
         _dir: Some(dir),
@@ -78,7 +78,7 @@ async fn postgres() -> Option<Db> {
     let store = SqlStore::connect(url.as_str(), &StoreOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     Some(Db {
         store,
         _dir: None,

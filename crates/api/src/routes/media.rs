@@ -1,13 +1,68 @@
-//! /media/{key}: stored media, served with its type and long-lived caching
-//! (keys are never reused, so an object never changes).
+//! /api/media: uploads for posts. /media/{key}: stored media, served with its
+//! type and long-lived caching (keys are never reused, so an object never changes).
 
 use axum::extract::State;
+use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use starling_core::Error;
 
-use crate::error::{ApiResult, ErrorBody};
-use crate::extract::Path;
+use crate::dto::MediaDto;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{AuthUser, Path};
+use crate::routes::profile::multipart_error;
 use crate::state::AppState;
+
+/// Upload an image for a post (multipart, field `file`). The format is
+/// recognised from the bytes; the original is re-encoded so its metadata
+/// (EXIF, GPS, ...) is gone, and a preview fitted within 640x640 is made.
+/// Attach it with `mediaIds` in `POST /api/posts`; uploads never attached
+/// are deleted after 24 hours (by default).
+#[utoipa::path(post, path = "/api/media", tag = "media",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body(content = crate::dto::MediaUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = MediaDto),
+        (status = 400, description = "No `file` field, or a malformed multipart body", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
+        (status = 413, description = "Over the upload size limit (10 MiB by default)", body = ErrorBody),
+        (status = 415, description = "Not a PNG, JPEG, WebP or GIF, or not a multipart body", body = ErrorBody),
+        (status = 422, description = "`invalid_image`: looks like an image but cannot be decoded", body = ErrorBody),
+    ))]
+pub async fn upload_media(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError(Error::UnsupportedMediaType {
+            message: format!("send the file as multipart/form-data: {}", e.body_text()),
+        })
+    })?;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e.status(), e.body_text()))?
+    {
+        if field.name() == Some("file") {
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| multipart_error(e.status(), e.body_text()))?;
+            file = Some(bytes);
+            break;
+        }
+    }
+    let file = file.ok_or_else(|| ApiError(Error::field("file", "is required")))?;
+    let record = st.services.media.upload(me, file).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(MediaDto::from_record(&record, &st.config.public_url)),
+    )
+        .into_response())
+}
 
 /// A stored media object (avatars, images).
 #[utoipa::path(get, path = "/media/{key}", tag = "media",

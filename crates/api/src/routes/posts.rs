@@ -10,8 +10,9 @@ use starling_services::text::normalise_tag;
 use starling_services::users::Page;
 
 use crate::dto::{
-    Comment, CommentEditRequest, CommentPage, CommentRequest, FeedParams, IdsParams, PageParams,
-    Post, PostHistory, PostList, PostPage, PostTextRequest, PostVersionDto, UserPage, rfc3339,
+    Comment, CommentEditRequest, CommentPage, CommentRequest, CreatePostRequest, FeedParams,
+    IdsParams, PageParams, Post, PostHistory, PostList, PostPage, PostTextRequest, PostVersionDto,
+    UserPage, rfc3339,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
@@ -58,23 +59,28 @@ async fn feed_response(
     Ok(axum::Json(post_page(st, &page)))
 }
 
-/// Publish a post. With an `Idempotency-Key` header, a retry returns the same post (200).
+/// Publish a post, optionally with up to 4 of your uploads (`mediaIds`, from
+/// `POST /api/media`). With an `Idempotency-Key` header, a retry returns the
+/// same post (200) and attaches nothing again. A request that fails writes nothing.
 #[utoipa::path(post, path = "/api/posts", tag = "posts",
     security(("bearer" = []), ("cookie" = [])),
-    request_body = PostTextRequest,
+    request_body = CreatePostRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries return the same post")),
     responses(
         (status = 201, description = "Created", body = Post),
         (status = 200, description = "A retry with a used Idempotency-Key: the post it made", body = Post),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "Malformed body, bad or repeated media ids", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 422, description = "`text_required` or `text_too_long`", body = ErrorBody),
+        (status = 403, description = "An upload in `mediaIds` is someone else's", body = ErrorBody),
+        (status = 404, description = "An upload in `mediaIds` does not exist (or was cleaned up)", body = ErrorBody),
+        (status = 409, description = "`media_already_attached`: an upload belongs to another post", body = ErrorBody),
+        (status = 422, description = "`text_required`, `text_too_long` or `too_many_media`", body = ErrorBody),
     ))]
 pub async fn create_post(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
     headers: HeaderMap,
-    Json(req): Json<PostTextRequest>,
+    Json(req): Json<CreatePostRequest>,
 ) -> ApiResult<Response> {
     let key = headers
         .get("idempotency-key")
@@ -87,7 +93,12 @@ pub async fn create_post(
             })
         })
         .transpose()?;
-    let (view, created) = st.services.posts.create(me, req.text, key).await?;
+    let media_ids = req.media_ids.unwrap_or_default();
+    let (view, created) = st
+        .services
+        .posts
+        .create(me, req.text, media_ids, key)
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -464,4 +475,32 @@ pub async fn tag_posts(
     let tag = normalise_tag(&tag)
         .ok_or_else(|| ApiError(Error::bad_request("invalid_tag", "not a valid tag")))?;
     feed_response(&st, viewer, Feed::Tag(tag), p).await
+}
+
+/// Full-text search of posts (every word must match), newest first.
+#[utoipa::path(get, path = "/api/search/posts", tag = "feeds", params(SearchPostsParams),
+    responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
+pub async fn search_posts(
+    State(st): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Query(p): Query<SearchPostsParams>,
+) -> ApiResult<axum::Json<PostPage>> {
+    let page = st
+        .services
+        .posts
+        .search(viewer, &p.q, p.cursor.as_deref(), p.limit)
+        .await?;
+    Ok(axum::Json(post_page(&st, &page)))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchPostsParams {
+    /// Words to find (all must match).
+    #[serde(default)]
+    pub q: String,
+    pub cursor: Option<String>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
 }

@@ -55,7 +55,7 @@ pub async fn update_profile(
     Ok(axum::Json(Profile::from_view(&v, &st.config.public_url)))
 }
 
-fn multipart_error(status: StatusCode, text: String) -> ApiError {
+pub(crate) fn multipart_error(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::PayloadTooLarge {
             message: "the file is too large".into(),

@@ -108,6 +108,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The Redis key prefix of this server, when it uses Redis.
+    pub redis: Option<(String, String)>,
     server: Option<Server>,
     pg_db: Option<(String, String)>,
 }
@@ -218,6 +220,10 @@ impl TestApp {
         }
         tweak(&mut settings);
         settings.validate().expect("test settings are valid");
+        let redis = settings
+            .redis_url
+            .clone()
+            .map(|u| (u, settings.redis_prefix.clone()));
         let server = Server::start(settings).await.expect("server starts");
         let base = format!("http://{}", server.addr);
         let client = reqwest::Client::builder()
@@ -229,6 +235,7 @@ impl TestApp {
             base,
             client,
             data_dir,
+            redis,
             server: Some(server),
             pg_db,
         }

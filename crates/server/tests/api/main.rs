@@ -5,6 +5,8 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod feeds;
+mod media;
 mod ops;
 mod posts;
 mod profile;

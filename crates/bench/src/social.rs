@@ -1,0 +1,761 @@
+//! `starling-bench social`: seed a social graph through the API, then run
+//! the DeathStarBench social-network mix (home feed / user timeline /
+//! compose) closed-loop and/or open-loop, beside GET /health.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use clap::Args;
+use serde::Serialize;
+
+use crate::cpu::{CpuProbe, CpuUse};
+use crate::graph::{Graph, parse_edges, synthetic};
+use crate::http::{HttpUrl, write_request};
+use crate::load::{LoadConfig, Target, run_load};
+use crate::report::{Report, table};
+use crate::rng::Rng;
+use crate::seed::{PhaseReport, parse_session, phase};
+use crate::spawn::SpawnedServer;
+use crate::workload::{
+    HttpExecutor, Mix, MixResult, Op, Schedule, Users, WorkloadConfig, closed_loop, open_loop,
+    random_text,
+};
+use crate::{
+    EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, positive_seconds, preflight, print_json,
+    random_digits, seconds,
+};
+
+const PASSWORD: &str = "correct-horse-battery";
+/// A token is refreshed before a measurement unless it stays valid this
+/// much longer than the measurement.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+pub const SOCIAL_AFTER: &str = "\
+Examples:
+  cargo build --release -p starling-server -p starling-bench
+  # the real graph, closed loop at the maximum rate (64 connections)
+  target/release/starling-bench social --spawn target/release/starling \\
+      --graph ../shared/data/socfb-Reed98/socfb-Reed98.edges
+  # open loop at 1,000 and 2,000 operations/s, and closed loop, on one seeding
+  target/release/starling-bench social --spawn target/release/starling \\
+      --graph ../shared/data/socfb-Reed98/socfb-Reed98.edges --rate 1000,2000 --closed
+  # a synthetic power-law graph
+  target/release/starling-bench social --spawn target/release/starling \\
+      --synthetic-users 5000 --avg-follows 20
+
+What it does:
+  1. Seeds through the API: registers every user of the graph (user names
+     s<digits>_<n>), makes each undirected edge two follows, and creates
+     --posts-per-user posts per user (256 random characters each).
+  2. Measures GET /health (closed loop, --connections) for the ratio.
+  3. Runs the mix: 60% home-feed reads (10 posts after a random offset of
+     0-100: GET /api/feed?limit=offset+10, following nextCursor once when that
+     is over the API's page limit of 100, and keeping the last 10), 30%
+     user-timeline reads (GET /api/users/{id}/posts?limit=10 of a random
+     user), 10% composes (POST /api/posts, 256 random characters and 1-6
+     @mentions of random seeded users); each as a random seeded user with
+     that user's token. Closed loop (no --rate, or --closed) and open loop at
+     each --rate.
+  4. Prints throughput (operations/s) and latency p50/p90/p99/p99.9/max, overall
+     and per operation, the ratio to /health, and CPU use of the server, this
+     tool and the rest of the machine.";
+
+#[derive(Args)]
+pub struct SocialArgs {
+    /// Where the Starling server listens
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        conflicts_with = "spawn"
+    )]
+    base_url: String,
+
+    /// Start this Starling binary ('PATH serve --bind 127.0.0.1:PORT --data-dir TEMP') for the run, and stop it afterwards
+    #[arg(long, value_name = "PATH")]
+    spawn: Option<PathBuf>,
+
+    /// Seconds to wait for a spawned server to answer GET /health with 200
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    startup_timeout: f64,
+
+    /// Server process id, for its CPU use when it was not spawned
+    #[arg(long, value_name = "PID", conflicts_with = "spawn")]
+    server_pid: Option<u32>,
+
+    /// Edge list to seed: one 'a b' pair of user ids per line (e.g. socfb-Reed98.edges)
+    #[arg(long, value_name = "FILE", required_unless_present = "synthetic_users")]
+    graph: Option<PathBuf>,
+
+    /// Seed a synthetic power-law graph (preferential attachment) of this many users instead
+    #[arg(long, value_name = "N", conflicts_with = "graph",
+          value_parser = clap::value_parser!(u32).range(2..=10_000_000))]
+    synthetic_users: Option<u32>,
+
+    /// Mean follows per user of the synthetic graph
+    #[arg(long, value_name = "K", default_value_t = 39,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    avg_follows: u32,
+
+    /// Posts created per user while seeding
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    posts_per_user: u32,
+
+    /// Seed of the random choices (synthetic graph, texts, request mix)
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+
+    /// Concurrent registrations while seeding (each costs the server a password hash)
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    register_concurrency: u32,
+
+    /// Concurrent follow and post requests while seeding
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    seed_concurrency: u32,
+
+    /// Open loop at this many operations per second (repeatable, or comma-separated)
+    #[arg(long, value_name = "OPS", value_delimiter = ',', value_parser = positive_rate)]
+    rate: Vec<f64>,
+
+    /// With --rate: also run the closed loop (it runs alone when no --rate is given)
+    #[arg(long)]
+    closed: bool,
+
+    /// Open loop: connections available to send due operations (an operation waits when all are busy)
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    open_connections: u32,
+
+    /// Open loop: seconds after the window for due operations to be answered; later ones are errors
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = seconds)]
+    drain: f64,
+
+    /// Weights of home-feed reads, user-timeline reads and composes
+    #[arg(long, value_name = "FEED,TIMELINE,COMPOSE", default_value = "60,30,10")]
+    mix: String,
+
+    /// Home-feed reads skip a random 0..=MAX posts before the 10 they read
+    #[arg(long, value_name = "MAX", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    max_offset: u32,
+
+    /// Skip the GET /health measurement
+    #[arg(long)]
+    no_health: bool,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+fn positive_rate(raw: &str) -> Result<f64, String> {
+    let v: f64 = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if !v.is_finite() || !(0.1..=10_000_000.0).contains(&v) {
+        return Err(format!("{raw} is out of range (0.1 to 10000000)"));
+    }
+    Ok(v)
+}
+
+/// One seeded account.
+struct Account {
+    id: String,
+    username: String,
+    access: String,
+    refresh: String,
+    expires_at: Instant,
+}
+
+#[derive(Serialize)]
+struct GraphInfo {
+    source: String,
+    users: usize,
+    undirected_edges: usize,
+    follows: usize,
+    max_degree: u32,
+    posts_per_user: u32,
+    posts: u64,
+    seed: u64,
+}
+
+#[derive(Serialize)]
+struct Timing {
+    p50: u64,
+    p99: u64,
+    max: u64,
+}
+
+#[derive(Serialize)]
+struct MixRun {
+    mode: &'static str,
+    connections: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rate: Option<f64>,
+    overall: Report,
+    operations: Vec<Report>,
+    http_requests: u64,
+    http_requests_per_sec: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_to_health_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    due: Option<u64>,
+    late_starts: u64,
+    unfinished: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timer_lag_us: Option<Timing>,
+    cpu: CpuUse,
+}
+
+#[derive(Serialize)]
+struct HealthRun {
+    report: Report,
+    cpu: CpuUse,
+}
+
+#[derive(Serialize)]
+struct SocialSummary {
+    scenario: &'static str,
+    base_url: String,
+    graph: GraphInfo,
+    mix: [u32; 3],
+    max_offset: u32,
+    seeding: Vec<PhaseReport>,
+    seeding_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<HealthRun>,
+    runs: Vec<MixRun>,
+    errors: u64,
+}
+
+fn load_graph(args: &SocialArgs) -> anyhow::Result<(Graph, String)> {
+    if let Some(n) = args.synthetic_users {
+        let started = Instant::now();
+        let g = synthetic(n as usize, args.avg_follows, args.seed)?;
+        eprintln!(
+            "synthetic graph (seed {}) in {:.1} s: {}",
+            args.seed,
+            started.elapsed().as_secs_f64(),
+            g.describe()
+        );
+        return Ok((
+            g,
+            format!("synthetic:{n}:{}:{}", args.avg_follows, args.seed),
+        ));
+    }
+    let Some(path) = &args.graph else {
+        bail!("give --graph FILE or --synthetic-users N");
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the graph {}", path.display()))?;
+    let (g, stats) = parse_edges(&text).with_context(|| format!("in {}", path.display()))?;
+    if g.users == 0 {
+        bail!("{}: no edges", path.display());
+    }
+    eprintln!(
+        "{}: {} ({} comment lines, {} self-loops and {} repeated edges skipped)",
+        path.display(),
+        g.describe(),
+        stats.comments,
+        stats.self_loops,
+        stats.duplicates
+    );
+    Ok((g, path.display().to_string()))
+}
+
+pub async fn cmd_social(args: SocialArgs) -> anyhow::Result<ExitCode> {
+    let cfg = args.load.config();
+    let measurement = cfg.warmup + cfg.duration + Duration::from_secs_f64(args.drain);
+    if measurement + TOKEN_MARGIN > TOKEN_BUDGET {
+        bail!(
+            "one measurement ({} s) must fit in an access token's life; lower --duration",
+            measurement.as_secs_f64()
+        );
+    }
+    let mix = Mix::parse(&args.mix)?;
+    let (graph, source) = load_graph(&args)?;
+    let mut server = match &args.spawn {
+        Some(binary) => {
+            Some(SpawnedServer::start(binary, Duration::from_secs_f64(args.startup_timeout)).await?)
+        }
+        None => None,
+    };
+    let base = match &server {
+        Some(s) => s.base_url.clone(),
+        None => HttpUrl::parse(&args.base_url)?,
+    };
+    let server_pid = server
+        .as_ref()
+        .and_then(SpawnedServer::pid)
+        .or(args.server_pid);
+    let result = tokio::select! {
+        r = social(&args, mix, graph, source, &base, server_pid, server.as_mut()) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    if let Some(server) = server.take() {
+        server.stop().await;
+    }
+    result
+}
+
+/// Registers every user; returns the accounts in graph order.
+async fn register_all(
+    addr: std::net::SocketAddr,
+    base: &HttpUrl,
+    users: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<Account>, PhaseReport)> {
+    let prefix = format!("s{}", random_digits().get(6..).unwrap_or("000000"));
+    let names: Arc<Vec<String>> = Arc::new((0..users).map(|i| format!("{prefix}_{i}")).collect());
+    eprintln!(
+        "registering {users} users ({}_0 ...) with {concurrency} at a time",
+        prefix
+    );
+    let authority = base.authority.clone();
+    let path = base.join("/api/auth/register").path;
+    let build_names = names.clone();
+    let (bodies, report) = phase(addr, "register", users, concurrency, 3, true, {
+        move |i, buf: &mut Vec<u8>| {
+            let name = build_names.get(i).map_or("", String::as_str);
+            let body = serde_json::json!({
+                "username": name,
+                "email": format!("{name}@bench.example.com"),
+                "password": PASSWORD,
+            })
+            .to_string();
+            write_request(buf, "POST", &authority, &path, &[], Some(body.as_bytes()));
+        }
+    })
+    .await?;
+    let now = Instant::now();
+    let mut accounts = Vec::with_capacity(users);
+    for (body, name) in bodies.iter().zip(names.iter()) {
+        let s = parse_session(body)?;
+        accounts.push(Account {
+            id: s.user.id,
+            username: name.clone(),
+            access: s.access_token,
+            refresh: s.refresh_token,
+            expires_at: now + Duration::from_secs(s.expires_in),
+        });
+    }
+    Ok((accounts, report))
+}
+
+/// Exchanges the refresh token of every account whose access token expires
+/// within `needed`; returns the phase report if anything was refreshed.
+async fn refresh_if_needed(
+    addr: std::net::SocketAddr,
+    base: &HttpUrl,
+    accounts: &mut [Account],
+    needed: Duration,
+    concurrency: usize,
+) -> anyhow::Result<Option<PhaseReport>> {
+    let limit = Instant::now() + needed + TOKEN_MARGIN;
+    let stale: Vec<usize> = (0..accounts.len())
+        .filter(|&i| accounts.get(i).is_some_and(|a| a.expires_at < limit))
+        .collect();
+    if stale.is_empty() {
+        return Ok(None);
+    }
+    eprintln!("refreshing {} access tokens", stale.len());
+    let tokens: Arc<Vec<String>> = Arc::new(
+        stale
+            .iter()
+            .filter_map(|&i| accounts.get(i).map(|a| a.refresh.clone()))
+            .collect(),
+    );
+    let authority = base.authority.clone();
+    let path = base.join("/api/auth/refresh").path;
+    let build_tokens = tokens.clone();
+    let (bodies, report) = phase(addr, "refresh", tokens.len(), concurrency, 2, true, {
+        move |i, buf: &mut Vec<u8>| {
+            let body = serde_json::json!({
+                "refreshToken": build_tokens.get(i).map_or("", String::as_str)
+            })
+            .to_string();
+            write_request(buf, "POST", &authority, &path, &[], Some(body.as_bytes()));
+        }
+    })
+    .await?;
+    let now = Instant::now();
+    for (body, &i) in bodies.iter().zip(&stale) {
+        let s = parse_session(body)?;
+        if let Some(a) = accounts.get_mut(i) {
+            a.access = s.access_token;
+            a.refresh = s.refresh_token;
+            a.expires_at = now + Duration::from_secs(s.expires_in);
+        }
+    }
+    Ok(Some(report))
+}
+
+fn users_of(accounts: &[Account]) -> Arc<Users> {
+    Arc::new(Users {
+        ids: accounts.iter().map(|a| a.id.clone()).collect(),
+        usernames: accounts.iter().map(|a| a.username.clone()).collect(),
+        bearer: accounts
+            .iter()
+            .map(|a| format!("Bearer {}", a.access))
+            .collect(),
+    })
+}
+
+async fn seed_follows(
+    addr: std::net::SocketAddr,
+    base: &HttpUrl,
+    graph: Arc<Graph>,
+    users: Arc<Users>,
+    concurrency: usize,
+) -> anyhow::Result<PhaseReport> {
+    let count = graph.follows();
+    eprintln!("following: {count} follows with {concurrency} at a time");
+    let authority = base.authority.clone();
+    let prefix = base.join("").path;
+    let (_, report) = phase(addr, "follow", count, concurrency, 5, false, {
+        move |i, buf: &mut Vec<u8>| {
+            let (a, b) = graph.follow(i).unwrap_or((0, 0));
+            let followee = users.ids.get(b as usize).map_or("0", String::as_str);
+            let bearer = users.bearer.get(a as usize).map_or("", String::as_str);
+            let path = format!("{prefix}/api/users/{followee}/follow");
+            write_request(
+                buf,
+                "PUT",
+                &authority,
+                &path,
+                &[("Authorization", bearer)],
+                None,
+            );
+        }
+    })
+    .await?;
+    Ok(report)
+}
+
+async fn seed_posts(
+    addr: std::net::SocketAddr,
+    base: &HttpUrl,
+    users: Arc<Users>,
+    per_user: u32,
+    seed: u64,
+    concurrency: usize,
+) -> anyhow::Result<PhaseReport> {
+    let n = users.ids.len();
+    let count = n * per_user as usize;
+    eprintln!("posting: {per_user} posts for each of {n} users with {concurrency} at a time");
+    let authority = base.authority.clone();
+    let path = base.join("/api/posts").path;
+    let run = random_digits();
+    let (_, report) = phase(addr, "post", count, concurrency, 5, false, {
+        move |i, buf: &mut Vec<u8>| {
+            // Round-robin over users, so every user's posts spread over the
+            // whole seeding time, as they would in a timeline.
+            let (round, user) = (i / n.max(1), i % n.max(1));
+            let mut text = String::with_capacity(256);
+            random_text(&mut Rng::for_stream(seed, i as u64), 256, &mut text);
+            let body = serde_json::json!({ "text": text }).to_string();
+            let key = format!("seed-{run}-{user}-{round}");
+            let bearer = users.bearer.get(user).map_or("", String::as_str);
+            write_request(
+                buf,
+                "POST",
+                &authority,
+                &path,
+                &[("Authorization", bearer), ("Idempotency-Key", &key)],
+                Some(body.as_bytes()),
+            );
+        }
+    })
+    .await?;
+    Ok(report)
+}
+
+fn percent(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| (part / whole * 1000.0).round() / 10.0)
+}
+
+fn ns_to_us(ns: u64) -> u64 {
+    (ns + 500) / 1000
+}
+
+async fn social(
+    args: &SocialArgs,
+    mix: Mix,
+    graph: Graph,
+    source: String,
+    base: &HttpUrl,
+    server_pid: Option<u32>,
+    mut server: Option<&mut SpawnedServer>,
+) -> anyhow::Result<ExitCode> {
+    let cfg = args.load.config();
+    let threads = usize::from(args.load.threads);
+    let addr = base.resolve().await?;
+    let health = Arc::new(Target::new("GET", base.join("/health"), addr, &[], None)?);
+    let status = preflight(&health).await?;
+    if !(200..300).contains(&status) {
+        bail!("{} answered {status} before the run", health.label);
+    }
+
+    // Seeding.
+    let seeding_started = Instant::now();
+    let graph = Arc::new(graph);
+    let mut phases = Vec::new();
+    let (mut accounts, report) =
+        register_all(addr, base, graph.users, args.register_concurrency as usize).await?;
+    eprintln!("  {}", report.line());
+    phases.push(report);
+    let concurrency = args.seed_concurrency as usize;
+    // Follows and posts each need the tokens for their whole phase; a large
+    // graph can outlast one token, so refresh between phases when needed.
+    let report = seed_follows(addr, base, graph.clone(), users_of(&accounts), concurrency).await?;
+    eprintln!("  {}", report.line());
+    phases.push(report);
+    if let Some(r) = refresh_if_needed(
+        addr,
+        base,
+        &mut accounts,
+        Duration::from_secs(5 * 60),
+        concurrency,
+    )
+    .await?
+    {
+        phases.push(r);
+    }
+    if args.posts_per_user > 0 {
+        let report = seed_posts(
+            addr,
+            base,
+            users_of(&accounts),
+            args.posts_per_user,
+            args.seed,
+            concurrency,
+        )
+        .await?;
+        eprintln!("  {}", report.line());
+        phases.push(report);
+    }
+    let seeding_seconds = seeding_started.elapsed().as_secs_f64();
+    eprintln!("seeded in {seeding_seconds:.1} s");
+
+    // Measurements.
+    let mut reports: Vec<Report> = Vec::new();
+    let mut cpu_lines: Vec<String> = Vec::new();
+    let mut health_run = None;
+    if !args.no_health {
+        eprintln!("{}: {}", health.label, describe(cfg, args.load.threads));
+        let probe = CpuProbe::start(server_pid);
+        let m = run_load(health.clone(), cfg).await;
+        let cpu = probe.finish();
+        let report = Report::new(&health, cfg, threads, None, &m);
+        eprintln!(
+            "  {:.1} req/s, {} errors; CPU: {}",
+            report.requests_per_sec,
+            report.errors,
+            cpu.summary()
+        );
+        cpu_lines.push(format!("{}: {}", health.label, cpu.summary()));
+        reports.push(report.clone());
+        health_run = Some(HealthRun { report, cpu });
+    }
+    let health_rps = health_run.as_ref().map(|h| h.report.requests_per_sec);
+
+    let workload = Arc::new(WorkloadConfig {
+        mix,
+        max_offset: args.max_offset,
+        ..WorkloadConfig::default()
+    });
+    let mut plans: Vec<Option<f64>> = Vec::new();
+    if args.rate.is_empty() || args.closed {
+        plans.push(None);
+    }
+    plans.extend(args.rate.iter().map(|&r| Some(r)));
+    let drain = Duration::from_secs_f64(args.drain);
+    let mut runs = Vec::new();
+    for (k, rate) in plans.into_iter().enumerate() {
+        if let Some(s) = server.as_deref_mut()
+            && !s.check_alive()
+        {
+            bail!("the server is gone");
+        }
+        let needed = cfg.warmup + cfg.duration + drain;
+        if let Some(r) = refresh_if_needed(addr, base, &mut accounts, needed, concurrency).await? {
+            phases.push(r);
+        }
+        let users = users_of(&accounts);
+        let connections = match rate {
+            None => cfg.connections,
+            Some(_) => args.open_connections as usize,
+        };
+        let executors: Vec<HttpExecutor> = (0..connections)
+            .map(|c| {
+                HttpExecutor::new(
+                    addr,
+                    base,
+                    users.clone(),
+                    workload.clone(),
+                    Rng::for_stream(args.seed, ((k as u64) << 32) | c as u64),
+                )
+            })
+            .collect();
+        let (label, mode) = match rate {
+            None => (format!("mix closed, {connections} conn"), "closed"),
+            Some(r) => (format!("mix open, {r} ops/s"), "open"),
+        };
+        eprintln!(
+            "{label}: {} s warm-up + {} s measured{}",
+            cfg.warmup.as_secs_f64(),
+            cfg.duration.as_secs_f64(),
+            if rate.is_some() {
+                format!(", up to {} s drain", drain.as_secs_f64())
+            } else {
+                String::new()
+            }
+        );
+        let probe = CpuProbe::start(server_pid);
+        let result: MixResult = match rate {
+            None => closed_loop(executors, cfg.warmup, cfg.duration).await,
+            Some(r) => {
+                let schedule = Schedule::new(r, cfg.warmup, cfg.duration);
+                open_loop(executors, schedule, cfg.duration, drain).await
+            }
+        };
+        let cpu = probe.finish();
+        let run_cfg = LoadConfig { connections, ..cfg };
+        let url = base.to_string();
+        let overall = Report::named(&label, "MIX", &url, run_cfg, threads, None, &result.overall);
+        let operations: Vec<Report> = Op::ALL
+            .iter()
+            .zip(&result.ops)
+            .map(|(op, m)| {
+                Report::named(
+                    &format!("  {} ({:.0}%)", op.label(), mix.percent(*op)),
+                    op.request(),
+                    &url,
+                    run_cfg,
+                    threads,
+                    None,
+                    m,
+                )
+            })
+            .collect();
+        let http_rps = result.http_requests as f64 / cfg.duration.as_secs_f64();
+        let ratio = health_rps.and_then(|h| percent(overall.requests_per_sec, h));
+        eprintln!(
+            "  {:.1} ops/s ({:.1} HTTP requests/s), {} errors, p99 {} us; CPU: {}",
+            overall.requests_per_sec,
+            http_rps,
+            overall.errors,
+            overall.latency_us.p99,
+            cpu.summary()
+        );
+        cpu_lines.push(format!("{label}: {}", cpu.summary()));
+        reports.push(overall.clone());
+        reports.extend(operations.iter().cloned());
+        let timer_lag_us = (rate.is_some() && result.timer_lag.max() > 0).then(|| Timing {
+            p50: ns_to_us(result.timer_lag.quantile(0.5)),
+            p99: ns_to_us(result.timer_lag.quantile(0.99)),
+            max: ns_to_us(result.timer_lag.max()),
+        });
+        runs.push(MixRun {
+            mode,
+            connections,
+            rate,
+            overall,
+            operations,
+            http_requests: result.http_requests,
+            http_requests_per_sec: (http_rps * 10.0).round() / 10.0,
+            ratio_to_health_percent: ratio,
+            due: result.due,
+            late_starts: result.late_starts,
+            unfinished: result.unfinished,
+            timer_lag_us,
+            cpu,
+        });
+    }
+
+    let errors: u64 = reports
+        .iter()
+        .filter(|r| !r.scenario.starts_with("  "))
+        .map(|r| r.errors)
+        .sum();
+    let summary = SocialSummary {
+        scenario: "social",
+        base_url: base.to_string(),
+        graph: GraphInfo {
+            source,
+            users: graph.users,
+            undirected_edges: graph.edges.len(),
+            follows: graph.follows(),
+            max_degree: graph.degrees().into_iter().max().unwrap_or(0),
+            posts_per_user: args.posts_per_user,
+            posts: graph.users as u64 * u64::from(args.posts_per_user),
+            seed: args.seed,
+        },
+        mix: mix.weights,
+        max_offset: args.max_offset,
+        seeding: phases,
+        seeding_seconds: (seeding_seconds * 10.0).round() / 10.0,
+        health: health_run,
+        runs,
+        errors,
+    };
+    if args.load.json {
+        print_json(&summary)?;
+    } else {
+        print_text(&summary, &reports, &cpu_lines);
+    }
+    if errors > 0 && !args.load.allow_errors {
+        eprintln!("FAILED: {errors} requests or operations failed (use --allow-errors to accept)");
+        return Ok(ExitCode::from(EXIT_FAILED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
+    let g = &s.graph;
+    println!(
+        "graph {}: {} users, {} follows (most {} per user), {} seeded posts",
+        g.source, g.users, g.follows, g.max_degree, g.posts
+    );
+    println!("seeding through the API took {:.1} s:", s.seeding_seconds);
+    for p in &s.seeding {
+        println!("  {}", p.line());
+    }
+    println!();
+    print!("{}", table(reports));
+    println!();
+    println!("req/s of a mix row = operations/s; latency of an operation = all its HTTP requests");
+    for run in &s.runs {
+        let name = run.overall.scenario.as_str();
+        let mut line = format!(
+            "{name}: {:.1} ops/s = {:.1} HTTP requests/s",
+            run.overall.requests_per_sec, run.http_requests_per_sec
+        );
+        if let Some(r) = run.ratio_to_health_percent {
+            line.push_str(&format!(", {r:.1} % of GET /health"));
+        }
+        println!("{line}");
+        if let Some(due) = run.due {
+            let mut l = format!(
+                "  open loop: {due} operations due in the window, {} started late (all connections busy), {} unanswered",
+                run.late_starts, run.unfinished
+            );
+            if let Some(t) = &run.timer_lag_us {
+                l.push_str(&format!(
+                    "; timer lag (not counted) p50 {} us, p99 {} us",
+                    t.p50, t.p99
+                ));
+            }
+            println!("{l}");
+        }
+    }
+    println!();
+    println!("CPU use (percent of one core; 'other' is the rest of the machine):");
+    for l in cpu_lines {
+        println!("  {l}");
+    }
+}

@@ -1,0 +1,957 @@
+//! The social-network request mix (after DeathStarBench's socialNetwork
+//! workload) and the two ways of driving it: closed loop (every connection
+//! sends its next request as soon as the previous one is answered) and open
+//! loop (requests are due at a fixed rate, whatever the server does, and
+//! latency counts from when a request was due).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::bail;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::hist::Histogram;
+use crate::http::{Conn, ResponseParser, percent_encode, write_request};
+use crate::load::{ConnStats, Measurement};
+use crate::rng::Rng;
+
+/// The API's largest page (`limit` is 1-100).
+pub const PAGE_MAX: u32 = 100;
+/// Pause after a failed connect, so a dead server is not hammered in a loop.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+/// Characters of composed text (before the mentions).
+const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/// The operations of the mix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    HomeFeed,
+    UserTimeline,
+    Compose,
+}
+
+impl Op {
+    pub const ALL: [Op; 3] = [Op::HomeFeed, Op::UserTimeline, Op::Compose];
+
+    pub fn index(self) -> usize {
+        match self {
+            Op::HomeFeed => 0,
+            Op::UserTimeline => 1,
+            Op::Compose => 2,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::HomeFeed => "home feed",
+            Op::UserTimeline => "user timeline",
+            Op::Compose => "compose",
+        }
+    }
+
+    pub fn request(self) -> &'static str {
+        match self {
+            Op::HomeFeed => "GET /api/feed",
+            Op::UserTimeline => "GET /api/users/{id}/posts",
+            Op::Compose => "POST /api/posts",
+        }
+    }
+}
+
+/// Relative weights of home-feed reads, user-timeline reads and composes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mix {
+    pub weights: [u32; 3],
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            weights: [60, 30, 10],
+        }
+    }
+}
+
+impl Mix {
+    /// `FEED,TIMELINE,COMPOSE`, e.g. `60,30,10`.
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
+        let parts: Vec<&str> = raw.split(',').map(str::trim).collect();
+        let [a, b, c] = parts.as_slice() else {
+            bail!("--mix {raw:?}: expected three weights FEED,TIMELINE,COMPOSE such as 60,30,10");
+        };
+        let mut weights = [0u32; 3];
+        for (w, p) in weights.iter_mut().zip([a, b, c]) {
+            *w = p
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--mix {raw:?}: {p:?} is not a whole number"))?;
+        }
+        if weights.iter().map(|&w| u64::from(w)).sum::<u64>() == 0 {
+            bail!("--mix {raw:?}: at least one weight must be above 0");
+        }
+        Ok(Self { weights })
+    }
+
+    pub fn percent(&self, op: Op) -> f64 {
+        let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
+        let w = self.weights.get(op.index()).copied().unwrap_or(0);
+        if total == 0 {
+            0.0
+        } else {
+            f64::from(w) / total as f64 * 100.0
+        }
+    }
+
+    pub fn pick(&self, rng: &mut Rng) -> Op {
+        let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
+        let mut x = rng.below(total);
+        for op in Op::ALL {
+            let w = u64::from(self.weights.get(op.index()).copied().unwrap_or(0));
+            if x < w {
+                return op;
+            }
+            x -= w;
+        }
+        Op::HomeFeed
+    }
+}
+
+/// What the mix asks of the server.
+#[derive(Debug, Clone)]
+pub struct WorkloadConfig {
+    pub mix: Mix,
+    /// Home-feed reads skip a uniformly random 0..=max_offset posts...
+    pub max_offset: u32,
+    /// ...and then read this many.
+    pub feed_count: u32,
+    /// Posts per user-timeline read (the first page).
+    pub timeline_limit: u32,
+    /// Random characters per composed post, before the mentions.
+    pub text_len: usize,
+    /// Composed posts mention between this many...
+    pub mentions_min: u32,
+    /// ...and this many random seeded users.
+    pub mentions_max: u32,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        Self {
+            mix: Mix::default(),
+            max_offset: 100,
+            feed_count: 10,
+            timeline_limit: 10,
+            text_len: 256,
+            mentions_min: 1,
+            mentions_max: 6,
+        }
+    }
+}
+
+/// One planned operation, by user index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    HomeFeed { actor: usize, offset: u32 },
+    UserTimeline { actor: usize, author: usize },
+    Compose { actor: usize, text: String },
+}
+
+impl Action {
+    pub fn op(&self) -> Op {
+        match self {
+            Action::HomeFeed { .. } => Op::HomeFeed,
+            Action::UserTimeline { .. } => Op::UserTimeline,
+            Action::Compose { .. } => Op::Compose,
+        }
+    }
+}
+
+/// `len` random letters and digits (so the text never contains a mention
+/// or a tag by accident).
+pub fn random_text(rng: &mut Rng, len: usize, out: &mut String) {
+    out.reserve(len);
+    for _ in 0..len {
+        let b = ALNUM.get(rng.index(ALNUM.len())).copied().unwrap_or(b'x');
+        out.push(char::from(b));
+    }
+}
+
+impl WorkloadConfig {
+    /// The next operation: a uniformly random acting user, then the parts of
+    /// the chosen operation.
+    pub fn plan(&self, rng: &mut Rng, usernames: &[String]) -> Action {
+        let users = usernames.len();
+        let op = self.mix.pick(rng);
+        let actor = rng.index(users);
+        match op {
+            Op::HomeFeed => Action::HomeFeed {
+                actor,
+                offset: rng.range_inclusive(0, u64::from(self.max_offset)) as u32,
+            },
+            Op::UserTimeline => Action::UserTimeline {
+                actor,
+                author: rng.index(users),
+            },
+            Op::Compose => {
+                let mut text = String::with_capacity(self.text_len + 6 * 32);
+                random_text(rng, self.text_len, &mut text);
+                let n =
+                    rng.range_inclusive(u64::from(self.mentions_min), u64::from(self.mentions_max));
+                for _ in 0..n {
+                    if let Some(name) = usernames.get(rng.index(users)) {
+                        text.push_str(" @");
+                        text.push_str(name);
+                    }
+                }
+                Action::Compose { actor, text }
+            }
+        }
+    }
+}
+
+/// The page limits of a home-feed read of `count` posts after skipping
+/// `offset`: the API has cursors, not offsets, so the read asks for the
+/// first `offset + count` posts (in pages of at most `page_max`, following
+/// `nextCursor`) and keeps the last `count`. The server does the same work as
+/// for an offset query of the same depth, in as few requests as the page
+/// limit allows.
+pub fn feed_page_limits(offset: u32, count: u32, page_max: u32) -> Vec<u32> {
+    let mut left = offset.saturating_add(count);
+    let page_max = page_max.max(1);
+    let mut pages = Vec::with_capacity(2);
+    while left > 0 {
+        let n = left.min(page_max);
+        pages.push(n);
+        left -= n;
+    }
+    pages
+}
+
+/// What one operation came to.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub op: Op,
+    /// The final status (the first one outside 2xx if any), or why no
+    /// response came.
+    pub result: Result<u16, String>,
+    /// HTTP requests the operation took (a deep feed read takes two).
+    pub http_requests: u32,
+}
+
+/// Carries out operations, one at a time (one per connection).
+pub trait Executor: Send + 'static {
+    fn execute(&mut self) -> impl Future<Output = Outcome> + Send;
+}
+
+/// The seeded users, as the workload addresses them.
+pub struct Users {
+    pub ids: Vec<String>,
+    pub usernames: Vec<String>,
+    /// `Bearer <accessToken>` per user.
+    pub bearer: Vec<String>,
+}
+
+/// Runs the mix against a Starling server over one keep-alive connection.
+pub struct HttpExecutor {
+    addr: SocketAddr,
+    authority: String,
+    /// Path prefix of the base URL ("" for a server at the root).
+    prefix: String,
+    users: Arc<Users>,
+    cfg: Arc<WorkloadConfig>,
+    rng: Rng,
+    conn: Option<Conn>,
+    parser: ResponseParser,
+    buf: Vec<u8>,
+    path: String,
+}
+
+#[derive(Deserialize)]
+struct PageCursor {
+    #[serde(rename = "nextCursor")]
+    next_cursor: Option<String>,
+}
+
+impl HttpExecutor {
+    pub fn new(
+        addr: SocketAddr,
+        base: &crate::http::HttpUrl,
+        users: Arc<Users>,
+        cfg: Arc<WorkloadConfig>,
+        rng: Rng,
+    ) -> Self {
+        Self {
+            addr,
+            authority: base.authority.clone(),
+            prefix: base
+                .path
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .trim_end_matches('/')
+                .to_owned(),
+            users,
+            cfg,
+            rng,
+            conn: None,
+            parser: ResponseParser::new(false, false),
+            buf: Vec::with_capacity(1024),
+            path: String::with_capacity(256),
+        }
+    }
+
+    /// Sends `self.buf` and reads the response; the body is kept when
+    /// `collect`.
+    async fn send(&mut self, collect: bool) -> Result<u16, String> {
+        if self.conn.is_none() {
+            match Conn::connect(self.addr).await {
+                Ok(c) => self.conn = Some(c),
+                Err(e) => {
+                    tokio::time::sleep(RECONNECT_PAUSE).await;
+                    return Err(format!("connect: {e}"));
+                }
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err("no connection".to_owned());
+        };
+        self.parser.set_collect_body(collect);
+        match conn.roundtrip(&self.buf, &mut self.parser).await {
+            Ok(()) => {
+                if !self.parser.keep_alive() {
+                    self.conn = None;
+                }
+                Ok(self.parser.status())
+            }
+            Err(e) => {
+                self.conn = None;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn write_get(&mut self, actor: usize) {
+        self.buf.clear();
+        let bearer = self.users.bearer.get(actor).map_or("", String::as_str);
+        write_request(
+            &mut self.buf,
+            "GET",
+            &self.authority,
+            &self.path,
+            &[("Authorization", bearer)],
+            None,
+        );
+    }
+
+    async fn home_feed(&mut self, actor: usize, offset: u32) -> (Result<u16, String>, u32) {
+        let pages = feed_page_limits(offset, self.cfg.feed_count, PAGE_MAX);
+        let mut cursor: Option<String> = None;
+        let mut sent = 0;
+        let mut status = Ok(200);
+        for (k, limit) in pages.iter().enumerate() {
+            let last = k + 1 == pages.len();
+            self.path.clear();
+            self.path.push_str(&self.prefix);
+            self.path.push_str("/api/feed?limit=");
+            self.path.push_str(&limit.to_string());
+            if let Some(c) = cursor.take() {
+                self.path.push_str("&cursor=");
+                self.path.push_str(&percent_encode(&c));
+            }
+            self.write_get(actor);
+            sent += 1;
+            status = self.send(!last).await;
+            match status {
+                Ok(code) if (200..300).contains(&code) => {}
+                _ => return (status, sent),
+            }
+            if !last {
+                match serde_json::from_slice::<PageCursor>(self.parser.body()) {
+                    Ok(PageCursor {
+                        next_cursor: Some(c),
+                    }) => cursor = Some(c),
+                    // A feed shorter than the offset: nothing more to read.
+                    Ok(PageCursor { next_cursor: None }) => break,
+                    Err(e) => return (Err(format!("feed page is not a page: {e}")), sent),
+                }
+            }
+        }
+        (status, sent)
+    }
+
+    async fn timeline(&mut self, actor: usize, author: usize) -> Result<u16, String> {
+        self.path.clear();
+        self.path.push_str(&self.prefix);
+        self.path.push_str("/api/users/");
+        self.path
+            .push_str(self.users.ids.get(author).map_or("0", String::as_str));
+        self.path.push_str("/posts?limit=");
+        self.path.push_str(&self.cfg.timeline_limit.to_string());
+        self.write_get(actor);
+        self.send(false).await
+    }
+
+    async fn compose(&mut self, actor: usize, text: &str) -> Result<u16, String> {
+        let body = match serde_json::to_vec(&serde_json::json!({ "text": text })) {
+            Ok(b) => b,
+            Err(e) => return Err(format!("encoding the post: {e}")),
+        };
+        self.path.clear();
+        self.path.push_str(&self.prefix);
+        self.path.push_str("/api/posts");
+        self.buf.clear();
+        let bearer = self.users.bearer.get(actor).map_or("", String::as_str);
+        write_request(
+            &mut self.buf,
+            "POST",
+            &self.authority,
+            &self.path,
+            &[("Authorization", bearer)],
+            Some(&body),
+        );
+        self.send(false).await
+    }
+}
+
+impl Executor for HttpExecutor {
+    async fn execute(&mut self) -> Outcome {
+        let action = self.cfg.plan(&mut self.rng, &self.users.usernames);
+        let op = action.op();
+        let (result, http_requests) = match action {
+            Action::HomeFeed { actor, offset } => self.home_feed(actor, offset).await,
+            Action::UserTimeline { actor, author } => (self.timeline(actor, author).await, 1),
+            Action::Compose { actor, text } => (self.compose(actor, &text).await, 1),
+        };
+        Outcome {
+            op,
+            result,
+            http_requests,
+        }
+    }
+}
+
+/// When the requests of an open-loop run are due: request `i` at
+/// `i / rate` seconds after the start. Those due in the warm-up are sent but
+/// not counted; those due in the measured window are counted.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    rate: f64,
+    first_counted: u64,
+    end: u64,
+}
+
+/// `ceil(x)`, forgiving the rounding error of a product such as 0.1 * 30.
+fn ceil_count(x: f64) -> u64 {
+    (x - 1e-9).ceil().max(0.0) as u64
+}
+
+impl Schedule {
+    pub fn new(rate: f64, warmup: Duration, duration: Duration) -> Self {
+        let first_counted = ceil_count(warmup.as_secs_f64() * rate);
+        let end = ceil_count((warmup + duration).as_secs_f64() * rate);
+        Self {
+            rate,
+            first_counted,
+            end,
+        }
+    }
+
+    /// When request `i` is due, after the start.
+    pub fn due(&self, i: u64) -> Duration {
+        Duration::from_secs_f64(i as f64 / self.rate)
+    }
+
+    /// Requests due before the measured window closes (all of them are sent).
+    pub fn total(&self) -> u64 {
+        self.end
+    }
+
+    /// Whether request `i` is due inside the measured window.
+    pub fn is_counted(&self, i: u64) -> bool {
+        (self.first_counted..self.end).contains(&i)
+    }
+
+    /// Requests due inside the measured window.
+    pub fn counted(&self) -> u64 {
+        self.end - self.first_counted
+    }
+}
+
+/// One connection's counters.
+pub struct MixStats {
+    ops: [ConnStats; 3],
+    /// Operations counted (answered or failed).
+    done: u64,
+    http_requests: u64,
+    /// Open loop: counted requests sent after they were due because every
+    /// connection was busy.
+    late_starts: u64,
+    /// Open loop: how late the timer woke for requests whose connection was
+    /// free when they were due (ns).
+    timer_lag: Histogram,
+}
+
+impl MixStats {
+    fn new() -> Self {
+        Self {
+            ops: [ConnStats::new(), ConnStats::new(), ConnStats::new()],
+            done: 0,
+            http_requests: 0,
+            late_starts: 0,
+            timer_lag: Histogram::new(),
+        }
+    }
+
+    fn record(&mut self, out: Outcome, latency: Duration) {
+        self.done += 1;
+        self.http_requests += u64::from(out.http_requests);
+        let Some(stats) = self.ops.get_mut(out.op.index()) else {
+            return;
+        };
+        match out.result {
+            Ok(status) => stats.response(status, latency),
+            Err(e) => stats.error(e),
+        }
+    }
+}
+
+/// What one run of the mix saw.
+pub struct MixResult {
+    /// Per operation, in [`Op::ALL`] order.
+    pub ops: Vec<Measurement>,
+    pub overall: Measurement,
+    pub http_requests: u64,
+    /// Open loop only: see [`MixStats`].
+    pub late_starts: u64,
+    pub timer_lag: Histogram,
+    /// Open loop only: counted requests with no answer by the drain deadline
+    /// (also counted as errors in `overall`).
+    pub unfinished: u64,
+    /// Open loop only: requests due in the measured window.
+    pub due: Option<u64>,
+}
+
+fn combine(stats: Vec<MixStats>, duration: Duration) -> (MixResult, u64) {
+    let mut per_op: [Vec<ConnStats>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut http_requests = 0;
+    let mut late_starts = 0;
+    let mut done = 0;
+    let mut timer_lag = Histogram::new();
+    for s in stats {
+        let [a, b, c] = s.ops;
+        per_op[0].push(a);
+        per_op[1].push(b);
+        per_op[2].push(c);
+        http_requests += s.http_requests;
+        late_starts += s.late_starts;
+        done += s.done;
+        timer_lag.merge(&s.timer_lag);
+    }
+    let ops: Vec<Measurement> = per_op
+        .into_iter()
+        .map(|s| Measurement::merge(s, duration))
+        .collect();
+    let mut overall = Measurement::merge(Vec::new(), duration);
+    for m in &ops {
+        overall.absorb(m);
+    }
+    (
+        MixResult {
+            ops,
+            overall,
+            http_requests,
+            late_starts,
+            timer_lag,
+            unfinished: 0,
+            due: None,
+        },
+        done,
+    )
+}
+
+async fn join_all(tasks: Vec<tokio::task::JoinHandle<MixStats>>) -> (Vec<MixStats>, Vec<String>) {
+    let mut stats = Vec::with_capacity(tasks.len());
+    let mut failed = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(s) => stats.push(s),
+            Err(e) => failed.push(format!("connection task failed: {e}")),
+        }
+    }
+    (stats, failed)
+}
+
+fn add_failures(m: &mut Measurement, failed: Vec<String>) {
+    for msg in failed {
+        m.io_errors += 1;
+        *m.error_kinds.entry(msg).or_default() += 1;
+    }
+}
+
+/// Closed loop: each executor (one per connection) runs operations back to
+/// back for `warmup` (not counted) and then `duration`; an operation counts if
+/// it completes inside the measured window, and its latency runs from when it
+/// was started.
+pub async fn closed_loop<E: Executor>(
+    executors: Vec<E>,
+    warmup: Duration,
+    duration: Duration,
+) -> MixResult {
+    let start = Instant::now();
+    let measure_start = start + warmup;
+    let end = measure_start + duration;
+    let tasks: Vec<_> = executors
+        .into_iter()
+        .map(|e| tokio::spawn(closed_conn(e, measure_start, end)))
+        .collect();
+    let (stats, failed) = join_all(tasks).await;
+    let (mut result, _) = combine(stats, duration);
+    add_failures(&mut result.overall, failed);
+    result
+}
+
+async fn closed_conn<E: Executor>(mut exec: E, measure_start: Instant, end: Instant) -> MixStats {
+    let mut stats = MixStats::new();
+    {
+        let work = closed_drive(&mut exec, measure_start, &mut stats);
+        tokio::select! {
+            biased;
+            () = work => {}
+            () = tokio::time::sleep_until(end) => {}
+        }
+    }
+    stats
+}
+
+async fn closed_drive<E: Executor>(exec: &mut E, measure_start: Instant, stats: &mut MixStats) {
+    loop {
+        let t0 = Instant::now();
+        let out = exec.execute().await;
+        let t1 = Instant::now();
+        if t1 >= measure_start {
+            stats.record(out, t1 - t0);
+        }
+    }
+}
+
+/// Open loop: operations are due at `rate` per second from the start; each
+/// free connection takes the next due operation and sends it when it is due.
+/// Latency runs from when the operation was due if it could not start on time
+/// (every connection busy: the wait is part of what a client would see, the
+/// coordinated-omission correction), and from when the timer fired otherwise
+/// (the tool's timer has millisecond granularity; that lag is reported
+/// separately, not charged to the server). Operations due inside the measured
+/// window count; those still unanswered `drain` after the window closes are
+/// errors.
+pub async fn open_loop<E: Executor>(
+    executors: Vec<E>,
+    schedule: Schedule,
+    duration: Duration,
+    drain: Duration,
+) -> MixResult {
+    let start = Instant::now();
+    let window_end = start + schedule.due(schedule.total());
+    let deadline = window_end.max(Instant::now()) + drain;
+    let next = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = executors
+        .into_iter()
+        .map(|e| tokio::spawn(open_conn(e, schedule, start, next.clone(), deadline)))
+        .collect();
+    let (stats, failed) = join_all(tasks).await;
+    let (mut result, done) = combine(stats, duration);
+    add_failures(&mut result.overall, failed);
+    let unfinished = schedule.counted().saturating_sub(done);
+    if unfinished > 0 {
+        result.overall.io_errors += unfinished;
+        *result
+            .overall
+            .error_kinds
+            .entry(format!(
+                "not answered within {} s after the measured window (open loop)",
+                drain.as_secs_f64()
+            ))
+            .or_default() += unfinished;
+    }
+    result.unfinished = unfinished;
+    result.due = Some(schedule.counted());
+    result
+}
+
+async fn open_conn<E: Executor>(
+    mut exec: E,
+    schedule: Schedule,
+    start: Instant,
+    next: Arc<AtomicU64>,
+    deadline: Instant,
+) -> MixStats {
+    let mut stats = MixStats::new();
+    {
+        let work = open_drive(&mut exec, schedule, start, &next, &mut stats);
+        tokio::select! {
+            biased;
+            () = work => {}
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+    stats
+}
+
+async fn open_drive<E: Executor>(
+    exec: &mut E,
+    schedule: Schedule,
+    start: Instant,
+    next: &AtomicU64,
+    stats: &mut MixStats,
+) {
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= schedule.total() {
+            return;
+        }
+        let due = start + schedule.due(i);
+        let counted = schedule.is_counted(i);
+        let origin = if Instant::now() > due {
+            if counted {
+                stats.late_starts += 1;
+            }
+            due
+        } else {
+            tokio::time::sleep_until(due).await;
+            let woke = Instant::now();
+            if counted {
+                let lag = woke.saturating_duration_since(due);
+                stats
+                    .timer_lag
+                    .record(u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX));
+            }
+            woke
+        };
+        let out = exec.execute().await;
+        if counted {
+            stats.record(out, origin.elapsed());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("user_{i}")).collect()
+    }
+
+    #[test]
+    fn mix_proportions_follow_the_weights() {
+        let cfg = WorkloadConfig::default();
+        let users = names(962);
+        let mut rng = Rng::new(42);
+        let n = 100_000;
+        let mut counts = [0usize; 3];
+        let mut offsets = [0usize; 101];
+        let mut mention_counts = [0usize; 7];
+        for _ in 0..n {
+            let a = cfg.plan(&mut rng, &users);
+            counts[a.op().index()] += 1;
+            match a {
+                Action::HomeFeed { actor, offset } => {
+                    assert!(actor < users.len());
+                    offsets[offset as usize] += 1;
+                }
+                Action::UserTimeline { actor, author } => {
+                    assert!(actor < users.len() && author < users.len());
+                }
+                Action::Compose { actor, text } => {
+                    assert!(actor < users.len());
+                    let (body, rest) = text.split_at(256);
+                    assert!(body.bytes().all(|b| b.is_ascii_alphanumeric()));
+                    let mentions = rest.matches(" @user_").count();
+                    assert!((1..=6).contains(&mentions), "{text}");
+                    mention_counts[mentions] += 1;
+                }
+            }
+        }
+        let share = |i: usize| counts[i] as f64 / n as f64 * 100.0;
+        assert!((share(0) - 60.0).abs() < 1.0, "{counts:?}");
+        assert!((share(1) - 30.0).abs() < 1.0, "{counts:?}");
+        assert!((share(2) - 10.0).abs() < 1.0, "{counts:?}");
+        // Offsets 0..=100 all occur, roughly equally often (~594 each).
+        assert!(
+            offsets.iter().all(|&c| (400..800).contains(&c)),
+            "{offsets:?}"
+        );
+        assert!(
+            mention_counts[1..].iter().all(|&c| c > 1_200),
+            "{mention_counts:?}"
+        );
+
+        // The same seed plans the same operations.
+        let mut a = Rng::new(9);
+        let mut b = Rng::new(9);
+        for _ in 0..100 {
+            assert_eq!(cfg.plan(&mut a, &users), cfg.plan(&mut b, &users));
+        }
+    }
+
+    #[test]
+    fn mix_parsing_and_other_weights() {
+        assert_eq!(Mix::parse("60,30,10").expect("mix"), Mix::default());
+        let m = Mix::parse(" 0, 1 ,0").expect("mix");
+        let mut rng = Rng::new(1);
+        assert!((0..100).all(|_| m.pick(&mut rng) == Op::UserTimeline));
+        assert_eq!(m.percent(Op::UserTimeline), 100.0);
+        assert!(Mix::parse("1,2").is_err());
+        assert!(Mix::parse("0,0,0").is_err());
+        assert!(Mix::parse("a,1,1").is_err());
+    }
+
+    #[test]
+    fn deep_feed_reads_use_the_fewest_pages() {
+        assert_eq!(feed_page_limits(0, 10, 100), vec![10]);
+        assert_eq!(feed_page_limits(90, 10, 100), vec![100]);
+        assert_eq!(feed_page_limits(91, 10, 100), vec![100, 1]);
+        assert_eq!(feed_page_limits(100, 10, 100), vec![100, 10]);
+        assert_eq!(feed_page_limits(25, 10, 10), vec![10, 10, 10, 5]);
+        assert_eq!(feed_page_limits(0, 0, 100), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn open_loop_schedule() {
+        let s = Schedule::new(1000.0, Duration::from_secs(1), Duration::from_secs(2));
+        assert_eq!(s.total(), 3000);
+        assert_eq!(s.counted(), 2000);
+        assert!(!s.is_counted(999));
+        assert!(s.is_counted(1000));
+        assert!(s.is_counted(2999));
+        assert!(!s.is_counted(3000));
+        assert_eq!(s.due(0), Duration::ZERO);
+        assert_eq!(s.due(1000), Duration::from_secs(1));
+        assert_eq!(s.due(1), Duration::from_millis(1));
+        // Rounding: 0.1 s x 30/s is 3 requests, not 4.
+        let s = Schedule::new(30.0, Duration::ZERO, Duration::from_millis(100));
+        assert_eq!((s.total(), s.counted()), (3, 3));
+        // A rate that does not divide evenly: due times stay inside the window.
+        let s = Schedule::new(7.0, Duration::from_millis(500), Duration::from_secs(1));
+        assert_eq!(s.total(), 11);
+        assert_eq!(s.counted(), 7);
+        for i in 0..s.total() {
+            let t = s.due(i);
+            assert!(t < Duration::from_millis(1500));
+            assert_eq!(s.is_counted(i), t >= Duration::from_millis(500), "{i}");
+        }
+        // Due times are evenly spaced and increasing.
+        let s = Schedule::new(3333.0, Duration::ZERO, Duration::from_secs(1));
+        for i in 1..s.total() {
+            assert!(s.due(i) > s.due(i - 1));
+        }
+    }
+
+    /// Answers every operation after a fixed time, cycling through the ops.
+    struct Sleeper {
+        service: Duration,
+        n: usize,
+    }
+
+    impl Executor for Sleeper {
+        async fn execute(&mut self) -> Outcome {
+            tokio::time::sleep(self.service).await;
+            self.n += 1;
+            Outcome {
+                op: Op::ALL[self.n % 3],
+                result: Ok(200),
+                http_requests: 1,
+            }
+        }
+    }
+
+    fn sleepers(n: usize, service_ms: u64) -> Vec<Sleeper> {
+        (0..n)
+            .map(|_| Sleeper {
+                service: Duration::from_millis(service_ms),
+                n: 0,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_loop_charges_queueing_to_latency() {
+        // 100/s due, one connection, 50 ms per answer: the server keeps up
+        // with a fifth of the rate. Operation i is due at 10i ms but starts at
+        // 50i ms, so its latency is 40i + 50 ms: a closed-loop tool would say
+        // 50 ms for every one (coordinated omission).
+        let schedule = Schedule::new(100.0, Duration::ZERO, Duration::from_secs(1));
+        let r = open_loop(
+            sleepers(1, 50),
+            schedule,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(r.overall.requests, 100);
+        assert_eq!(r.unfinished, 0);
+        assert_eq!(r.late_starts, 99);
+        let ms = |q: f64| r.overall.latency.quantile(q) as f64 / 1e6;
+        assert!((ms(0.0) - 50.0).abs() < 1.0, "min {}", ms(0.0));
+        assert!((ms(0.5) - 2010.0).abs() < 30.0, "p50 {}", ms(0.5));
+        assert!((ms(1.0) - 4010.0).abs() < 40.0, "max {}", ms(1.0));
+
+        // Enough connections: every operation starts on time and takes 50 ms.
+        let r = open_loop(
+            sleepers(8, 50),
+            schedule,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(r.overall.requests, 100);
+        assert_eq!(r.late_starts, 0);
+        let ms = |q: f64| r.overall.latency.quantile(q) as f64 / 1e6;
+        assert!((ms(1.0) - 50.0).abs() < 1.5, "max {}", ms(1.0));
+        assert_eq!(r.due, Some(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_loop_counts_only_the_window_and_reports_unanswered() {
+        // 1 s warm-up + 1 s window at 100/s, one connection, 50 ms each, and
+        // only 0.5 s of drain: the backlog from the warm-up delays the window,
+        // and most of it is still unanswered at the deadline.
+        let schedule = Schedule::new(100.0, Duration::from_secs(1), Duration::from_secs(1));
+        let r = open_loop(
+            sleepers(1, 50),
+            schedule,
+            Duration::from_secs(1),
+            Duration::from_millis(500),
+        )
+        .await;
+        // Answered by 2.5 s: 50 operations in all, none due in the window.
+        assert_eq!(r.due, Some(100));
+        assert_eq!(r.overall.requests, 0);
+        assert_eq!(r.unfinished, 100);
+        assert_eq!(r.overall.errors(), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_loop_counts_completions_in_the_window() {
+        let r = closed_loop(
+            sleepers(2, 10),
+            Duration::from_millis(105),
+            Duration::from_secs(1),
+        )
+        .await;
+        // Two connections, one answer every 10 ms each, for 1 s.
+        assert!(
+            (199..=201).contains(&r.overall.requests),
+            "{}",
+            r.overall.requests
+        );
+        assert_eq!(r.http_requests, r.overall.requests);
+        let per_op: u64 = r.ops.iter().map(|m| m.requests).sum();
+        assert_eq!(per_op, r.overall.requests);
+        assert!(r.ops.iter().all(|m| m.requests > 60));
+        let p99 = r.overall.latency.quantile(0.99) as f64 / 1e6;
+        assert!((p99 - 10.0).abs() < 0.5, "p99 {p99}");
+    }
+}

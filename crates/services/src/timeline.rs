@@ -1,0 +1,278 @@
+//! Home timelines: fan-out on write into per-user timelines held by the cache
+//! port, with the database as the source of truth.
+//!
+//! - A new post goes into its author's timeline at once (read-your-writes) and
+//!   into each follower's timeline in a background task, so composing costs the
+//!   same whatever the follower count.
+//! - Authors with at least `celebrity_threshold` followers are not pushed:
+//!   their posts are merged in when a follower reads (hybrid push/pull).
+//! - A missing timeline (never built, evicted, Redis flushed) is rebuilt from the
+//!   database on read; adding to a missing timeline does nothing, so a partial
+//!   timeline is never served as a whole one.
+//! - A read costs one cache range query, the celebrity merge, and one primary-key
+//!   fetch of the page's posts: O(page size), whatever the number of posts,
+//!   users or followees. Pages deeper than the cached window read the database.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use starling_core::model::{Feed, PostRecord};
+use starling_core::{PostId, Result, UserId};
+
+use crate::Ports;
+
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// Newest posts kept per timeline.
+    pub timeline_cap: usize,
+    /// How long an unread timeline lives before it is rebuilt.
+    pub timeline_ttl: Duration,
+    /// Authors with at least this many followers are merged at read time.
+    pub celebrity_threshold: i64,
+}
+
+impl Default for FeedSettings {
+    fn default() -> Self {
+        FeedSettings {
+            timeline_cap: 800,
+            timeline_ttl: Duration::from_secs(3600),
+            celebrity_threshold: 10_000,
+        }
+    }
+}
+
+fn home_key(user: UserId) -> String {
+    format!("timeline:home:{user}")
+}
+
+pub struct Timelines {
+    ports: Ports,
+    settings: FeedSettings,
+}
+
+/// A page of a home feed: posts, and the id to continue before (if any).
+pub struct HomePage {
+    pub posts: Vec<PostRecord>,
+    pub next_before: Option<PostId>,
+}
+
+impl Timelines {
+    pub fn new(ports: Ports, settings: FeedSettings) -> Self {
+        Timelines { ports, settings }
+    }
+
+    pub fn settings(&self) -> &FeedSettings {
+        &self.settings
+    }
+
+    /// The ids of one page of `viewer`'s home feed, newest first, before `before`.
+    /// Returns up to `limit + 1` ids: the extra one tells there is a next page.
+    async fn page_ids(&self, viewer: UserId, before: i64, limit: usize) -> Result<Vec<i64>> {
+        let key = home_key(viewer);
+        let want = limit + 1;
+        let cached = match self.ports.cache.timeline_page(&key, before, want).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "timeline cache unavailable; reading the database");
+                return self.db_page_ids(viewer, before, want).await;
+            }
+        };
+        let mut ids = match cached {
+            Some((ids, len)) => {
+                if ids.len() < want && len >= self.settings.timeline_cap {
+                    // Deeper than the cached window: the database has the rest.
+                    return self.db_page_ids(viewer, before, want).await;
+                }
+                ids
+            }
+            None => {
+                let all = self
+                    .ports
+                    .posts
+                    .feed(&Feed::Home(viewer), None, self.settings.timeline_cap as u32)
+                    .await?;
+                let all_ids: Vec<i64> = all.iter().map(|p| p.id.get()).collect();
+                if let Err(e) = self
+                    .ports
+                    .cache
+                    .timeline_replace(&key, &all_ids, self.settings.timeline_ttl)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not store a rebuilt timeline");
+                }
+                if all_ids.len() >= self.settings.timeline_cap
+                    && all_ids.iter().filter(|i| **i < before).count() < want
+                {
+                    return self.db_page_ids(viewer, before, want).await;
+                }
+                all_ids
+                    .into_iter()
+                    .filter(|i| *i < before)
+                    .take(want)
+                    .collect()
+            }
+        };
+        // Hybrid: posts of followed celebrities were never pushed; merge them in.
+        let celebs = self
+            .ports
+            .posts
+            .feed(
+                &Feed::FollowedCelebrities {
+                    viewer,
+                    min_followers: self.settings.celebrity_threshold,
+                },
+                Some(PostId::from_i64(before)),
+                want as u32,
+            )
+            .await?;
+        if !celebs.is_empty() {
+            ids.extend(celebs.iter().map(|p| p.id.get()));
+            ids.sort_unstable_by_key(|i| std::cmp::Reverse(*i));
+            ids.dedup();
+            ids.truncate(want);
+        }
+        Ok(ids)
+    }
+
+    async fn db_page_ids(&self, viewer: UserId, before: i64, want: usize) -> Result<Vec<i64>> {
+        let posts = self
+            .ports
+            .posts
+            .feed(
+                &Feed::Home(viewer),
+                Some(PostId::from_i64(before)),
+                want as u32,
+            )
+            .await?;
+        Ok(posts.iter().map(|p| p.id.get()).collect())
+    }
+
+    /// One page of `viewer`'s home feed.
+    pub async fn home(
+        &self,
+        viewer: UserId,
+        before: Option<PostId>,
+        limit: usize,
+    ) -> Result<HomePage> {
+        let before = before.map_or(i64::MAX, PostId::get);
+        let mut ids = self.page_ids(viewer, before, limit).await?;
+        let next_before = if ids.len() > limit {
+            ids.truncate(limit);
+            ids.last().map(|i| PostId::from_i64(*i))
+        } else {
+            None
+        };
+        let wanted: Vec<PostId> = ids.iter().map(|i| PostId::from_i64(*i)).collect();
+        let mut posts = self.ports.posts.posts_by_ids(&wanted).await?;
+        posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));
+        if posts.len() < wanted.len() {
+            // Deleted since they were pushed: drop them from this timeline too.
+            let live: HashSet<PostId> = posts.iter().map(|p| p.id).collect();
+            let gone: Vec<i64> = wanted
+                .iter()
+                .filter(|p| !live.contains(p))
+                .map(|p| p.get())
+                .collect();
+            let _ = self
+                .ports
+                .cache
+                .timeline_remove(&home_key(viewer), &gone)
+                .await;
+        }
+        Ok(HomePage { posts, next_before })
+    }
+
+    /// A new post: into the author's timeline now, into followers' in the background.
+    pub async fn published(&self, post: &PostRecord) {
+        let id = post.id.get();
+        let cap = self.settings.timeline_cap;
+        if let Err(e) = self
+            .ports
+            .cache
+            .timeline_add(&home_key(post.author_id), &[id], cap)
+            .await
+        {
+            tracing::warn!(error = %e, "could not add a post to its author's timeline");
+        }
+        let ports = self.ports.clone();
+        let author = post.author_id;
+        let threshold = self.settings.celebrity_threshold;
+        tokio::spawn(async move {
+            if let Err(e) = fan_out(&ports, author, id, cap, threshold).await {
+                tracing::warn!(error = %e, post_id = id, "fan-out failed; timelines rebuild from the database");
+            }
+        });
+    }
+
+    /// A deleted post leaves every timeline (in the background; reads also skip it).
+    pub async fn deleted(&self, post: PostId, author: UserId) {
+        let _ = self
+            .ports
+            .cache
+            .timeline_remove(&home_key(author), &[post.get()])
+            .await;
+        let ports = self.ports.clone();
+        tokio::spawn(async move {
+            match ports.follows.follower_ids(author).await {
+                Ok(followers) => {
+                    for f in followers {
+                        let _ = ports
+                            .cache
+                            .timeline_remove(&home_key(f), &[post.get()])
+                            .await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove a deleted post from timelines")
+                }
+            }
+        });
+    }
+
+    /// Following someone merges their recent posts into your timeline.
+    pub async fn followed(&self, me: UserId, target: UserId, target_followers: i64) -> Result<()> {
+        if target_followers >= self.settings.celebrity_threshold {
+            return Ok(()); // merged at read time
+        }
+        let recent = self
+            .ports
+            .posts
+            .feed(
+                &Feed::Author(target),
+                None,
+                self.settings.timeline_cap as u32,
+            )
+            .await?;
+        let ids: Vec<i64> = recent.iter().map(|p| p.id.get()).collect();
+        if !ids.is_empty() {
+            self.ports
+                .cache
+                .timeline_add(&home_key(me), &ids, self.settings.timeline_cap)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Unfollowing someone removes their posts: the timeline is rebuilt from
+    /// the database on the next read, which is exact however far back they go.
+    pub async fn unfollowed(&self, me: UserId) -> Result<()> {
+        self.ports.cache.delete(&home_key(me)).await
+    }
+}
+
+async fn fan_out(
+    ports: &Ports,
+    author: UserId,
+    post: i64,
+    cap: usize,
+    threshold: i64,
+) -> Result<()> {
+    let followers = ports.follows.follower_ids(author).await?;
+    if followers.len() as i64 >= threshold {
+        return Ok(()); // a celebrity: followers merge at read time
+    }
+    for f in followers {
+        ports.cache.timeline_add(&home_key(f), &[post], cap).await?;
+    }
+    Ok(())
+}
