@@ -83,7 +83,7 @@ pub struct SearchPosition {
 use crate::{CommentId, PostId};
 
 /// A live post as stored. Counts are kept exact by the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PostRecord {
     pub id: PostId,
     pub author_id: UserId,
@@ -191,7 +191,7 @@ use crate::MediaId;
 
 /// An uploaded image: the re-encoded original and its preview, both in the
 /// blob store. Unattached (`post_id` None) until a post claims it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediaRecord {
     pub id: MediaId,
     pub owner_id: UserId,

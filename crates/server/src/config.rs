@@ -52,6 +52,8 @@ pub struct Settings {
     pub media_cleanup_interval_secs: u64,
     /// Seconds a user record may be served from the cache; 0 disables it.
     pub user_cache_ttl_secs: u64,
+    /// Seconds a post may be served from the cache; 0 disables it.
+    pub post_cache_ttl_secs: u64,
     /// Newest posts kept in each cached home timeline.
     pub timeline_cap: usize,
     /// Seconds an unread cached timeline lives before it is rebuilt.
@@ -103,6 +105,7 @@ impl Default for Settings {
             media_unattached_ttl_secs: 24 * 3600,
             media_cleanup_interval_secs: 600,
             user_cache_ttl_secs: 30,
+            post_cache_ttl_secs: 30,
             timeline_cap: 800,
             timeline_ttl_secs: 3600,
             celebrity_threshold: 10_000,

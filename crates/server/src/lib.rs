@@ -172,6 +172,7 @@ impl Server {
                 timeline_cap: settings.timeline_cap,
                 timeline_ttl: Duration::from_secs(settings.timeline_ttl_secs),
                 celebrity_threshold: settings.celebrity_threshold,
+                post_cache_ttl: Duration::from_secs(settings.post_cache_ttl_secs),
             },
             MediaSettings {
                 max_bytes: settings.media_max_bytes,

@@ -62,6 +62,7 @@ impl Services {
         media: MediaSettings,
     ) -> Self {
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
+        let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(ports.clone(), feed));
         let users = Arc::new(Users::new(
             ports.clone(),
@@ -74,6 +75,8 @@ impl Services {
             ports.clone(),
             ids.clone(),
             timelines.clone(),
+            users.clone(),
+            feed_cache_ttl,
         ));
         let media = Arc::new(media::Media::new(ports.clone(), ids.clone(), media));
         let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));

@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use starling_core::cursor::Cursor;
 use starling_core::model::{
@@ -13,6 +14,7 @@ use starling_core::{CommentId, Error, IdGenerator, MediaId, PostId, Result, Time
 
 use crate::media::MAX_MEDIA_PER_POST;
 use crate::timeline::Timelines;
+use crate::users::Users;
 use crate::users::{Page, UserView};
 use crate::{Ports, text};
 
@@ -93,14 +95,39 @@ pub struct Posts {
     ports: Ports,
     ids: Arc<IdGenerator>,
     timelines: Arc<Timelines>,
+    users: Arc<Users>,
+    cache_ttl: Duration,
+}
+
+/// A post as kept in the cache port: everything but the viewer's own state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedPost {
+    record: PostRecord,
+    mentions: Vec<(UserId, String)>,
+    tags: Vec<String>,
+    media: Vec<MediaRecord>,
+}
+
+fn post_key(id: PostId) -> String {
+    format!("post:{id}")
 }
 
 impl Posts {
-    pub fn new(ports: Ports, ids: Arc<IdGenerator>, timelines: Arc<Timelines>) -> Self {
+    /// `cache_ttl` bounds how long a cached post may be served (zero disables
+    /// the cache); every write to a post (text, counts, deletion) invalidates it.
+    pub fn new(
+        ports: Ports,
+        ids: Arc<IdGenerator>,
+        timelines: Arc<Timelines>,
+        users: Arc<Users>,
+        cache_ttl: Duration,
+    ) -> Self {
         Posts {
             ports,
             ids,
             timelines,
+            users,
+            cache_ttl,
         }
     }
 
@@ -155,14 +182,10 @@ impl Posts {
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
-        let record = self
-            .ports
-            .posts
-            .posts_by_ids(&[id])
+        self.views_by_ids(viewer, &[id])
             .await?
             .pop()
-            .ok_or_else(|| Error::not_found("post"))?;
-        self.view_one(viewer, record).await
+            .ok_or_else(|| Error::not_found("post"))
     }
 
     pub async fn edit(&self, author: UserId, id: PostId, text: String) -> Result<PostView> {
@@ -181,14 +204,18 @@ impl Posts {
                 at: Timestamp::now(),
             })
             .await?;
+        self.invalidate(id).await;
         self.view_one(Some(author), record).await
     }
 
     pub async fn delete(&self, author: UserId, id: PostId) -> Result<()> {
-        self.ports
+        let r = self
+            .ports
             .posts
             .delete_post(id, author, Timestamp::now())
-            .await?;
+            .await;
+        self.invalidate(id).await;
+        r?;
         self.timelines.deleted(id, author).await;
         Ok(())
     }
@@ -202,14 +229,7 @@ impl Posts {
         if ids.len() > MAX_REFETCH {
             return Err(Error::field("ids", format!("at most {MAX_REFETCH} ids")));
         }
-        let records = self.ports.posts.posts_by_ids(ids).await?;
-        let mut views: HashMap<PostId, PostView> = self
-            .views(viewer, records)
-            .await?
-            .into_iter()
-            .map(|v| (v.record.id, v))
-            .collect();
-        Ok(ids.iter().filter_map(|id| views.remove(id)).collect())
+        self.views_by_ids(viewer, ids).await
     }
 
     pub async fn feed(
@@ -231,7 +251,18 @@ impl Posts {
                 .home(me, before, limit.get() as usize)
                 .await?;
             let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
-            let items = self.views(viewer, page.posts).await?;
+            let items = self.views_by_ids(viewer, &page.ids).await?;
+            if items.len() < page.ids.len() {
+                // Deleted since they were pushed: drop them from this timeline too.
+                let live: HashSet<PostId> = items.iter().map(|v| v.record.id).collect();
+                let gone: Vec<PostId> = page
+                    .ids
+                    .iter()
+                    .filter(|p| !live.contains(p))
+                    .copied()
+                    .collect();
+                self.timelines.forget(me, &gone).await;
+            }
             return Ok(Page { items, next_cursor });
         }
         let mut records = self
@@ -273,15 +304,15 @@ impl Posts {
     }
 
     pub async fn love(&self, user: UserId, target: LoveTarget, on: bool) -> Result<()> {
-        if on {
-            self.ports
-                .loves
-                .love(target, user, Timestamp::now())
-                .await?;
+        let r = if on {
+            self.ports.loves.love(target, user, Timestamp::now()).await
         } else {
-            self.ports.loves.unlove(target, user).await?;
+            self.ports.loves.unlove(target, user).await
+        };
+        if let LoveTarget::Post(id) = target {
+            self.invalidate(id).await;
         }
-        Ok(())
+        r.map(|_| ())
     }
 
     pub async fn lovers(
@@ -347,7 +378,9 @@ impl Posts {
                 text,
                 created_at: Timestamp::now(),
             })
-            .await?;
+            .await;
+        self.invalidate(post).await;
+        let record = record?;
         Ok(self
             .comment_views(Some(author), vec![record])
             .await?
@@ -437,10 +470,13 @@ impl Posts {
                 ));
             }
         }
-        self.ports
+        let r = self
+            .ports
             .comments
             .delete_comment(id, Timestamp::now())
-            .await
+            .await;
+        self.invalidate(c.post_id).await;
+        r
     }
 
     /// Full-text search of live posts: every word must match; newest first.
@@ -505,56 +541,134 @@ impl Posts {
     }
 
     /// Assembles views for a page of posts in a fixed number of queries.
+    /// Views of a page of posts, in the order given. Posts (with their
+    /// mentions, tags and media) are read through the cache in one round trip,
+    /// the misses from the store in one batch; authors come through the user
+    /// cache; only `lovedByMe` is read per viewer. Deleted posts are left out.
     async fn views(
         &self,
         viewer: Option<UserId>,
         records: Vec<PostRecord>,
     ) -> Result<Vec<PostView>> {
+        let ids: Vec<PostId> = records.iter().map(|p| p.id).collect();
+        self.views_by_ids(viewer, &ids).await
+    }
+
+    async fn views_by_ids(&self, viewer: Option<UserId>, ids: &[PostId]) -> Result<Vec<PostView>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found: HashMap<PostId, CachedPost> = HashMap::with_capacity(ids.len());
+        let mut misses: Vec<PostId> = Vec::new();
+        if self.cache_ttl.is_zero() {
+            misses.extend_from_slice(ids);
+        } else {
+            let keys: Vec<String> = ids.iter().map(|id| post_key(*id)).collect();
+            let cached = match self.ports.cache.get_many(&keys).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "post cache unavailable; reading the store");
+                    vec![None; ids.len()]
+                }
+            };
+            for (id, hit) in ids.iter().zip(cached) {
+                match hit.and_then(|b| serde_json::from_slice::<CachedPost>(&b).ok()) {
+                    Some(c) => {
+                        found.insert(*id, c);
+                    }
+                    None => misses.push(*id),
+                }
+            }
+        }
+        if !misses.is_empty() {
+            for post in self.load_posts(&misses).await? {
+                if !self.cache_ttl.is_zero()
+                    && let Ok(bytes) = serde_json::to_vec(&post)
+                {
+                    let _ = self
+                        .ports
+                        .cache
+                        .set(
+                            &post_key(post.record.id),
+                            bytes::Bytes::from(bytes),
+                            self.cache_ttl,
+                        )
+                        .await;
+                }
+                found.insert(post.record.id, post);
+            }
+        }
+        let mut author_ids: Vec<UserId> = found.values().map(|p| p.record.author_id).collect();
+        author_ids.sort_unstable();
+        author_ids.dedup();
+        let authors = self.users.records(&author_ids).await?;
+        let loved = match viewer {
+            Some(v) => {
+                let raw: Vec<i64> = found.keys().map(|p| p.get()).collect();
+                self.ports.loves.loved_among(v, &raw).await?
+            }
+            None => HashSet::new(),
+        };
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let post = found.remove(id)?;
+                let author = authors.get(&post.record.author_id)?.clone();
+                Some(PostView {
+                    loved_by_me: loved.contains(&id.get()),
+                    author,
+                    record: post.record,
+                    mentions: post.mentions,
+                    tags: post.tags,
+                    media: post.media,
+                })
+            })
+            .collect())
+    }
+
+    /// Posts with their mentions, tags and media, from the store, in four queries.
+    async fn load_posts(&self, ids: &[PostId]) -> Result<Vec<CachedPost>> {
+        let records = self.ports.posts.posts_by_ids(ids).await?;
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<PostId> = records.iter().map(|p| p.id).collect();
-        let authors = self
-            .authors(records.iter().map(|p| p.author_id).collect())
-            .await?;
+        let live: Vec<PostId> = records.iter().map(|p| p.id).collect();
         let mut mentions: HashMap<PostId, Vec<(UserId, String)>> = HashMap::new();
-        for m in self.ports.posts.mentions_of(&ids).await? {
+        for m in self.ports.posts.mentions_of(&live).await? {
             mentions
                 .entry(m.post_id)
                 .or_default()
                 .push((m.user_id, m.username));
         }
         let mut tags: HashMap<PostId, Vec<String>> = HashMap::new();
-        for (p, t) in self.ports.posts.tags_of(&ids).await? {
+        for (p, t) in self.ports.posts.tags_of(&live).await? {
             tags.entry(p).or_default().push(t);
         }
         let mut media: HashMap<PostId, Vec<MediaRecord>> = HashMap::new();
-        for m in self.ports.media.media_of(&ids).await? {
+        for m in self.ports.media.media_of(&live).await? {
             if let Some(p) = m.post_id {
                 media.entry(p).or_default().push(m);
             }
         }
-        let loved = match viewer {
-            Some(v) => {
-                let raw: Vec<i64> = ids.iter().map(|p| p.get()).collect();
-                self.ports.loves.loved_among(v, &raw).await?
-            }
-            None => HashSet::new(),
-        };
         Ok(records
             .into_iter()
-            .filter_map(|record| {
-                let author = authors.get(&record.author_id)?.clone();
-                Some(PostView {
-                    mentions: mentions.remove(&record.id).unwrap_or_default(),
-                    tags: tags.remove(&record.id).unwrap_or_default(),
-                    media: media.remove(&record.id).unwrap_or_default(),
-                    loved_by_me: loved.contains(&record.id.get()),
-                    author,
-                    record,
-                })
+            .map(|record| CachedPost {
+                mentions: mentions.remove(&record.id).unwrap_or_default(),
+                tags: tags.remove(&record.id).unwrap_or_default(),
+                media: media.remove(&record.id).unwrap_or_default(),
+                record,
             })
             .collect())
+    }
+
+    /// Drops the cached copy of a post whose row (text, counts) just changed.
+    async fn invalidate(&self, id: PostId) {
+        if self.cache_ttl.is_zero() {
+            return;
+        }
+        if let Err(e) = self.ports.cache.delete(&post_key(id)).await {
+            tracing::warn!(error = %e, post_id = %id, "could not invalidate a cached post");
+        }
     }
 
     async fn comment_views(

@@ -13,7 +13,6 @@
 //!   fetch of the page's posts: O(page size), whatever the number of posts,
 //!   users or followees. Pages deeper than the cached window read the database.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use starling_core::model::{Feed, PostRecord};
@@ -29,6 +28,8 @@ pub struct FeedSettings {
     pub timeline_ttl: Duration,
     /// Authors with at least this many followers are merged at read time.
     pub celebrity_threshold: i64,
+    /// How long a post may be served from the cache; zero disables it.
+    pub post_cache_ttl: Duration,
 }
 
 impl Default for FeedSettings {
@@ -37,6 +38,7 @@ impl Default for FeedSettings {
             timeline_cap: 800,
             timeline_ttl: Duration::from_secs(3600),
             celebrity_threshold: 10_000,
+            post_cache_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -50,9 +52,9 @@ pub struct Timelines {
     settings: FeedSettings,
 }
 
-/// A page of a home feed: posts, and the id to continue before (if any).
+/// A page of a home feed: post ids, and the id to continue before (if any).
 pub struct HomePage {
-    pub posts: Vec<PostRecord>,
+    pub ids: Vec<PostId>,
     pub next_before: Option<PostId>,
 }
 
@@ -147,7 +149,9 @@ impl Timelines {
         Ok(posts.iter().map(|p| p.id.get()).collect())
     }
 
-    /// One page of `viewer`'s home feed.
+    /// One page of `viewer`'s home feed: post ids, newest first. Posts deleted
+    /// since they were pushed may be among them; the caller drops them (and
+    /// tells [`Timelines::forget`]).
     pub async fn home(
         &self,
         viewer: UserId,
@@ -162,24 +166,20 @@ impl Timelines {
         } else {
             None
         };
-        let wanted: Vec<PostId> = ids.iter().map(|i| PostId::from_i64(*i)).collect();
-        let mut posts = self.ports.posts.posts_by_ids(&wanted).await?;
-        posts.sort_unstable_by_key(|p| std::cmp::Reverse(p.id));
-        if posts.len() < wanted.len() {
-            // Deleted since they were pushed: drop them from this timeline too.
-            let live: HashSet<PostId> = posts.iter().map(|p| p.id).collect();
-            let gone: Vec<i64> = wanted
-                .iter()
-                .filter(|p| !live.contains(p))
-                .map(|p| p.get())
-                .collect();
-            let _ = self
-                .ports
-                .cache
-                .timeline_remove(&home_key(viewer), &gone)
-                .await;
-        }
-        Ok(HomePage { posts, next_before })
+        Ok(HomePage {
+            ids: ids.into_iter().map(PostId::from_i64).collect(),
+            next_before,
+        })
+    }
+
+    /// Drops posts that no longer exist from `viewer`'s timeline.
+    pub async fn forget(&self, viewer: UserId, gone: &[PostId]) {
+        let raw: Vec<i64> = gone.iter().map(|p| p.get()).collect();
+        let _ = self
+            .ports
+            .cache
+            .timeline_remove(&home_key(viewer), &raw)
+            .await;
     }
 
     /// A new post: into the author's timeline now, into followers' in the background.

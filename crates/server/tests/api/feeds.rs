@@ -14,6 +14,7 @@ backend_tests!(
     follow_merges_and_unfollow_removes_in_a_built_timeline,
     an_expired_or_flushed_timeline_is_rebuilt_from_the_database,
     search_finds_live_posts_by_every_word,
+    cached_posts_never_outlive_a_change,
 );
 
 async fn post(app: &TestApp, u: &TestUser, text: &str) -> String {
@@ -272,4 +273,58 @@ async fn search_finds_live_posts_by_every_word(b: Backend) {
     app.get("/api/search/posts?q=%20!!%20", None)
         .await
         .assert_error(400, "validation_failed");
+}
+
+async fn cached_posts_never_outlive_a_change(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = app.register("cached_author").await;
+    let f = app.register("cached_fan").await;
+    follow(&app, &f, &a).await;
+    let p = post(&app, &a, "cache me").await;
+    let path = format!("/api/posts/{p}");
+    // Warm every read path.
+    app.get(&path, None).await.assert_status(200);
+    eventually(&app, &f, |feed| feed == [p.as_str()]).await;
+    let read = |token: Option<String>| {
+        let (app, path) = (&app, path.clone());
+        async move { app.get(&path, token.as_deref()).await.body }
+    };
+    app.put(&format!("{path}/love"), Some(&f.access))
+        .await
+        .assert_status(200);
+    assert_eq!(read(None).await["loveCount"], 1);
+    let c = app
+        .post(
+            &format!("{path}/comments"),
+            Some(&f.access),
+            json!({"text": "hi"}),
+        )
+        .await;
+    let cid = c.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(read(None).await["commentCount"], 1);
+    let feed = app.get("/api/feed", Some(&f.access)).await;
+    assert_eq!(
+        feed.body["items"][0]["commentCount"], 1,
+        "the feed sees it too"
+    );
+    assert_eq!(feed.body["items"][0]["lovedByMe"], true);
+    app.delete(&format!("/api/comments/{cid}"), Some(&f.access))
+        .await;
+    assert_eq!(read(None).await["commentCount"], 0);
+    app.json(
+        reqwest::Method::PATCH,
+        &path,
+        Some(&a.access),
+        json!({"text": "changed"}),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(read(Some(f.access.clone())).await["text"], "changed");
+    app.delete(&format!("{path}/love"), Some(&f.access))
+        .await
+        .assert_status(200);
+    assert_eq!(read(None).await["loveCount"], 0);
+    app.delete(&path, Some(&a.access)).await;
+    app.get(&path, None).await.assert_error(404, "not_found");
+    assert_eq!(home(&app, &f).await, Vec::<String>::new());
 }
