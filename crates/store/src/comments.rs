@@ -175,8 +175,23 @@ impl CommentStore for SqlStore {
     }
 
     async fn delete_comment(&self, id: CommentId, at: Timestamp) -> Result<()> {
+        let post_id: Option<i64> = sqlx::query_scalar("SELECT post_id FROM comments WHERE id = $1")
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let Some(post_id) = post_id else {
+            return Err(Error::not_found("comment"));
+        };
         let mut tx = self.begin().await?;
-        // Mark it first (a write); what happens next depends on its replies.
+        // Lock the post row before any comment row, the order creating a
+        // comment takes too, so a delete and a reply cannot deadlock.
+        sqlx::query("UPDATE posts SET comment_count = comment_count WHERE id = $1")
+            .bind(post_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        // Mark it; what happens next depends on its replies.
         let marked: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
             "UPDATE comments SET deleted_at = $2, text = ''
              WHERE id = $1 AND deleted_at IS NULL

@@ -167,23 +167,25 @@ impl FollowStore for SqlStore {
     }
 }
 
+/// Moves both users' counters. The two rows are updated in id order: with
+/// A following B while B follows A, opposite orders would deadlock on PostgreSQL.
 async fn bump_counts(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     follower: UserId,
     followee: UserId,
     delta: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE users SET following_count = following_count + $2 WHERE id = $1")
-        .bind(follower.get())
-        .bind(delta)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-    sqlx::query("UPDATE users SET follower_count = follower_count + $2 WHERE id = $1")
-        .bind(followee.get())
-        .bind(delta)
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    const FOLLOWING: &str = "UPDATE users SET following_count = following_count + $2 WHERE id = $1";
+    const FOLLOWERS: &str = "UPDATE users SET follower_count = follower_count + $2 WHERE id = $1";
+    let mut updates = [(follower, FOLLOWING), (followee, FOLLOWERS)];
+    updates.sort_by_key(|(id, _)| *id);
+    for (id, sql) in updates {
+        sqlx::query(sql)
+            .bind(id.get())
+            .bind(delta)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+    }
     Ok(())
 }

@@ -116,6 +116,7 @@ store_tests!(
     missing_rows_become_not_found,
     concurrent_refreshes_with_one_token_let_exactly_one_through,
     concurrent_follows_keep_counts_exact,
+    crossing_follows_never_deadlock,
 );
 
 fn ids() -> IdGenerator {
@@ -277,5 +278,37 @@ async fn concurrent_follows_keep_counts_exact(s: &SqlStore) {
     assert_eq!(s.user_by_id(target).await.unwrap().follower_count, 10);
     for &f in &fans {
         assert_eq!(s.user_by_id(f).await.unwrap().following_count, 1);
+    }
+}
+
+async fn crossing_follows_never_deadlock(s: &SqlStore) {
+    // Every pair follows each other in both directions at once: on PostgreSQL,
+    // counters updated in opposite row orders would deadlock here.
+    let g = ids();
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(user(s, &g, &format!("cross{i}")).await);
+    }
+    let store = Arc::new(s.clone());
+    let mut tasks = Vec::new();
+    for &a in &users {
+        for &b in &users {
+            if a != b {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    store.follow(a, b, Timestamp::now()).await
+                }));
+            }
+        }
+    }
+    for t in tasks {
+        assert!(
+            t.await.unwrap().unwrap(),
+            "each follow inserted once, none failed"
+        );
+    }
+    for &u in &users {
+        let r = s.user_by_id(u).await.unwrap();
+        assert_eq!((r.follower_count, r.following_count), (7, 7));
     }
 }
