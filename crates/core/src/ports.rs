@@ -19,6 +19,8 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: UserId) -> Result<UserRecord>;
     async fn user_by_username(&self, username: &str) -> Result<UserRecord>;
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<UserRecord>>;
+    /// Whether any user has at least `min` followers.
+    async fn any_with_followers(&self, min: i64) -> Result<bool>;
     /// Looks a user up by username or email (both stored lower-cased).
     async fn credentials(&self, login: &str) -> Result<Option<Credentials>>;
     async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<UserRecord>;

@@ -115,6 +115,9 @@ impl Timelines {
             }
         };
         // Hybrid: posts of followed celebrities were never pushed; merge them in.
+        if !self.celebrities_exist().await? {
+            return Ok(ids);
+        }
         let celebs = self
             .ports
             .posts
@@ -134,6 +137,29 @@ impl Timelines {
             ids.truncate(want);
         }
         Ok(ids)
+    }
+
+    /// Whether any author has reached the celebrity threshold, checked at most
+    /// every few seconds (through the cache port, so all nodes share it): the
+    /// common case, none, then costs no merge query per feed read. An author who
+    /// crosses the threshold is merged within that delay.
+    async fn celebrities_exist(&self) -> Result<bool> {
+        const KEY: &str = "timeline:celebrities-exist";
+        if let Ok(Some(v)) = self.ports.cache.get(KEY).await {
+            return Ok(v.as_ref() == b"1");
+        }
+        let any = self
+            .ports
+            .users
+            .any_with_followers(self.settings.celebrity_threshold)
+            .await?;
+        let value = bytes::Bytes::from_static(if any { b"1" } else { b"0" });
+        let _ = self
+            .ports
+            .cache
+            .set(KEY, value, Duration::from_secs(5))
+            .await;
+        Ok(any)
     }
 
     async fn db_page_ids(&self, viewer: UserId, before: i64, want: usize) -> Result<Vec<i64>> {

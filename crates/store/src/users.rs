@@ -125,6 +125,16 @@ impl UserStore for SqlStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    async fn any_with_followers(&self, min: i64) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE follower_count >= $1 LIMIT 1")
+                .bind(min)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(found.is_some())
+    }
+
     async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
         let login = login.trim().to_lowercase();
         let row: Option<(i64, String)> = sqlx::query_as(
