@@ -88,6 +88,8 @@ where
             tokio::spawn(async move { w.run(&*build).await })
         })
         .collect();
+    // If this phase is abandoned (Ctrl-C), its tasks stop with it.
+    let mut guard = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
     let progress = {
         let done = done.clone();
         let name = name.to_owned();
@@ -103,6 +105,7 @@ where
             }
         })
     };
+    guard.0.push(progress.abort_handle());
     let mut bodies: Vec<Vec<u8>> = if collect {
         vec![Vec::new(); count]
     } else {
@@ -144,6 +147,17 @@ where
         retries: retried.load(Ordering::Relaxed),
     };
     Ok((bodies, report))
+}
+
+/// Aborts tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 struct Worker {

@@ -48,8 +48,10 @@ Examples:
 
 What it does:
   1. Seeds through the API: registers every user of the graph (user names
-     s<digits>_<n>), makes each undirected edge two follows, and creates
-     --posts-per-user posts per user (256 random characters each).
+     s<digits>_<n>), makes each undirected edge two follows (sent in a
+     seeded random order), and creates --posts-per-user posts per user (256
+     random characters each). Failed seeding requests (i/o, 429, 5xx) are
+     retried; tokens are refreshed when they would expire.
   2. Measures GET /health (closed loop, --connections) for the ratio.
   3. Runs the mix: 60% home-feed reads (10 posts after a random offset of
      0-100: GET /api/feed?limit=offset+10, following nextCursor once when that
@@ -405,20 +407,39 @@ fn users_of(accounts: &[Account]) -> Arc<Users> {
     })
 }
 
+/// `0..n` in a random order (Fisher-Yates), seeded.
+fn shuffled(n: usize, seed: u64) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..n as u32).collect();
+    let mut rng = Rng::for_stream(seed, u64::MAX);
+    for i in (1..v.len()).rev() {
+        v.swap(i, rng.index(i + 1));
+    }
+    v
+}
+
+/// Requests per seeding chunk: tokens are checked (and refreshed when they
+/// would expire within [`CHUNK_TOKEN_LIFE`]) before each chunk, so a phase
+/// may outlast an access token.
+const SEED_CHUNK: usize = 50_000;
+const CHUNK_TOKEN_LIFE: Duration = Duration::from_secs(5 * 60);
+
+/// Follows `order[first..first + count]` of the graph's follows.
 async fn seed_follows(
     addr: std::net::SocketAddr,
     base: &HttpUrl,
     graph: Arc<Graph>,
+    order: Arc<Vec<u32>>,
+    (first, count): (usize, usize),
     users: Arc<Users>,
     concurrency: usize,
 ) -> anyhow::Result<PhaseReport> {
-    let count = graph.follows();
-    eprintln!("following: {count} follows with {concurrency} at a time");
     let authority = base.authority.clone();
     let prefix = base.join("").path;
     let (_, report) = phase(addr, "follow", count, concurrency, 5, false, {
         move |i, buf: &mut Vec<u8>| {
-            let (a, b) = graph.follow(i).unwrap_or((0, 0));
+            let i = first + i;
+            let k = order.get(i).map_or(i, |&k| k as usize);
+            let (a, b) = graph.follow(k).unwrap_or((0, 0));
             let followee = users.ids.get(b as usize).map_or("0", String::as_str);
             let bearer = users.bearer.get(a as usize).map_or("", String::as_str);
             let path = format!("{prefix}/api/users/{followee}/follow");
@@ -436,25 +457,24 @@ async fn seed_follows(
     Ok(report)
 }
 
+/// Creates posts `first..first + count` of `users.len() * per_user`, in
+/// rounds over the users (post `i` is round `i / users` of user `i % users`),
+/// so every user's posts spread over the whole seeding time.
 async fn seed_posts(
     addr: std::net::SocketAddr,
     base: &HttpUrl,
     users: Arc<Users>,
-    per_user: u32,
-    seed: u64,
+    (first, count): (usize, usize),
+    (run, seed): (Arc<str>, u64),
     concurrency: usize,
 ) -> anyhow::Result<PhaseReport> {
-    let n = users.ids.len();
-    let count = n * per_user as usize;
-    eprintln!("posting: {per_user} posts for each of {n} users with {concurrency} at a time");
+    let n = users.ids.len().max(1);
     let authority = base.authority.clone();
     let path = base.join("/api/posts").path;
-    let run = random_digits();
     let (_, report) = phase(addr, "post", count, concurrency, 5, false, {
         move |i, buf: &mut Vec<u8>| {
-            // Round-robin over users, so every user's posts spread over the
-            // whole seeding time, as they would in a timeline.
-            let (round, user) = (i / n.max(1), i % n.max(1));
+            let i = first + i;
+            let (round, user) = (i / n, i % n);
             let mut text = String::with_capacity(256);
             random_text(&mut Rng::for_stream(seed, i as u64), 256, &mut text);
             let body = serde_json::json!({ "text": text }).to_string();
@@ -472,6 +492,31 @@ async fn seed_posts(
     })
     .await?;
     Ok(report)
+}
+
+/// One report for the chunks of a phase.
+fn combine(name: &str, parts: &[PhaseReport]) -> PhaseReport {
+    let requests = parts.iter().map(|p| p.requests).sum::<usize>();
+    let seconds = parts.iter().map(|p| p.seconds).sum::<f64>();
+    PhaseReport {
+        phase: name.to_owned(),
+        requests,
+        concurrency: parts.iter().map(|p| p.concurrency).max().unwrap_or(0),
+        seconds: (seconds * 10.0).round() / 10.0,
+        per_sec: if seconds > 0.0 {
+            (requests as f64 / seconds * 10.0).round() / 10.0
+        } else {
+            0.0
+        },
+        retries: parts.iter().map(|p| p.retries).sum(),
+    }
+}
+
+/// `0..total` in chunks of at most [`SEED_CHUNK`]: (first, count).
+fn chunks(total: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..total)
+        .step_by(SEED_CHUNK)
+        .map(move |first| (first, SEED_CHUNK.min(total - first)))
 }
 
 fn percent(part: f64, whole: f64) -> Option<f64> {
@@ -509,32 +554,62 @@ async fn social(
     eprintln!("  {}", report.line());
     phases.push(report);
     let concurrency = args.seed_concurrency as usize;
-    // Follows and posts each need the tokens for their whole phase; a large
-    // graph can outlast one token, so refresh between phases when needed.
-    let report = seed_follows(addr, base, graph.clone(), users_of(&accounts), concurrency).await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    if let Some(r) = refresh_if_needed(
-        addr,
-        base,
-        &mut accounts,
-        Duration::from_secs(5 * 60),
-        concurrency,
-    )
-    .await?
-    {
-        phases.push(r);
-    }
-    if args.posts_per_user > 0 {
-        let report = seed_posts(
+    let follows = graph.follows();
+    eprintln!("following: {follows} follows with {concurrency} at a time, in random order");
+    // In a random order: in edge order the two follows of one friendship
+    // (and many follows of one user) would be sent at the same moment, which
+    // mostly measures lock waits on the same user rows.
+    let order = Arc::new(shuffled(follows, args.seed));
+    let mut parts = Vec::new();
+    for chunk in chunks(follows) {
+        if let Some(r) =
+            refresh_if_needed(addr, base, &mut accounts, CHUNK_TOKEN_LIFE, concurrency).await?
+        {
+            phases.push(r);
+        }
+        let users = users_of(&accounts);
+        let r = seed_follows(
             addr,
             base,
-            users_of(&accounts),
-            args.posts_per_user,
-            args.seed,
+            graph.clone(),
+            order.clone(),
+            chunk,
+            users,
             concurrency,
         )
         .await?;
+        parts.push(r);
+    }
+    let report = combine("follow", &parts);
+    eprintln!("  {}", report.line());
+    phases.push(report);
+    let posts = graph.users * args.posts_per_user as usize;
+    if posts > 0 {
+        eprintln!(
+            "posting: {} posts for each of {} users with {concurrency} at a time",
+            args.posts_per_user, graph.users
+        );
+        let run: Arc<str> = Arc::from(random_digits());
+        let mut parts = Vec::new();
+        for chunk in chunks(posts) {
+            if let Some(r) =
+                refresh_if_needed(addr, base, &mut accounts, CHUNK_TOKEN_LIFE, concurrency).await?
+            {
+                phases.push(r);
+            }
+            let users = users_of(&accounts);
+            let r = seed_posts(
+                addr,
+                base,
+                users,
+                chunk,
+                (run.clone(), args.seed),
+                concurrency,
+            )
+            .await?;
+            parts.push(r);
+        }
+        let report = combine("post", &parts);
         eprintln!("  {}", report.line());
         phases.push(report);
     }
@@ -757,5 +832,37 @@ fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
     println!("CPU use (percent of one core; 'other' is the rest of the machine):");
     for l in cpu_lines {
         println!("  {l}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_chunks_cover_everything_once() {
+        let c: Vec<(usize, usize)> = chunks(2 * SEED_CHUNK + 7).collect();
+        assert_eq!(
+            c,
+            vec![
+                (0, SEED_CHUNK),
+                (SEED_CHUNK, SEED_CHUNK),
+                (2 * SEED_CHUNK, 7)
+            ]
+        );
+        assert_eq!(chunks(0).count(), 0);
+        assert_eq!(chunks(5).collect::<Vec<_>>(), vec![(0, 5)]);
+    }
+
+    #[test]
+    fn shuffled_is_a_seeded_permutation() {
+        let a = shuffled(1000, 3);
+        assert_eq!(a, shuffled(1000, 3));
+        assert_ne!(a, shuffled(1000, 4));
+        assert_ne!(a, (0..1000).collect::<Vec<u32>>());
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<u32>>());
+        assert!(shuffled(0, 1).is_empty());
     }
 }
