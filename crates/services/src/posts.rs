@@ -265,18 +265,8 @@ impl Posts {
             }
             return Ok(Page { items, next_cursor });
         }
-        let mut records = self
-            .ports
-            .posts
-            .feed(&feed, before, limit.get() + 1)
-            .await?;
-        let more = records.len() > limit.get() as usize;
-        records.truncate(limit.get() as usize);
-        let next_cursor = if more {
-            records.last().map(|p| Cursor::new("", p.id.get()).encode())
-        } else {
-            None
-        };
+        let mut records = self.ports.posts.feed(&feed, before, limit.fetch()).await?;
+        let next_cursor = limit.page(&mut records, |p| Cursor::new("", p.id.get()));
         let items = self.views(viewer, records).await?;
         Ok(Page { items, next_cursor })
     }
@@ -292,7 +282,7 @@ impl Posts {
         let mut records = self
             .ports
             .posts
-            .feed_since(&feed, since, limit.get() + 1)
+            .feed_since(&feed, since, limit.fetch())
             .await?;
         let has_more = records.len() > limit.get() as usize;
         records.truncate(limit.get() as usize);
@@ -334,16 +324,11 @@ impl Posts {
         let mut rows = self
             .ports
             .loves
-            .lovers(target, after, limit.get() + 1)
+            .lovers(target, after, limit.fetch())
             .await?;
-        let more = rows.len() > limit.get() as usize;
-        rows.truncate(limit.get() as usize);
-        let next_cursor = if more {
-            rows.last()
-                .map(|(_, p)| Cursor::new(p.followed_at.0.to_string(), p.user_id.get()).encode())
-        } else {
-            None
-        };
+        let next_cursor = limit.page(&mut rows, |(_, p)| {
+            Cursor::new(p.followed_at.0.to_string(), p.user_id.get())
+        });
         let ids: Vec<UserId> = rows.iter().map(|(u, _)| u.id).collect();
         let followed = match viewer {
             Some(v) => self.ports.follows.followed_among(v, &ids).await?,
@@ -406,15 +391,9 @@ impl Posts {
         let mut rows = self
             .ports
             .comments
-            .comments(post, parent, after, limit.get() + 1)
+            .comments(post, parent, after, limit.fetch())
             .await?;
-        let more = rows.len() > limit.get() as usize;
-        rows.truncate(limit.get() as usize);
-        let next_cursor = if more {
-            rows.last().map(|c| Cursor::new("", c.id.get()).encode())
-        } else {
-            None
-        };
+        let next_cursor = limit.page(&mut rows, |c| Cursor::new("", c.id.get()));
         let items = self.comment_views(viewer, rows).await?;
         Ok(Page { items, next_cursor })
     }
@@ -506,15 +485,9 @@ impl Posts {
         let mut records = self
             .ports
             .search
-            .search_posts(&words, before, limit.get() + 1)
+            .search_posts(&words, before, limit.fetch())
             .await?;
-        let more = records.len() > limit.get() as usize;
-        records.truncate(limit.get() as usize);
-        let next_cursor = if more {
-            records.last().map(|p| Cursor::new("", p.id.get()).encode())
-        } else {
-            None
-        };
+        let next_cursor = limit.page(&mut records, |p| Cursor::new("", p.id.get()));
         let items = self.views(viewer, records).await?;
         Ok(Page { items, next_cursor })
     }

@@ -311,7 +311,7 @@ impl Users {
         let rows = self
             .ports
             .users
-            .search_users(&query.to_lowercase(), after, limit.get() + 1)
+            .search_users(&query.to_lowercase(), after, limit.fetch())
             .await?;
         self.page(viewer, rows, limit, |p| {
             Cursor::new(p.username.clone(), p.rank)
@@ -366,7 +366,7 @@ impl Users {
         let rows = self
             .ports
             .follows
-            .followers(user, after, limit.get() + 1)
+            .followers(user, after, limit.fetch())
             .await?;
         self.page(viewer, rows, limit, encode_follow_cursor).await
     }
@@ -383,7 +383,7 @@ impl Users {
         let rows = self
             .ports
             .follows
-            .following(user, after, limit.get() + 1)
+            .following(user, after, limit.fetch())
             .await?;
         self.page(viewer, rows, limit, encode_follow_cursor).await
     }
@@ -416,13 +416,7 @@ impl Users {
         limit: Limit,
         cursor_of: impl Fn(&P) -> Cursor,
     ) -> Result<Page<UserView>> {
-        let more = rows.len() > limit.get() as usize;
-        rows.truncate(limit.get() as usize);
-        let next_cursor = if more {
-            rows.last().map(|(_, p)| cursor_of(p).encode())
-        } else {
-            None
-        };
+        let next_cursor = limit.page(&mut rows, |(_, p)| cursor_of(p));
         let ids: Vec<UserId> = rows.iter().map(|(r, _)| r.id).collect();
         let followed = self.followed_set(viewer, &ids).await?;
         let items = rows

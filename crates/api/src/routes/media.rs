@@ -2,15 +2,12 @@
 //! type and long-lived caching (keys are never reused, so an object never changes).
 
 use axum::extract::State;
-use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use starling_core::Error;
 
 use crate::dto::MediaDto;
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AuthUser, Path};
-use crate::routes::profile::multipart_error;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{AuthUser, FileField, Path};
 use crate::state::AppState;
 
 /// Upload an image for a post (multipart, field `file`). The format is
@@ -33,29 +30,8 @@ use crate::state::AppState;
 pub async fn upload_media(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    FileField(file): FileField,
 ) -> ApiResult<Response> {
-    let mut multipart = multipart.map_err(|e| {
-        ApiError(Error::UnsupportedMediaType {
-            message: format!("send the file as multipart/form-data: {}", e.body_text()),
-        })
-    })?;
-    let mut file = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| multipart_error(e.status(), e.body_text()))?
-    {
-        if field.name() == Some("file") {
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| multipart_error(e.status(), e.body_text()))?;
-            file = Some(bytes);
-            break;
-        }
-    }
-    let file = file.ok_or_else(|| ApiError(Error::field("file", "is required")))?;
     let record = st.services.media.upload(me, file).await?;
     Ok((
         StatusCode::CREATED,

@@ -1,14 +1,11 @@
 //! /api/profile: your own profile and avatar.
 
 use axum::extract::State;
-use axum::extract::multipart::{Multipart, MultipartRejection};
-use axum::http::StatusCode;
-use starling_core::Error;
 use starling_services::users::ProfileUpdate;
 
 use crate::dto::{Profile, UpdateProfileRequest};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AuthUser, Json};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{AuthUser, FileField, Json};
 use crate::state::AppState;
 
 /// Your profile.
@@ -55,16 +52,6 @@ pub async fn update_profile(
     Ok(axum::Json(Profile::from_view(&v, &st.config.public_url)))
 }
 
-pub(crate) fn multipart_error(status: StatusCode, text: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError(Error::PayloadTooLarge {
-            message: "the file is too large".into(),
-        })
-    } else {
-        ApiError(Error::bad_request("invalid_multipart", text))
-    }
-}
-
 /// Upload a new avatar (multipart, field `file`). The format is recognised from
 /// the bytes; the image is fitted within 400x400 and its metadata removed.
 #[utoipa::path(put, path = "/api/profile/avatar", tag = "profile",
@@ -81,29 +68,8 @@ pub(crate) fn multipart_error(status: StatusCode, text: String) -> ApiError {
 pub async fn put_avatar(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    FileField(file): FileField,
 ) -> ApiResult<axum::Json<Profile>> {
-    let mut multipart = multipart.map_err(|e| {
-        ApiError(Error::UnsupportedMediaType {
-            message: format!("send the avatar as multipart/form-data: {}", e.body_text()),
-        })
-    })?;
-    let mut file = None;
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| multipart_error(e.status(), e.body_text()))?
-    {
-        if field.name() == Some("file") {
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| multipart_error(e.status(), e.body_text()))?;
-            file = Some(bytes);
-            break;
-        }
-    }
-    let file = file.ok_or_else(|| ApiError(Error::field("file", "is required")))?;
     let v = st.services.users.set_avatar(me, file).await?;
     Ok(axum::Json(Profile::from_view(&v, &st.config.public_url)))
 }

@@ -438,3 +438,16 @@ pub fn image_bytes(w: u32, h: u32, format: image::ImageFormat) -> Vec<u8> {
     img.write_to(&mut out, format).expect("encode test image");
     out.into_inner()
 }
+
+/// A JPEG of the given size carrying an APP1 EXIF segment whose payload holds
+/// the marker `SECRET-GPS-LOCATION`, as a phone photo would carry a location.
+pub fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
+    let jpeg = image_bytes(w, h, image::ImageFormat::Jpeg);
+    let payload = b"Exif\0\0MM\0*\0\0\0\x08SECRET-GPS-LOCATION";
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}

@@ -6,7 +6,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp, TestUser, image_bytes};
+use crate::helpers::{Backend, Resp, TestApp, TestUser, image_bytes, jpeg_with_exif};
 
 backend_tests!(
     uploads_are_recognised_by_their_bytes_stored_and_served,
@@ -186,14 +186,7 @@ async fn exif_is_stripped_from_the_original_and_the_preview(b: Backend) {
     let app = TestApp::spawn(b).await;
     let u = app.register("privacy").await;
     // A JPEG carrying an APP1 EXIF segment with a GPS-looking payload.
-    let jpeg = image_bytes(800, 600, ImageFormat::Jpeg);
-    let mut exif = vec![0xFF, 0xE1];
-    let payload = b"Exif\0\0MM\0*\0\0\0\x08SECRET-GPS-LOCATION";
-    exif.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-    exif.extend_from_slice(payload);
-    let mut with_exif = jpeg[..2].to_vec();
-    with_exif.extend_from_slice(&exif);
-    with_exif.extend_from_slice(&jpeg[2..]);
+    let with_exif = jpeg_with_exif(800, 600);
     assert!(with_exif.windows(6).any(|w| w == b"SECRET"));
     let r = upload(&app, &u.access, with_exif, "holiday.jpg", "image/jpeg").await;
     let m = r.assert_status(201);

@@ -4,7 +4,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp, image_bytes};
+use crate::helpers::{Backend, Resp, TestApp, image_bytes, jpeg_with_exif};
 
 backend_tests!(
     profile_updates_change_only_the_fields_sent,
@@ -172,14 +172,7 @@ async fn avatar_is_recognised_resized_stripped_and_served(b: Backend) {
     assert_eq!(not_modified.status(), 304);
 
     // A JPEG carrying EXIF (with a GPS-looking payload) comes back without it.
-    let jpeg = image_bytes(300, 200, ImageFormat::Jpeg);
-    let mut exif = vec![0xFF, 0xE1];
-    let payload = b"Exif\0\0MM\0*\0\0\0\x08SECRET-GPS-LOCATION";
-    exif.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
-    exif.extend_from_slice(payload);
-    let mut with_exif = jpeg[..2].to_vec();
-    with_exif.extend_from_slice(&exif);
-    with_exif.extend_from_slice(&jpeg[2..]);
+    let with_exif = jpeg_with_exif(300, 200);
     let r = upload(&app, &u.access, with_exif, "me.jpg", "image/jpeg").await;
     let url = r.assert_status(200)["avatarUrl"]
         .as_str()
