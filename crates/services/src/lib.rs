@@ -2,6 +2,7 @@
 //! they know nothing of HTTP or SQL.
 
 pub mod accounts;
+mod cached;
 pub mod images;
 pub mod jwt;
 pub mod media;

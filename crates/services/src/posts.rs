@@ -531,46 +531,15 @@ impl Posts {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut found: HashMap<PostId, CachedPost> = HashMap::with_capacity(ids.len());
-        let mut misses: Vec<PostId> = Vec::new();
-        if self.cache_ttl.is_zero() {
-            misses.extend_from_slice(ids);
-        } else {
-            let keys: Vec<String> = ids.iter().map(|id| post_key(*id)).collect();
-            let cached = match self.ports.cache.get_many(&keys).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "post cache unavailable; reading the store");
-                    vec![None; ids.len()]
-                }
-            };
-            for (id, hit) in ids.iter().zip(cached) {
-                match hit.and_then(|b| serde_json::from_slice::<CachedPost>(&b).ok()) {
-                    Some(c) => {
-                        found.insert(*id, c);
-                    }
-                    None => misses.push(*id),
-                }
-            }
-        }
-        if !misses.is_empty() {
-            for post in self.load_posts(&misses).await? {
-                if !self.cache_ttl.is_zero()
-                    && let Ok(bytes) = serde_json::to_vec(&post)
-                {
-                    let _ = self
-                        .ports
-                        .cache
-                        .set(
-                            &post_key(post.record.id),
-                            bytes::Bytes::from(bytes),
-                            self.cache_ttl,
-                        )
-                        .await;
-                }
-                found.insert(post.record.id, post);
-            }
-        }
+        let mut found = crate::cached::read_through(
+            self.ports.cache.as_ref(),
+            self.cache_ttl,
+            ids,
+            post_key,
+            |p: &CachedPost| p.record.id,
+            |misses: Vec<PostId>| self.load_posts(misses),
+        )
+        .await?;
         let mut author_ids: Vec<UserId> = found.values().map(|p| p.record.author_id).collect();
         author_ids.sort_unstable();
         author_ids.dedup();
@@ -600,8 +569,8 @@ impl Posts {
     }
 
     /// Posts with their mentions, tags and media, from the store, in four queries.
-    async fn load_posts(&self, ids: &[PostId]) -> Result<Vec<CachedPost>> {
-        let records = self.ports.posts.posts_by_ids(ids).await?;
+    async fn load_posts(&self, ids: Vec<PostId>) -> Result<Vec<CachedPost>> {
+        let records = self.ports.posts.posts_by_ids(&ids).await?;
         if records.is_empty() {
             return Ok(Vec::new());
         }

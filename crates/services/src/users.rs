@@ -145,43 +145,20 @@ impl Users {
     /// Many users at once, read through the cache in one round trip; the misses
     /// in one store query. Unknown ids are left out.
     pub async fn records(&self, ids: &[UserId]) -> Result<HashMap<UserId, UserRecord>> {
-        let mut out = HashMap::with_capacity(ids.len());
-        let mut misses = Vec::new();
-        if self.cache_ttl.is_zero() {
-            misses.extend_from_slice(ids);
-        } else {
-            let keys: Vec<String> = ids.iter().map(|id| user_key(*id)).collect();
-            let cached = match self.ports.cache.get_many(&keys).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "user cache unavailable; reading the store");
-                    vec![None; ids.len()]
-                }
-            };
-            for (id, hit) in ids.iter().zip(cached) {
-                match hit.and_then(|b| serde_json::from_slice::<CachedUser>(&b).ok()) {
-                    Some(c) => {
-                        out.insert(*id, c.into());
-                    }
-                    None => misses.push(*id),
-                }
-            }
-        }
-        if !misses.is_empty() {
-            for record in self.ports.users.users_by_ids(&misses).await? {
-                if !self.cache_ttl.is_zero()
-                    && let Ok(bytes) = serde_json::to_vec(&CachedUser::from(&record))
-                {
-                    let _ = self
-                        .ports
-                        .cache
-                        .set(&user_key(record.id), Bytes::from(bytes), self.cache_ttl)
-                        .await;
-                }
-                out.insert(record.id, record);
-            }
-        }
-        Ok(out)
+        let users = &self.ports.users;
+        let found = crate::cached::read_through(
+            self.ports.cache.as_ref(),
+            self.cache_ttl,
+            ids,
+            user_key,
+            |c: &CachedUser| UserId::from_i64(c.id),
+            |misses: Vec<UserId>| async move {
+                let rows = users.users_by_ids(&misses).await?;
+                Ok(rows.iter().map(CachedUser::from).collect())
+            },
+        )
+        .await?;
+        Ok(found.into_iter().map(|(id, c)| (id, c.into())).collect())
     }
 
     /// Drops cached copies of users whose row just changed.

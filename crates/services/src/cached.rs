@@ -1,0 +1,65 @@
+//! Read-through caching of entities by id, shared by users and posts.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use starling_core::Result;
+use starling_core::ports::Cache;
+
+/// Reads `ids` through the cache: the hits in one `get_many` round trip, the
+/// misses from `load` in one batch, which are then cached for `ttl`. A zero
+/// `ttl` bypasses the cache; a cache that fails is bypassed too, never fatal.
+/// Ids that `load` does not return are left out.
+pub(crate) async fn read_through<K, V, F, Fut>(
+    cache: &dyn Cache,
+    ttl: Duration,
+    ids: &[K],
+    key: impl Fn(K) -> String,
+    id_of: impl Fn(&V) -> K,
+    load: F,
+) -> Result<HashMap<K, V>>
+where
+    K: Copy + Eq + Hash,
+    V: Serialize + DeserializeOwned,
+    F: FnOnce(Vec<K>) -> Fut,
+    Fut: Future<Output = Result<Vec<V>>>,
+{
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut misses = Vec::new();
+    if ttl.is_zero() {
+        misses.extend_from_slice(ids);
+    } else {
+        let keys: Vec<String> = ids.iter().map(|id| key(*id)).collect();
+        let cached = match cache.get_many(&keys).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cache unavailable; reading the store");
+                vec![None; ids.len()]
+            }
+        };
+        for (id, hit) in ids.iter().zip(cached) {
+            match hit.and_then(|b| serde_json::from_slice::<V>(&b).ok()) {
+                Some(v) => {
+                    found.insert(*id, v);
+                }
+                None => misses.push(*id),
+            }
+        }
+    }
+    if !misses.is_empty() {
+        for v in load(misses).await? {
+            let id = id_of(&v);
+            if !ttl.is_zero()
+                && let Ok(bytes) = serde_json::to_vec(&v)
+            {
+                let _ = cache.set(&key(id), Bytes::from(bytes), ttl).await;
+            }
+            found.insert(id, v);
+        }
+    }
+    Ok(found)
+}
