@@ -1,5 +1,12 @@
 //! `starling`: the whole social network in one binary.
 
+// jemalloc returns freed memory to the system. With glibc's allocator, the
+// 19 MiB blocks that each argon2 hash allocates on blocking threads stayed in
+// per-thread arenas: 200 registrations left the server at 1.8 GB resident.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -63,6 +63,7 @@ pub struct Accounts {
     keys: Arc<JwtKeys>,
     users: Arc<Users>,
     settings: AuthSettings,
+    hashing: passwords::Hashing,
 }
 
 fn new_refresh_token() -> (String, Vec<u8>) {
@@ -99,6 +100,7 @@ impl Accounts {
             keys,
             users,
             settings,
+            hashing: passwords::Hashing::new(),
         }
     }
 
@@ -119,7 +121,7 @@ impl Accounts {
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(Error::internal("validated fields missing"));
         };
-        let password_hash = passwords::hash(password).await?;
+        let password_hash = passwords::hash(&self.hashing, password).await?;
         let record = self
             .ports
             .users
@@ -169,7 +171,7 @@ impl Accounts {
             Some(c) => (Some(c.id), Some(c.password_hash)),
             None => (None, None),
         };
-        let ok = passwords::verify(password.to_owned(), stored).await?;
+        let ok = passwords::verify(&self.hashing, password.to_owned(), stored).await?;
         let Some(id) = id.filter(|_| ok) else {
             return Err(invalid_credentials());
         };

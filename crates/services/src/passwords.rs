@@ -5,9 +5,37 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use starling_core::types::Password;
 use starling_core::{Error, Result};
+use tokio::sync::Semaphore;
+
+/// Bounds how many hashes run at once: each takes 19 MiB and a core's worth of
+/// time, so a burst of sign-ups or logins queues here instead of growing the
+/// blocking thread pool (and memory) without bound.
+pub struct Hashing(Semaphore);
+
+impl Hashing {
+    /// Two per core.
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Hashing(Semaphore::new(cores * 2))
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.0
+            .acquire()
+            .await
+            .map_err(|_| Error::internal("password hashing is shut down"))
+    }
+}
+
+impl Default for Hashing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// Hashes with argon2id and the crate's recommended cost (19 MiB, 2 passes).
-pub async fn hash(password: Password) -> Result<String> {
+pub async fn hash(hashing: &Hashing, password: Password) -> Result<String> {
+    let _permit = hashing.permit().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.expose().as_bytes())
@@ -20,7 +48,8 @@ pub async fn hash(password: Password) -> Result<String> {
 
 /// Verifies `password` against a stored hash. With `None` (no such user) it
 /// still does the work of one verification, so both answers take as long.
-pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
+pub async fn verify(hashing: &Hashing, password: String, stored: Option<String>) -> Result<bool> {
+    let _permit = hashing.permit().await?;
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let parsed = PasswordHash::new(&stored)
