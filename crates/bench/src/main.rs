@@ -27,7 +27,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::http::{HttpUrl, build_request, fetch, parse_header_arg};
 use crate::load::{LoadConfig, Target, run_load};
 use crate::report::{Report, median, table};
-use crate::spawn::SpawnedServer;
+use crate::spawn::ServerArgs;
 
 /// Access tokens last 15 minutes; a comparison must finish well within that.
 const TOKEN_BUDGET: Duration = Duration::from_secs(14 * 60);
@@ -194,21 +194,8 @@ struct HttpArgs {
 
 #[derive(Args)]
 struct PvhArgs {
-    /// Where the Starling server listens
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        conflicts_with = "spawn"
-    )]
-    base_url: String,
-
-    /// Start this Starling binary ('PATH serve --bind 127.0.0.1:PORT --data-dir TEMP') for the run, and stop it afterwards
-    #[arg(long, value_name = "PATH")]
-    spawn: Option<PathBuf>,
-
-    /// Seconds to wait for a spawned server to answer GET /health with 200
-    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
-    startup_timeout: f64,
+    #[command(flatten)]
+    server: ServerArgs,
 
     /// Rounds; each measures /health then /api/profile
     #[arg(short, long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -386,16 +373,7 @@ async fn cmd_profile_vs_health(args: PvhArgs) -> anyhow::Result<ExitCode> {
             TOKEN_BUDGET.as_secs()
         );
     }
-    let mut server = match &args.spawn {
-        Some(binary) => {
-            Some(SpawnedServer::start(binary, Duration::from_secs_f64(args.startup_timeout)).await?)
-        }
-        None => None,
-    };
-    let base = match &server {
-        Some(s) => s.base_url.clone(),
-        None => HttpUrl::parse(&args.base_url)?,
-    };
+    let (mut server, base) = args.server.connect().await?;
     let result = tokio::select! {
         r = profile_vs_health(&args, &base) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),

@@ -18,14 +18,13 @@ use crate::load::{LoadConfig, Target, run_load};
 use crate::report::{Report, table};
 use crate::rng::Rng;
 use crate::seed::{PhaseReport, parse_session, phase};
-use crate::spawn::SpawnedServer;
+use crate::spawn::{ServerArgs, SpawnedServer};
 use crate::workload::{
     HttpExecutor, Mix, MixResult, Op, Schedule, Users, WorkloadConfig, closed_loop, open_loop,
     random_text,
 };
 use crate::{
-    EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, positive_seconds, preflight, print_json,
-    random_digits, seconds,
+    EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, preflight, print_json, random_digits, seconds,
 };
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -67,21 +66,8 @@ What it does:
 
 #[derive(Args)]
 pub struct SocialArgs {
-    /// Where the Starling server listens
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:8080",
-        conflicts_with = "spawn"
-    )]
-    base_url: String,
-
-    /// Start this Starling binary ('PATH serve --bind 127.0.0.1:PORT --data-dir TEMP') for the run, and stop it afterwards
-    #[arg(long, value_name = "PATH")]
-    spawn: Option<PathBuf>,
-
-    /// Seconds to wait for a spawned server to answer GET /health with 200
-    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
-    startup_timeout: f64,
+    #[command(flatten)]
+    server: ServerArgs,
 
     /// Server process id, for its CPU use when it was not spawned
     #[arg(long, value_name = "PID", conflicts_with = "spawn")]
@@ -280,16 +266,7 @@ pub async fn cmd_social(args: SocialArgs) -> anyhow::Result<ExitCode> {
     }
     let mix = Mix::parse(&args.mix)?;
     let (graph, source) = load_graph(&args)?;
-    let mut server = match &args.spawn {
-        Some(binary) => {
-            Some(SpawnedServer::start(binary, Duration::from_secs_f64(args.startup_timeout)).await?)
-        }
-        None => None,
-    };
-    let base = match &server {
-        Some(s) => s.base_url.clone(),
-        None => HttpUrl::parse(&args.base_url)?,
-    };
+    let (mut server, base) = args.server.connect().await?;
     let server_pid = server
         .as_ref()
         .and_then(SpawnedServer::pid)

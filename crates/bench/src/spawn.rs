@@ -189,3 +189,41 @@ impl SpawnedServer {
         }
     }
 }
+
+/// Which server a scenario measures: one already listening, or one it starts.
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// Where the Starling server listens
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8080",
+        conflicts_with = "spawn"
+    )]
+    base_url: String,
+
+    /// Start this Starling binary ('PATH serve --bind 127.0.0.1:PORT --data-dir TEMP') for the run, and stop it afterwards
+    #[arg(long, value_name = "PATH")]
+    spawn: Option<PathBuf>,
+
+    /// Seconds to wait for a spawned server to answer GET /health with 200
+    #[arg(long, default_value_t = 60.0, value_parser = crate::positive_seconds)]
+    startup_timeout: f64,
+}
+
+impl ServerArgs {
+    /// Starts the server if asked to; returns it (to stop after the run) and
+    /// the base URL to measure.
+    pub async fn connect(&self) -> anyhow::Result<(Option<SpawnedServer>, HttpUrl)> {
+        let server = match &self.spawn {
+            Some(binary) => Some(
+                SpawnedServer::start(binary, Duration::from_secs_f64(self.startup_timeout)).await?,
+            ),
+            None => None,
+        };
+        let base = match &server {
+            Some(s) => s.base_url.clone(),
+            None => HttpUrl::parse(&self.base_url)?,
+        };
+        Ok((server, base))
+    }
+}

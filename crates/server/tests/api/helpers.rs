@@ -451,3 +451,24 @@ pub fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
     out.extend_from_slice(&jpeg[2..]);
     out
 }
+
+/// Uploads that are not images, whatever their name and declared type says:
+/// (bytes, file name, declared content type).
+pub fn not_images() -> Vec<(Vec<u8>, &'static str, &'static str)> {
+    vec![
+        (b"%PDF-1.4 not an image".to_vec(), "photo.png", "image/png"),
+        (
+            b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
+            "a.svg",
+            "image/svg+xml",
+        ),
+        (b"just text".to_vec(), "a.jpg", "image/jpeg"),
+    ]
+}
+
+/// PNG magic followed by garbage: recognised as PNG, but undecodable.
+pub fn broken_png() -> Vec<u8> {
+    let mut broken = b"\x89PNG\r\n\x1a\n".to_vec();
+    broken.extend_from_slice(&[0u8; 64]);
+    broken
+}

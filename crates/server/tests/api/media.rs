@@ -6,7 +6,9 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp, TestUser, image_bytes, jpeg_with_exif};
+use crate::helpers::{
+    Backend, Resp, TestApp, TestUser, broken_png, image_bytes, jpeg_with_exif, not_images,
+};
 
 backend_tests!(
     uploads_are_recognised_by_their_bytes_stored_and_served,
@@ -212,23 +214,13 @@ async fn exif_is_stripped_from_the_original_and_the_preview(b: Backend) {
 async fn what_is_not_an_image_is_refused(b: Backend) {
     let app = TestApp::spawn(b).await;
     let u = app.register("careful").await;
-    for (bytes, name, mime) in [
-        (b"%PDF-1.4 not an image".to_vec(), "photo.png", "image/png"),
-        (
-            b"<svg xmlns='http://www.w3.org/2000/svg'/>".to_vec(),
-            "a.svg",
-            "image/svg+xml",
-        ),
-        (b"just text".to_vec(), "a.jpg", "image/jpeg"),
-    ] {
+    for (bytes, name, mime) in not_images() {
         upload(&app, &u.access, bytes, name, mime)
             .await
             .assert_error(415, "unsupported_media_type");
     }
     // PNG magic followed by garbage: recognised, but undecodable.
-    let mut broken = b"\x89PNG\r\n\x1a\n".to_vec();
-    broken.extend_from_slice(&[0u8; 64]);
-    upload(&app, &u.access, broken, "a.png", "image/png")
+    upload(&app, &u.access, broken_png(), "a.png", "image/png")
         .await
         .assert_error(422, "invalid_image");
     // No `file` field.
