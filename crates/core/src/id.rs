@@ -138,6 +138,8 @@ id_newtype!(PostId, "post");
 id_newtype!(CommentId, "comment");
 id_newtype!(TokenFamilyId, "token family");
 id_newtype!(MediaId, "media upload");
+id_newtype!(EventId, "event");
+id_newtype!(NotificationId, "notification");
 
 #[cfg(test)]
 mod tests {

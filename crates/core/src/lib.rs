@@ -5,11 +5,12 @@
 pub mod cursor;
 pub mod error;
 pub mod id;
+pub mod messaging;
 pub mod model;
 pub mod ports;
 pub mod time;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use id::{CommentId, IdGenerator, MediaId, PostId, Snowflake, UserId};
+pub use id::{CommentId, EventId, IdGenerator, MediaId, NotificationId, PostId, Snowflake, UserId};
 pub use time::Timestamp;
