@@ -1,13 +1,18 @@
 //! Adapters for the cache and blob ports: an embedded one (memory, files) and a
 //! scale-out one (Redis, S3) for each. Every adapter passes the same conformance
 //! tests (`tests/conformance.rs`).
+//!
+//! Web Push with VAPID (`push`) is tested against a local push service that
+//! decrypts what it receives (`tests/push.rs`).
 
 pub mod blob_fs;
 pub mod blob_s3;
 pub mod cache_memory;
 pub mod cache_redis;
+pub mod push;
 
 pub use blob_fs::FsBlobStore;
 pub use blob_s3::{S3BlobStore, S3Options};
 pub use cache_memory::MemoryCache;
 pub use cache_redis::RedisCache;
+pub use push::{Urgency, VapidKey, WebPushSender};

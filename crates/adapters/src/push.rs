@@ -1,0 +1,662 @@
+//! Web Push: messages to browsers through their push service (RFC 8030),
+//! encrypted for the subscription (RFC 8291: `aes128gcm` content coding,
+//! RFC 8188) and signed with the server's VAPID key (RFC 8292).
+//!
+//! All the crypto is aws-lc-rs (already used for JWTs and TLS); nothing here
+//! links OpenSSL.
+//!
+//! # The VAPID key
+//!
+//! [`VapidKey`] is the server's long-lived P-256 key pair. Browsers subscribe
+//! with its public half ([`VapidKey::public_key`]: base64url, no padding, of
+//! the 65-byte uncompressed point), and every push request is signed with the
+//! private half. Changing the key orphans every existing subscription, so it
+//! is generated once and kept: [`VapidKey::load_or_generate`] keeps it in a
+//! file of the data dir, or a configured string is read with
+//! [`VapidKey::from_base64url`].
+//!
+//! Its string form is **the base64url (RFC 4648 §5, no padding) encoding of
+//! the 32-byte big-endian private scalar**: 43 characters, the same raw format
+//! other Web Push libraries call the "VAPID private key", so a key can move
+//! between them. Padding, surrounding whitespace and a trailing newline are
+//! accepted on input.
+
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::agreement::{self, ECDH_P256, UnparsedPublicKey};
+use aws_lc_rs::encoding::AsBigEndian;
+use aws_lc_rs::hkdf::{self, HKDF_SHA256, KeyType, Salt};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use starling_core::messaging::{PushOutcome, PushSender, PushTarget};
+use starling_core::{Error, Result};
+
+/// Length of an uncompressed P-256 point: `0x04 || x || y`.
+const POINT_LEN: usize = 65;
+const SCALAR_LEN: usize = 32;
+const SALT_LEN: usize = 16;
+const AUTH_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+/// The RFC 8188 record size we announce. Push services must accept bodies of
+/// at least 4096 bytes (RFC 8030 §7.2), and the one record we send is never
+/// larger than that.
+const RECORD_SIZE: u32 = 4096;
+/// salt (16) || rs (4) || idlen (1) || keyid (the 65-byte ephemeral key).
+const HEADER_LEN: usize = SALT_LEN + 4 + 1 + POINT_LEN;
+/// Delimiter ending the (only, so last) record's plaintext (RFC 8188 §2).
+const LAST_RECORD: u8 = 0x02;
+
+/// The largest payload [`WebPushSender::send`] accepts: what fits in a
+/// 4096-byte body after the header, the padding delimiter and the GCM tag.
+pub const MAX_PAYLOAD: usize = RECORD_SIZE as usize - HEADER_LEN - TAG_LEN - 1;
+
+/// Lifetime of the VAPID JWT; RFC 8292 §2 caps it at 24 hours.
+const JWT_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// How long one push request may take, connection included, unless changed
+/// with [`WebPushSender::with_timeout`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much of an error response's body goes into the error message.
+const ERROR_BODY_LIMIT: usize = 512;
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url, tolerating padding and the standard alphabet (some
+/// clients send either).
+fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    let s: String = s
+        .trim()
+        .trim_end_matches('=')
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+// ---------------------------------------------------------------------------
+// VAPID key
+// ---------------------------------------------------------------------------
+
+/// The server's VAPID (RFC 8292) P-256 key pair. See the module docs for its
+/// string format.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VapidKey {
+    scalar: [u8; SCALAR_LEN],
+    public: [u8; POINT_LEN],
+}
+
+fn key_field(message: impl Into<String>) -> Error {
+    Error::field("vapid_private_key", message)
+}
+
+impl VapidKey {
+    /// A fresh random key pair.
+    pub fn generate() -> Result<Self> {
+        let private = agreement::PrivateKey::generate(&ECDH_P256)
+            .map_err(|_| Error::internal("cannot generate a P-256 key"))?;
+        let scalar: aws_lc_rs::encoding::EcPrivateKeyBin<'static> = private
+            .as_be_bytes()
+            .map_err(|_| Error::internal("cannot export a P-256 key"))?;
+        Self::from_scalar(scalar.as_ref())
+    }
+
+    /// Parses the string form: base64url of the 32-byte private scalar.
+    pub fn from_base64url(s: &str) -> Result<Self> {
+        let bytes = b64_decode(s).ok_or_else(|| key_field("is not base64url"))?;
+        Self::from_scalar(&bytes)
+    }
+
+    fn from_scalar(bytes: &[u8]) -> Result<Self> {
+        let scalar: [u8; SCALAR_LEN] = bytes.try_into().map_err(|_| {
+            key_field(format!(
+                "must be {SCALAR_LEN} bytes (a P-256 private scalar), not {}",
+                bytes.len()
+            ))
+        })?;
+        // Rejects zero and values not below the group order.
+        let private = agreement::PrivateKey::from_private_key(&ECDH_P256, &scalar)
+            .map_err(|_| key_field("is not a valid P-256 private key"))?;
+        let public = private
+            .compute_public_key()
+            .map_err(|_| Error::internal("cannot derive the VAPID public key"))?;
+        let public: [u8; POINT_LEN] = public
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::internal("unexpected P-256 public key length"))?;
+        Ok(Self { scalar, public })
+    }
+
+    /// The string form to store: base64url of the 32-byte private scalar.
+    /// It is a secret.
+    pub fn to_base64url(&self) -> String {
+        b64(self.scalar)
+    }
+
+    /// The application server key browsers subscribe with: base64url of the
+    /// 65-byte uncompressed public point.
+    pub fn public_key(&self) -> String {
+        b64(self.public)
+    }
+
+    /// Reads the key stored at `path`, or generates one and stores it there
+    /// (mode 0600 on Unix, parent directories created) when the file does not
+    /// exist. The file is written under a temporary name and then linked into
+    /// place, so a reader never sees half a key and, when two processes start
+    /// at once, both end up with the key that won. A file that exists but
+    /// does not hold a valid key is an error, never overwritten.
+    ///
+    /// Blocking file I/O: meant for startup.
+    pub fn load_or_generate(path: &Path) -> Result<Self> {
+        if let Some(key) = Self::load(path)? {
+            return Ok(key);
+        }
+        let key = Self::generate()?;
+        let io_err = |what: &str, e: std::io::Error| {
+            Error::internal(format!("{what} {}: {e}", path.display()))
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io_err("cannot create the directory of", e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "vapid".to_owned());
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+        let written = write_private(&tmp, format!("{}\n", key.to_base64url()).as_bytes());
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_err("cannot write the VAPID key next to", e));
+        }
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&tmp);
+                Ok(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(&tmp);
+                Self::load(path)?.ok_or_else(|| Error::internal("VAPID key vanished"))
+            }
+            // A file system without hard links: an atomic rename still keeps
+            // readers from seeing half a file.
+            Err(_) => match std::fs::rename(&tmp, path) {
+                Ok(()) => Ok(key),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(io_err("cannot store the VAPID key at", e))
+                }
+            },
+        }
+    }
+
+    fn load(path: &Path) -> Result<Option<Self>> {
+        match std::fs::read_to_string(path) {
+            Ok(s) => Self::from_base64url(&s)
+                .map(Some)
+                .map_err(|e| Error::internal(format!("VAPID key file {}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::internal(format!(
+                "cannot read the VAPID key {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+impl FromStr for VapidKey {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::from_base64url(s)
+    }
+}
+
+/// Shows the public key only.
+impl fmt::Debug for VapidKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VapidKey")
+            .field("public_key", &self.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Encryption (RFC 8291)
+// ---------------------------------------------------------------------------
+
+/// An HKDF output length, for aws-lc-rs's `expand`.
+struct Len(usize);
+
+impl KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn hkdf_expand<const N: usize>(prk: &hkdf::Prk, info: &[&[u8]]) -> Result<[u8; N]> {
+    let mut out = [0u8; N];
+    prk.expand(info, Len(N))
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| Error::internal("HKDF expansion failed"))?;
+    Ok(out)
+}
+
+/// Encrypts `plaintext` for the user agent holding the private half of
+/// `ua_public`, from the application server's (ephemeral) key `as_private`,
+/// into one `aes128gcm` record with its header.
+fn encrypt(
+    plaintext: &[u8],
+    ua_public: &[u8; POINT_LEN],
+    auth_secret: &[u8; AUTH_LEN],
+    as_private: &agreement::PrivateKey,
+    salt: &[u8; SALT_LEN],
+) -> Result<Vec<u8>> {
+    if plaintext.len() > MAX_PAYLOAD {
+        return Err(Error::PayloadTooLarge {
+            message: format!(
+                "a push payload holds at most {MAX_PAYLOAD} bytes, not {}",
+                plaintext.len()
+            ),
+        });
+    }
+    let as_public = as_private
+        .compute_public_key()
+        .map_err(|_| Error::internal("cannot derive the ephemeral public key"))?;
+    let as_public = as_public.as_ref();
+
+    // RFC 8291 §3.3/§3.4: combine the ECDH secret with the auth secret...
+    let ecdh_secret = agreement::agree(
+        as_private,
+        UnparsedPublicKey::new(&ECDH_P256, ua_public),
+        Error::field("p256dh", "is not a point on P-256"),
+        |secret| Ok(secret.to_vec()),
+    )?;
+    let prk_key = Salt::new(HKDF_SHA256, auth_secret).extract(&ecdh_secret);
+    let ikm: [u8; 32] = hkdf_expand(
+        &prk_key,
+        &[
+            b"WebPush: info\0".as_slice(),
+            ua_public.as_slice(),
+            as_public,
+        ],
+    )?;
+    // ... then derive the content encryption key and nonce (RFC 8188 §2.2, §2.3).
+    let prk = Salt::new(HKDF_SHA256, salt).extract(&ikm);
+    let cek: [u8; 16] = hkdf_expand(&prk, &[b"Content-Encoding: aes128gcm\0"])?;
+    // The first record's sequence number is 0, so the nonce is used as is.
+    let nonce: [u8; 12] = hkdf_expand(&prk, &[b"Content-Encoding: nonce\0"])?;
+
+    let key = UnboundKey::new(&AES_128_GCM, &cek)
+        .map(LessSafeKey::new)
+        .map_err(|_| Error::internal("cannot load the content encryption key"))?;
+    let mut record = Vec::with_capacity(plaintext.len() + 1 + TAG_LEN);
+    record.extend_from_slice(plaintext);
+    record.push(LAST_RECORD);
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::empty(),
+        &mut record,
+    )
+    .map_err(|_| Error::internal("AES-GCM encryption failed"))?;
+
+    let mut body = Vec::with_capacity(HEADER_LEN + record.len());
+    body.extend_from_slice(salt);
+    body.extend_from_slice(&RECORD_SIZE.to_be_bytes());
+    body.push(POINT_LEN as u8);
+    body.extend_from_slice(as_public);
+    body.extend_from_slice(&record);
+    Ok(body)
+}
+
+/// Decodes a subscription's keys, checking their shape.
+fn subscription_keys(target: &PushTarget) -> Result<([u8; POINT_LEN], [u8; AUTH_LEN])> {
+    let p256dh = b64_decode(&target.p256dh)
+        .and_then(|k| <[u8; POINT_LEN]>::try_from(k).ok())
+        .filter(|k| k[0] == 0x04)
+        .ok_or_else(|| {
+            Error::field(
+                "p256dh",
+                "must be base64url of a 65-byte uncompressed P-256 point",
+            )
+        })?;
+    let auth = b64_decode(&target.auth)
+        .and_then(|k| <[u8; AUTH_LEN]>::try_from(k).ok())
+        .ok_or_else(|| Error::field("auth", "must be base64url of 16 bytes"))?;
+    Ok((p256dh, auth))
+}
+
+/// Parses a push endpoint, returning it with its origin (the VAPID audience).
+/// Only `https` is used by real push services; `http` is allowed for local
+/// test services.
+fn endpoint_origin(endpoint: &str) -> Result<(url::Url, String)> {
+    let url = url::Url::parse(endpoint)
+        .map_err(|e| Error::field("endpoint", format!("is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(Error::field("endpoint", "must be an https:// URL"));
+    }
+    let origin = url.origin().ascii_serialization();
+    Ok((url, origin))
+}
+
+/// Checks what a browser sent as a subscription before it is stored: the
+/// endpoint is an http(s) URL and the keys have the right shape and lie on
+/// the curve. [`WebPushSender::send`] makes the same checks.
+pub fn validate_target(target: &PushTarget) -> Result<()> {
+    endpoint_origin(&target.endpoint)?;
+    let (p256dh, _) = subscription_keys(target)?;
+    agreement::ParsedPublicKey::try_from(UnparsedPublicKey::new(&ECDH_P256, p256dh.as_slice()))
+        .map_err(|_| Error::field("p256dh", "is not a point on P-256"))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Sender
+// ---------------------------------------------------------------------------
+
+/// RFC 8030 §5.3 message urgency, sent as the `Urgency` header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    VeryLow,
+    Low,
+    Normal,
+    High,
+}
+
+impl Urgency {
+    fn as_str(self) -> &'static str {
+        match self {
+            Urgency::VeryLow => "very-low",
+            Urgency::Low => "low",
+            Urgency::Normal => "normal",
+            Urgency::High => "high",
+        }
+    }
+}
+
+/// Sends Web Push messages over HTTP(S) with reqwest.
+///
+/// Responses map to: 2xx → [`PushOutcome::Accepted`]; 404 and 410 →
+/// [`PushOutcome::Gone`]; 429, 5xx, timeouts and network failures →
+/// [`Error::Unavailable`] (worth retrying later); any other status →
+/// [`Error::Internal`] (the request itself is refused: bad VAPID signature,
+/// payload too large, ...). Error messages carry the status and the start of
+/// the push service's answer. Redirects are not followed.
+pub struct WebPushSender {
+    signer: EcdsaKeyPair,
+    public_key: String,
+    subject: String,
+    client: reqwest::Client,
+    urgency: Option<Urgency>,
+}
+
+fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("starling/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the push HTTP client: {e}")))
+}
+
+impl WebPushSender {
+    /// `subject` is the VAPID contact (RFC 8292 §2.1) push services can
+    /// reach the operator at: a `mailto:` or `https:` URI, such as
+    /// `mailto:admin@example.org`.
+    pub fn new(private_key: &VapidKey, subject: String) -> Result<Self> {
+        let subject = subject.trim().to_owned();
+        let contact = subject
+            .strip_prefix("mailto:")
+            .or_else(|| subject.strip_prefix("https://"));
+        if contact.is_none_or(str::is_empty) {
+            return Err(Error::field(
+                "vapid_subject",
+                "must be a mailto: or https: URI, such as mailto:admin@example.org",
+            ));
+        }
+        let signer = EcdsaKeyPair::from_private_key_and_public_key(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            &private_key.scalar,
+            &private_key.public,
+        )
+        .map_err(|e| Error::internal(format!("cannot load the VAPID key for signing: {e}")))?;
+        Ok(Self {
+            signer,
+            public_key: private_key.public_key(),
+            subject,
+            client: http_client(DEFAULT_TIMEOUT)?,
+            urgency: None,
+        })
+    }
+
+    /// Bounds each push request, connection included ([`DEFAULT_TIMEOUT`]
+    /// otherwise).
+    pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.client = http_client(timeout)?;
+        Ok(self)
+    }
+
+    /// Sends every message with this `Urgency` (none by default, which push
+    /// services treat as `normal`).
+    pub fn with_urgency(mut self, urgency: Option<Urgency>) -> Self {
+        self.urgency = urgency;
+        self
+    }
+
+    /// The RFC 8292 `Authorization` header value for a push service origin.
+    fn authorization(&self, audience: &str) -> Result<String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| Error::internal("the clock is before 1970"))?;
+        let claims = serde_json::json!({
+            "aud": audience,
+            "exp": (now + JWT_LIFETIME).as_secs(),
+            "sub": self.subject,
+        });
+        let signing_input = format!(
+            "{}.{}",
+            b64(br#"{"typ":"JWT","alg":"ES256"}"#),
+            b64(claims.to_string())
+        );
+        let signature = self
+            .signer
+            .sign(
+                &aws_lc_rs::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+            )
+            .map_err(|_| Error::internal("cannot sign the VAPID token"))?;
+        Ok(format!(
+            "vapid t={signing_input}.{}, k={}",
+            b64(signature),
+            self.public_key
+        ))
+    }
+}
+
+/// The start of a response body, for error messages.
+async fn body_excerpt(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ERROR_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(ERROR_BODY_LIMIT);
+    String::from_utf8_lossy(&bytes).trim().to_owned()
+}
+
+#[async_trait]
+impl PushSender for WebPushSender {
+    fn public_key(&self) -> String {
+        self.public_key.clone()
+    }
+
+    async fn send(
+        &self,
+        target: &PushTarget,
+        payload: &[u8],
+        ttl: Duration,
+    ) -> Result<PushOutcome> {
+        let (url, origin) = endpoint_origin(&target.endpoint)?;
+        let (ua_public, auth) = subscription_keys(target)?;
+
+        // A fresh key and salt for every message (RFC 8291 §3.1, RFC 8188 §2.1).
+        let ephemeral = agreement::PrivateKey::generate(&ECDH_P256)
+            .map_err(|_| Error::internal("cannot generate an ephemeral P-256 key"))?;
+        let mut salt = [0u8; SALT_LEN];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::internal("no randomness"))?;
+        let body = encrypt(payload, &ua_public, &auth, &ephemeral, &salt)?;
+
+        let mut request = self
+            .client
+            .post(url)
+            .header("TTL", ttl.as_secs().to_string())
+            .header("Content-Encoding", "aes128gcm")
+            .header("Content-Type", "application/octet-stream")
+            .header("Authorization", self.authorization(&origin)?)
+            .body(body);
+        if let Some(urgency) = self.urgency {
+            request = request.header("Urgency", urgency.as_str());
+        }
+        let response = request.send().await.map_err(|e| Error::Unavailable {
+            message: format!("push to {origin} failed: {e}"),
+        })?;
+
+        let status = response.status();
+        if status.is_success() {
+            return Ok(PushOutcome::Accepted);
+        }
+        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+            return Ok(PushOutcome::Gone);
+        }
+        let excerpt = body_excerpt(response).await;
+        let message = if excerpt.is_empty() {
+            format!("push service {origin} answered {status}")
+        } else {
+            format!("push service {origin} answered {status}: {excerpt}")
+        };
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(Error::Unavailable { message })
+        } else {
+            Err(Error::internal(message))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Vec<u8> {
+        URL_SAFE_NO_PAD.decode(s).unwrap()
+    }
+
+    /// RFC 8291 Appendix A: with its fixed ephemeral key and salt, the body
+    /// must come out byte for byte.
+    #[test]
+    fn rfc8291_appendix_a() {
+        let as_private = agreement::PrivateKey::from_private_key(
+            &ECDH_P256,
+            &d("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw"),
+        )
+        .unwrap();
+        assert_eq!(
+            b64(as_private.compute_public_key().unwrap()),
+            "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8"
+        );
+        let ua_public: [u8; POINT_LEN] = d(
+            "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+        )
+        .try_into()
+        .unwrap();
+        let auth: [u8; AUTH_LEN] = d("BTBZMqHH6r4Tts7J_aSIgg").try_into().unwrap();
+        let salt: [u8; SALT_LEN] = d("DGv6ra1nlYgDCS1FRnbzlw").try_into().unwrap();
+        let plaintext = d("V2hlbiBJIGdyb3cgdXAsIEkgd2FudCB0byBiZSBhIHdhdGVybWVsb24");
+        assert_eq!(plaintext, b"When I grow up, I want to be a watermelon");
+
+        let body = encrypt(&plaintext, &ua_public, &auth, &as_private, &salt).unwrap();
+        assert_eq!(
+            b64(body),
+            concat!(
+                "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27ml",
+                "mlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPT",
+                "pK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
+            )
+        );
+    }
+
+    #[test]
+    fn payload_size_limit() {
+        let ua = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+        let ua_public: [u8; POINT_LEN] = ua
+            .compute_public_key()
+            .unwrap()
+            .as_ref()
+            .try_into()
+            .unwrap();
+        let as_private = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
+        let body = encrypt(
+            &[7; MAX_PAYLOAD],
+            &ua_public,
+            &[1; 16],
+            &as_private,
+            &[2; 16],
+        )
+        .unwrap();
+        assert_eq!(body.len(), RECORD_SIZE as usize);
+        let err = encrypt(
+            &[7; MAX_PAYLOAD + 1],
+            &ua_public,
+            &[1; 16],
+            &as_private,
+            &[2; 16],
+        );
+        assert!(matches!(err, Err(Error::PayloadTooLarge { .. })));
+    }
+
+    #[test]
+    fn lenient_base64() {
+        assert_eq!(b64_decode("-_8").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(b64_decode("+/8=").unwrap(), vec![0xfb, 0xff]);
+        assert_eq!(b64_decode(" -_8\n").unwrap(), vec![0xfb, 0xff]);
+        assert!(b64_decode("***").is_none());
+    }
+
+    #[test]
+    fn origin_is_the_audience() {
+        let (_, o) = endpoint_origin("https://push.example.net:443/wpush/v2/abc?x=1").unwrap();
+        assert_eq!(o, "https://push.example.net");
+        let (_, o) = endpoint_origin("http://127.0.0.1:8123/p").unwrap();
+        assert_eq!(o, "http://127.0.0.1:8123");
+        assert!(endpoint_origin("ftp://push.example.net/x").is_err());
+        assert!(endpoint_origin("not a url").is_err());
+    }
+}

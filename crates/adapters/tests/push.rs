@@ -1,0 +1,731 @@
+//! `WebPushSender` against a real HTTP push service played by this test: it
+//! captures each request, checks the VAPID token the way a push service does
+//! and decrypts the body the way a browser does, with the subscription's own
+//! private key and auth secret.
+//!
+//! The browser side is written here independently of the sender: RustCrypto
+//! (p256, hkdf, aes-gcm) instead of the sender's aws-lc-rs, and nothing from
+//! `starling_adapters::push` but the public API, so a bug shared by both sides
+//! cannot hide. The decryptor is itself checked against RFC 8291 Appendix A.
+//! One captured body is also decrypted by Python's `http_ece` (`pip install
+//! http_ece cryptography`); without it that test is skipped, except when
+//! `CI=true`, where it fails.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aes_gcm::aead::Aead;
+use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use p256::elliptic_curve::rand_core::OsRng;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use sha2::Sha256;
+use starling_adapters::push::MAX_PAYLOAD;
+use starling_adapters::{Urgency, VapidKey, WebPushSender};
+use starling_core::Error;
+use starling_core::messaging::{PushOutcome, PushSender, PushTarget};
+
+const SUBJECT: &str = "mailto:admin@example.org";
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn unb64(s: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD.decode(s).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// The browser
+// ---------------------------------------------------------------------------
+
+/// A push subscription as a browser creates it: its own P-256 key pair and a
+/// 16-byte auth secret.
+struct Browser {
+    secret: p256::SecretKey,
+    auth: [u8; 16],
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            secret: p256::SecretKey::random(&mut OsRng),
+            auth: rand::random(),
+        }
+    }
+
+    fn p256dh(&self) -> String {
+        b64(self.secret.public_key().to_encoded_point(false).as_bytes())
+    }
+
+    fn target(&self, endpoint: String) -> PushTarget {
+        PushTarget {
+            endpoint,
+            p256dh: self.p256dh(),
+            auth: b64(self.auth),
+        }
+    }
+
+    fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+        decrypt(body, &self.secret, &self.auth)
+    }
+}
+
+fn hkdf<const N: usize>(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand_multi_info(info, &mut out)
+        .unwrap();
+    out
+}
+
+/// RFC 8291 decryption of a one-record `aes128gcm` body (RFC 8188).
+fn decrypt(body: &[u8], ua_secret: &p256::SecretKey, auth: &[u8]) -> Result<Vec<u8>, String> {
+    if body.len() < 21 {
+        return Err("body shorter than the aes128gcm header".into());
+    }
+    let salt = &body[..16];
+    let rs = u32::from_be_bytes(body[16..20].try_into().unwrap()) as usize;
+    let idlen = body[20] as usize;
+    if idlen != 65 || body.len() < 21 + idlen + 16 {
+        return Err(format!(
+            "keyid must be the 65-byte sender key, is {idlen} bytes"
+        ));
+    }
+    let keyid = &body[21..21 + idlen];
+    let record = &body[21 + idlen..];
+    if record.len() > rs {
+        return Err(format!(
+            "record of {} bytes exceeds rs {rs}: not one record",
+            record.len()
+        ));
+    }
+
+    let as_public = p256::PublicKey::from_sec1_bytes(keyid).map_err(|e| format!("keyid: {e}"))?;
+    let ua_public = ua_secret.public_key().to_encoded_point(false);
+    let shared = p256::ecdh::diffie_hellman(ua_secret.to_nonzero_scalar(), as_public.as_affine());
+
+    let ikm: [u8; 32] = hkdf(
+        auth,
+        shared.raw_secret_bytes(),
+        &[b"WebPush: info\0", ua_public.as_bytes(), keyid],
+    );
+    let cek: [u8; 16] = hkdf(salt, &ikm, &[b"Content-Encoding: aes128gcm\0"]);
+    let nonce: [u8; 12] = hkdf(salt, &ikm, &[b"Content-Encoding: nonce\0"]);
+
+    let mut plain = Aes128Gcm::new_from_slice(&cek)
+        .unwrap()
+        .decrypt(&Nonce::from(nonce), record)
+        .map_err(|_| "AES-GCM authentication failed".to_owned())?;
+    // Strip padding: zeros after the delimiter, which must be 2 (last record).
+    while plain.last() == Some(&0) {
+        plain.pop();
+    }
+    match plain.pop() {
+        Some(2) => Ok(plain),
+        other => Err(format!("last record delimiter is {other:?}, not 2")),
+    }
+}
+
+/// The decryptor itself must reproduce the RFC's example, or nothing it
+/// accepts proves anything.
+#[test]
+fn decryptor_opens_rfc8291_example() {
+    let ua_secret =
+        p256::SecretKey::from_slice(&unb64("q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94")).unwrap();
+    assert_eq!(
+        b64(ua_secret.public_key().to_encoded_point(false).as_bytes()),
+        "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"
+    );
+    let body = unb64(concat!(
+        "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27ml",
+        "mlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPT",
+        "pK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
+    ));
+    let plain = decrypt(&body, &ua_secret, &unb64("BTBZMqHH6r4Tts7J_aSIgg")).unwrap();
+    assert_eq!(plain, b"When I grow up, I want to be a watermelon");
+
+    let mut tampered = body.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    assert!(decrypt(&tampered, &ua_secret, &unb64("BTBZMqHH6r4Tts7J_aSIgg")).is_err());
+}
+
+// ---------------------------------------------------------------------------
+// The push service
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+struct Captured {
+    id: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+#[derive(Clone, Default)]
+struct Service {
+    captured: Arc<Mutex<Vec<Captured>>>,
+}
+
+/// `POST /push/{status}/{id}` answers `status`, so each test picks the answer
+/// through the endpoint URL.
+async fn receive(
+    State(service): State<Service>,
+    Path((status, id)): Path<(u16, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    service
+        .captured
+        .lock()
+        .unwrap()
+        .push(Captured { id, headers, body });
+    let status = StatusCode::from_u16(status).unwrap();
+    let text = if status.is_success() {
+        ""
+    } else {
+        "the push service says no"
+    };
+    (status, text)
+}
+
+struct PushService {
+    origin: String,
+    service: Service,
+}
+
+impl PushService {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let service = Service::default();
+        let app = Router::new()
+            .route("/push/{status}/{id}", post(receive))
+            .with_state(service.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { origin, service }
+    }
+
+    /// A fresh subscription endpoint that answers `status`.
+    fn endpoint(&self, status: u16) -> (String, String) {
+        let id = format!("{:016x}", rand::random::<u64>());
+        (format!("{}/push/{status}/{id}", self.origin), id)
+    }
+
+    fn take(&self, id: &str) -> Captured {
+        let captured = self.service.captured.lock().unwrap();
+        let found: Vec<_> = captured.iter().filter(|c| c.id == id).cloned().collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one request for {id}, got {}",
+            found.len()
+        );
+        found.into_iter().next().unwrap()
+    }
+
+    fn count(&self, id: &str) -> usize {
+        self.service
+            .captured
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.id == id)
+            .count()
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Checks the RFC 8292 `Authorization` header as a push service does and
+/// returns the JWT claims.
+fn check_vapid(headers: &HeaderMap, origin: &str, expected_key: &str) -> serde_json::Value {
+    let value = header(headers, "authorization");
+    let params = value.strip_prefix("vapid ").expect("vapid scheme");
+    let params: HashMap<&str, &str> = params
+        .split(',')
+        .map(|p| p.trim().split_once('=').expect("t=... and k=..."))
+        .collect();
+    let (token, k) = (params["t"], params["k"]);
+    assert_eq!(k, expected_key, "k= is the sender's public key");
+
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWS in compact form");
+    let jose: serde_json::Value = serde_json::from_slice(&unb64(parts[0])).unwrap();
+    assert_eq!(jose["alg"], "ES256");
+    assert_eq!(jose["typ"], "JWT");
+
+    let key = VerifyingKey::from_sec1_bytes(&unb64(k)).unwrap();
+    let signature = Signature::from_slice(&unb64(parts[2])).expect("64-byte r || s");
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    key.verify(signed.as_bytes(), &signature)
+        .expect("JWT signature verifies with k=");
+
+    let claims: serde_json::Value = serde_json::from_slice(&unb64(parts[1])).unwrap();
+    assert_eq!(claims["aud"], origin, "aud is the endpoint's origin");
+    assert_eq!(claims["sub"], SUBJECT);
+    let exp = claims["exp"].as_u64().expect("numeric exp");
+    let now = unix_now();
+    assert!(exp > now, "exp {exp} is in the future");
+    assert!(exp <= now + 24 * 3600, "exp {exp} is at most 24 h away");
+    claims
+}
+
+fn sender(key: &VapidKey) -> WebPushSender {
+    WebPushSender::new(key, SUBJECT.to_owned()).unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// Sending
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn push_is_signed_and_decrypts_for_the_subscription() {
+    let service = PushService::start().await;
+    let key = VapidKey::generate().unwrap();
+    let sender = sender(&key);
+    let browser = Browser::new();
+    let (endpoint, id) = service.endpoint(201);
+    let payload = br#"{"title":"New love","body":"ada loved your post \xe2\x9d\xa4"}"#;
+
+    let outcome = sender
+        .send(
+            &browser.target(endpoint),
+            payload,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, PushOutcome::Accepted);
+
+    let request = service.take(&id);
+    assert_eq!(header(&request.headers, "ttl"), "3600");
+    assert_eq!(header(&request.headers, "content-encoding"), "aes128gcm");
+    assert_eq!(
+        header(&request.headers, "content-type"),
+        "application/octet-stream"
+    );
+    assert!(request.headers.get("urgency").is_none());
+    check_vapid(&request.headers, &service.origin, &sender.public_key());
+
+    assert_eq!(browser.decrypt(&request.body).unwrap(), payload);
+    // Someone else's subscription cannot read it.
+    assert!(Browser::new().decrypt(&request.body).is_err());
+}
+
+#[tokio::test]
+async fn every_message_has_a_fresh_key_and_salt() {
+    let service = PushService::start().await;
+    let sender = sender(&VapidKey::generate().unwrap());
+    let browser = Browser::new();
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let (endpoint, id) = service.endpoint(201);
+        sender
+            .send(
+                &browser.target(endpoint),
+                b"same words",
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        bodies.push(service.take(&id).body);
+    }
+    assert_ne!(bodies[0][..16], bodies[1][..16], "salts differ");
+    assert_ne!(
+        bodies[0][21..86],
+        bodies[1][21..86],
+        "ephemeral keys differ"
+    );
+    assert_ne!(
+        bodies[0][21..86],
+        unb64(&sender.public_key())[..],
+        "not the VAPID key"
+    );
+    for body in &bodies {
+        assert_eq!(browser.decrypt(body).unwrap(), b"same words");
+    }
+}
+
+#[tokio::test]
+async fn empty_and_largest_payloads_round_trip() {
+    let service = PushService::start().await;
+    let sender = sender(&VapidKey::generate().unwrap());
+    let browser = Browser::new();
+    let largest: Vec<u8> = (0..MAX_PAYLOAD).map(|i| i as u8).collect();
+    for payload in [&b""[..], &largest[..]] {
+        let (endpoint, id) = service.endpoint(201);
+        sender
+            .send(&browser.target(endpoint), payload, Duration::ZERO)
+            .await
+            .unwrap();
+        let request = service.take(&id);
+        assert_eq!(header(&request.headers, "ttl"), "0");
+        assert!(
+            request.body.len() <= 4096,
+            "fits what every push service accepts"
+        );
+        assert_eq!(browser.decrypt(&request.body).unwrap(), payload);
+    }
+}
+
+#[tokio::test]
+async fn too_large_payload_is_refused_before_sending() {
+    let service = PushService::start().await;
+    let sender = sender(&VapidKey::generate().unwrap());
+    let (endpoint, id) = service.endpoint(201);
+    let err = sender
+        .send(
+            &Browser::new().target(endpoint),
+            &vec![b'x'; MAX_PAYLOAD + 1],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::PayloadTooLarge { .. }), "{err:?}");
+    assert_eq!(service.count(&id), 0);
+}
+
+#[tokio::test]
+async fn urgency_header_when_configured() {
+    let service = PushService::start().await;
+    let sender = sender(&VapidKey::generate().unwrap()).with_urgency(Some(Urgency::High));
+    let (endpoint, id) = service.endpoint(201);
+    sender
+        .send(
+            &Browser::new().target(endpoint),
+            b"hi",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(header(&service.take(&id).headers, "urgency"), "high");
+}
+
+#[tokio::test]
+async fn statuses_map_to_outcomes() {
+    let service = PushService::start().await;
+    let sender = sender(&VapidKey::generate().unwrap());
+    let browser = Browser::new();
+    for (status, expected) in [
+        (200, Some(PushOutcome::Accepted)),
+        (201, Some(PushOutcome::Accepted)),
+        (202, Some(PushOutcome::Accepted)),
+        (404, Some(PushOutcome::Gone)),
+        (410, Some(PushOutcome::Gone)),
+        (400, None),
+        (403, None),
+        (413, None),
+        (429, None),
+        (500, None),
+        (503, None),
+    ] {
+        let (endpoint, id) = service.endpoint(status);
+        let result = sender
+            .send(&browser.target(endpoint), b"hello", Duration::from_secs(60))
+            .await;
+        assert_eq!(service.count(&id), 1, "{status}: one request");
+        match (result, expected) {
+            (Ok(outcome), Some(expected)) => assert_eq!(outcome, expected, "{status}"),
+            (Err(e), None) => {
+                let message = e.to_string();
+                assert!(message.contains(&status.to_string()), "{status}: {message}");
+                assert!(
+                    message.contains("the push service says no"),
+                    "{status}: {message}"
+                );
+                let retryable = status >= 500 || status == 429;
+                assert_eq!(
+                    matches!(e, Error::Unavailable { .. }),
+                    retryable,
+                    "{status}: {e:?}"
+                );
+            }
+            (result, expected) => panic!("{status}: got {result:?}, expected {expected:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn dead_endpoint_fails_fast() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let sender = sender(&VapidKey::generate().unwrap());
+    let started = Instant::now();
+    let err = sender
+        .send(
+            &Browser::new().target(format!("http://127.0.0.1:{port}/push/1")),
+            b"hello",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn silent_endpoint_times_out() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let sender = sender(&VapidKey::generate().unwrap())
+        .with_timeout(Duration::from_millis(500))
+        .unwrap();
+    let started = Instant::now();
+    let err = sender
+        .send(
+            &Browser::new().target(format!("http://{addr}/push/1")),
+            b"hello",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_refused() {
+    let sender = sender(&VapidKey::generate().unwrap());
+    let good = Browser::new().target("https://push.example.net/x".to_owned());
+    let cases = [
+        PushTarget {
+            endpoint: "ftp://push.example.net/x".into(),
+            ..good.clone()
+        },
+        PushTarget {
+            endpoint: "no url".into(),
+            ..good.clone()
+        },
+        PushTarget {
+            p256dh: "AAAA".into(),
+            ..good.clone()
+        },
+        // Right length and prefix, but not on the curve.
+        PushTarget {
+            p256dh: b64([[4u8].as_slice(), &[1; 64]].concat()),
+            ..good.clone()
+        },
+        PushTarget {
+            auth: b64([1u8; 15]),
+            ..good.clone()
+        },
+        PushTarget {
+            auth: "!!".into(),
+            ..good.clone()
+        },
+    ];
+    for target in cases {
+        assert!(
+            starling_adapters::push::validate_target(&target).is_err(),
+            "{target:?}"
+        );
+        let err = sender
+            .send(&target, b"x", Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Validation { .. }),
+            "{target:?}: {err:?}"
+        );
+    }
+    starling_adapters::push::validate_target(&good).unwrap();
+}
+
+#[test]
+fn subject_must_be_a_contact_uri() {
+    let key = VapidKey::generate().unwrap();
+    for subject in ["", "admin@example.org", "mailto:", "http://example.org"] {
+        assert!(
+            WebPushSender::new(&key, subject.to_owned()).is_err(),
+            "{subject}"
+        );
+    }
+    WebPushSender::new(&key, "https://example.org/contact".to_owned()).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// The VAPID key
+// ---------------------------------------------------------------------------
+
+#[test]
+fn vapid_key_string_round_trip() {
+    let key = VapidKey::generate().unwrap();
+    let s = key.to_base64url();
+    assert_eq!(s.len(), 43, "32 bytes, base64url without padding");
+    let again = VapidKey::from_base64url(&format!("{s}\n")).unwrap();
+    assert_eq!(again, key);
+    assert_eq!(again.public_key(), key.public_key());
+    let parsed: VapidKey = s.parse().unwrap();
+    assert_eq!(parsed, key);
+    assert_ne!(VapidKey::generate().unwrap(), key);
+    assert!(!format!("{key:?}").contains(&s), "Debug leaks the secret");
+
+    // The public key is the scalar's point, checked with another library.
+    let public = unb64(&key.public_key());
+    assert_eq!(public.len(), 65);
+    let secret = p256::SecretKey::from_slice(&unb64(&s)).unwrap();
+    assert_eq!(
+        public,
+        secret.public_key().to_encoded_point(false).as_bytes()
+    );
+
+    // A known key: RFC 8291's application server key.
+    let rfc = VapidKey::from_base64url("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw").unwrap();
+    assert_eq!(
+        rfc.public_key(),
+        "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8"
+    );
+
+    for bad in [
+        "",
+        "not base64!",
+        &b64([1u8; 31]),
+        &b64([0u8; 32]),
+        &b64([0xffu8; 32]),
+    ] {
+        assert!(VapidKey::from_base64url(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn vapid_key_file_is_generated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys").join("vapid.key");
+    let first = VapidKey::load_or_generate(&path).unwrap();
+    let second = VapidKey::load_or_generate(&path).unwrap();
+    assert_eq!(first, second);
+    let stored = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(stored.trim(), first.to_base64url());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Only the key file is left behind.
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["vapid.key"]);
+
+    // A damaged file is an error, never silently replaced.
+    std::fs::write(&path, "garbage").unwrap();
+    assert!(VapidKey::load_or_generate(&path).is_err());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "garbage");
+}
+
+// ---------------------------------------------------------------------------
+// A second opinion: Python's http_ece
+// ---------------------------------------------------------------------------
+
+/// `Some(python)` when python3 with http_ece and cryptography is available;
+/// otherwise `None` (skip), or a panic when `CI=true`.
+fn python_with_http_ece(test: &str) -> Option<&'static str> {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import http_ece, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some("python3");
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "{test} needs python3 with http_ece and cryptography under CI=true (pip install http_ece cryptography)"
+        );
+    }
+    eprintln!(
+        "skipped {test}: python3 with http_ece and cryptography is not installed (pip install http_ece cryptography)"
+    );
+    None
+}
+
+const HTTP_ECE_DECRYPT: &str = r#"
+import sys, http_ece
+from cryptography.hazmat.primitives.asymmetric import ec
+body = open(sys.argv[1], "rb").read()
+key = ec.derive_private_key(int(sys.argv[2], 16), ec.SECP256R1())
+plain = http_ece.decrypt(body, private_key=key, auth_secret=bytes.fromhex(sys.argv[3]), version="aes128gcm")
+sys.stdout.buffer.write(plain)
+"#;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn python_http_ece_decrypts_a_captured_push() {
+    let Some(python) = python_with_http_ece("python_http_ece_decrypts_a_captured_push") else {
+        return;
+    };
+    let service = PushService::start().await;
+    let sender = sender(&VapidKey::generate().unwrap());
+    let browser = Browser::new();
+    let (endpoint, id) = service.endpoint(201);
+    let payload = "Grüße from Starling: a push checked by a second implementation".as_bytes();
+    sender
+        .send(&browser.target(endpoint), payload, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let body = service.take(&id).body;
+
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("body");
+    std::fs::write(&body_path, &body).unwrap();
+    let output = tokio::process::Command::new(python)
+        .arg("-c")
+        .arg(HTTP_ECE_DECRYPT)
+        .arg(&body_path)
+        .arg(hex(&browser.secret.to_bytes()))
+        .arg(hex(&browser.auth))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "http_ece failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, payload);
+}
