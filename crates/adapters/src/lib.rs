@@ -2,17 +2,20 @@
 //! scale-out one (Redis, S3) for each. Every adapter passes the same conformance
 //! tests (`tests/conformance.rs`).
 //!
-//! Web Push with VAPID (`push`) is tested against a local push service that
-//! decrypts what it receives (`tests/push.rs`).
+//! Adapters for outgoing messages: Web Push with VAPID (`push`, tested against a
+//! local push service in `tests/push.rs`) and mail over SMTP or into `.eml`
+//! files (`mail`, `tests/mail.rs`).
 
 pub mod blob_fs;
 pub mod blob_s3;
 pub mod cache_memory;
 pub mod cache_redis;
+pub mod mail;
 pub mod push;
 
 pub use blob_fs::FsBlobStore;
 pub use blob_s3::{S3BlobStore, S3Options};
 pub use cache_memory::MemoryCache;
 pub use cache_redis::RedisCache;
+pub use mail::{FileMailer, SmtpMailer};
 pub use push::{Urgency, VapidKey, WebPushSender};
