@@ -359,7 +359,10 @@ fn endpoint_origin(endpoint: &str) -> Result<(url::Url, String)> {
     let url = url::Url::parse(endpoint)
         .map_err(|e| Error::field("endpoint", format!("is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
-        return Err(Error::field("endpoint", "must be an https:// URL"));
+        return Err(Error::field(
+            "endpoint",
+            "must be an https:// URL (or http:// for a local push service)",
+        ));
     }
     let origin = url.origin().ascii_serialization();
     Ok((url, origin))
