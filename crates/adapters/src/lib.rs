@@ -1,13 +1,16 @@
-//! Adapters for the cache and blob ports: an embedded one (memory, files) and a
-//! scale-out one (Redis, S3) for each. Every adapter passes the same conformance
-//! tests (`tests/conformance.rs`).
+//! Adapters for the cache, blob and messaging ports: an embedded one (memory,
+//! files) and a scale-out one (Redis, S3, RabbitMQ) for each. Every adapter
+//! passes the same conformance tests (`tests/conformance.rs`,
+//! `tests/messaging.rs`).
 
 pub mod blob_fs;
 pub mod blob_s3;
+pub mod bus_memory;
 pub mod cache_memory;
 pub mod cache_redis;
 
 pub use blob_fs::FsBlobStore;
 pub use blob_s3::{S3BlobStore, S3Options};
+pub use bus_memory::MemoryBus;
 pub use cache_memory::MemoryCache;
 pub use cache_redis::RedisCache;
