@@ -8,9 +8,11 @@ pub mod blob_s3;
 pub mod bus_memory;
 pub mod cache_memory;
 pub mod cache_redis;
+pub mod pubsub_memory;
 
 pub use blob_fs::FsBlobStore;
 pub use blob_s3::{S3BlobStore, S3Options};
 pub use bus_memory::MemoryBus;
 pub use cache_memory::MemoryCache;
 pub use cache_redis::RedisCache;
+pub use pubsub_memory::MemoryPubSub;
