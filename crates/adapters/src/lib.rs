@@ -9,6 +9,7 @@ pub mod bus_memory;
 pub mod cache_memory;
 pub mod cache_redis;
 pub mod pubsub_memory;
+pub mod pubsub_redis;
 
 pub use blob_fs::FsBlobStore;
 pub use blob_s3::{S3BlobStore, S3Options};
@@ -16,3 +17,4 @@ pub use bus_memory::MemoryBus;
 pub use cache_memory::MemoryCache;
 pub use cache_redis::RedisCache;
 pub use pubsub_memory::MemoryPubSub;
+pub use pubsub_redis::RedisPubSub;
