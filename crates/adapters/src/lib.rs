@@ -6,6 +6,7 @@
 pub mod blob_fs;
 pub mod blob_s3;
 pub mod bus_memory;
+pub mod bus_rabbitmq;
 pub mod cache_memory;
 pub mod cache_redis;
 pub mod pubsub_memory;
@@ -14,6 +15,7 @@ pub mod pubsub_redis;
 pub use blob_fs::FsBlobStore;
 pub use blob_s3::{S3BlobStore, S3Options};
 pub use bus_memory::MemoryBus;
+pub use bus_rabbitmq::{RabbitBus, RabbitOptions};
 pub use cache_memory::MemoryCache;
 pub use cache_redis::RedisCache;
 pub use pubsub_memory::MemoryPubSub;
