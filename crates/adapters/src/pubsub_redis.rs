@@ -10,6 +10,12 @@
 //! dropped. Every message is then fanned out locally, each subscriber with
 //! its own bounded buffer.
 //!
+//! The task also registers each new local subscription, after a round trip
+//! on the subscriber connection (the `SUBSCRIBE`, or a `PING` when the
+//! channel is already subscribed) and after delivering what arrived before
+//! it: a subscription receives what is published once `subscribe` has
+//! returned, and nothing published before it was called.
+//!
 //! When the subscriber connection drops (or stops answering its periodic
 //! `PING`), the task reconnects with exponential backoff (100 ms doubling to
 //! 5 s) and subscribes again to every channel that has a local subscriber.
@@ -24,7 +30,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use redis::aio::{ConnectionManager, PubSubSink, PubSubStream};
 use starling_core::messaging::{PubSub, Subscription};
 use starling_core::{Error, Result};
@@ -32,7 +38,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::cache_redis::redact;
-use crate::pubsub_memory::{Registry, SUBSCRIPTION_BUFFER};
+use crate::pubsub_memory::{LocalSubscription, Registry, SUBSCRIPTION_BUFFER};
 
 /// Bounds every round trip to Redis, so a dead server never hangs a caller.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,10 +63,10 @@ fn unavailable(message: impl Into<String>) -> Error {
 
 enum Command {
     /// Make sure the subscriber connection is subscribed to the channel
-    /// (unprefixed), then answer.
+    /// (unprefixed), then answer with a new local subscription.
     Subscribe {
         channel: String,
-        done: oneshot::Sender<Result<()>>,
+        done: oneshot::Sender<Result<LocalSubscription>>,
     },
     /// The channel's last local subscriber is gone: unsubscribe unless a new
     /// one arrived meanwhile.
@@ -100,6 +106,13 @@ impl RedisPubSub {
             .set_connection_timeout(Some(Duration::from_secs(3)))
             .set_response_timeout(Some(Duration::from_secs(3)));
         let timed_out = || unavailable(format!("redis: timed out connecting to {}", redact(url)));
+        // The subscriber first: a plain connection fails at once when nothing
+        // listens, where the manager would retry until its timeout.
+        let (sink, stream) = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(redis_err)?
+            .split();
         let publisher = tokio::time::timeout(
             TIMEOUT,
             ConnectionManager::new_with_config(client.clone(), config),
@@ -107,11 +120,6 @@ impl RedisPubSub {
         .await
         .map_err(|_| timed_out())?
         .map_err(redis_err)?;
-        let (sink, stream) = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(redis_err)?
-            .split();
 
         let (commands, rx) = mpsc::unbounded_channel();
         let unsubscribe = commands.clone();
@@ -169,9 +177,6 @@ impl PubSub for RedisPubSub {
         if !self.shared.connected.load(Ordering::SeqCst) {
             return Err(Self::disconnected());
         }
-        // Registered first, so nothing delivered after the SUBSCRIBE below is
-        // confirmed can miss it. Dropped (and unsubscribed) on failure.
-        let local = self.shared.registry.subscribe(channel);
         let (done, answer) = oneshot::channel();
         self.shared
             .commands
@@ -181,7 +186,7 @@ impl PubSub for RedisPubSub {
             })
             .map_err(|_| Self::disconnected())?;
         match tokio::time::timeout(TIMEOUT, answer).await {
-            Ok(Ok(Ok(()))) => Ok(Box::pin(local)),
+            Ok(Ok(Ok(local))) => Ok(Box::pin(local)),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(Self::disconnected()),
             Err(_) => Err(unavailable(format!(
@@ -317,15 +322,11 @@ impl Subscriber {
                     let Some(msg) = msg else {
                         return Ended::Disconnected("connection closed".to_owned());
                     };
-                    let Some(channel) = msg.get_channel_name().strip_prefix(&self.prefix) else {
-                        continue;
-                    };
-                    let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-                    self.registry.deliver(channel, &payload);
+                    self.deliver(&msg);
                 }
                 cmd = self.commands.recv() => {
                     let Some(cmd) = cmd else { return Ended::Dropped };
-                    if let Err(why) = self.command(&mut sink, cmd).await {
+                    if let Err(why) = self.command(&mut sink, &mut stream, cmd).await {
                         return Ended::Disconnected(why);
                     }
                 }
@@ -340,34 +341,65 @@ impl Subscriber {
         }
     }
 
+    fn deliver(&self, msg: &redis::Msg) {
+        if let Some(channel) = msg.get_channel_name().strip_prefix(&self.prefix) {
+            let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
+            self.registry.deliver(channel, &payload);
+        }
+    }
+
+    /// Delivers the messages already received, without waiting for more.
+    fn deliver_received(&self, stream: &mut PubSubStream) -> std::result::Result<(), String> {
+        loop {
+            match stream.next().now_or_never() {
+                Some(Some(msg)) => self.deliver(&msg),
+                Some(None) => return Err("connection closed".to_owned()),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Runs one command; `Err` when the connection must be replaced.
     async fn command(
         &mut self,
         sink: &mut PubSubSink,
+        stream: &mut PubSubStream,
         cmd: Command,
     ) -> std::result::Result<(), String> {
         match cmd {
             Command::Subscribe { channel, done } => {
-                if self.subscribed.contains(&channel) {
-                    let _ = done.send(Ok(()));
-                    return Ok(());
+                // A round trip (SUBSCRIBE, or PING when already subscribed)
+                // puts everything Redis sent before it into `stream`. Those
+                // messages were published before this subscription, so they
+                // are delivered before it joins the registry.
+                let (what, answer) = if self.subscribed.contains(&channel) {
+                    let ping = tokio::time::timeout(TIMEOUT, sink.ping::<redis::Value>()).await;
+                    ("PING", ping.map(|r| r.map(|_| ())))
+                } else {
+                    let full = self.full(&channel);
+                    (
+                        "SUBSCRIBE",
+                        tokio::time::timeout(TIMEOUT, sink.subscribe(full)).await,
+                    )
+                };
+                let failed = match answer {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(format!("{what} failed: {e}")),
+                    Err(_) => Some(format!("{what} timed out")),
+                };
+                if let Some(why) = failed {
+                    let _ = done.send(Err(unavailable(format!("redis: {why}"))));
+                    return Err(why);
                 }
-                match tokio::time::timeout(TIMEOUT, sink.subscribe(self.full(&channel))).await {
-                    Ok(Ok(())) => {
-                        self.subscribed.insert(channel);
-                        let _ = done.send(Ok(()));
-                        Ok(())
-                    }
-                    Ok(Err(e)) => {
-                        let why = format!("SUBSCRIBE failed: {e}");
-                        let _ = done.send(Err(redis_err(e)));
-                        Err(why)
-                    }
-                    Err(_) => {
-                        let _ = done.send(Err(unavailable("redis: SUBSCRIBE timed out")));
-                        Err("SUBSCRIBE timed out".to_owned())
-                    }
+                self.subscribed.insert(channel.clone());
+                if let Err(why) = self.deliver_received(stream) {
+                    let _ = done.send(Err(RedisPubSub::disconnected()));
+                    return Err(why);
                 }
+                // If the caller gave up meanwhile, dropping the subscription
+                // queues its unsubscription.
+                let _ = done.send(Ok(self.registry.subscribe(&channel)));
+                Ok(())
             }
             Command::Unsubscribe(channel) => {
                 if self.registry.has(&channel) || !self.subscribed.remove(&channel) {
