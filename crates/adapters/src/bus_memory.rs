@@ -8,10 +8,12 @@
 //! handlers are idempotent). The relay counts attempts and gives up after its
 //! limit; `Envelope.attempt` is passed through as the relay sets it.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use starling_core::messaging::{Envelope, EventBus, EventHandler};
 use starling_core::{Error, Result};
 use tokio::sync::Notify;
@@ -60,6 +62,22 @@ pub(crate) fn check_consume_args(group: &str, patterns: &[&str]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Calls `handler`, turning a panic into an error (so it is retried and
+/// eventually dead-lettered like any failure, and never takes the caller down).
+pub(crate) async fn call(handler: &dyn EventHandler, event: &Envelope) -> Result<()> {
+    match AssertUnwindSafe(handler.handle(event)).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string payload".to_owned());
+            Err(Error::internal(format!("event handler panicked: {what}")))
+        }
+    }
 }
 
 struct Group {
@@ -156,7 +174,7 @@ impl EventBus for MemoryBus {
         let results = futures::future::join_all(
             chosen
                 .iter()
-                .map(|(_, handler)| async move { handler.handle(event).await }),
+                .map(|(_, handler)| call(handler.as_ref(), event)),
         )
         .await;
         let failures: Vec<String> = chosen

@@ -656,6 +656,16 @@ async fn run_consumer(inner: Arc<Inner>, spec: Arc<Spec>, first: (Channel, Consu
             return;
         }
         tracing::warn!(group = %spec.group, "rabbitmq: consumer stopped; re-establishing");
+        if channel.status().connected() {
+            // The broker cancelled the consumer (its queue was deleted, say)
+            // but the channel is still open.
+            let _ =
+                tokio::time::timeout(inner.options.timeout, channel.close(200, "OK".into())).await;
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            () = tokio::time::sleep(inner.options.reconnect_min) => {}
+        }
     }
     while handlers.join_next().await.is_some() {}
 }
@@ -732,7 +742,7 @@ async fn handle_delivery(inner: Arc<Inner>, spec: Arc<Spec>, delivery: Delivery)
         payload,
         attempt,
     };
-    let error = match spec.handler.handle(&event).await {
+    let error = match crate::bus_memory::call(spec.handler.as_ref(), &event).await {
         Ok(()) => {
             if let Err(e) = acker.ack(BasicAckOptions::default()).await {
                 tracing::debug!(group = %spec.group, event = %event.id, error = %e, "rabbitmq: ack failed; the event will be redelivered");

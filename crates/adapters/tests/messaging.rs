@@ -402,6 +402,7 @@ async fn bus_contract(backend: BusBackend) {
     bus_wildcards_follow_amqp_topic_rules(backend.bus().await).await;
     bus_failing_handler_gets_event_again_with_next_attempt(backend.bus().await).await;
     bus_dead_letters_after_max_attempts(backend.bus().await).await;
+    bus_panicking_handler_counts_as_failure(backend.bus().await).await;
     bus_publish_without_consumer_is_ok_and_confirmed(backend.bus().await).await;
     bus_same_event_twice_is_delivered_twice(backend.bus().await).await;
     bus_handlers_run_concurrently(backend.bus().await).await;
@@ -630,6 +631,51 @@ async fn bus_dead_letters_after_max_attempts(t: TestBus) {
             assert!(left.is_none(), "nothing left in the group's queue");
         }
     }
+    t.cleanup().await;
+}
+
+async fn bus_panicking_handler_counts_as_failure(t: TestBus) {
+    /// Panics on its first call.
+    struct Panicky {
+        tx: mpsc::UnboundedSender<Seen>,
+        calls: AtomicU32,
+    }
+    #[async_trait]
+    impl EventHandler for Panicky {
+        async fn handle(&self, event: &Envelope) -> Result<()> {
+            let _ = self.tx.send(Seen {
+                consumer: "panicky",
+                event: event.clone(),
+            });
+            if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("handler panics on purpose");
+            }
+            Ok(())
+        }
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    t.consume(
+        "panicky",
+        &["panic.*"],
+        Arc::new(Panicky {
+            tx,
+            calls: AtomicU32::new(0),
+        }),
+    )
+    .await;
+    let published = t.relay(&event("panic.now")).await;
+    let expected = if t.in_process() {
+        vec![false, true]
+    } else {
+        vec![true]
+    };
+    assert_eq!(published, expected);
+    let attempts: Vec<u32> = expect_seen(&mut rx, 2)
+        .await
+        .iter()
+        .map(|s| s.event.attempt)
+        .collect();
+    assert_eq!(attempts, vec![1, 2], "a panic is retried like an error");
     t.cleanup().await;
 }
 
