@@ -101,6 +101,11 @@ pub struct RabbitOptions {
     /// Reconnect backoff: starts at `reconnect_min`, doubles up to `reconnect_max`.
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
+    /// Publish as `mandatory`: an event no queue is bound for (before any
+    /// consumer group has declared its queue, say on a first deployment) is
+    /// returned by the broker and `publish` fails, so the outbox keeps it
+    /// instead of the broker dropping it.
+    pub require_route: bool,
 }
 
 impl Default for RabbitOptions {
@@ -114,6 +119,7 @@ impl Default for RabbitOptions {
             timeout: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
+            require_route: true,
         }
     }
 }
@@ -215,7 +221,10 @@ impl Inner {
                 .basic_publish(
                     exchange.into(),
                     routing_key,
-                    BasicPublishOptions::default(),
+                    BasicPublishOptions {
+                        mandatory: self.options.require_route,
+                        ..BasicPublishOptions::default()
+                    },
                     payload,
                     properties,
                 )
@@ -223,7 +232,10 @@ impl Inner {
                 .await
         };
         match tokio::time::timeout(self.options.timeout, work).await {
-            Ok(Ok(Confirmation::Ack(_))) => Ok(()),
+            Ok(Ok(Confirmation::Ack(Some(_)))) => Err(self.unavailable(
+                "no queue takes this event yet (no consumer group has declared one); it stays in the outbox",
+            )),
+            Ok(Ok(Confirmation::Ack(None))) => Ok(()),
             Ok(Ok(Confirmation::Nack(_))) => {
                 Err(self.unavailable("the broker refused the message"))
             }
@@ -296,6 +308,18 @@ impl RabbitBus {
     /// `options.timeout`), declares the exchange and starts the supervisor
     /// that reconnects from then on.
     pub async fn connect(url: &str, options: RabbitOptions) -> Result<Self> {
+        Self::build(url, options, false).await
+    }
+
+    /// Like [`RabbitBus::connect`], but a broker that cannot be reached yet
+    /// is not an error: the bus starts disconnected (publishes fail, so the
+    /// outbox keeps its events) and connects, with its consumers, as soon as
+    /// the broker answers. A malformed URL is still an error.
+    pub async fn connect_lazily(url: &str, options: RabbitOptions) -> Result<Self> {
+        Self::build(url, options, true).await
+    }
+
+    async fn build(url: &str, options: RabbitOptions, lazy: bool) -> Result<Self> {
         let uri: AMQPUri = url
             .parse()
             .map_err(|e| Error::field("broker_url", format!("is not valid: {e}")))?;
@@ -320,8 +344,15 @@ impl RabbitBus {
             shutdown,
             tasks: Mutex::new(Tasks::default()),
         });
-        let first = inner.open().await.map_err(|e| inner.unavailable(e))?;
-        inner.live.send_replace(Some(Arc::new(first)));
+        match inner.open().await {
+            Ok(first) => {
+                inner.live.send_replace(Some(Arc::new(first)));
+            }
+            Err(e) if lazy => {
+                tracing::warn!(url = %inner.url, error = %e, "rabbitmq: not reachable yet; will keep trying");
+            }
+            Err(e) => return Err(inner.unavailable(e)),
+        }
         let supervisor = tokio::spawn(supervise(inner.clone()));
         inner.tasks().supervisor = Some(supervisor);
         Ok(RabbitBus {
@@ -389,13 +420,15 @@ impl EventBus for RabbitBus {
         if inner.is_shut_down() {
             return Err(inner.unavailable("the event bus is shut down"));
         }
-        let live = inner
-            .current()
-            .ok_or_else(|| inner.unavailable("not connected; reconnecting"))?;
-        let first = spec
-            .establish(inner, &live)
-            .await
-            .map_err(|e| inner.unavailable(format!("consumer group {group}: {e}")))?;
+        // Not connected: the consumer starts when the connection does.
+        let first = match inner.current() {
+            Some(live) => Some(
+                spec.establish(inner, &live)
+                    .await
+                    .map_err(|e| inner.unavailable(format!("consumer group {group}: {e}")))?,
+            ),
+            None => None,
+        };
         let mut tasks = inner.tasks();
         if inner.is_shut_down() {
             return Err(inner.unavailable("the event bus is shut down"));
@@ -595,11 +628,11 @@ async fn wait_live(
 
 /// Runs one consumer for the life of the bus, re-establishing it after the
 /// connection or its channel is lost.
-async fn run_consumer(inner: Arc<Inner>, spec: Arc<Spec>, first: (Channel, Consumer)) {
+async fn run_consumer(inner: Arc<Inner>, spec: Arc<Spec>, first: Option<(Channel, Consumer)>) {
     let mut live_rx = inner.live.subscribe();
     let mut shutdown = inner.shutdown.subscribe();
     let mut handlers = JoinSet::new();
-    let mut established = Some(first);
+    let mut established = first;
     let mut backoff = inner.options.reconnect_min;
     loop {
         let (channel, mut consumer) = match established.take() {

@@ -287,6 +287,9 @@ fn rabbit_options(exchange: &str) -> RabbitOptions {
         retry_delay: Duration::from_millis(50),
         timeout: Duration::from_secs(2),
         reconnect_max: Duration::from_millis(500),
+        // The shared contract publishes keys nobody consumes, as the memory
+        // bus allows; `require_route` has its own test.
+        require_route: false,
         ..RabbitOptions::default()
     }
 }
@@ -938,6 +941,67 @@ async fn rabbit_bus_survives_a_broker_outage() {
     assert_eq!(seen.event.id, after.id);
     assert_eq!(seen.event.attempt, 1);
     t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_rabbit_bus_starts_without_the_broker_and_catches_up() {
+    let Some(url) = backend_var(
+        "STARLING_TEST_BROKER_URL",
+        "a_lazy_rabbit_bus_starts_without_the_broker_and_catches_up",
+    ) else {
+        return;
+    };
+    let proxy = Proxy::start(target_addr(&url).await).await;
+    proxy.cut();
+    let exchange = unique_name();
+    let options = rabbit_options(&exchange);
+    assert!(
+        RabbitBus::connect(&proxy.url(&url), options.clone())
+            .await
+            .is_err(),
+        "the eager variant needs the broker"
+    );
+    let bus = RabbitBus::connect_lazily(&proxy.url(&url), options)
+        .await
+        .expect("the lazy variant starts without it");
+    assert!(bus.check().await.is_err());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    bus.consume("late", &["lazy.#"], Recorder::new("late", &tx))
+        .await
+        .expect("a consumer can be registered while disconnected");
+    assert!(bus.publish(&event("lazy.early")).await.is_err());
+    proxy.restore();
+    eventually(Duration::from_secs(15), "the bus connects", || async {
+        bus.check().await.is_ok()
+    })
+    .await;
+    let e = event("lazy.now");
+    eventually(
+        Duration::from_secs(15),
+        "a publish is confirmed",
+        || async { bus.publish(&e).await.is_ok() },
+    )
+    .await;
+    let seen = next_seen(&mut rx, Duration::from_secs(15))
+        .await
+        .expect("the consumer registered while down receives");
+    assert_eq!(seen.event.id, e.id);
+    let (_conn, raw) = raw_channel(&url).await;
+    for q in [format!("{exchange}.late"), format!("{exchange}.late.dead")] {
+        let _ = raw
+            .queue_delete(
+                q.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+    let _ = raw
+        .exchange_delete(
+            exchange.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await;
+    bus.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------

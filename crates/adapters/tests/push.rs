@@ -14,129 +14,22 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use aes_gcm::aead::Aead;
-use aes_gcm::{Aes128Gcm, KeyInit, Nonce};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use axum::http::HeaderMap;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
-use p256::elliptic_curve::rand_core::OsRng;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use sha2::Sha256;
 use starling_adapters::push::MAX_PAYLOAD;
 use starling_adapters::{Urgency, VapidKey, WebPushSender};
 use starling_core::Error;
 use starling_core::messaging::{PushOutcome, PushSender, PushTarget};
 
+#[path = "support/push_service.rs"]
+mod push_service;
+use push_service::*;
+
 const SUBJECT: &str = "mailto:admin@example.org";
-
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn unb64(s: &str) -> Vec<u8> {
-    URL_SAFE_NO_PAD.decode(s).unwrap()
-}
-
-// ---------------------------------------------------------------------------
-// The browser
-// ---------------------------------------------------------------------------
-
-/// A push subscription as a browser creates it: its own P-256 key pair and a
-/// 16-byte auth secret.
-struct Browser {
-    secret: p256::SecretKey,
-    auth: [u8; 16],
-}
-
-impl Browser {
-    fn new() -> Self {
-        Self {
-            secret: p256::SecretKey::random(&mut OsRng),
-            auth: rand::random(),
-        }
-    }
-
-    fn p256dh(&self) -> String {
-        b64(self.secret.public_key().to_encoded_point(false).as_bytes())
-    }
-
-    fn target(&self, endpoint: String) -> PushTarget {
-        PushTarget {
-            endpoint,
-            p256dh: self.p256dh(),
-            auth: b64(self.auth),
-        }
-    }
-
-    fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
-        decrypt(body, &self.secret, &self.auth)
-    }
-}
-
-fn hkdf<const N: usize>(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> [u8; N] {
-    let mut out = [0u8; N];
-    hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
-        .expand_multi_info(info, &mut out)
-        .unwrap();
-    out
-}
-
-/// RFC 8291 decryption of a one-record `aes128gcm` body (RFC 8188).
-fn decrypt(body: &[u8], ua_secret: &p256::SecretKey, auth: &[u8]) -> Result<Vec<u8>, String> {
-    if body.len() < 21 {
-        return Err("body shorter than the aes128gcm header".into());
-    }
-    let salt = &body[..16];
-    let rs = u32::from_be_bytes(body[16..20].try_into().unwrap()) as usize;
-    let idlen = body[20] as usize;
-    if idlen != 65 || body.len() < 21 + idlen + 16 {
-        return Err(format!(
-            "keyid must be the 65-byte sender key, is {idlen} bytes"
-        ));
-    }
-    let keyid = &body[21..21 + idlen];
-    let record = &body[21 + idlen..];
-    if record.len() > rs {
-        return Err(format!(
-            "record of {} bytes exceeds rs {rs}: not one record",
-            record.len()
-        ));
-    }
-
-    let as_public = p256::PublicKey::from_sec1_bytes(keyid).map_err(|e| format!("keyid: {e}"))?;
-    let ua_public = ua_secret.public_key().to_encoded_point(false);
-    let shared = p256::ecdh::diffie_hellman(ua_secret.to_nonzero_scalar(), as_public.as_affine());
-
-    let ikm: [u8; 32] = hkdf(
-        auth,
-        shared.raw_secret_bytes(),
-        &[b"WebPush: info\0", ua_public.as_bytes(), keyid],
-    );
-    let cek: [u8; 16] = hkdf(salt, &ikm, &[b"Content-Encoding: aes128gcm\0"]);
-    let nonce: [u8; 12] = hkdf(salt, &ikm, &[b"Content-Encoding: nonce\0"]);
-
-    let mut plain = Aes128Gcm::new_from_slice(&cek)
-        .unwrap()
-        .decrypt(&Nonce::from(nonce), record)
-        .map_err(|_| "AES-GCM authentication failed".to_owned())?;
-    // Strip padding: zeros after the delimiter, which must be 2 (last record).
-    while plain.last() == Some(&0) {
-        plain.pop();
-    }
-    match plain.pop() {
-        Some(2) => Ok(plain),
-        other => Err(format!("last record delimiter is {other:?}, not 2")),
-    }
-}
 
 /// The decryptor itself must reproduce the RFC's example, or nothing it
 /// accepts proves anything.
@@ -159,105 +52,6 @@ fn decryptor_opens_rfc8291_example() {
     let mut tampered = body.clone();
     *tampered.last_mut().unwrap() ^= 1;
     assert!(decrypt(&tampered, &ua_secret, &unb64("BTBZMqHH6r4Tts7J_aSIgg")).is_err());
-}
-
-// ---------------------------------------------------------------------------
-// The push service
-// ---------------------------------------------------------------------------
-
-#[derive(Clone, Debug)]
-struct Captured {
-    id: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-#[derive(Clone, Default)]
-struct Service {
-    captured: Arc<Mutex<Vec<Captured>>>,
-}
-
-/// `POST /push/{status}/{id}` answers `status`, so each test picks the answer
-/// through the endpoint URL.
-async fn receive(
-    State(service): State<Service>,
-    Path((status, id)): Path<(u16, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
-    service
-        .captured
-        .lock()
-        .unwrap()
-        .push(Captured { id, headers, body });
-    let status = StatusCode::from_u16(status).unwrap();
-    let text = if status.is_success() {
-        ""
-    } else {
-        "the push service says no"
-    };
-    (status, text)
-}
-
-struct PushService {
-    origin: String,
-    service: Service,
-}
-
-impl PushService {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
-        let service = Service::default();
-        let app = Router::new()
-            .route("/push/{status}/{id}", post(receive))
-            .with_state(service.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { origin, service }
-    }
-
-    /// A fresh subscription endpoint that answers `status`.
-    fn endpoint(&self, status: u16) -> (String, String) {
-        let id = format!("{:016x}", rand::random::<u64>());
-        (format!("{}/push/{status}/{id}", self.origin), id)
-    }
-
-    fn take(&self, id: &str) -> Captured {
-        let captured = self.service.captured.lock().unwrap();
-        let found: Vec<_> = captured.iter().filter(|c| c.id == id).cloned().collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "expected one request for {id}, got {}",
-            found.len()
-        );
-        found.into_iter().next().unwrap()
-    }
-
-    fn count(&self, id: &str) -> usize {
-        self.service
-            .captured
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|c| c.id == id)
-            .count()
-    }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
-    headers
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// Checks the RFC 8292 `Authorization` header as a push service does and

@@ -449,3 +449,115 @@ pub struct IdsParams {
     /// Comma-separated post ids, at most 100.
     pub ids: String,
 }
+
+/// What a notification refers to: a post or a comment, with a short excerpt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSubject {
+    pub id: String,
+    /// The start of its text (at most 140 characters).
+    pub excerpt: String,
+}
+
+/// A notification: `type` is `love`, `comment`, `reply`, `mention` or `follow`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: String,
+    #[serde(rename = "type")]
+    #[schema(example = "love")]
+    pub kind: String,
+    pub actor: Author,
+    /// The post concerned (for loves, comments, replies and mentions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post: Option<NotificationSubject>,
+    /// The comment concerned (a loved comment, the new comment or reply, a mention in a comment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<NotificationSubject>,
+    pub created_at: String,
+    pub read: bool,
+}
+
+impl Notification {
+    pub fn from_view(
+        v: &starling_services::notifications::NotificationView,
+        public_url: &str,
+    ) -> Self {
+        use starling_services::notifications::excerpt;
+        Notification {
+            id: v.record.id.to_string(),
+            kind: v.record.kind.as_str().to_owned(),
+            actor: Author::from_record(&v.actor, public_url),
+            post: v.post.as_ref().map(|p| NotificationSubject {
+                id: p.id.to_string(),
+                excerpt: excerpt(&p.text),
+            }),
+            comment: v.comment.as_ref().map(|c| NotificationSubject {
+                id: c.id.to_string(),
+                excerpt: excerpt(&c.text),
+            }),
+            created_at: rfc3339(v.record.created_at),
+            read: v.record.read_at.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct NotificationParams {
+    /// Opaque cursor from the previous page's `nextCursor`.
+    pub cursor: Option<String>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
+    /// Only unread notifications.
+    pub unread_only: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadCount {
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VapidKey {
+    /// The application server key to pass to `pushManager.subscribe` (base64url).
+    pub public_key: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushKeys {
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The 16-byte auth secret, base64url.
+    pub auth: String,
+}
+
+/// A `PushSubscription` as the browser's `toJSON()` gives it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PushSubscriptionRequest {
+    pub endpoint: String,
+    pub keys: PushKeys,
+    /// Sent by browsers; ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<i64>)]
+    pub expiration_time: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PushSubscription {
+    pub id: String,
+    pub endpoint: String,
+    pub created_at: String,
+}

@@ -29,6 +29,8 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "comments", description = "Comments and replies"),
         (name = "feeds", description = "Home, community, user and tag feeds"),
         (name = "media", description = "Stored media"),
+        (name = "notifications", description = "Notifications, unread counts and the live stream"),
+        (name = "push", description = "Web Push subscriptions"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::metrics::track;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, media, ops, posts, profile, users};
+use crate::routes::{auth, media, notifications, ops, posts, profile, users};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -76,6 +76,14 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(posts::user_posts))
         .routes(routes!(posts::tag_posts))
         .routes(routes!(posts::search_posts))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::unread_count))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(notifications::mark_all_read))
+        .routes(routes!(notifications::stream))
+        .routes(routes!(notifications::vapid_public_key))
+        .routes(routes!(notifications::add_push_subscription))
+        .routes(routes!(notifications::delete_push_subscription))
         // Media keys contain slashes, so the route is a wildcard; its docs come
         // from `ApiDoc`'s path list.
         .route("/media/{*key}", axum::routing::get(media::get_media))

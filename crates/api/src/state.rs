@@ -18,6 +18,8 @@ pub struct ApiConfig {
     pub body_limit: usize,
     /// Prefix of media URLs, e.g. `https://cdn.example.org`; empty = same origin.
     pub public_url: String,
+    /// How often an idle notification stream sends a heartbeat.
+    pub sse_heartbeat: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -28,6 +30,7 @@ impl Default for ApiConfig {
             trust_proxy: false,
             body_limit: 64 * 1024,
             public_url: String::new(),
+            sse_heartbeat: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -64,4 +67,6 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub metrics: Arc<Metrics>,
     pub checks: Arc<Vec<NamedCheck>>,
+    /// Turns true when the server begins shutting down: long-lived streams end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }

@@ -140,6 +140,7 @@ id_newtype!(TokenFamilyId, "token family");
 id_newtype!(MediaId, "media upload");
 id_newtype!(EventId, "event");
 id_newtype!(NotificationId, "notification");
+id_newtype!(PushSubscriptionId, "push subscription");
 
 #[cfg(test)]
 mod tests {

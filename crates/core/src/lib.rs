@@ -4,6 +4,7 @@
 
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod messaging;
 pub mod model;
@@ -12,5 +13,8 @@ pub mod time;
 pub mod types;
 
 pub use error::{Error, Result};
-pub use id::{CommentId, EventId, IdGenerator, MediaId, NotificationId, PostId, Snowflake, UserId};
+pub use id::{
+    CommentId, EventId, IdGenerator, MediaId, NotificationId, PostId, PushSubscriptionId,
+    Snowflake, UserId,
+};
 pub use time::Timestamp;

@@ -23,6 +23,8 @@ pub struct NewUser {
     pub password_hash: String,
     pub display_name: Option<String>,
     pub created_at: Timestamp,
+    /// Written to the outbox with the user.
+    pub event: crate::messaging::Envelope,
 }
 
 /// What login needs: the id and the stored password hash.
@@ -104,6 +106,8 @@ pub struct NewPost {
     /// Uploads to attach, in display order (their `position`).
     pub media_ids: Vec<MediaId>,
     pub created_at: Timestamp,
+    /// Written to the outbox when the post is new (not an idempotent retry).
+    pub event: crate::messaging::Envelope,
 }
 
 pub struct PostEdit {
@@ -169,6 +173,8 @@ pub struct NewComment {
     pub author_id: UserId,
     pub text: String,
     pub created_at: Timestamp,
+    /// Written to the outbox with the comment.
+    pub event: crate::messaging::Envelope,
 }
 
 /// What a love is for.
@@ -205,5 +211,79 @@ pub struct MediaRecord {
     pub post_id: Option<PostId>,
     /// Place among the post's media, from 0.
     pub position: i64,
+    pub created_at: Timestamp,
+}
+
+use crate::{EventId, NotificationId};
+
+/// What a notification tells its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationKind {
+    Love,
+    Comment,
+    Reply,
+    Mention,
+    Follow,
+}
+
+impl NotificationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Love => "love",
+            NotificationKind::Comment => "comment",
+            NotificationKind::Reply => "reply",
+            NotificationKind::Mention => "mention",
+            NotificationKind::Follow => "follow",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "love" => NotificationKind::Love,
+            "comment" => NotificationKind::Comment,
+            "reply" => NotificationKind::Reply,
+            "mention" => NotificationKind::Mention,
+            "follow" => NotificationKind::Follow,
+            _ => return None,
+        })
+    }
+}
+
+/// The thing a notification is about. A notification is stored only while
+/// its subject exists, and removed with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A live post (mentions in it, its removal takes every notification about it).
+    Post(PostId),
+    /// A live comment on a live post.
+    Comment(CommentId),
+    /// `actor`'s love of a live post or comment.
+    Love { actor: UserId, target: LoveTarget },
+    /// `actor` following `followee`.
+    Follow { actor: UserId, followee: UserId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NotificationRecord {
+    pub id: NotificationId,
+    pub event_id: EventId,
+    pub recipient_id: UserId,
+    pub kind: NotificationKind,
+    pub actor_id: UserId,
+    pub post_id: Option<PostId>,
+    pub comment_id: Option<CommentId>,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
+}
+
+/// A browser's Web Push subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscriptionRecord {
+    pub id: crate::PushSubscriptionId,
+    pub user_id: UserId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
     pub created_at: Timestamp,
 }

@@ -39,7 +39,14 @@ pub trait UserStore: Send + Sync {
 #[async_trait]
 pub trait FollowStore: Send + Sync {
     /// Returns false when the follow already existed. NotFound when `followee` does not exist.
-    async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<bool>;
+    /// `event` is written to the outbox when the follow is new.
+    async fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        at: Timestamp,
+        event: &crate::messaging::Envelope,
+    ) -> Result<bool>;
     /// Returns false when there was nothing to remove.
     async fn unfollow(&self, follower: UserId, followee: UserId) -> Result<bool>;
     /// Everyone who follows `user` (for fan-out).
@@ -194,6 +201,8 @@ pub trait CommentStore: Send + Sync {
     async fn create_comment(&self, comment: NewComment) -> Result<CommentRecord>;
     /// A comment, deleted placeholders included; NotFound when removed.
     async fn comment(&self, id: CommentId) -> Result<CommentRecord>;
+    /// Those of `ids` that exist (deleted placeholders included), in any order.
+    async fn comments_by_ids(&self, ids: &[CommentId]) -> Result<Vec<CommentRecord>>;
     /// Comments of a post under `parent` (None: top level), oldest first, after `after`.
     async fn comments(
         &self,
@@ -211,7 +220,14 @@ pub trait CommentStore: Send + Sync {
 #[async_trait]
 pub trait LoveStore: Send + Sync {
     /// False when already loved. NotFound when the target is gone.
-    async fn love(&self, target: LoveTarget, user: UserId, at: Timestamp) -> Result<bool>;
+    /// `event` is written to the outbox when the love is new.
+    async fn love(
+        &self,
+        target: LoveTarget,
+        user: UserId,
+        at: Timestamp,
+        event: &crate::messaging::Envelope,
+    ) -> Result<bool>;
     /// False when there was no love to remove. NotFound when the target is gone.
     async fn unlove(&self, target: LoveTarget, user: UserId) -> Result<bool>;
     /// Which of `targets` (post or comment ids) `user` loves.
@@ -256,4 +272,79 @@ pub trait SearchStore: Send + Sync {
         before: Option<PostId>,
         limit: u32,
     ) -> Result<Vec<PostRecord>>;
+}
+
+use crate::messaging::Envelope;
+use crate::{EventId, NotificationId};
+
+/// The transactional outbox: rows written by the actions' transactions,
+/// claimed and published by the relay.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Leases up to `limit` pending events (oldest first) until `lease_until`:
+    /// rows not claimed, or whose lease ran out before `now`. Each claim counts
+    /// an attempt (`Envelope::attempt`). Concurrent relays never get the same row.
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Envelope>>;
+    /// Published: the rows are deleted.
+    async fn outbox_done(&self, ids: &[EventId]) -> Result<()>;
+    /// Not published: try again after `retry_at`, or never (`dead`, kept for inspection).
+    async fn outbox_retry(&self, id: EventId, retry_at: Timestamp, dead: bool) -> Result<()>;
+    /// Events not yet published (dead ones excluded).
+    async fn outbox_pending(&self) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Stores `n` unless one exists for its event and recipient, or its
+    /// subject is gone. Returns the recipient's unread count when stored.
+    async fn insert_notification(
+        &self,
+        n: &NotificationRecord,
+        subject: Subject,
+    ) -> Result<Option<i64>>;
+    /// Newest first, ids below `before`.
+    async fn notifications(
+        &self,
+        recipient: UserId,
+        before: Option<NotificationId>,
+        limit: u32,
+        unread_only: bool,
+    ) -> Result<Vec<NotificationRecord>>;
+    /// Oldest first, ids above `after` (what a reconnecting stream missed).
+    async fn notifications_after(
+        &self,
+        recipient: UserId,
+        after: NotificationId,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>>;
+    async fn notification(&self, id: NotificationId) -> Result<NotificationRecord>;
+    async fn unread_count(&self, recipient: UserId) -> Result<i64>;
+    /// NotFound unless `id` is `recipient`'s. Returns the new unread count.
+    async fn mark_read(&self, recipient: UserId, id: NotificationId, at: Timestamp) -> Result<i64>;
+    async fn mark_all_read(&self, recipient: UserId, at: Timestamp) -> Result<()>;
+    /// Deletes the notifications about `subject`; returns each affected
+    /// recipient with their unread count after.
+    async fn remove_notifications(&self, subject: Subject) -> Result<Vec<(UserId, i64)>>;
+}
+
+#[async_trait]
+pub trait PushSubscriptionStore: Send + Sync {
+    /// Upserts by endpoint: a browser re-subscribing moves it to `user_id`.
+    async fn save_push_subscription(
+        &self,
+        sub: &PushSubscriptionRecord,
+    ) -> Result<PushSubscriptionRecord>;
+    async fn push_subscriptions(&self, user: UserId) -> Result<Vec<PushSubscriptionRecord>>;
+    /// Returns false when `user` has no subscription `id`.
+    async fn delete_push_subscription(
+        &self,
+        user: UserId,
+        id: crate::PushSubscriptionId,
+    ) -> Result<bool>;
+    async fn delete_push_endpoint(&self, endpoint: &str) -> Result<()>;
 }

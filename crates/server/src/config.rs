@@ -30,6 +30,25 @@ pub struct Settings {
     pub redis_prefix: String,
     /// `amqp://...`: the event broker (otherwise in-process).
     pub broker_url: Option<String>,
+    /// The broker's topic exchange; consumer queues are named `{exchange}.{group}`.
+    pub broker_exchange: String,
+    /// Deliveries of a failing event before it is dead-lettered.
+    pub event_max_attempts: u32,
+    /// Whether this node relays its outbox to the broker (api and worker
+    /// nodes do by default; turn off to leave relaying to the workers).
+    pub outbox_relay: bool,
+    /// `smtp://host:port` (or `smtps://user:pass@host`): outgoing mail;
+    /// otherwise `.eml` files under `{data_dir}/mail`.
+    pub smtp_url: Option<String>,
+    /// The From address of outgoing mail.
+    pub mail_from: String,
+    /// The name mail and push messages use for this site.
+    pub site_name: String,
+    /// Web Push VAPID private key (base64url P-256 scalar); default: generated
+    /// in the data dir (`vapid.key`). Every node must share it.
+    pub vapid_private_key: Option<String>,
+    /// The VAPID contact, `mailto:` or `https:`.
+    pub vapid_subject: String,
     /// `s3://bucket[/prefix]`: media in S3 (otherwise files in the data dir).
     pub media_url: Option<String>,
     pub s3_endpoint: Option<String>,
@@ -73,6 +92,8 @@ pub struct Settings {
     pub log_format: String,
     /// Log filter, e.g. `info` or `starling=debug,info`.
     pub log: String,
+    /// Seconds between heartbeats on an idle notification stream.
+    pub sse_heartbeat_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
 }
@@ -89,6 +110,14 @@ impl Default for Settings {
             redis_url: None,
             redis_prefix: "starling:".into(),
             broker_url: None,
+            broker_exchange: "starling.events".into(),
+            event_max_attempts: 5,
+            outbox_relay: true,
+            smtp_url: None,
+            mail_from: "Starling <noreply@localhost>".into(),
+            site_name: "Starling".into(),
+            vapid_private_key: None,
+            vapid_subject: "mailto:admin@localhost".into(),
             media_url: None,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
@@ -116,6 +145,7 @@ impl Default for Settings {
             public_url: String::new(),
             log_format: "text".into(),
             log: "info".into(),
+            sse_heartbeat_secs: 15,
             shutdown_timeout_secs: 30,
         }
     }
@@ -267,6 +297,18 @@ impl Settings {
         {
             return Err(bad("redis_url", "must start with redis:// or rediss://"));
         }
+        if let Some(u) = &self.smtp_url
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            return Err(bad("smtp_url", "must start with smtp:// or smtps://"));
+        }
+        if self.event_max_attempts == 0 {
+            return Err(bad("event_max_attempts", "must be at least 1"));
+        }
+        if !(self.vapid_subject.starts_with("mailto:") || self.vapid_subject.starts_with("https:"))
+        {
+            return Err(bad("vapid_subject", "must be a mailto: or https: URL"));
+        }
         if let Some(u) = &self.broker_url {
             if !(u.starts_with("amqp://") || u.starts_with("amqps://")) {
                 return Err(bad("broker_url", "must start with amqp:// or amqps://"));
@@ -403,6 +445,10 @@ impl Settings {
         s.database_url = Some(redact_url(&self.database_url()));
         s.redis_url = s.redis_url.as_deref().map(redact_url);
         s.broker_url = s.broker_url.as_deref().map(redact_url);
+        s.smtp_url = s.smtp_url.as_deref().map(redact_url);
+        if s.vapid_private_key.is_some() {
+            s.vapid_private_key = Some("***".into());
+        }
         if s.s3_secret_access_key.is_some() {
             s.s3_secret_access_key = Some("***".into());
         }

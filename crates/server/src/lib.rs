@@ -10,11 +10,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use starling_adapters::{FsBlobStore, MemoryCache, RedisCache, S3BlobStore, S3Options};
+use starling_adapters::{
+    FileMailer, FsBlobStore, MemoryBus, MemoryCache, MemoryPubSub, RabbitBus, RabbitOptions,
+    RedisCache, RedisPubSub, S3BlobStore, S3Options, SmtpMailer, VapidKey, WebPushSender,
+};
 use starling_api::metrics::Metrics;
 use starling_api::{ApiConfig, AppState, NamedCheck};
+use starling_core::messaging::{EventBus, Mailer, PubSub, PushSender};
 use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
+use starling_services::mail::WelcomeMailer;
+use starling_services::notifications::NotificationWorker;
+use starling_services::outbox::{Relay, RelaySettings};
 use starling_services::{AuthSettings, FeedSettings, JwtKeys, MediaSettings, Ports, Services};
 use starling_store::{SqlStore, StoreOptions};
 use tokio::sync::watch;
@@ -26,6 +33,24 @@ struct CacheHealth(Arc<dyn Cache>);
 
 #[async_trait]
 impl Health for CacheHealth {
+    async fn check(&self) -> CoreResult<()> {
+        self.0.check().await
+    }
+}
+
+struct BusHealth(Arc<dyn EventBus>);
+
+#[async_trait]
+impl Health for BusHealth {
+    async fn check(&self) -> CoreResult<()> {
+        self.0.check().await
+    }
+}
+
+struct PubSubHealth(Arc<dyn PubSub>);
+
+#[async_trait]
+impl Health for PubSubHealth {
     async fn check(&self) -> CoreResult<()> {
         self.0.check().await
     }
@@ -65,6 +90,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
+    bus: Arc<dyn EventBus>,
     store: SqlStore,
     grace: Duration,
 }
@@ -128,13 +154,67 @@ impl Server {
             check: Arc::new(BlobHealth(blobs.clone())),
         });
 
-        if let Some(url) = &settings.broker_url {
-            tracing::info!(url = %config::redact_url(url), "broker: amqp");
+        let bus: Arc<dyn EventBus> = match &settings.broker_url {
+            Some(url) => {
+                // A broker that is down at start-up only delays events.
+                let bus = RabbitBus::connect_lazily(
+                    url,
+                    RabbitOptions {
+                        exchange: settings.broker_exchange.clone(),
+                        max_attempts: settings.event_max_attempts,
+                        ..RabbitOptions::default()
+                    },
+                )
+                .await?;
+                tracing::info!(url = %config::redact_url(url), exchange = %settings.broker_exchange, "event bus: rabbitmq");
+                checks.push(NamedCheck {
+                    name: "broker".into(),
+                    check: Arc::new(probe::AmqpProbe::new(url)?),
+                });
+                Arc::new(bus)
+            }
+            None => {
+                tracing::info!("event bus: in-process, fed from the outbox");
+                Arc::new(MemoryBus::new())
+            }
+        };
+        if settings.broker_url.is_some() {
             checks.push(NamedCheck {
-                name: "broker".into(),
-                check: Arc::new(probe::AmqpProbe::new(url)?),
+                name: "bus".into(),
+                check: Arc::new(BusHealth(bus.clone())),
             });
         }
+        let pubsub: Arc<dyn PubSub> = match &settings.redis_url {
+            Some(url) => {
+                let p = RedisPubSub::connect(url, &settings.redis_prefix).await?;
+                tracing::info!("live channel: redis pub/sub");
+                checks.push(NamedCheck {
+                    name: "pubsub".into(),
+                    check: Arc::new(PubSubHealth(Arc::new(p.clone()))),
+                });
+                Arc::new(p)
+            }
+            None => Arc::new(MemoryPubSub::new()),
+        };
+
+        let vapid = match &settings.vapid_private_key {
+            Some(k) => VapidKey::from_base64url(k)
+                .map_err(|e| anyhow::anyhow!("vapid_private_key: {e}"))?,
+            None => VapidKey::load_or_generate(&settings.data_dir.join("vapid.key"))?,
+        };
+        let push: Arc<dyn PushSender> =
+            Arc::new(WebPushSender::new(&vapid, settings.vapid_subject.clone())?);
+        let mailer: Arc<dyn Mailer> = match &settings.smtp_url {
+            Some(url) => {
+                tracing::info!(url = %config::redact_url(url), "mail: smtp");
+                Arc::new(SmtpMailer::from_url(url, &settings.mail_from)?)
+            }
+            None => {
+                let dir = settings.data_dir.join("mail");
+                tracing::info!(dir = %dir.display(), "mail: .eml files");
+                Arc::new(FileMailer::new(dir, &settings.mail_from)?)
+            }
+        };
 
         let key_path = settings
             .jwt_private_key_file
@@ -151,9 +231,13 @@ impl Server {
             comments: store_arc.clone(),
             search: store_arc.clone(),
             loves: store_arc.clone(),
-            media: store_arc,
+            media: store_arc.clone(),
+            notifications: store_arc.clone(),
+            push_subscriptions: store_arc.clone(),
+            outbox: store_arc,
             cache,
             blobs,
+            pubsub,
         };
         let services = Services::new(
             ports,
@@ -178,8 +262,10 @@ impl Server {
                 max_bytes: settings.media_max_bytes,
                 unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
             },
+            Some(push),
         );
 
+        let (shutdown, stop_rx) = watch::channel(false);
         let pool_store = store.clone();
         let metrics = Arc::new(Metrics::new(Some(Arc::new(move || {
             pool_store.pool_usage()
@@ -193,9 +279,11 @@ impl Server {
                 trust_proxy: settings.trust_proxy,
                 body_limit: settings.body_limit_bytes,
                 public_url: settings.public_url.clone(),
+                sse_heartbeat: Duration::from_secs(settings.sse_heartbeat_secs.max(1)),
             }),
             metrics,
             checks: Arc::new(checks),
+            stopping: stop_rx.clone(),
         };
         let router = if roles.api {
             starling_api::api_router(state)
@@ -207,7 +295,7 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        let (shutdown, mut rx) = watch::channel(false);
+        let mut rx = stop_rx;
         let http = tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -220,6 +308,47 @@ impl Server {
         });
 
         let mut workers = Vec::new();
+        if roles.worker {
+            // Consumers first, so the relay's first events find them.
+            bus.consume(
+                NotificationWorker::GROUP,
+                NotificationWorker::PATTERNS,
+                Arc::new(NotificationWorker(services.notifications.clone())),
+            )
+            .await?;
+            bus.consume(
+                WelcomeMailer::GROUP,
+                WelcomeMailer::PATTERNS,
+                Arc::new(WelcomeMailer::new(
+                    services.ports.users.clone(),
+                    mailer,
+                    settings.site_name.clone(),
+                    settings.public_url.clone(),
+                )),
+            )
+            .await?;
+        }
+        let in_process = settings.broker_url.is_none();
+        if settings.outbox_relay && (roles.worker || (roles.api && !in_process)) {
+            // With a broker, every node that writes relays its outbox (a
+            // worker also picks up what stopped nodes left behind). In
+            // process, only a node with the consumers may: publishing there
+            // means handling, and events wait in the outbox until one runs.
+            let relay = Relay::new(
+                services.ports.outbox.clone(),
+                bus.clone(),
+                services.outbox.signal(),
+                RelaySettings {
+                    dead_after: in_process.then_some(settings.event_max_attempts),
+                    ..RelaySettings::default()
+                },
+            );
+            let stop = shutdown.subscribe();
+            workers.push(tokio::spawn(relay.run(stop)));
+        }
+        if roles.api || roles.realtime {
+            workers.push(spawn_live_refresh(services.clone(), shutdown.subscribe()));
+        }
         if roles.worker {
             workers.push(spawn_token_purge(services.clone(), shutdown.subscribe()));
             workers.push(spawn_media_cleanup(
@@ -234,6 +363,7 @@ impl Server {
             shutdown,
             http,
             workers,
+            bus,
             store,
             grace: Duration::from_secs(settings.shutdown_timeout_secs),
         })
@@ -250,10 +380,26 @@ impl Server {
         for w in self.workers {
             let _ = w.await;
         }
+        self.bus.shutdown().await;
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Renews this node's marks of users with an open notification stream.
+fn spawn_live_refresh(services: Services, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = starling_services::notifications::LIVE_TTL / 3;
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => services.notifications.refresh_live().await,
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            }
+        }
+    })
 }
 
 /// Worker job: delete long-expired refresh tokens every hour.

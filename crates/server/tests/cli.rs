@@ -885,3 +885,128 @@ async fn ids_encode_the_configured_node() {
         "id {id} encodes time {minted_ms}, now is {now_ms}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// 8. Events survive a crash between commit and publish
+// ---------------------------------------------------------------------------
+
+async fn login(http: &reqwest::Client, server: &Server, username: &str) -> String {
+    let r = http
+        .post(server.url("/api/auth/login"))
+        .json(&json!({"login": username, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["accessToken"].as_str().unwrap().to_owned()
+}
+
+async fn notifications(http: &reqwest::Client, server: &Server, token: &str) -> Vec<Value> {
+    let r = http
+        .get(server.url("/api/notifications?limit=100"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["items"].as_array().unwrap().clone()
+}
+
+/// The first node commits a follow but never publishes it (an api node that
+/// does not relay), and is killed with SIGKILL. The node started after it
+/// delivers the notification, once.
+async fn killed_after_commit_then_delivered_once(envs: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = client();
+    let mut first_envs = envs.to_vec();
+    first_envs.push(("STARLING_OUTBOX_RELAY", "false"));
+    let mut first = start_server(dir.path(), &data, &["--roles", "api"], &first_envs).await;
+    let ann = unique_name("ann");
+    let bob = unique_name("bob");
+    let ann_session = register(&http, &first, &ann).await;
+    let bob_session = register(&http, &first, &bob).await;
+    let ann_id = ann_session["user"]["id"].as_str().unwrap();
+    let r = http
+        .put(first.url(&format!("/api/users/{ann_id}/follow")))
+        .bearer_auth(bob_session["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the follow is acknowledged");
+    let token = ann_session["accessToken"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        notifications(&http, &first, &token).await.is_empty(),
+        "nothing is published before the crash"
+    );
+    let status = Command::new("kill")
+        .args(["-KILL", &first.proc.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    first
+        .proc
+        .expect_exit(Duration::from_secs(10), "after SIGKILL");
+
+    let second = start_server(dir.path(), &data, &[], envs).await;
+    let token = login(&http, &second, &ann).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let items = loop {
+        let items = notifications(&http, &second, &token).await;
+        if !items.is_empty() || Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        items.len(),
+        1,
+        "the follow arrives after the restart: {items:?}"
+    );
+    assert_eq!(items[0]["type"], "follow");
+    assert_eq!(items[0]["actor"]["username"], json!(bob));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(notifications(&http, &second, &token).await.len(), 1, "once");
+}
+
+#[tokio::test]
+async fn sigkill_after_commit_loses_no_event_embedded() {
+    killed_after_commit_then_delivered_once(&[]).await;
+}
+
+#[tokio::test]
+async fn sigkill_after_commit_loses_no_event_postgres_rabbitmq() {
+    let (Some(admin_url), Some(broker)) = (
+        std::env::var("STARLING_TEST_DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
+        std::env::var("STARLING_TEST_BROKER_URL")
+            .ok()
+            .filter(|v| !v.is_empty()),
+    ) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: STARLING_TEST_DATABASE_URL and STARLING_TEST_BROKER_URL must be set"
+        );
+        eprintln!("skipped: STARLING_TEST_DATABASE_URL or STARLING_TEST_BROKER_URL is not set");
+        return;
+    };
+    let name = format!("starling_kill_{:016x}", rand::random::<u64>());
+    psql(&admin_url, &format!("CREATE DATABASE {name}")).unwrap();
+    let _cleanup = DropDatabase {
+        admin_url: admin_url.clone(),
+        name: name.clone(),
+    };
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    let exchange = format!("starling-test.{name}");
+    killed_after_commit_then_delivered_once(&[
+        ("STARLING_DATABASE_URL", url.as_str()),
+        ("STARLING_BROKER_URL", &broker),
+        ("STARLING_BROKER_EXCHANGE", &exchange),
+    ])
+    .await;
+}

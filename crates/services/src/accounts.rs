@@ -8,11 +8,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use starling_core::error::FieldErrors;
+use starling_core::events::DomainEvent;
 use starling_core::id::TokenFamilyId;
 use starling_core::model::{NewUser, RefreshTokenRecord, RotateOutcome};
 use starling_core::types::{DisplayName, Email, Password, Username};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
+use crate::outbox::Outbox;
 use crate::users::{UserView, Users};
 use crate::{JwtKeys, Ports, passwords};
 
@@ -64,6 +66,7 @@ pub struct Accounts {
     users: Arc<Users>,
     settings: AuthSettings,
     hashing: passwords::Hashing,
+    outbox: Arc<Outbox>,
 }
 
 fn new_refresh_token() -> (String, Vec<u8>) {
@@ -93,6 +96,7 @@ impl Accounts {
         keys: Arc<JwtKeys>,
         users: Arc<Users>,
         settings: AuthSettings,
+        outbox: Arc<Outbox>,
     ) -> Self {
         Accounts {
             ports,
@@ -100,6 +104,7 @@ impl Accounts {
             keys,
             users,
             settings,
+            outbox,
             hashing: passwords::Hashing::new(),
         }
     }
@@ -122,18 +127,23 @@ impl Accounts {
             return Err(Error::internal("validated fields missing"));
         };
         let password_hash = passwords::hash(&self.hashing, password).await?;
+        let id = UserId(self.ids.next());
         let record = self
             .ports
             .users
             .create_user(NewUser {
-                id: UserId(self.ids.next()),
+                id,
                 username,
                 email,
                 password_hash,
                 display_name: display_name.map(DisplayName::into_inner),
                 created_at: Timestamp::now(),
+                event: self
+                    .outbox
+                    .event(&DomainEvent::UserRegistered { user: id })?,
             })
             .await?;
+        self.outbox.committed();
         tracing::info!(user_id = %record.id, "registered");
         let family = TokenFamilyId(self.ids.next());
         self.start_session(record.id, family).await

@@ -5,7 +5,10 @@ pub mod accounts;
 mod cached;
 pub mod images;
 pub mod jwt;
+pub mod mail;
 pub mod media;
+pub mod notifications;
+pub mod outbox;
 pub mod passwords;
 pub mod posts;
 pub mod text;
@@ -15,9 +18,10 @@ pub mod users;
 use std::sync::Arc;
 
 use starling_core::IdGenerator;
+use starling_core::messaging::{PubSub, PushSender};
 use starling_core::ports::{
-    BlobStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, PostStore, TokenStore,
-    UserStore,
+    BlobStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, NotificationStore,
+    OutboxStore, PostStore, PushSubscriptionStore, TokenStore, UserStore,
 };
 
 pub use accounts::{Accounts, AuthSettings, Session};
@@ -37,8 +41,12 @@ pub struct Ports {
     pub loves: Arc<dyn LoveStore>,
     pub media: Arc<dyn MediaStore>,
     pub search: Arc<dyn starling_core::ports::SearchStore>,
+    pub notifications: Arc<dyn NotificationStore>,
+    pub push_subscriptions: Arc<dyn PushSubscriptionStore>,
+    pub outbox: Arc<dyn OutboxStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
+    pub pubsub: Arc<dyn PubSub>,
 }
 
 /// Every service, wired. Cheap to clone.
@@ -49,6 +57,8 @@ pub struct Services {
     pub posts: Arc<posts::Posts>,
     pub media: Arc<media::Media>,
     pub timelines: Arc<Timelines>,
+    pub notifications: Arc<notifications::Notifications>,
+    pub outbox: Arc<outbox::Outbox>,
     pub verifier: Arc<TokenVerifier>,
     pub ports: Ports,
 }
@@ -61,16 +71,25 @@ impl Services {
         auth: AuthSettings,
         feed: FeedSettings,
         media: MediaSettings,
+        push: Option<Arc<dyn PushSender>>,
     ) -> Self {
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
         let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(ports.clone(), feed));
+        let outbox = Arc::new(outbox::Outbox::new(ids.clone()));
+        let notifications = Arc::new(notifications::Notifications::new(
+            ports.clone(),
+            ids.clone(),
+            push,
+        ));
         let users = Arc::new(Users::new(
             ports.clone(),
             ids.clone(),
             auth.avatar_max_bytes,
             auth.user_cache_ttl,
             timelines.clone(),
+            outbox.clone(),
+            notifications.clone(),
         ));
         let posts = Arc::new(posts::Posts::new(
             ports.clone(),
@@ -78,15 +97,26 @@ impl Services {
             timelines.clone(),
             users.clone(),
             feed_cache_ttl,
+            outbox.clone(),
+            notifications.clone(),
         ));
         let media = Arc::new(media::Media::new(ports.clone(), ids.clone(), media));
-        let accounts = Arc::new(Accounts::new(ports.clone(), ids, keys, users.clone(), auth));
+        let accounts = Arc::new(Accounts::new(
+            ports.clone(),
+            ids,
+            keys,
+            users.clone(),
+            auth,
+            outbox.clone(),
+        ));
         Services {
             accounts,
             users,
             posts,
             media,
             timelines,
+            notifications,
+            outbox,
             verifier,
             ports,
         }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use starling_core::cursor::Cursor;
+use starling_core::events::DomainEvent;
+use starling_core::model::Subject;
 use starling_core::model::{
     CommentRecord, Feed, FollowPosition, LoveTarget, MediaRecord, NewComment, NewPost, PostEdit,
     PostRecord, PostVersion, UserRecord,
@@ -13,6 +15,8 @@ use starling_core::types::Limit;
 use starling_core::{CommentId, Error, IdGenerator, MediaId, PostId, Result, Timestamp, UserId};
 
 use crate::media::MAX_MEDIA_PER_POST;
+use crate::notifications::Notifications;
+use crate::outbox::Outbox;
 use crate::timeline::Timelines;
 use crate::users::Users;
 use crate::users::{Page, UserView};
@@ -97,6 +101,8 @@ pub struct Posts {
     timelines: Arc<Timelines>,
     users: Arc<Users>,
     cache_ttl: Duration,
+    outbox: Arc<Outbox>,
+    notifications: Arc<Notifications>,
 }
 
 /// A post as kept in the cache port: everything but the viewer's own state.
@@ -121,6 +127,8 @@ impl Posts {
         timelines: Arc<Timelines>,
         users: Arc<Users>,
         cache_ttl: Duration,
+        outbox: Arc<Outbox>,
+        notifications: Arc<Notifications>,
     ) -> Self {
         Posts {
             ports,
@@ -128,6 +136,8 @@ impl Posts {
             timelines,
             users,
             cache_ttl,
+            outbox,
+            notifications,
         }
     }
 
@@ -160,11 +170,17 @@ impl Posts {
         }
         let mentions = self.resolve_mentions(&text).await?;
         let tags = text::tags(&text, MAX_TAGS);
+        let id = PostId(self.ids.next());
+        let event = self.outbox.event(&DomainEvent::PostCreated {
+            actor: author,
+            post: id,
+            mentions: mentions.clone(),
+        })?;
         let (record, created) = self
             .ports
             .posts
             .create_post(NewPost {
-                id: PostId(self.ids.next()),
+                id,
                 author_id: author,
                 text,
                 idempotency_key,
@@ -172,9 +188,11 @@ impl Posts {
                 tags,
                 media_ids,
                 created_at: Timestamp::now(),
+                event,
             })
             .await?;
         if created {
+            self.outbox.committed();
             self.timelines.published(&record).await;
         }
         let view = self.view_one(Some(author), record).await?;
@@ -217,6 +235,7 @@ impl Posts {
         self.invalidate(id).await;
         r?;
         self.timelines.deleted(id, author).await;
+        self.notifications.forget(Subject::Post(id)).await;
         Ok(())
     }
 
@@ -295,14 +314,36 @@ impl Posts {
 
     pub async fn love(&self, user: UserId, target: LoveTarget, on: bool) -> Result<()> {
         let r = if on {
-            self.ports.loves.love(target, user, Timestamp::now()).await
+            let event = self.outbox.event(&match target {
+                LoveTarget::Post(post) => DomainEvent::PostLoved { actor: user, post },
+                LoveTarget::Comment(comment) => DomainEvent::CommentLoved {
+                    actor: user,
+                    comment,
+                },
+            })?;
+            self.ports
+                .loves
+                .love(target, user, Timestamp::now(), &event)
+                .await
         } else {
             self.ports.loves.unlove(target, user).await
         };
         if let LoveTarget::Post(id) = target {
             self.invalidate(id).await;
         }
-        r.map(|_| ())
+        match (r?, on) {
+            (true, true) => self.outbox.committed(),
+            (true, false) => {
+                self.notifications
+                    .forget(Subject::Love {
+                        actor: user,
+                        target,
+                    })
+                    .await
+            }
+            (false, _) => {}
+        }
+        Ok(())
     }
 
     pub async fn lovers(
@@ -352,20 +393,30 @@ impl Posts {
         parent: Option<CommentId>,
     ) -> Result<CommentView> {
         check_text(&text, COMMENT_MAX_CHARS, false)?;
+        let id = CommentId(self.ids.next());
+        let event = self.outbox.event(&DomainEvent::CommentCreated {
+            actor: author,
+            comment: id,
+            post,
+            parent,
+            mentions: self.resolve_mentions(&text).await?,
+        })?;
         let record = self
             .ports
             .comments
             .create_comment(NewComment {
-                id: CommentId(self.ids.next()),
+                id,
                 post_id: post,
                 parent_id: parent,
                 author_id: author,
                 text,
                 created_at: Timestamp::now(),
+                event,
             })
             .await;
         self.invalidate(post).await;
         let record = record?;
+        self.outbox.committed();
         Ok(self
             .comment_views(Some(author), vec![record])
             .await?
@@ -455,7 +506,9 @@ impl Posts {
             .delete_comment(id, Timestamp::now())
             .await;
         self.invalidate(c.post_id).await;
-        r
+        r?;
+        self.notifications.forget(Subject::Comment(id)).await;
+        Ok(())
     }
 
     /// Full-text search of live posts: every word must match; newest first.

@@ -8,12 +8,16 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use starling_core::cursor::Cursor;
 use starling_core::error::FieldErrors;
+use starling_core::events::DomainEvent;
+use starling_core::model::Subject;
 use starling_core::model::{FollowPosition, ProfilePatch, SearchPosition, UserRecord};
 use starling_core::types::{Bio, DisplayName, Limit};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
 use crate::Ports;
 use crate::images;
+use crate::notifications::Notifications;
+use crate::outbox::Outbox;
 use crate::timeline::Timelines;
 
 /// A user as one viewer sees it.
@@ -44,6 +48,8 @@ pub struct Users {
     avatar_max_bytes: usize,
     cache_ttl: Duration,
     timelines: Arc<Timelines>,
+    outbox: Arc<Outbox>,
+    notifications: Arc<Notifications>,
 }
 
 /// A user record as kept in the cache port (read-through, by id).
@@ -105,6 +111,8 @@ impl Users {
         avatar_max_bytes: usize,
         cache_ttl: Duration,
         timelines: Arc<Timelines>,
+        outbox: Arc<Outbox>,
+        notifications: Arc<Notifications>,
     ) -> Self {
         Users {
             ports,
@@ -112,6 +120,8 @@ impl Users {
             avatar_max_bytes,
             cache_ttl,
             timelines,
+            outbox,
+            notifications,
         }
     }
 
@@ -303,13 +313,19 @@ impl Users {
                 "you cannot follow yourself",
             ));
         }
+        let event = self.outbox.event(&DomainEvent::Followed {
+            actor: me,
+            followee: target,
+        })?;
         let r = self
             .ports
             .follows
-            .follow(me, target, Timestamp::now())
+            .follow(me, target, Timestamp::now(), &event)
             .await;
         self.invalidate(&[me, target]).await;
-        r?;
+        if r? {
+            self.outbox.committed();
+        }
         let view = self.get(Some(me), target).await?;
         self.timelines
             .followed(me, target, view.record.follower_count)
@@ -326,7 +342,14 @@ impl Users {
         }
         let r = self.ports.follows.unfollow(me, target).await;
         self.invalidate(&[me, target]).await;
-        r?;
+        if r? {
+            self.notifications
+                .forget(Subject::Follow {
+                    actor: me,
+                    followee: target,
+                })
+                .await;
+        }
         self.timelines.unfollowed(me).await?;
         self.get(Some(me), target).await
     }

@@ -87,6 +87,7 @@ impl CommentStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db_err)?;
+        crate::outbox::write_event(&mut tx, &c.event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(CommentRecord {
             id: c.id,
@@ -113,6 +114,27 @@ impl CommentStore for SqlStore {
         .map_err(db_err)?
         .map(Into::into)
         .ok_or_else(|| Error::not_found("comment"))
+    }
+
+    async fn comments_by_ids(&self, ids: &[CommentId]) -> Result<Vec<CommentRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {COMMENT_COLUMNS} FROM comments c JOIN posts p ON p.id = c.post_id
+             WHERE p.deleted_at IS NULL AND c.id IN ({})",
+            crate::placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query_as::<_, CommentRow>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.get());
+        }
+        Ok(q.fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     async fn comments(

@@ -2,6 +2,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
+use starling_core::messaging::Envelope;
 use starling_core::model::{FollowPosition, UserRecord};
 use starling_core::ports::FollowStore;
 use starling_core::{Error, Result, Timestamp, UserId};
@@ -71,7 +72,13 @@ impl SqlStore {
 
 #[async_trait]
 impl FollowStore for SqlStore {
-    async fn follow(&self, follower: UserId, followee: UserId, at: Timestamp) -> Result<bool> {
+    async fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        at: Timestamp,
+        event: &Envelope,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         // The insert is the transaction's first statement (a write), and the
         // counters move only when it inserted, so counts stay exact under races.
@@ -92,6 +99,7 @@ impl FollowStore for SqlStore {
             == 1;
         if inserted {
             bump_counts(&mut tx, follower, followee, 1).await?;
+            crate::outbox::write_event(&mut tx, event).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(inserted)

@@ -9,6 +9,8 @@ mod follows;
 mod loves;
 mod media;
 mod migrate;
+mod notifications;
+mod outbox;
 mod posts;
 mod search;
 mod tokens;

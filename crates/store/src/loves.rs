@@ -2,6 +2,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
+use starling_core::messaging::Envelope;
 use starling_core::model::{FollowPosition, LoveTarget, UserRecord};
 use starling_core::ports::LoveStore;
 use starling_core::{Error, Result, Timestamp, UserId};
@@ -39,14 +40,14 @@ impl SqlStore {
         &self,
         t: LoveTarget,
         user: UserId,
-        at: Option<Timestamp>,
+        at: Option<(Timestamp, &Envelope)>,
     ) -> Result<bool> {
         let (table, live) = target_table(t);
         let mut tx = self.begin().await?;
         // The love row first; the counter moves only when the row did, so
         // concurrent loves and unloves keep the count exact.
         let changed = match at {
-            Some(at) => sqlx::query(
+            Some((at, _)) => sqlx::query(
                 "INSERT INTO loves (target_id, user_id, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (target_id, user_id) DO NOTHING",
             )
@@ -78,6 +79,9 @@ impl SqlStore {
                 drop(tx);
                 return self.target_live(t).await.map(|()| false);
             }
+            if let Some((_, event)) = at {
+                crate::outbox::write_event(&mut tx, event).await?;
+            }
             tx.commit().await.map_err(db_err)?;
             Ok(true)
         } else {
@@ -89,8 +93,14 @@ impl SqlStore {
 
 #[async_trait]
 impl LoveStore for SqlStore {
-    async fn love(&self, target: LoveTarget, user: UserId, at: Timestamp) -> Result<bool> {
-        self.change_love(target, user, Some(at)).await
+    async fn love(
+        &self,
+        target: LoveTarget,
+        user: UserId,
+        at: Timestamp,
+        event: &Envelope,
+    ) -> Result<bool> {
+        self.change_love(target, user, Some((at, event))).await
     }
 
     async fn unlove(&self, target: LoveTarget, user: UserId) -> Result<bool> {

@@ -19,6 +19,7 @@ const POSTS: &str = include_str!("../migrations/0002_posts.sql");
 const MEDIA: &str = include_str!("../migrations/0003_media.sql");
 const SEARCH_SQLITE: &str = include_str!("../migrations/0004_search.sqlite.sql");
 const SEARCH_POSTGRES: &str = include_str!("../migrations/0004_search.postgres.sql");
+const NOTIFICATIONS: &str = include_str!("../migrations/0005_notifications.sql");
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -44,6 +45,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "search",
         sqlite: SEARCH_SQLITE,
         postgres: SEARCH_POSTGRES,
+    },
+    Migration {
+        version: 5,
+        name: "notifications",
+        sqlite: NOTIFICATIONS,
+        postgres: NOTIFICATIONS,
     },
 ];
 

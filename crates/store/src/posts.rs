@@ -144,6 +144,7 @@ impl PostStore for SqlStore {
         // An upload that cannot be attached fails the whole post: returning
         // drops the transaction, so neither the post nor any attachment stays.
         crate::media::attach_media(&mut tx, post.id, post.author_id, &post.media_ids).await?;
+        crate::outbox::write_event(&mut tx, &post.event).await?;
         tx.commit().await.map_err(db_err)?;
         Ok((
             PostRecord {

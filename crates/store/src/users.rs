@@ -62,14 +62,15 @@ impl UserStore for SqlStore {
             "INSERT INTO users (id, username, email, password_hash, display_name, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {RETURNING_COLUMNS}"
         );
-        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+        let mut tx = self.begin().await?;
+        let user: UserRecord = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
             .bind(u.id.get())
             .bind(u.username.as_str())
             .bind(u.email.as_str())
             .bind(&u.password_hash)
             .bind(u.display_name.as_deref())
             .bind(u.created_at.millis())
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *tx)
             .await
             .map(Into::into)
             .map_err(|e| match db_err_keep(&e) {
@@ -84,7 +85,10 @@ impl UserStore for SqlStore {
                     field: Some("username"),
                 },
                 None => db_err(e),
-            })
+            })?;
+        crate::outbox::write_event(&mut tx, &u.event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(user)
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<UserRecord> {

@@ -2,14 +2,16 @@
 //! The store contract, one body per behaviour, run on SQLite and on PostgreSQL
 //! (`STARLING_TEST_DATABASE_URL`; a fresh database per test; required with CI=true).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::Connection;
+use starling_core::events::DomainEvent;
 use starling_core::id::TokenFamilyId;
+use starling_core::messaging::Envelope;
 use starling_core::model::{NewUser, RefreshTokenRecord, RotateOutcome};
 use starling_core::ports::{FollowStore, TokenStore, UserStore};
 use starling_core::types::{Email, Username};
-use starling_core::{Error, IdGenerator, Timestamp, UserId};
+use starling_core::{Error, EventId, IdGenerator, Timestamp, UserId};
 use starling_store::{SqlStore, StoreOptions};
 
 struct Db {
@@ -47,7 +49,7 @@ async fn sqlite() -> Db {
     let store = SqlStore::connect(&url, &StoreOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     Db {
         store,
         _dir: Some(dir),
@@ -78,7 +80,7 @@ async fn postgres() -> Option<Db> {
     let store = SqlStore::connect(url.as_str(), &StoreOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
     Some(Db {
         store,
         _dir: None,
@@ -117,10 +119,27 @@ store_tests!(
     concurrent_refreshes_with_one_token_let_exactly_one_through,
     concurrent_follows_keep_counts_exact,
     crossing_follows_never_deadlock,
+    writes_put_their_event_in_the_outbox_only_when_they_change_something,
+    concurrent_relays_never_claim_the_same_event,
+    outbox_retries_wait_and_dead_events_stay_aside,
+    a_notification_is_stored_once_per_event_and_recipient,
+    no_notification_for_a_subject_already_gone,
+    removing_notifications_keeps_unread_counts_exact,
+    marking_read_is_for_the_recipient_only,
 );
 
 fn ids() -> IdGenerator {
     IdGenerator::new(1).unwrap()
+}
+
+/// A fresh event (unique id) for the writes that take one.
+fn ev() -> Envelope {
+    static EVENTS: LazyLock<IdGenerator> = LazyLock::new(|| IdGenerator::new(2).unwrap());
+    DomainEvent::UserRegistered {
+        user: UserId::from_i64(1),
+    }
+    .envelope(EventId(EVENTS.next()))
+    .unwrap()
 }
 
 async fn user(s: &SqlStore, ids: &IdGenerator, name: &str) -> UserId {
@@ -131,6 +150,7 @@ async fn user(s: &SqlStore, ids: &IdGenerator, name: &str) -> UserId {
         password_hash: "x".into(),
         display_name: None,
         created_at: Timestamp::now(),
+        event: ev(),
     })
     .await
     .unwrap()
@@ -151,6 +171,7 @@ async fn unique_violations_become_conflicts_naming_the_field(s: &SqlStore) {
         password_hash: "x".into(),
         display_name: None,
         created_at: Timestamp::now(),
+        event: ev(),
     };
     match s.create_user(dup("amy", "other@example.org")).await {
         Err(Error::Conflict { code, field, .. }) => {
@@ -179,7 +200,7 @@ async fn missing_rows_become_not_found(s: &SqlStore) {
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        s.follow(a, ghost, Timestamp::now()).await,
+        s.follow(a, ghost, Timestamp::now(), &ev()).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
@@ -264,7 +285,10 @@ async fn concurrent_follows_keep_counts_exact(s: &SqlStore) {
         for _ in 0..4 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.follow(f, target, Timestamp::now()).await.unwrap()
+                store
+                    .follow(f, target, Timestamp::now(), &ev())
+                    .await
+                    .unwrap()
             }));
         }
     }
@@ -296,7 +320,7 @@ async fn crossing_follows_never_deadlock(s: &SqlStore) {
             if a != b {
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move {
-                    store.follow(a, b, Timestamp::now()).await
+                    store.follow(a, b, Timestamp::now(), &ev()).await
                 }));
             }
         }
@@ -311,4 +335,365 @@ async fn crossing_follows_never_deadlock(s: &SqlStore) {
         let r = s.user_by_id(u).await.unwrap();
         assert_eq!((r.follower_count, r.following_count), (7, 7));
     }
+}
+
+async fn writes_put_their_event_in_the_outbox_only_when_they_change_something(s: &SqlStore) {
+    use starling_core::ports::OutboxStore;
+    let g = ids();
+    let a = user(s, &g, "outa").await;
+    let b = user(s, &g, "outb").await;
+    assert_eq!(
+        s.outbox_pending().await.unwrap(),
+        2,
+        "one event per registration"
+    );
+    let follow = ev();
+    assert!(s.follow(a, b, Timestamp::now(), &follow).await.unwrap());
+    assert!(!s.follow(a, b, Timestamp::now(), &ev()).await.unwrap());
+    assert_eq!(
+        s.outbox_pending().await.unwrap(),
+        3,
+        "a repeated follow adds no event"
+    );
+    let now = Timestamp::now();
+    let claimed = s
+        .claim_outbox(now, Timestamp(now.0 + 30_000), 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(
+        claimed.windows(2).all(|w| w[0].id < w[1].id),
+        "oldest first"
+    );
+    let f = claimed.iter().find(|e| e.id == follow.id).unwrap();
+    assert_eq!(
+        (f.key.as_str(), &f.payload, f.attempt),
+        (follow.key.as_str(), &follow.payload, 1)
+    );
+    assert!(
+        s.claim_outbox(now, Timestamp(now.0 + 30_000), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased events are not handed out twice"
+    );
+    s.outbox_done(&claimed.iter().map(|e| e.id).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    assert_eq!(s.outbox_pending().await.unwrap(), 0);
+}
+
+async fn concurrent_relays_never_claim_the_same_event(s: &SqlStore) {
+    use starling_core::ports::OutboxStore;
+    let g = ids();
+    for i in 0..40 {
+        user(s, &g, &format!("claim{i}")).await;
+    }
+    let store = Arc::new(s.clone());
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let now = Timestamp::now();
+                let got = store
+                    .claim_outbox(now, Timestamp(now.0 + 60_000), 7)
+                    .await
+                    .unwrap();
+                if got.is_empty() {
+                    break mine;
+                }
+                mine.extend(got.into_iter().map(|e| e.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!((n, all.len()), (40, 40), "every event claimed exactly once");
+}
+
+async fn outbox_retries_wait_and_dead_events_stay_aside(s: &SqlStore) {
+    use starling_core::ports::OutboxStore;
+    let g = ids();
+    user(s, &g, "retry1").await;
+    user(s, &g, "retry2").await;
+    let now = Timestamp::now();
+    let lease = Timestamp(now.0 + 30_000);
+    let claimed = s.claim_outbox(now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    s.outbox_retry(claimed[0].id, Timestamp(now.0 + 1_000), false)
+        .await
+        .unwrap();
+    s.outbox_retry(claimed[1].id, now, true).await.unwrap();
+    assert!(
+        s.claim_outbox(now, lease, 10).await.unwrap().is_empty(),
+        "not before its time"
+    );
+    let later = Timestamp(now.0 + 2_000);
+    let again = s
+        .claim_outbox(later, Timestamp(later.0 + 30_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "the dead event is never handed out again");
+    assert_eq!((again[0].id, again[0].attempt), (claimed[0].id, 2));
+    assert_eq!(s.outbox_pending().await.unwrap(), 1);
+}
+
+fn notification(
+    g: &IdGenerator,
+    event: EventId,
+    recipient: UserId,
+    actor: UserId,
+    kind: starling_core::model::NotificationKind,
+    post: Option<starling_core::PostId>,
+) -> starling_core::model::NotificationRecord {
+    starling_core::model::NotificationRecord {
+        id: starling_core::NotificationId(g.next()),
+        event_id: event,
+        recipient_id: recipient,
+        kind,
+        actor_id: actor,
+        post_id: post,
+        comment_id: None,
+        created_at: Timestamp::now(),
+        read_at: None,
+    }
+}
+
+async fn post(s: &SqlStore, g: &IdGenerator, author: UserId) -> starling_core::PostId {
+    use starling_core::ports::PostStore;
+    let id = starling_core::PostId(g.next());
+    s.create_post(starling_core::model::NewPost {
+        id,
+        author_id: author,
+        text: "hello".into(),
+        idempotency_key: None,
+        mentions: vec![],
+        tags: vec![],
+        media_ids: vec![],
+        created_at: Timestamp::now(),
+        event: ev(),
+    })
+    .await
+    .unwrap();
+    id
+}
+
+async fn a_notification_is_stored_once_per_event_and_recipient(s: &SqlStore) {
+    use starling_core::model::{NotificationKind, Subject};
+    use starling_core::ports::NotificationStore;
+    let g = ids();
+    let a = user(s, &g, "nota").await;
+    let b = user(s, &g, "notb").await;
+    let c = user(s, &g, "notc").await;
+    let p = post(s, &g, a).await;
+    let event = EventId(g.next());
+    let first = notification(&g, event, a, b, NotificationKind::Mention, Some(p));
+    assert_eq!(
+        s.insert_notification(&first, Subject::Post(p))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    // The same event again (a redelivery makes a new notification id).
+    let again = notification(&g, event, a, b, NotificationKind::Mention, Some(p));
+    assert_eq!(
+        s.insert_notification(&again, Subject::Post(p))
+            .await
+            .unwrap(),
+        None
+    );
+    // The same event for another recipient is another notification.
+    let other = notification(&g, event, c, b, NotificationKind::Mention, Some(p));
+    assert_eq!(
+        s.insert_notification(&other, Subject::Post(p))
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let listed = s.notifications(a, None, 10, false).await.unwrap();
+    assert_eq!(listed, vec![first.clone()]);
+    assert_eq!(s.unread_count(a).await.unwrap(), 1);
+    assert_eq!(s.notification(first.id).await.unwrap(), first);
+    let after = s
+        .notifications_after(a, starling_core::NotificationId::from_i64(0), 10)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+}
+
+async fn no_notification_for_a_subject_already_gone(s: &SqlStore) {
+    use starling_core::model::{LoveTarget, NotificationKind, Subject};
+    use starling_core::ports::{LoveStore, NotificationStore, PostStore};
+    let g = ids();
+    let a = user(s, &g, "gonea").await;
+    let b = user(s, &g, "goneb").await;
+    let p = post(s, &g, a).await;
+    let love = Subject::Love {
+        actor: b,
+        target: LoveTarget::Post(p),
+    };
+    let n = notification(&g, EventId(g.next()), a, b, NotificationKind::Love, Some(p));
+    assert_eq!(
+        s.insert_notification(&n, love).await.unwrap(),
+        None,
+        "never loved"
+    );
+    s.love(LoveTarget::Post(p), b, Timestamp::now(), &ev())
+        .await
+        .unwrap();
+    s.unlove(LoveTarget::Post(p), b).await.unwrap();
+    assert_eq!(
+        s.insert_notification(&n, love).await.unwrap(),
+        None,
+        "unloved before delivery"
+    );
+    let follow = Subject::Follow {
+        actor: b,
+        followee: a,
+    };
+    let f = notification(&g, EventId(g.next()), a, b, NotificationKind::Follow, None);
+    assert_eq!(s.insert_notification(&f, follow).await.unwrap(), None);
+    s.delete_post(p, a, Timestamp::now()).await.unwrap();
+    let m = notification(
+        &g,
+        EventId(g.next()),
+        a,
+        b,
+        NotificationKind::Mention,
+        Some(p),
+    );
+    assert_eq!(
+        s.insert_notification(&m, Subject::Post(p)).await.unwrap(),
+        None,
+        "post deleted"
+    );
+    assert_eq!(s.unread_count(a).await.unwrap(), 0);
+    assert!(
+        s.notifications(a, None, 10, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn removing_notifications_keeps_unread_counts_exact(s: &SqlStore) {
+    use starling_core::model::{LoveTarget, NotificationKind, Subject};
+    use starling_core::ports::{LoveStore, NotificationStore};
+    let g = ids();
+    let a = user(s, &g, "rema").await;
+    let b = user(s, &g, "remb").await;
+    let c = user(s, &g, "remc").await;
+    let p = post(s, &g, a).await;
+    for &lover in &[b, c] {
+        s.love(LoveTarget::Post(p), lover, Timestamp::now(), &ev())
+            .await
+            .unwrap();
+        let n = notification(
+            &g,
+            EventId(g.next()),
+            a,
+            lover,
+            NotificationKind::Love,
+            Some(p),
+        );
+        let subject = Subject::Love {
+            actor: lover,
+            target: LoveTarget::Post(p),
+        };
+        s.insert_notification(&n, subject).await.unwrap().unwrap();
+    }
+    let mention = notification(
+        &g,
+        EventId(g.next()),
+        b,
+        a,
+        NotificationKind::Mention,
+        Some(p),
+    );
+    s.insert_notification(&mention, Subject::Post(p))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.unread_count(a).await.unwrap(), 2);
+    // b's love goes: only b's love notification to a.
+    let changed = s
+        .remove_notifications(Subject::Love {
+            actor: b,
+            target: LoveTarget::Post(p),
+        })
+        .await
+        .unwrap();
+    assert_eq!(changed, vec![(a, 1)]);
+    // Read c's love, then delete the post: everything about it goes, counts stay exact.
+    let left = s.notifications(a, None, 10, false).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        s.mark_read(a, left[0].id, Timestamp::now()).await.unwrap(),
+        0
+    );
+    let mut changed = s.remove_notifications(Subject::Post(p)).await.unwrap();
+    changed.sort();
+    let mut want = vec![(a, 0), (b, 0)];
+    want.sort();
+    assert_eq!(changed, want);
+    assert!(
+        s.notifications(a, None, 10, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.unread_count(b).await.unwrap(), 0);
+}
+
+async fn marking_read_is_for_the_recipient_only(s: &SqlStore) {
+    use starling_core::model::{NotificationKind, Subject};
+    use starling_core::ports::NotificationStore;
+    let g = ids();
+    let a = user(s, &g, "marka").await;
+    let b = user(s, &g, "markb").await;
+    let p = post(s, &g, a).await;
+    let mut ids_a = Vec::new();
+    for _ in 0..3 {
+        let n = notification(
+            &g,
+            EventId(g.next()),
+            a,
+            b,
+            NotificationKind::Mention,
+            Some(p),
+        );
+        s.insert_notification(&n, Subject::Post(p))
+            .await
+            .unwrap()
+            .unwrap();
+        ids_a.push(n.id);
+    }
+    assert!(matches!(
+        s.mark_read(b, ids_a[0], Timestamp::now()).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert_eq!(s.unread_count(a).await.unwrap(), 3);
+    assert_eq!(s.mark_read(a, ids_a[0], Timestamp::now()).await.unwrap(), 2);
+    assert_eq!(
+        s.mark_read(a, ids_a[0], Timestamp::now()).await.unwrap(),
+        2,
+        "idempotent"
+    );
+    assert_eq!(s.notifications(a, None, 10, true).await.unwrap().len(), 2);
+    s.mark_all_read(b, Timestamp::now()).await.unwrap();
+    assert_eq!(
+        s.unread_count(a).await.unwrap(),
+        2,
+        "b's read-all leaves a alone"
+    );
+    s.mark_all_read(a, Timestamp::now()).await.unwrap();
+    assert_eq!(s.unread_count(a).await.unwrap(), 0);
+    assert!(s.notifications(a, None, 10, true).await.unwrap().is_empty());
 }

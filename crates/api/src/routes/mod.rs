@@ -1,5 +1,6 @@
 pub mod auth;
 pub mod media;
+pub mod notifications;
 pub mod ops;
 pub mod posts;
 pub mod profile;

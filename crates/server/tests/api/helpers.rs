@@ -110,6 +110,8 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     /// The Redis key prefix of this server, when it uses Redis.
     pub redis: Option<(String, String)>,
+    /// The settings it started with (peers share its backends).
+    pub settings: Settings,
     server: Option<Server>,
     pg_db: Option<(String, String)>,
 }
@@ -217,6 +219,7 @@ impl TestApp {
                 );
             }
             settings.broker_url = s.broker_url.clone();
+            settings.broker_exchange = format!("starling-test.{}", random_suffix());
         }
         tweak(&mut settings);
         settings.validate().expect("test settings are valid");
@@ -224,6 +227,7 @@ impl TestApp {
             .redis_url
             .clone()
             .map(|u| (u, settings.redis_prefix.clone()));
+        let started_with = settings.clone();
         let server = Server::start(settings).await.expect("server starts");
         let base = format!("http://{}", server.addr);
         let client = reqwest::Client::builder()
@@ -236,8 +240,109 @@ impl TestApp {
             client,
             data_dir,
             redis,
+            settings: started_with,
             server: Some(server),
             pg_db,
+        }
+    }
+
+    /// A second node on the same database, cache, broker and media store
+    /// (its own data dir, node id and port). Only the first node drops the
+    /// database.
+    pub async fn spawn_peer(&self) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = self.settings.clone();
+        settings.node_id = self.settings.node_id + 1;
+        settings.bind = "127.0.0.1:0".into();
+        assert!(
+            settings.database_url.is_some(),
+            "peers need a shared database (the scaled backends)"
+        );
+        // Tokens must verify on both nodes.
+        settings.jwt_private_key_file = Some(self.data_dir.path().join("jwt-ed25519.pem"));
+        settings.vapid_private_key = None;
+        std::fs::copy(
+            self.data_dir.path().join("vapid.key"),
+            data_dir.path().join("vapid.key"),
+        )
+        .expect("share the VAPID key");
+        settings.data_dir = data_dir.path().to_path_buf();
+        let server = Server::start(settings.clone()).await.expect("peer starts");
+        TestApp {
+            base: format!("http://{}", server.addr),
+            client: self.client.clone(),
+            data_dir,
+            redis: self.redis.clone(),
+            settings,
+            server: Some(server),
+            pg_db: None,
+        }
+    }
+
+    /// The database URL (SQLite file or the per-test PostgreSQL database).
+    pub fn database_url(&self) -> String {
+        self.settings.database_url()
+    }
+
+    /// Runs one SQL statement on the server's database, behind its back.
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::Connection;
+        let url = self.database_url();
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Opens the notification stream as `token`'s user.
+    pub async fn sse(&self, token: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut rb = self
+            .client
+            .get(self.url("/api/notifications/stream"))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(3600));
+        if let Some(id) = last_event_id {
+            rb = rb.header("last-event-id", id);
+        }
+        let r = rb.send().await.expect("stream request sent");
+        assert_eq!(r.status(), 200, "the stream opens");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        SseClient::new(r)
+    }
+
+    /// Polls `path` as `token` until `done` accepts the 200 body (10 s at most).
+    pub async fn eventually(
+        &self,
+        path: &str,
+        token: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let b = self.get(path, Some(token)).await.assert_status(200).clone();
+            if done(&b) {
+                return b;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last answer: {b}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
@@ -399,6 +504,49 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // The first node of a test removes its broker topology.
+        if self.pg_db.is_some()
+            && let Some(url) = self.settings.broker_url.clone()
+        {
+            let exchange = self.settings.broker_exchange.clone();
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                rt.block_on(async move {
+                    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+                    let Ok(conn) =
+                        lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+                            .await
+                    else {
+                        return;
+                    };
+                    if let Ok(ch) = conn.create_channel().await {
+                        for group in ["notifications", "email"] {
+                            for q in [
+                                format!("{exchange}.{group}"),
+                                format!("{exchange}.{group}.dead"),
+                            ] {
+                                let _ = ch
+                                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                                    .await;
+                            }
+                        }
+                        let _ = ch
+                            .exchange_delete(
+                                exchange.as_str().into(),
+                                ExchangeDeleteOptions::default(),
+                            )
+                            .await;
+                    }
+                    let _ = conn.close(200, "bye".into()).await;
+                });
+            })
+            .join();
+        }
         if let Some((admin, name)) = self.pg_db.take() {
             // Drop the per-test database from a helper thread (Drop cannot await).
             let _ = std::thread::spawn(move || {
@@ -471,4 +619,172 @@ pub fn broken_png() -> Vec<u8> {
     let mut broken = b"\x89PNG\r\n\x1a\n".to_vec();
     broken.extend_from_slice(&[0u8; 64]);
     broken
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: Value,
+}
+
+/// Reads a `text/event-stream` response into events, in the background.
+pub struct SseClient {
+    rx: tokio::sync::mpsc::UnboundedReceiver<SseEvent>,
+    /// Comment lines seen (heartbeats).
+    pub comments: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SseClient {
+    fn new(r: reqwest::Response) -> Self {
+        use futures::StreamExt;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let comments = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = comments.clone();
+        let task = tokio::spawn(async move {
+            let mut body = r.bytes_stream();
+            let mut buf = String::new();
+            let (mut event, mut id, mut data) = (String::new(), None, String::new());
+            while let Some(Ok(chunk)) = body.next().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(nl) = buf.find('\n') {
+                    let line = buf[..nl].trim_end_matches('\r').to_owned();
+                    buf.drain(..=nl);
+                    if line.is_empty() {
+                        if !data.is_empty() || !event.is_empty() {
+                            let ev = SseEvent {
+                                event: if event.is_empty() {
+                                    "message".into()
+                                } else {
+                                    std::mem::take(&mut event)
+                                },
+                                id: id.take(),
+                                data: serde_json::from_str(&data)
+                                    .unwrap_or(Value::String(data.clone())),
+                            };
+                            data.clear();
+                            if tx.send(ev).is_err() {
+                                return;
+                            }
+                        }
+                    } else if line.starts_with(':') {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().to_owned());
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+            }
+        });
+        SseClient { rx, comments, task }
+    }
+
+    /// The next event (10 s at most).
+    pub async fn next(&mut self) -> SseEvent {
+        tokio::time::timeout(Duration::from_secs(10), self.rx.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream is open")
+    }
+
+    /// Skips to the next event named `name`.
+    pub async fn next_named(&mut self, name: &str) -> SseEvent {
+        loop {
+            let e = self.next().await;
+            if e.event == name {
+                return e;
+            }
+        }
+    }
+
+    /// Asserts no `name` event arrives within `wait`.
+    pub async fn assert_no(&mut self, name: &str, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) | Ok(None) => return,
+                Ok(Some(e)) if e.event == name => panic!("unexpected {name} event: {e:?}"),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+}
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A TCP proxy that can be cut and restored: the network between a server
+/// and one of its backends, for outage tests that must not stop the real
+/// (shared) backend.
+pub struct TcpProxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr) -> TcpProxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
+        let is_up = up.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !is_up.load(Ordering::SeqCst) {
+                    drop(inbound); // refused while down
+                    continue;
+                }
+                let mut cut_rx = cut_rx.clone();
+                cut_rx.borrow_and_update(); // only cuts after this one count
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut_rx.changed() => {}
+                    }
+                });
+            }
+        });
+        TcpProxy {
+            port,
+            up,
+            cut,
+            task,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -5,8 +5,10 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod delivery;
 mod feeds;
 mod media;
+mod notifications;
 mod ops;
 mod posts;
 mod profile;

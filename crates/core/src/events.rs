@@ -1,0 +1,104 @@
+//! Domain events: the facts an action's transaction writes to the outbox.
+//! They carry ids, not copies: consumers read what they need when they run,
+//! so a late event never resurrects something deleted meanwhile.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::id::EventId;
+use crate::messaging::Envelope;
+use crate::{CommentId, Error, PostId, Result, UserId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum DomainEvent {
+    UserRegistered {
+        user: UserId,
+    },
+    Followed {
+        actor: UserId,
+        followee: UserId,
+    },
+    PostCreated {
+        actor: UserId,
+        post: PostId,
+        mentions: Vec<UserId>,
+    },
+    PostLoved {
+        actor: UserId,
+        post: PostId,
+    },
+    CommentLoved {
+        actor: UserId,
+        comment: CommentId,
+    },
+    CommentCreated {
+        actor: UserId,
+        comment: CommentId,
+        post: PostId,
+        parent: Option<CommentId>,
+        mentions: Vec<UserId>,
+    },
+}
+
+impl DomainEvent {
+    /// The routing key on the bus.
+    pub fn key(&self) -> &'static str {
+        match self {
+            DomainEvent::UserRegistered { .. } => "user.registered",
+            DomainEvent::Followed { .. } => "follow.created",
+            DomainEvent::PostCreated { .. } => "post.created",
+            DomainEvent::PostLoved { .. } => "love.post",
+            DomainEvent::CommentLoved { .. } => "love.comment",
+            DomainEvent::CommentCreated { .. } => "comment.created",
+        }
+    }
+
+    pub fn envelope(&self, id: EventId) -> Result<Envelope> {
+        let payload = serde_json::to_vec(self)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("encoding an event: {e}")))?;
+        Ok(Envelope {
+            id,
+            key: self.key().to_owned(),
+            payload: Bytes::from(payload),
+            attempt: 0,
+        })
+    }
+
+    pub fn decode(envelope: &Envelope) -> Result<Self> {
+        serde_json::from_slice(&envelope.payload).map_err(|e| {
+            Error::Internal(anyhow::anyhow!(
+                "event {} ({}) does not decode: {e}",
+                envelope.id,
+                envelope.key
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Snowflake;
+
+    #[test]
+    fn events_round_trip_through_an_envelope() {
+        let e = DomainEvent::CommentCreated {
+            actor: UserId::from_i64(1),
+            comment: CommentId(Snowflake(2)),
+            post: PostId(Snowflake(3)),
+            parent: None,
+            mentions: vec![UserId::from_i64(4)],
+        };
+        let env = e.envelope(EventId(Snowflake(9))).unwrap();
+        assert_eq!(env.key, "comment.created");
+        let json: serde_json::Value = serde_json::from_slice(&env.payload).unwrap();
+        assert_eq!(json["type"], "commentCreated");
+        assert_eq!(json["actor"], "1");
+        assert_eq!(DomainEvent::decode(&env).unwrap(), e);
+    }
+}

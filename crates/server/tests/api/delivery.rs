@@ -1,0 +1,307 @@
+//! What follows a notification out of the server: Web Push to users with no
+//! stream open, the welcome email, live delivery across nodes, and the
+//! broker failing underneath.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TcpProxy, TestApp, TestUser};
+
+#[path = "../../../adapters/tests/support/push_service.rs"]
+mod push_service;
+#[path = "../../../adapters/tests/support/smtp_server.rs"]
+mod smtp_server;
+
+use push_service::{Browser, PushService};
+
+backend_tests!(
+    an_offline_user_gets_a_web_push_that_decrypts,
+    a_user_with_a_stream_open_gets_no_push,
+    a_gone_subscription_is_deleted,
+    the_welcome_email_is_written_as_an_eml_file,
+);
+
+async fn follow(app: &TestApp, who: &TestUser, whom: &TestUser) {
+    app.put(&format!("/api/users/{}/follow", whom.id), Some(&who.access))
+        .await
+        .assert_status(200);
+}
+
+async fn subscribe(app: &TestApp, u: &TestUser, browser: &Browser, endpoint: &str) -> String {
+    let r = app
+        .post(
+            "/api/push/subscriptions",
+            Some(&u.access),
+            json!({"endpoint": endpoint, "keys": {"p256dh": browser.p256dh(), "auth": push_service::b64(browser.auth)}}),
+        )
+        .await;
+    r.assert_status(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until the push service has `n` requests for `id`.
+async fn pushed(service: &PushService, id: &str, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while service.count(id) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {n} pushes to {id}, got {}",
+            service.count(id)
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn an_offline_user_gets_a_web_push_that_decrypts(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let service = PushService::start().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let browser = Browser::new();
+    let (endpoint, id) = service.endpoint(201);
+    subscribe(&app, &ann, &browser, &endpoint).await;
+    follow(&app, &bob, &ann).await;
+    pushed(&service, &id, 1).await;
+    let got = service.take(&id);
+    assert_eq!(
+        push_service::header(&got.headers, "content-encoding"),
+        "aes128gcm"
+    );
+    let vapid = app.get("/api/push/vapid-public-key", None).await;
+    let key = vapid.body["publicKey"].as_str().unwrap();
+    assert!(
+        push_service::header(&got.headers, "authorization").contains(&format!("k={key}")),
+        "signed with the published VAPID key"
+    );
+    let plain = browser.decrypt(&got.body).expect("the payload decrypts");
+    let msg: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(msg["body"], "bob followed you");
+    assert_eq!(msg["type"], "follow");
+    let listed = app.get("/api/notifications", Some(&ann.access)).await;
+    assert_eq!(msg["notificationId"], listed.body["items"][0]["id"]);
+}
+
+async fn a_user_with_a_stream_open_gets_no_push(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let service = PushService::start().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let (endpoint, id) = service.endpoint(201);
+    subscribe(&app, &ann, &Browser::new(), &endpoint).await;
+    let mut stream = app.sse(&ann.access, None).await;
+    stream.next_named("unread-count").await;
+    follow(&app, &bob, &ann).await;
+    let n = stream.next_named("notification").await;
+    assert_eq!(n.data["type"], "follow");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.count(&id), 0, "the open stream had it; no push");
+    // Once the stream closes, pushes resume.
+    drop(stream);
+    let cat = app.register("cat").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    follow(&app, &cat, &ann).await;
+    pushed(&service, &id, 1).await;
+}
+
+async fn a_gone_subscription_is_deleted(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let service = PushService::start().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let (gone, gone_id) = service.endpoint(410);
+    let (live, live_id) = service.endpoint(201);
+    let gone_sub = subscribe(&app, &ann, &Browser::new(), &gone).await;
+    subscribe(&app, &ann, &Browser::new(), &live).await;
+    follow(&app, &bob, &ann).await;
+    pushed(&service, &gone_id, 1).await;
+    pushed(&service, &live_id, 1).await;
+    // The 410 removed it: deleting it now finds nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app
+            .delete(
+                &format!("/api/push/subscriptions/{gone_sub}"),
+                Some(&ann.access),
+            )
+            .await;
+        if r.status == 404 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gone subscription stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cat = app.register("cat").await;
+    follow(&app, &cat, &ann).await;
+    pushed(&service, &live_id, 2).await;
+    assert_eq!(service.count(&gone_id), 1, "never pushed to again");
+}
+
+async fn the_welcome_email_is_written_as_an_eml_file(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.register("newcomer").await;
+    let dir = app.data_dir.path().join("mail");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let files = loop {
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !files.is_empty() || std::time::Instant::now() > deadline {
+            break files;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(files.len(), 1, "one welcome email");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(text.contains("To: newcomer@example.org"), "{text}");
+    assert!(
+        text.contains("Subject: Welcome to Starling, newcomer!"),
+        "{text}"
+    );
+    assert!(text.contains("Your username is @newcomer."), "{text}");
+}
+
+/// The scaled-out backends, or a skip (a failure under CI=true).
+fn scaled() -> Option<Backend> {
+    Backend::scaled()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_welcome_email_goes_through_smtp() {
+    let Some(smtp) = smtp_server::SmtpServer::start("the_welcome_email_goes_through_smtp").await
+    else {
+        return;
+    };
+    let url = smtp.url();
+    let app = TestApp::spawn_with(Backend::Embedded, |s| {
+        s.smtp_url = Some(url);
+        s.mail_from = "Starling <hello@starling.test>".into();
+    })
+    .await;
+    app.register("mailme").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while smtp.received().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no mail: {}",
+            smtp.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mail = String::from_utf8(smtp.received().remove(0)).unwrap();
+    assert!(mail.contains("To: mailme@example.org"), "{mail}");
+    assert!(
+        mail.contains("From: Starling <hello@starling.test>"),
+        "{mail}"
+    );
+    assert!(mail.contains("Welcome to Starling"), "{mail}");
+    assert!(
+        !app.data_dir.path().join("mail").exists(),
+        "no .eml files with SMTP"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_on_one_node_reaches_a_stream_on_another() {
+    let Some(b) = scaled() else { return };
+    let a = TestApp::spawn(b).await;
+    let b = a.spawn_peer().await;
+    let ann = a.register("ann").await;
+    let bob = a.register("bob").await;
+    let mut on_a = a.sse(&ann.access, None).await;
+    on_a.next_named("unread-count").await;
+    // Bob acts on node B; Ann's stream is on node A.
+    b.put(&format!("/api/users/{}/follow", ann.id), Some(&bob.access))
+        .await
+        .assert_status(200);
+    let n = on_a.next_named("notification").await;
+    assert_eq!(
+        (
+            n.data["type"].as_str(),
+            n.data["actor"]["username"].as_str()
+        ),
+        (Some("follow"), Some("bob"))
+    );
+    assert_eq!(on_a.next_named("unread-count").await.data["count"], 1);
+    // And the other way round, with the stream on B.
+    let mut on_b = b.sse(&bob.access, None).await;
+    on_b.next_named("unread-count").await;
+    a.put(&format!("/api/users/{}/follow", bob.id), Some(&ann.access))
+        .await
+        .assert_status(200);
+    assert_eq!(on_b.next_named("notification").await.data["type"], "follow");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_delays_notifications_but_loses_none() {
+    let Some(backend) = scaled() else { return };
+    let broker = std::env::var("STARLING_TEST_BROKER_URL").unwrap();
+    let broker_url = url::Url::parse(&broker).unwrap();
+    let target = format!(
+        "{}:{}",
+        broker_url.host_str().unwrap(),
+        broker_url.port().unwrap_or(5672)
+    );
+    let proxy = TcpProxy::start(
+        tokio::net::lookup_host(&target)
+            .await
+            .unwrap()
+            .next()
+            .unwrap(),
+    )
+    .await;
+    let mut through_proxy = broker_url.clone();
+    through_proxy.set_port(Some(proxy.port)).unwrap();
+    let app = TestApp::spawn_with(backend, |s| {
+        s.broker_url = Some(through_proxy.to_string());
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let mut fans = Vec::new();
+    for i in 0..5 {
+        fans.push(app.register(&format!("fan{i}")).await);
+    }
+    proxy.cut();
+    // The API keeps answering while the broker is unreachable.
+    for f in &fans {
+        let r = app
+            .put(&format!("/api/users/{}/follow", ann.id), Some(&f.access))
+            .await;
+        r.assert_status(200);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = app.get("/api/notifications", Some(&ann.access)).await;
+    assert!(
+        during.body["items"].as_array().unwrap().is_empty(),
+        "nothing can be delivered while the broker is away"
+    );
+    let ready = app.get("/ready", None).await;
+    assert_eq!(ready.status, 503, "/ready names the broker: {}", ready.text);
+    proxy.restore();
+    let all = app
+        .eventually(
+            "/api/notifications?limit=100",
+            &ann.access,
+            "every follow",
+            |b| b["items"].as_array().unwrap().len() >= 5,
+        )
+        .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 5);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = app
+        .get("/api/notifications?limit=100", Some(&ann.access))
+        .await;
+    assert_eq!(
+        after.body["items"].as_array().unwrap().len(),
+        5,
+        "each once"
+    );
+}

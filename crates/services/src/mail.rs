@@ -1,0 +1,67 @@
+//! Email sent by the worker: the welcome message on registration.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use starling_core::events::DomainEvent;
+use starling_core::messaging::{Email, Envelope, EventHandler, Mailer};
+use starling_core::ports::UserStore;
+use starling_core::{Error, Result};
+
+/// The consumer group that sends the welcome email.
+pub struct WelcomeMailer {
+    users: Arc<dyn UserStore>,
+    mailer: Arc<dyn Mailer>,
+    site_name: String,
+    public_url: String,
+}
+
+impl WelcomeMailer {
+    pub const GROUP: &'static str = "email";
+    pub const PATTERNS: &'static [&'static str] = &["user.registered"];
+
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        mailer: Arc<dyn Mailer>,
+        site_name: String,
+        public_url: String,
+    ) -> Self {
+        WelcomeMailer {
+            users,
+            mailer,
+            site_name,
+            public_url,
+        }
+    }
+}
+
+#[async_trait]
+impl EventHandler for WelcomeMailer {
+    async fn handle(&self, event: &Envelope) -> Result<()> {
+        let DomainEvent::UserRegistered { user } = DomainEvent::decode(event)? else {
+            return Ok(());
+        };
+        let user = match self.users.user_by_id(user).await {
+            Ok(u) => u,
+            Err(Error::NotFound { .. }) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let name = user.display_name.as_deref().unwrap_or(&user.username);
+        let site = &self.site_name;
+        let url = self.public_url.trim_end_matches('/');
+        let email = Email {
+            to: user.email.clone(),
+            subject: format!("Welcome to {site}, {name}!"),
+            text: format!(
+                "Hello {name},\n\n\
+                 welcome to {site}. Your username is @{username}.\n\n\
+                 Find people to follow, share a post, and say hello: {url}/\n\n\
+                 You are receiving this because you registered at {url}.\n",
+                username = user.username,
+            ),
+        };
+        self.mailer.send(&email).await?;
+        tracing::info!(user_id = %user.id, "welcome email sent");
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The transactional outbox. Actions write their event with
+//! [`write_event`] inside their own transaction; the relay claims, publishes
+//! and deletes rows through [`OutboxStore`].
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::AssertSqlSafe;
+use starling_core::messaging::Envelope;
+use starling_core::ports::OutboxStore;
+use starling_core::{Error, EventId, Result, Timestamp};
+
+use crate::{Dialect, SqlStore, db_err, placeholders};
+
+/// Writes `event` in the caller's transaction: it commits or vanishes with it.
+pub(crate) async fn write_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    event: &Envelope,
+) -> Result<()> {
+    let payload = std::str::from_utf8(&event.payload)
+        .map_err(|_| Error::Internal(anyhow::anyhow!("event {} is not UTF-8 JSON", event.id)))?;
+    sqlx::query("INSERT INTO outbox (id, event_key, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(event.id.get())
+        .bind(&event.key)
+        .bind(payload)
+        .bind(Timestamp::now().millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: i64,
+    event_key: String,
+    payload: String,
+    attempts: i32,
+}
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Envelope>> {
+        // The outer conditions repeat the inner ones: under PostgreSQL's read
+        // committed, a relay that waited for another's row lock re-checks them
+        // against the row's new version and skips what was just claimed.
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET claimed_until = $1, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM outbox
+                          WHERE dead_at IS NULL AND claimed_until < $2
+                          ORDER BY id LIMIT $3 {lock})
+               AND dead_at IS NULL AND claimed_until < $2
+             RETURNING id, event_key, payload, attempts"
+        );
+        let mut tx = self.begin().await?;
+        let mut rows = sqlx::query_as::<_, OutboxRow>(AssertSqlSafe(sql))
+            .bind(lease_until.millis())
+            .bind(now.millis())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows
+            .into_iter()
+            .map(|r| Envelope {
+                id: EventId::from_i64(r.id),
+                key: r.event_key,
+                payload: Bytes::from(r.payload),
+                attempt: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            })
+            .collect())
+    }
+
+    async fn outbox_done(&self, ids: &[EventId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.get());
+        }
+        let mut tx = self.begin().await?;
+        q.execute(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn outbox_retry(&self, id: EventId, retry_at: Timestamp, dead: bool) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE outbox SET claimed_until = $2, dead_at = $3 WHERE id = $1")
+            .bind(id.get())
+            .bind(retry_at.millis())
+            .bind(dead.then(|| Timestamp::now().millis()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn outbox_pending(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
