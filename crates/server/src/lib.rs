@@ -22,6 +22,7 @@ use starling_core::{IdGenerator, Result as CoreResult};
 use starling_services::mail::WelcomeMailer;
 use starling_services::notifications::NotificationWorker;
 use starling_services::outbox::{Relay, RelaySettings};
+use starling_services::timeline::FanOutWorker;
 use starling_services::{AuthSettings, FeedSettings, JwtKeys, MediaSettings, Ports, Services};
 use starling_store::{SqlStore, StoreOptions};
 use tokio::sync::watch;
@@ -314,6 +315,12 @@ impl Server {
                 NotificationWorker::GROUP,
                 NotificationWorker::PATTERNS,
                 Arc::new(NotificationWorker(services.notifications.clone())),
+            )
+            .await?;
+            bus.consume(
+                FanOutWorker::GROUP,
+                FanOutWorker::PATTERNS,
+                Arc::new(FanOutWorker(services.timelines.clone())),
             )
             .await?;
             bus.consume(

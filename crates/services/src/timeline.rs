@@ -13,6 +13,7 @@
 //!   fetch of the page's posts: O(page size), whatever the number of posts,
 //!   users or followees. Pages deeper than the cached window read the database.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use starling_core::model::{Feed, PostRecord};
@@ -208,7 +209,9 @@ impl Timelines {
             .await;
     }
 
-    /// A new post: into the author's timeline now, into followers' in the background.
+    /// A new post: into the author's timeline now. Followers' timelines are
+    /// filled by [`FanOutWorker`] from the post's `post.created` event, so a
+    /// crash after the commit delays the fan-out but never loses it.
     pub async fn published(&self, post: &PostRecord) {
         let id = post.id.get();
         let cap = self.settings.timeline_cap;
@@ -220,14 +223,6 @@ impl Timelines {
         {
             tracing::warn!(error = %e, "could not add a post to its author's timeline");
         }
-        let ports = self.ports.clone();
-        let author = post.author_id;
-        let threshold = self.settings.celebrity_threshold;
-        tokio::spawn(async move {
-            if let Err(e) = fan_out(&ports, author, id, cap, threshold).await {
-                tracing::warn!(error = %e, post_id = id, "fan-out failed; timelines rebuild from the database");
-            }
-        });
     }
 
     /// A deleted post leaves every timeline (in the background; reads also skip it).
@@ -301,4 +296,34 @@ async fn fan_out(
         ports.cache.timeline_add(&home_key(f), &[post], cap).await?;
     }
     Ok(())
+}
+
+/// The consumer group that pushes new posts into followers' timelines.
+pub struct FanOutWorker(pub Arc<Timelines>);
+
+impl FanOutWorker {
+    pub const GROUP: &'static str = "timelines";
+    pub const PATTERNS: &'static [&'static str] = &["post.created"];
+}
+
+#[async_trait::async_trait]
+impl starling_core::messaging::EventHandler for FanOutWorker {
+    async fn handle(&self, event: &starling_core::messaging::Envelope) -> Result<()> {
+        let starling_core::events::DomainEvent::PostCreated { actor, post, .. } =
+            starling_core::events::DomainEvent::decode(event)?
+        else {
+            return Ok(());
+        };
+        let t = &self.0;
+        // Adding an id a timeline already holds changes nothing, so a
+        // redelivered event is harmless.
+        fan_out(
+            &t.ports,
+            actor,
+            post.get(),
+            t.settings.timeline_cap,
+            t.settings.celebrity_threshold,
+        )
+        .await
+    }
 }

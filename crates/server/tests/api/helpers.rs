@@ -525,7 +525,7 @@ impl Drop for TestApp {
                         return;
                     };
                     if let Ok(ch) = conn.create_channel().await {
-                        for group in ["notifications", "email"] {
+                        for group in ["notifications", "email", "timelines"] {
                             for q in [
                                 format!("{exchange}.{group}"),
                                 format!("{exchange}.{group}.dead"),
