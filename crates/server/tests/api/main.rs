@@ -11,3 +11,4 @@ mod ops;
 mod posts;
 mod profile;
 mod users;
+mod web;
