@@ -22,7 +22,7 @@ const PLACEHOLDER: &str = r#"<!doctype html>
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem">
 <h1>Starling is running</h1>
 <p>This binary was built without the browser app, because npm was not found when it was compiled.
-Install Node.js 20 or newer with npm, then build again (<code>cargo build</code> builds the app).</p>
+Install Node.js 20.19 or newer with npm, then build again (<code>cargo build</code> builds the app).</p>
 <p>The API works: see <a href="/api/docs">/api/docs</a>.</p>
 </body></html>
 "#;
@@ -113,7 +113,7 @@ fn locate(web: &Path, out: &Path, ci: bool) -> Result<PathBuf, String> {
             );
             return Ok(dist);
         }
-        return Err("npm was not found (install Node.js 20+ with npm)".into());
+        return Err("npm was not found (install Node.js 20.19+ with npm)".into());
     }
     let lock = web.join("package-lock.json");
     let installed = web.join("node_modules/.package-lock.json");

@@ -77,7 +77,7 @@ function AvatarForm() {
             </div>
           )}
           {progress !== null && <Progress value={progress} label="Uploading your picture" />}
-          <small class="hint">PNG, JPEG, WebP or GIF, up to 5 MB. It is cropped to fit a circle.</small>
+          <small class="hint">PNG, JPEG, WebP or GIF, up to 5 MB by default. Shown in a circle.</small>
         </div>
       </div>
       <ErrorBox error={error} />
