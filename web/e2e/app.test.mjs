@@ -135,6 +135,15 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
       buffer: sunset(480, 300),
     });
     await page.getByRole('img', { name: 'Preview of image 1: sunset.png' }).waitFor();
+    // A second image, removed again before posting.
+    await page.locator('input[type=file]').first().setInputFiles({
+      name: 'extra.png',
+      mimeType: 'image/png',
+      buffer: sunset(200, 120),
+    });
+    await page.getByRole('img', { name: 'Preview of image 2: extra.png' }).waitFor();
+    await page.getByRole('button', { name: 'Remove image 2: extra.png' }).click();
+    await page.getByRole('img', { name: 'Preview of image 2: extra.png' }).waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Remove image 1: sunset.png' }).waitFor();
     const postButton = page.getByRole('button', { name: 'Post', exact: true });
     await eventually(async () => assert.ok(await postButton.isEnabled()), 15_000, 'upload finished');
@@ -187,7 +196,13 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
     await page.getByRole('textbox', { name: 'Write a comment' }).fill('What a sunset!');
     await page.getByRole('button', { name: 'Comment', exact: true }).click();
     await page.locator('li.comment').filter({ hasText: 'What a sunset!' }).waitFor();
+    const mine = page.locator('li.comment').filter({ hasText: 'Bob Babbage' }).first();
     await page.getByRole('heading', { name: 'Comments (1)' }).waitFor();
+    await mine.getByRole('button', { name: 'Edit' }).click();
+    await page.getByRole('textbox', { name: 'Edit comment' }).fill('What a sunset! The colours!');
+    await mine.getByRole('button', { name: 'Save' }).click();
+    await mine.getByText('The colours!').waitFor();
+    await mine.getByText('edited').waitFor();
     const post = page.locator('article.post');
     await eventually(async () => assert.equal(await text(post.getByRole('link', { name: /comments; open the post/ }).locator('.count')), '1'));
   });
@@ -207,7 +222,7 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
       'counts refreshed',
     );
     await page.goto(postUrl);
-    const comment = page.locator('li.comment').filter({ hasText: 'What a sunset!' });
+    const comment = page.locator('li.comment').filter({ hasText: 'The colours!' });
     await comment.getByRole('button', { name: 'Reply' }).click();
     await page.getByRole('textbox', { name: 'Reply to Bob Babbage' }).fill('Thank you, @bob');
     await page.getByRole('button', { name: 'Reply', exact: true }).last().click();
@@ -230,6 +245,19 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
     await history.getByText('Version 1').waitFor();
     await post.getByRole('button', { name: /edited/ }).click();
     await shots(page, 'post', true);
+  });
+
+  it('ada deletes a post', async () => {
+    const { page } = ada;
+    await page.goto('/');
+    await page.getByRole('textbox', { name: "What's happening?" }).fill('A post about nothing, soon gone');
+    await page.getByRole('button', { name: 'Post', exact: true }).click();
+    const card = page.locator('article.post').filter({ hasText: 'soon gone' });
+    await card.getByRole('button', { name: 'Delete' }).click();
+    await card.getByRole('group', { name: 'Confirm deletion' }).getByRole('button', { name: 'Delete post' }).click();
+    await page.getByText('Post deleted').waitFor();
+    await card.waitFor({ state: 'detached' });
+    await page.goto(postUrl);
   });
 
   it('a failed love is rolled back and explained', async () => {
@@ -322,6 +350,47 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
     await page.getByRole('link', { name: '#steam' }).click();
     await page.getByRole('heading', { name: '#steam' }).waitFor();
     await page.locator('article.post').filter({ hasText: 'the sunset was orange' }).waitFor();
+  });
+
+  it('the community feed scrolls on and announces new posts', async () => {
+    // Cyrus posts 25 times through the API.
+    const api = async (method, path, token, body) => {
+      const r = await fetch(`${server.base}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+      return r.json();
+    };
+    const { accessToken } = await api('POST', '/api/auth/register', null, {
+      username: 'cyrus',
+      email: 'cyrus@example.org',
+      password: 'correct horse battery',
+    });
+    for (let i = 1; i <= 25; i++) await api('POST', '/api/posts', accessToken, { text: `Note number ${i} from cyrus` });
+
+    const { page } = bob;
+    await page.goto('/community');
+    await page.locator('article.post').filter({ hasText: 'Note number 25 from cyrus' }).waitFor();
+    await eventually(async () => {
+      await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+      await page.getByText("You're all caught up.").waitFor({ timeout: 500 });
+    }, 15_000, 'the end of the feed');
+    const shown = await page.locator('article.post').count();
+    assert.equal(shown, 27, "25 from cyrus, one each from ada and bob: more than the first page of 20");
+
+    await api('POST', '/api/posts', accessToken, { text: 'One more from cyrus, just now' });
+    await eventually(
+      async () => {
+        await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+        await page.getByRole('button', { name: /1 new post/ }).waitFor({ timeout: 1_000 });
+      },
+      15_000,
+      'the new-posts banner',
+    );
+    await page.getByRole('button', { name: /1 new post/ }).click();
+    await eventually(async () => assert.match(await text(page.locator('article.post').first()), /One more from cyrus/));
   });
 
   it('raised no script errors', () => {
