@@ -319,6 +319,12 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
     await card.waitFor();
     const love = card.getByRole('button', { name: /Love this post/ });
     assert.equal(await love.getAttribute('aria-pressed'), 'true', 'still signed in as bob');
+
+    // Without the access cookie (expired and dropped), the app renews at start-up.
+    await bob.context.clearCookies({ name: 'starling_access' });
+    await page.reload();
+    await page.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+    await page.getByRole('link', { name: /Bob Babbage, your profile/ }).waitFor();
   });
 
   it('bob logs out and back in', async () => {

@@ -26,9 +26,18 @@ interface Expiry {
   life: number;
 }
 
+/** localStorage can be unavailable (some private modes): tabs then act alone. */
+function stored(key: string): string | null {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
 function readExpiry(): Expiry | null {
   try {
-    const v = JSON.parse(localStorage.getItem(EXPIRY_KEY) ?? 'null') as Expiry | null;
+    const v = JSON.parse(stored(EXPIRY_KEY) ?? 'null') as Expiry | null;
     return v && typeof v.at === 'number' && typeof v.life === 'number' ? v : null;
   } catch {
     return null;
@@ -95,10 +104,10 @@ export function renew(force: boolean): Promise<boolean> {
 }
 
 async function doRenew(force: boolean): Promise<boolean> {
-  const seen = localStorage.getItem(EXPIRY_KEY);
+  const seen = stored(EXPIRY_KEY);
   const run = async (): Promise<boolean> => {
     const e = readExpiry();
-    const otherTabRenewed = localStorage.getItem(EXPIRY_KEY) !== seen && e !== null && e.at > Date.now();
+    const otherTabRenewed = stored(EXPIRY_KEY) !== seen && e !== null && e.at > Date.now();
     if (otherTabRenewed || (!force && e && e.at - Date.now() > margin(e))) {
       schedule();
       return true;
@@ -141,14 +150,16 @@ setSessionHooks({
 
 /** Finds out who is signed in (once, at start-up, and when another tab signs in). */
 export async function boot(): Promise<void> {
+  if (status.value === 'unreachable') status.value = 'loading';
   try {
     me.value = await profile.get();
     status.value = 'signedIn';
     if (readExpiry()) schedule();
     else void renew(true); // expiry unknown: renew now to learn it
   } catch (e) {
-    if (e instanceof ApiError && e.status === 401) {
-      if (csrfToken() && (await renewAtBoot())) return;
+    if (e instanceof ApiError && e.status === 401 && csrfToken()) {
+      await renewAtBoot(); // signed in, signed out, or unreachable
+    } else if (e instanceof ApiError && e.status === 401) {
       becomeSignedOut();
     } else if (e instanceof ApiError && e.status === 0) {
       status.value = 'unreachable';
@@ -158,11 +169,10 @@ export async function boot(): Promise<void> {
   }
 }
 
+/** The access cookie is gone but a refresh cookie may remain: renew, still 'loading'. */
 async function renewAtBoot(): Promise<boolean> {
-  status.value = 'signedIn'; // let renew() run; it signs out on failure
-  me.value = null;
   const ok = await renew(true);
-  if (!ok && status.value === 'signedIn') status.value = 'unreachable';
+  if (!ok && status.value === 'loading') status.value = 'unreachable';
   return ok;
 }
 
