@@ -46,10 +46,14 @@ fn is_api(path: &str) -> bool {
 }
 
 /// A page address of the app rather than a file: no file extension in the
-/// last segment, and not under the directories that only hold files.
+/// last segment, and not under the directories that only hold files (or,
+/// for `/socket.io/`, belong to the realtime role).
 fn is_page(path: &str) -> bool {
     let last = path.rsplit('/').next().unwrap_or("");
-    !last.contains('.') && !path.starts_with("/assets/") && !path.starts_with("/media/")
+    !last.contains('.')
+        && !["/assets/", "/media/", "/socket.io/"]
+            .iter()
+            .any(|dir| path.starts_with(dir))
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -159,6 +163,7 @@ mod tests {
         assert!(!is_page("/assets/missing-abc123.js"));
         assert!(!is_page("/favicon.ico"));
         assert!(!is_page("/media/avatars/1/2"));
+        assert!(!is_page("/socket.io/"));
         assert!(is_api("/api"));
         assert!(is_api("/api/nope"));
         assert!(!is_api("/apiary"));
