@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod router;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 pub use router::{api_router, ops_router};
 pub use state::{ApiConfig, AppState, NamedCheck};

@@ -103,7 +103,7 @@ pub fn ops_router(st: AppState) -> Router {
     let (router, _) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops_routes())
         .split_for_parts();
-    finish(router, st)
+    finish(router, st, not_found_fallback)
 }
 
 /// The API and operations routes, with the docs at /api/docs.
@@ -113,7 +113,8 @@ pub fn api_router(st: AppState) -> Router {
         .merge(api_routes(&st))
         .split_for_parts();
     let router = router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc));
-    finish(router, st)
+    // Whatever no route matches: the browser app (JSON 404 for /api/...).
+    finish(router, st, crate::web::fallback)
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {
@@ -169,13 +170,17 @@ async fn reject_declared_oversize(
     next.run(req).await
 }
 
-fn finish(router: Router<AppState>, st: AppState) -> Router {
+fn finish<H, T>(router: Router<AppState>, st: AppState, fallback: H) -> Router
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
     let metrics = Arc::clone(&st.metrics);
     let body_limit = st.config.body_limit;
     let cors = cors(&st.config.cors_origins);
     let router = router
         .route_layer(axum::middleware::from_fn_with_state(metrics, track))
-        .fallback(not_found_fallback)
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(

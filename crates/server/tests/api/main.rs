@@ -13,3 +13,4 @@ mod ops;
 mod posts;
 mod profile;
 mod users;
+mod web;

@@ -1,0 +1,90 @@
+// Wire types of the Starling API (see /api/openapi.json). Ids are strings,
+// times RFC 3339 UTC, lists are pages with an opaque `nextCursor`.
+
+export interface User {
+  id: string;
+  username: string;
+  displayName: string | null;
+  bio: string;
+  avatarUrl: string | null;
+  followerCount: number;
+  followingCount: number;
+  followedByMe: boolean;
+  createdAt: string;
+}
+
+export interface Profile extends User {
+  email: string;
+}
+
+export interface Session {
+  user: Profile;
+  accessToken: string;
+  refreshToken: string;
+  expiresIn: number;
+}
+
+export interface Author {
+  id: string;
+  username: string;
+  displayName: string | null;
+  avatarUrl: string | null;
+}
+
+export interface Media {
+  id: string;
+  url: string;
+  previewUrl: string;
+  contentType: string;
+  size: number;
+  width: number;
+  height: number;
+}
+
+export interface Post {
+  id: string;
+  author: Author;
+  text: string;
+  media: Media[];
+  mentions: { id: string; username: string }[];
+  tags: string[];
+  loveCount: number;
+  commentCount: number;
+  lovedByMe: boolean;
+  createdAt: string;
+  editedAt: string | null;
+}
+
+export interface Comment {
+  id: string;
+  postId: string;
+  parentId: string | null;
+  author: Author;
+  text: string;
+  loveCount: number;
+  replyCount: number;
+  lovedByMe: boolean;
+  createdAt: string;
+  editedAt: string | null;
+  deleted: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface PostPage extends Page<Post> {
+  /** Only with `since`: more new posts exist than were returned. */
+  hasMore?: boolean;
+}
+
+export interface PostVersion {
+  version: number;
+  text: string;
+  createdAt: string;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; fields?: Record<string, string> };
+}

@@ -1,0 +1,21 @@
+// The navigation bar's entries. Later features add theirs here: the
+// notifications bell and the messenger come with a live `badge` count.
+
+import type { ReadonlySignal } from '@preact/signals';
+import type { IconName } from './components/Icon';
+
+export interface NavItem {
+  href: string;
+  label: string;
+  icon: IconName;
+  /** Only shown when signed in. */
+  auth?: boolean;
+  /** An unread count shown on the icon (hidden at 0). */
+  badge?: ReadonlySignal<number>;
+}
+
+export const navItems: NavItem[] = [
+  { href: '/', label: 'Home', icon: 'home', auth: true },
+  { href: '/community', label: 'Community', icon: 'globe' },
+  { href: '/search', label: 'Search', icon: 'search' },
+];
