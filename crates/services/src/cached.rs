@@ -63,3 +63,24 @@ where
     }
     Ok(found)
 }
+
+/// How long after a write its cache entries are dropped a second time.
+const SECOND_DELETE: Duration = Duration::from_millis(150);
+
+/// Drops `keys` now and once more shortly after. A read-through that loaded
+/// the row just before the write committed may store its stale copy after
+/// the first delete; the second one removes it (the "delayed double delete").
+pub(crate) async fn invalidate(cache: &std::sync::Arc<dyn Cache>, keys: Vec<String>) {
+    for k in &keys {
+        if let Err(e) = cache.delete(k).await {
+            tracing::warn!(error = %e, key = %k, "could not invalidate a cached entry");
+        }
+    }
+    let cache = cache.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(SECOND_DELETE).await;
+        for k in &keys {
+            let _ = cache.delete(k).await;
+        }
+    });
+}

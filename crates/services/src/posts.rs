@@ -199,6 +199,16 @@ impl Posts {
         Ok((view, created))
     }
 
+    /// The post as the store has it now, bypassing the cache (and not filling
+    /// it): what a write answers with, so concurrent writes never leave a
+    /// stale copy behind.
+    pub async fn get_fresh(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
+        self.views_with(viewer, &[id], Duration::ZERO)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found("post"))
+    }
+
     pub async fn get(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
         self.views_by_ids(viewer, &[id])
             .await?
@@ -581,12 +591,22 @@ impl Posts {
     }
 
     async fn views_by_ids(&self, viewer: Option<UserId>, ids: &[PostId]) -> Result<Vec<PostView>> {
+        self.views_with(viewer, ids, self.cache_ttl).await
+    }
+
+    /// `cache_ttl` zero reads the store and leaves the cache alone.
+    async fn views_with(
+        &self,
+        viewer: Option<UserId>,
+        ids: &[PostId],
+        cache_ttl: Duration,
+    ) -> Result<Vec<PostView>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut found = crate::cached::read_through(
             self.ports.cache.as_ref(),
-            self.cache_ttl,
+            cache_ttl,
             ids,
             post_key,
             |p: &CachedPost| p.record.id,
@@ -661,9 +681,7 @@ impl Posts {
         if self.cache_ttl.is_zero() {
             return;
         }
-        if let Err(e) = self.ports.cache.delete(&post_key(id)).await {
-            tracing::warn!(error = %e, post_id = %id, "could not invalidate a cached post");
-        }
+        crate::cached::invalidate(&self.ports.cache, vec![post_key(id)]).await;
     }
 
     async fn comment_views(

@@ -176,11 +176,8 @@ impl Users {
         if self.cache_ttl.is_zero() {
             return;
         }
-        for id in ids {
-            if let Err(e) = self.ports.cache.delete(&user_key(*id)).await {
-                tracing::warn!(error = %e, user_id = %id, "could not invalidate a cached user");
-            }
-        }
+        let keys = ids.iter().map(|id| user_key(*id)).collect();
+        crate::cached::invalidate(&self.ports.cache, keys).await;
     }
 
     pub fn avatar_max_bytes(&self) -> usize {

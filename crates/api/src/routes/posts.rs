@@ -210,7 +210,7 @@ async fn love(st: &AppState, me: UserId, target: LoveTarget, on: bool) -> ApiRes
     st.services.posts.love(me, target, on).await?;
     Ok(match target {
         LoveTarget::Post(id) => {
-            let v = st.services.posts.get(Some(me), id).await?;
+            let v = st.services.posts.get_fresh(Some(me), id).await?;
             axum::Json(Post::from_view(&v, &st.config.public_url)).into_response()
         }
         LoveTarget::Comment(id) => {
