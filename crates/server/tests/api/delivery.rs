@@ -305,3 +305,35 @@ async fn a_broker_outage_delays_notifications_but_loses_none() {
         "each once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_node_runs_no_consumers_and_a_worker_node_does() {
+    let Some(backend) = scaled() else { return };
+    let api = TestApp::spawn_with(backend, |s| s.roles = "api,realtime".into()).await;
+    let ann = api.register("ann").await;
+    let bob = api.register("bob").await;
+    api.put(&format!("/api/users/{}/follow", ann.id), Some(&bob.access))
+        .await
+        .assert_status(200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let none = api.get("/api/notifications", Some(&ann.access)).await;
+    assert!(
+        none.body["items"].as_array().unwrap().is_empty(),
+        "no consumer runs on an api node: {}",
+        none.text
+    );
+    // A worker joins: the event waiting in its queue is handled.
+    let mut worker = api.spawn_peer_with(|s| s.roles = "worker".into()).await;
+    let got = api
+        .eventually("/api/notifications", &ann.access, "the follow", |b| {
+            !b["items"].as_array().unwrap().is_empty()
+        })
+        .await;
+    assert_eq!(got["items"][0]["type"], "follow");
+    // The worker serves no API.
+    worker
+        .get("/api/notifications", Some(&ann.access))
+        .await
+        .assert_error(404, "not_found");
+    worker.stop_in_place().await;
+}

@@ -250,8 +250,14 @@ impl TestApp {
     /// (its own data dir, node id and port). Only the first node drops the
     /// database.
     pub async fn spawn_peer(&self) -> TestApp {
+        self.spawn_peer_with(|_| {}).await
+    }
+
+    /// A peer with adjusted settings (e.g. other roles).
+    pub async fn spawn_peer_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = self.settings.clone();
+        tweak(&mut settings);
         settings.node_id = self.settings.node_id + 1;
         settings.bind = "127.0.0.1:0".into();
         assert!(
@@ -492,6 +498,13 @@ impl TestApp {
                 Some(c) => cursor = c.to_owned(),
                 None => return n,
             }
+        }
+    }
+
+    /// Shuts the server down, keeping the value (and its data dir) alive.
+    pub async fn stop_in_place(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.expect("clean shutdown");
         }
     }
 
