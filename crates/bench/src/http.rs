@@ -337,6 +337,18 @@ impl ResponseParser {
         &self.body
     }
 
+    /// Whether the head (status line and headers) of the final response has
+    /// been parsed, so [`status`](Self::status) is known.
+    pub fn head_done(&self) -> bool {
+        self.state != State::Head
+    }
+
+    /// Forgets the body bytes collected so far, for a body read as a stream
+    /// (Server-Sent Events) and consumed piece by piece.
+    pub fn clear_body(&mut self) {
+        self.body.clear();
+    }
+
     /// Whether to keep the body of the next responses (see [`new`](Self::new)).
     pub fn set_collect_body(&mut self, collect: bool) {
         self.collect_body = collect;
@@ -604,14 +616,68 @@ pub struct Conn {
 
 impl Conn {
     pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        Self::connect_with_buffer(addr, INITIAL_BUF).await
+    }
+
+    /// Like [`connect`](Self::connect) with an initial read buffer of
+    /// `size` bytes (it still grows for a large response head): for holding
+    /// many idle streams.
+    pub async fn connect_with_buffer(addr: SocketAddr, size: usize) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
-            buf: vec![0; INITIAL_BUF],
+            buf: vec![0; size.max(256)],
             start: 0,
             end: 0,
         })
+    }
+
+    /// Makes room in the read buffer for the next read: drops consumed
+    /// bytes, moves a partial head or line to the front, or grows the buffer.
+    fn make_room(&mut self) -> Result<(), ClientError> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < MAX_BUF {
+                let len = self.buf.len() * 2;
+                self.buf.resize(len, 0);
+            } else {
+                return Err(ClientError::Protocol("response head too large".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a request whose response is then read piece by piece with
+    /// [`read_stream`](Self::read_stream) (a response that does not end,
+    /// such as Server-Sent Events).
+    pub async fn send(&mut self, request: &[u8]) -> io::Result<()> {
+        self.start = 0;
+        self.end = 0;
+        self.stream.write_all(request).await
+    }
+
+    /// Reads once from the socket and feeds what arrived to `parser` (made
+    /// with `collect_body`): afterwards `parser.head_done()` tells whether the
+    /// status is known, and `parser.body()` holds the body bytes not yet
+    /// taken (see [`ResponseParser::clear_body`]). Returns `false` when the
+    /// peer closed the connection.
+    pub async fn read_stream(&mut self, parser: &mut ResponseParser) -> Result<bool, ClientError> {
+        self.make_room()?;
+        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.end += n;
+        let consumed = parser.feed(&self.buf[self.start..self.end])?;
+        self.start += consumed;
+        Ok(true)
     }
 
     /// Writes `request` and reads one whole response through `parser`
@@ -637,21 +703,7 @@ impl Conn {
                 }
                 return Ok(());
             }
-            if self.start == self.end {
-                self.start = 0;
-                self.end = 0;
-            } else if self.end == self.buf.len() {
-                if self.start > 0 {
-                    self.buf.copy_within(self.start..self.end, 0);
-                    self.end -= self.start;
-                    self.start = 0;
-                } else if self.buf.len() < MAX_BUF {
-                    let len = self.buf.len() * 2;
-                    self.buf.resize(len, 0);
-                } else {
-                    return Err(ClientError::Protocol("response head too large".into()));
-                }
-            }
+            self.make_room()?;
             let n = self.stream.read(&mut self.buf[self.end..]).await?;
             if n == 0 {
                 parser.finish_eof()?;

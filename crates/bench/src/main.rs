@@ -9,11 +9,13 @@ mod graph;
 mod hist;
 mod http;
 mod load;
+mod notify;
 mod report;
 mod rng;
 mod seed;
 mod social;
 mod spawn;
+mod sse;
 mod workload;
 
 use std::path::PathBuf;
@@ -117,14 +119,24 @@ enum Command {
         after_help = social::SOCIAL_AFTER
     )]
     Social(Box<social::SocialArgs>),
+    /// Latency of love notifications, from the love's response to the author's event stream
+    #[command(
+        long_about = "Open a notification stream (Server-Sent Events) per author, send \
+                      loves open loop at a fixed rate, and measure how long each love's \
+                      notification takes from the love's response to its arrival on the \
+                      author's stream.",
+        after_help = notify::NOTIFY_AFTER
+    )]
+    NotifyLatency(Box<notify::NotifyArgs>),
 }
 
 impl Command {
-    fn load(&self) -> &LoadArgs {
+    fn threads(&self) -> u16 {
         match self {
-            Command::Http(a) => &a.load,
-            Command::ProfileVsHealth(a) => &a.load,
-            Command::Social(a) => &a.load,
+            Command::Http(a) => a.load.threads,
+            Command::ProfileVsHealth(a) => a.load.threads,
+            Command::Social(a) => a.load.threads,
+            Command::NotifyLatency(a) => a.load.threads,
         }
     }
 }
@@ -242,7 +254,7 @@ pub fn random_digits() -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let threads = usize::from(cli.command.load().threads);
+    let threads = usize::from(cli.command.threads());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("starling-bench")
@@ -260,6 +272,7 @@ fn main() -> ExitCode {
             Command::Http(args) => cmd_http(args).await,
             Command::ProfileVsHealth(args) => cmd_profile_vs_health(args).await,
             Command::Social(args) => social::cmd_social(*args).await,
+            Command::NotifyLatency(args) => notify::cmd_notify(*args).await,
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

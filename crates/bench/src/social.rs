@@ -140,7 +140,7 @@ pub struct SocialArgs {
     pub load: LoadArgs,
 }
 
-fn positive_rate(raw: &str) -> Result<f64, String> {
+pub fn positive_rate(raw: &str) -> Result<f64, String> {
     let v: f64 = raw
         .parse()
         .map_err(|_| format!("{raw:?} is not a number"))?;
@@ -151,12 +151,12 @@ fn positive_rate(raw: &str) -> Result<f64, String> {
 }
 
 /// One seeded account.
-struct Account {
-    id: String,
-    username: String,
-    access: String,
-    refresh: String,
-    expires_at: Instant,
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub access: String,
+    pub refresh: String,
+    pub expires_at: Instant,
 }
 
 #[derive(Serialize)]
@@ -281,8 +281,9 @@ pub async fn cmd_social(args: SocialArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
-/// Registers every user; returns the accounts in graph order.
-async fn register_all(
+/// Registers `users` users (`s<6 digits>_<n>`), `concurrency` at a time;
+/// returns the accounts in order.
+pub async fn register_all(
     addr: std::net::SocketAddr,
     base: &HttpUrl,
     users: usize,

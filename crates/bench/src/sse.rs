@@ -1,0 +1,276 @@
+//! Server-Sent Events over the tool's own HTTP/1.1 connection: an
+//! incremental `text/event-stream` parser and a stream that yields events as
+//! they arrive, with the instant their bytes were read.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use tokio::time::Instant;
+
+use crate::http::{ClientError, Conn, ResponseParser, write_request};
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, `message` when absent.
+    pub event: String,
+    /// The `id:` field of this event, if it had one.
+    pub id: Option<String>,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+}
+
+/// Incremental parser of a `text/event-stream` body (the WHATWG rules: lines
+/// end with CRLF, LF or CR; a blank line dispatches the event; lines starting
+/// with `:` are comments; one space after the field's colon is dropped).
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    /// The previous byte was a CR, so an LF right after it ends no line.
+    after_cr: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+    id: Option<String>,
+    /// Comment lines seen (heartbeats).
+    pub comments: u64,
+}
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `bytes`, appending every event they complete to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            if self.after_cr {
+                self.after_cr = false;
+                if rest.first() == Some(&b'\n') {
+                    rest = rest.get(1..).unwrap_or_default();
+                    continue;
+                }
+            }
+            match rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+                None => {
+                    self.line.extend_from_slice(rest);
+                    return;
+                }
+                Some(i) => {
+                    self.line
+                        .extend_from_slice(rest.get(..i).unwrap_or_default());
+                    self.after_cr = rest.get(i) == Some(&b'\r');
+                    rest = rest.get(i + 1..).unwrap_or_default();
+                    self.end_line(out);
+                }
+            }
+        }
+    }
+
+    fn end_line(&mut self, out: &mut Vec<SseEvent>) {
+        let line = std::mem::take(&mut self.line);
+        if line.is_empty() {
+            let event = std::mem::take(&mut self.event);
+            let id = self.id.take();
+            let mut data = std::mem::take(&mut self.data);
+            if std::mem::take(&mut self.has_data) {
+                if data.ends_with('\n') {
+                    data.pop();
+                }
+                out.push(SseEvent {
+                    event: if event.is_empty() {
+                        "message".to_owned()
+                    } else {
+                        event
+                    },
+                    id,
+                    data,
+                });
+            }
+        } else if line.first() == Some(&b':') {
+            self.comments += 1;
+        } else {
+            let text = String::from_utf8_lossy(&line);
+            let (field, value) = match text.split_once(':') {
+                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+                None => (text.as_ref(), ""),
+            };
+            match field {
+                "event" => self.event = value.to_owned(),
+                "data" => {
+                    self.data.push_str(value);
+                    self.data.push('\n');
+                    self.has_data = true;
+                }
+                "id" if !value.contains('\0') => self.id = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        // Reuse the line's allocation.
+        self.line = line;
+        self.line.clear();
+    }
+}
+
+/// An open `GET` event stream.
+pub struct EventStream {
+    conn: Conn,
+    parser: ResponseParser,
+    sse: SseParser,
+    /// When the bytes being parsed were read.
+    read_at: Instant,
+}
+
+/// Largest error body shown when a stream is refused.
+const ERROR_BODY: usize = 300;
+
+impl EventStream {
+    /// Connects to `addr`, sends `GET path` with `Authorization: <bearer>`
+    /// and `Accept: text/event-stream`, and waits (up to `timeout`) for the
+    /// response head: an error unless it is 200. `buffer` is the initial
+    /// read buffer, small for holding many streams.
+    pub async fn open(
+        addr: SocketAddr,
+        authority: &str,
+        path: &str,
+        bearer: &str,
+        buffer: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let work = async {
+            let mut conn = Conn::connect_with_buffer(addr, buffer)
+                .await
+                .context("connect")?;
+            let mut request = Vec::with_capacity(256 + bearer.len());
+            write_request(
+                &mut request,
+                "GET",
+                authority,
+                path,
+                &[("Authorization", bearer), ("Accept", "text/event-stream")],
+                None,
+            );
+            conn.send(&request).await.context("sending the request")?;
+            let mut parser = ResponseParser::new(false, true);
+            while !parser.head_done() {
+                if !conn.read_stream(&mut parser).await? {
+                    bail!("the server closed the connection before answering");
+                }
+            }
+            let status = parser.status();
+            if status != 200 {
+                while !parser.is_complete() && parser.body().len() < ERROR_BODY {
+                    if !conn.read_stream(&mut parser).await? {
+                        break;
+                    }
+                }
+                let body: String = String::from_utf8_lossy(parser.body())
+                    .chars()
+                    .take(ERROR_BODY)
+                    .collect();
+                bail!("GET {path} answered {status}: {body}");
+            }
+            Ok::<_, anyhow::Error>(Self {
+                conn,
+                parser,
+                sse: SseParser::new(),
+                read_at: Instant::now(),
+            })
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow!("no response head within {timeout:?}")),
+        }
+    }
+
+    /// Waits for the next events: returns them with the instant their last
+    /// bytes were read, or `None` once the server has ended the stream or
+    /// closed the connection.
+    pub async fn next_events(&mut self) -> Result<Option<(Instant, Vec<SseEvent>)>, ClientError> {
+        let mut events = Vec::new();
+        loop {
+            if !self.parser.body().is_empty() {
+                self.sse.feed(self.parser.body(), &mut events);
+                self.parser.clear_body();
+                if !events.is_empty() {
+                    return Ok(Some((self.read_at, events)));
+                }
+            }
+            if self.parser.is_complete() || !self.conn.read_stream(&mut self.parser).await? {
+                return Ok(None);
+            }
+            self.read_at = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in_pieces(raw: &[u8], piece: usize) -> (Vec<SseEvent>, u64) {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for chunk in raw.chunks(piece.max(1)) {
+            p.feed(chunk, &mut out);
+        }
+        (out, p.comments)
+    }
+
+    fn ev(event: &str, id: Option<&str>, data: &str) -> SseEvent {
+        SseEvent {
+            event: event.to_owned(),
+            id: id.map(str::to_owned),
+            data: data.to_owned(),
+        }
+    }
+
+    #[test]
+    fn parses_the_notification_stream_in_any_pieces() {
+        let raw = b"event: unread-count\ndata: {\"count\":0}\n\n\
+            : heartbeat\n\n\
+            event: notification\nid: 42\ndata: {\"id\":\"42\",\"type\":\"love\"}\n\n\
+            event: unread-count\ndata: {\"count\":1}\n\n";
+        let want = vec![
+            ev("unread-count", None, "{\"count\":0}"),
+            ev(
+                "notification",
+                Some("42"),
+                "{\"id\":\"42\",\"type\":\"love\"}",
+            ),
+            ev("unread-count", None, "{\"count\":1}"),
+        ];
+        for piece in [1, 2, 3, 7, 64, raw.len()] {
+            let (events, comments) = parse_in_pieces(raw, piece);
+            assert_eq!(events, want, "pieces of {piece}");
+            assert_eq!(comments, 1);
+        }
+    }
+
+    #[test]
+    fn line_endings_multiline_data_and_defaults() {
+        // CRLF, lone CR, multi-line data, no space after the colon, no
+        // event name, and a block without data (not dispatched).
+        let raw = b"data:a\r\ndata: b\r\n\r\nevent: x\rdata\r\rid: 7\n\nevent: lone\n\n";
+        for piece in [1, 2, raw.len()] {
+            let (events, _) = parse_in_pieces(raw, piece);
+            assert_eq!(
+                events,
+                vec![ev("message", None, "a\nb"), ev("x", None, "")],
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unfinished_event_waits_for_its_blank_line() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.feed(b"event: notification\ndata: {}\n", &mut out);
+        assert!(out.is_empty());
+        p.feed(b"\n", &mut out);
+        assert_eq!(out, vec![ev("notification", None, "{}")]);
+    }
+}
