@@ -28,6 +28,35 @@ fn parse_process_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Resident memory of a process, from /proc/PID/status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Memory {
+    /// VmRSS: resident now, KiB.
+    pub rss_kb: u64,
+    /// VmHWM: the most ever resident, KiB.
+    pub hwm_kb: u64,
+}
+
+pub fn memory(pid: u32) -> Option<Memory> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_memory(&text)
+}
+
+fn parse_memory(text: &str) -> Option<Memory> {
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.get(name.len()..)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some(Memory {
+        rss_kb: field("VmRSS:")?,
+        hwm_kb: field("VmHWM:")?,
+    })
+}
+
 /// (busy, total) clock ticks of all CPUs together, from /proc/stat.
 pub fn machine_ticks() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
@@ -143,6 +172,22 @@ mod tests {
         // This process exists and has a readable stat file on Linux.
         if cfg!(target_os = "linux") {
             assert!(process_ticks(std::process::id()).is_some());
+        }
+    }
+
+    #[test]
+    fn parses_memory() {
+        let text = "Name:\tstarling\nVmPeak:\t  999 kB\nVmHWM:\t  54321 kB\nVmRSS:\t   12345 kB\n";
+        assert_eq!(
+            parse_memory(text),
+            Some(Memory {
+                rss_kb: 12345,
+                hwm_kb: 54321
+            })
+        );
+        assert_eq!(parse_memory("Name: x\n"), None);
+        if cfg!(target_os = "linux") {
+            assert!(memory(std::process::id()).is_some_and(|m| m.rss_kb > 0));
         }
     }
 

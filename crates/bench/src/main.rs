@@ -7,6 +7,7 @@
 mod cpu;
 mod graph;
 mod hist;
+mod hold;
 mod http;
 mod load;
 mod notify;
@@ -128,6 +129,15 @@ enum Command {
         after_help = notify::NOTIFY_AFTER
     )]
     NotifyLatency(Box<notify::NotifyArgs>),
+    /// Hold many notification streams open and report the server's memory per stream
+    #[command(
+        long_about = "Open N notification streams (Server-Sent Events) at once, spread \
+                      over a few users, and report the server's resident memory per \
+                      stream (VmRSS after - before, / N); check that the streams still \
+                      deliver.",
+        after_help = hold::HOLD_AFTER
+    )]
+    SseHold(Box<hold::HoldArgs>),
 }
 
 impl Command {
@@ -137,6 +147,7 @@ impl Command {
             Command::ProfileVsHealth(a) => a.load.threads,
             Command::Social(a) => a.load.threads,
             Command::NotifyLatency(a) => a.load.threads,
+            Command::SseHold(a) => a.threads,
         }
     }
 }
@@ -252,8 +263,19 @@ pub fn random_digits() -> String {
     format!("{:012}", h.finish() % 1_000_000_000_000)
 }
 
+/// Raises this process's soft limit of open files to the hard limit (the
+/// SSE scenarios hold thousands of connections, and a spawned server
+/// inherits the limit). Failure only matters to those scenarios, which
+/// check the limit themselves.
+fn raise_fd_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        eprintln!("warning: cannot raise the open-files limit: {e}");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    raise_fd_limit();
     let threads = usize::from(cli.command.threads());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -273,6 +295,7 @@ fn main() -> ExitCode {
             Command::ProfileVsHealth(args) => cmd_profile_vs_health(args).await,
             Command::Social(args) => social::cmd_social(*args).await,
             Command::NotifyLatency(args) => notify::cmd_notify(*args).await,
+            Command::SseHold(args) => hold::cmd_hold(*args).await,
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

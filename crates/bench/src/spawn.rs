@@ -138,6 +138,11 @@ impl SpawnedServer {
         }
     }
 
+    /// The last lines of the server's output, for an error message.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path)
+    }
+
     /// The server's process id (None once it has exited).
     pub fn pid(&self) -> Option<u32> {
         self.child.id()

@@ -204,6 +204,11 @@ impl EventStream {
             self.read_at = Instant::now();
         }
     }
+
+    /// Comment lines (heartbeats) received so far.
+    pub fn comments(&self) -> u64 {
+        self.sse.comments
+    }
 }
 
 #[cfg(test)]
