@@ -11,6 +11,7 @@ use crate::helpers::{Backend, TestApp, TestUser};
 
 backend_tests!(
     an_idle_stream_sends_heartbeats,
+    the_stream_accepts_the_session_cookie,
     each_action_notifies_the_right_user_once_and_never_the_actor,
     deleting_what_a_notification_is_about_removes_it,
     unread_counts_and_marking_read,
@@ -581,4 +582,46 @@ async fn an_idle_stream_sends_heartbeats(b: Backend) {
         (2..=3).contains(&beats),
         "{beats} heartbeats in 2.5 s at one a second"
     );
+}
+
+async fn the_stream_accepts_the_session_cookie(b: Backend) {
+    // Browsers' EventSource sends cookies, not headers.
+    let app = TestApp::spawn(b).await;
+    let r = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "cookie", "email": "cookie@example.org", "password": "correct horse battery"}),
+        )
+        .await;
+    r.assert_status(201);
+    let cookie = r
+        .set_cookies()
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let resp = app
+        .client
+        .get(app.url("/api/notifications/stream"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut body = resp.bytes_stream();
+    use futures::StreamExt;
+    let first = tokio::time::timeout(Duration::from_secs(10), body.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.contains("event: unread-count"), "{text}");
 }
