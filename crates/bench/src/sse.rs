@@ -185,16 +185,18 @@ impl EventStream {
         }
     }
 
-    /// Waits for the next events: returns them with the instant their last
-    /// bytes were read, or `None` once the server has ended the stream or
-    /// closed the connection.
+    /// Waits for the next events or comments: returns the events (none
+    /// when only comments, such as heartbeats, arrived) with the instant
+    /// their last bytes were read, or `None` once the server has ended the
+    /// stream or closed the connection.
     pub async fn next_events(&mut self) -> Result<Option<(Instant, Vec<SseEvent>)>, ClientError> {
         let mut events = Vec::new();
         loop {
             if !self.parser.body().is_empty() {
+                let comments = self.sse.comments;
                 self.sse.feed(self.parser.body(), &mut events);
                 self.parser.clear_body();
-                if !events.is_empty() {
+                if !events.is_empty() || self.sse.comments != comments {
                     return Ok(Some((self.read_at, events)));
                 }
             }
@@ -267,6 +269,56 @@ mod tests {
                 "pieces of {piece}"
             );
         }
+    }
+
+    /// A server that answers one event stream: a chunked `unread-count`
+    /// event, then a heartbeat comment on its own, then the end.
+    async fn one_stream_server() -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.expect("accept");
+            let mut buf = vec![0u8; 4096];
+            let _ = sock.read(&mut buf).await.expect("request");
+            let chunk = |s: &str| format!("{:x}\r\n{s}\r\n", s.len());
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let first = chunk("event: unread-count\ndata: {\"count\":3}\n\n");
+            sock.write_all(format!("{head}{first}").as_bytes())
+                .await
+                .expect("write");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sock.write_all(chunk(": heartbeat\n\n").as_bytes())
+                .await
+                .expect("write");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sock.write_all(b"0\r\n\r\n").await.expect("write");
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_stream_yields_events_then_heartbeats_then_its_end() {
+        let addr = one_stream_server().await;
+        let mut s = EventStream::open(
+            addr,
+            "test",
+            "/api/notifications/stream",
+            "Bearer t",
+            256,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("open");
+        let (_, events) = s.next_events().await.expect("read").expect("events");
+        assert_eq!(events, vec![ev("unread-count", None, "{\"count\":3}")]);
+        let (_, events) = s.next_events().await.expect("read").expect("heartbeat");
+        assert!(events.is_empty());
+        assert_eq!(s.comments(), 1);
+        assert!(s.next_events().await.expect("read").is_none());
     }
 
     #[test]
