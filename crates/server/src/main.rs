@@ -51,6 +51,25 @@ enum Command {
     Migrate,
     /// Print the effective settings, secrets hidden.
     Config,
+    /// Fill an empty database with synthetic users, follows and posts, for
+    /// benchmarks at scale (users seed1..seedN, password "seed password").
+    Seed(SeedArgs),
+}
+
+#[derive(Args)]
+struct SeedArgs {
+    /// Users to create.
+    #[arg(long, default_value_t = 10_000)]
+    users: u64,
+    /// Posts to create, spread over the users.
+    #[arg(long, default_value_t = 10_000)]
+    posts: u64,
+    /// Followers of seed1 (the "celebrity"): seed2, seed3, ...
+    #[arg(long, default_value_t = 0)]
+    star_followers: u64,
+    /// Every user also follows the next N users.
+    #[arg(long, default_value_t = 20)]
+    follows_per_user: u64,
 }
 
 fn init_logging(settings: &Settings) {
@@ -93,6 +112,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// The password of every seeded user.
+const SEED_PASSWORD: &str = "seed password";
+
 async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -100,6 +122,32 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
             server.shutdown().await
+        }
+        Command::Seed(args) => {
+            let (store, _) = open_store(&settings).await?;
+            let password_hash = starling_services::passwords::hash(
+                &starling_services::passwords::Hashing::new(),
+                starling_core::types::Password::parse(SEED_PASSWORD)?,
+            )
+            .await?;
+            let ids = starling_core::IdGenerator::new(settings.node_id)?;
+            let started = std::time::Instant::now();
+            let report = store
+                .seed_bulk(&starling_store::SeedSpec {
+                    users: args.users,
+                    posts: args.posts,
+                    star_followers: args.star_followers,
+                    follows_per_user: args.follows_per_user,
+                    password_hash,
+                    id_ceiling: ids.next().0,
+                })
+                .await?;
+            let mut out = serde_json::to_value(&report)?;
+            out["password"] = SEED_PASSWORD.into();
+            out["seconds"] = started.elapsed().as_secs_f64().into();
+            println!("{out}");
+            store.close().await;
+            Ok(())
         }
         Command::Migrate => {
             let (store, applied) = open_store(&settings).await?;

@@ -891,9 +891,18 @@ async fn ids_encode_the_configured_node() {
 // ---------------------------------------------------------------------------
 
 async fn login(http: &reqwest::Client, server: &Server, username: &str) -> String {
+    login_with(http, server, username, "correct horse battery").await
+}
+
+async fn login_with(
+    http: &reqwest::Client,
+    server: &Server,
+    username: &str,
+    password: &str,
+) -> String {
     let r = http
         .post(server.url("/api/auth/login"))
-        .json(&json!({"login": username, "password": "correct horse battery"}))
+        .json(&json!({"login": username, "password": password}))
         .send()
         .await
         .unwrap();
@@ -1009,4 +1018,133 @@ async fn sigkill_after_commit_loses_no_event_postgres_rabbitmq() {
         ("STARLING_BROKER_EXCHANGE", &exchange),
     ])
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// 9. `starling seed`
+// ---------------------------------------------------------------------------
+
+async fn seed_then_serve(envs: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut cmd = starling(dir.path());
+    cmd.args([
+        "seed",
+        "--users",
+        "300",
+        "--posts",
+        "3000",
+        "--star-followers",
+        "250",
+        "--follows-per-user",
+        "5",
+        "--data-dir",
+    ])
+    .arg(&data);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let (status, out, err) = run(cmd, "seed");
+    assert!(status.success(), "seed: {status}\n{out}\n{err}");
+    let report: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (report["users"].as_u64(), report["posts"].as_u64()),
+        (Some(300), Some(3000))
+    );
+    let server = start_server(dir.path(), &data, &[], envs).await;
+    let http = client();
+    let token = login_with(
+        &http,
+        &server,
+        "seed7",
+        report["password"].as_str().unwrap(),
+    )
+    .await;
+    let star = http
+        .get(server.url(&format!(
+            "/api/users/{}",
+            report["star_id"].as_i64().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(star["username"], "seed1");
+    assert_eq!(
+        star["followerCount"], 255,
+        "250 followers plus the ring's 5"
+    );
+    let feed: Value = http
+        .get(server.url("/api/feed?limit=5"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authors: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["author"]["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(authors.len(), 5, "{feed}");
+    assert!(
+        authors.iter().all(|a| [
+            "seed1", "seed7", "seed8", "seed9", "seed10", "seed11", "seed12"
+        ]
+        .contains(a)),
+        "{authors:?}"
+    );
+    // New posts sort after the seeded ones.
+    let r = http
+        .post(server.url("/api/posts"))
+        .bearer_auth(&token)
+        .json(&json!({"text": "after the seed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let feed: Value = http
+        .get(server.url("/api/feed?limit=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(feed["items"][0]["text"], "after the seed");
+}
+
+#[tokio::test]
+async fn seed_fills_sqlite_for_benchmarks() {
+    seed_then_serve(&[]).await;
+}
+
+#[tokio::test]
+async fn seed_fills_postgres_for_benchmarks() {
+    let Some(admin_url) = std::env::var("STARLING_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: STARLING_TEST_DATABASE_URL must be set"
+        );
+        eprintln!("skipped: STARLING_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("starling_seed_{:016x}", rand::random::<u64>());
+    psql(&admin_url, &format!("CREATE DATABASE {name}")).unwrap();
+    let _cleanup = DropDatabase {
+        admin_url: admin_url.clone(),
+        name: name.clone(),
+    };
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    seed_then_serve(&[("STARLING_DATABASE_URL", url.as_str())]).await;
 }

@@ -13,6 +13,7 @@ mod notifications;
 mod outbox;
 mod posts;
 mod search;
+mod seed;
 mod tokens;
 mod users;
 
@@ -27,6 +28,7 @@ use starling_core::{Error, Result};
 
 pub use error::db_err;
 pub use migrate::MIGRATIONS;
+pub use seed::{SeedReport, SeedSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
