@@ -50,7 +50,7 @@ impl CommentStore for SqlStore {
             "UPDATE posts SET comment_count = comment_count + 1 WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(c.post_id.get())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -65,7 +65,7 @@ impl CommentStore for SqlStore {
             )
             .bind(parent.get())
             .bind(c.post_id.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?
             .rows_affected()
@@ -84,7 +84,7 @@ impl CommentStore for SqlStore {
         .bind(c.author_id.get())
         .bind(&c.text)
         .bind(c.created_at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         crate::outbox::write_event(&mut tx, &c.event).await?;
@@ -210,7 +210,7 @@ impl CommentStore for SqlStore {
         // comment takes too, so a delete and a reply cannot deadlock.
         sqlx::query("UPDATE posts SET comment_count = comment_count WHERE id = $1")
             .bind(post_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         // Mark it; what happens next depends on its replies.
@@ -221,7 +221,7 @@ impl CommentStore for SqlStore {
         )
         .bind(id.get())
         .bind(at.millis())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?;
         let Some((post_id, parent_id, replies)) = marked else {
@@ -229,25 +229,25 @@ impl CommentStore for SqlStore {
         };
         sqlx::query("UPDATE posts SET comment_count = comment_count - 1 WHERE id = $1")
             .bind(post_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         if replies == 0 {
             // Nothing hangs off it: remove it outright.
             sqlx::query("DELETE FROM comments WHERE id = $1")
                 .bind(id.get())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
             sqlx::query("DELETE FROM loves WHERE target_id = $1")
                 .bind(id.get())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
             if let Some(parent) = parent_id {
                 sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = $1")
                     .bind(parent)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_err)?;
             }

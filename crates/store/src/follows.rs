@@ -89,7 +89,7 @@ impl FollowStore for SqlStore {
         .bind(follower.get())
         .bind(followee.get())
         .bind(at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| match db_err(e) {
             Error::NotFound { .. } => Error::not_found("user"),
@@ -112,7 +112,7 @@ impl FollowStore for SqlStore {
             sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
                 .bind(follower.get())
                 .bind(followee.get())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected()

@@ -77,6 +77,10 @@ impl Default for StoreOptions {
 /// The store: implements every per-area store trait of `starling_core::ports`.
 #[derive(Clone)]
 pub struct SqlStore {
+    /// SQLite has one writer: transactions queue here, in order, instead of
+    /// contending for the file lock in SQLite's busy handler (which sleeps
+    /// between retries and collapses throughput under concurrent writers).
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     pool: AnyPool,
     dialect: Dialect,
 }
@@ -110,7 +114,11 @@ impl SqlStore {
             .map_err(|e| Error::Unavailable {
                 message: format!("cannot connect to the {} database: {e}", dialect.name()),
             })?;
-        Ok(SqlStore { pool, dialect })
+        Ok(SqlStore {
+            write_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
+            pool,
+            dialect,
+        })
     }
 
     /// Starts a transaction. On SQLite it takes the write lock at once
@@ -118,8 +126,15 @@ impl SqlStore {
     /// (an upsert that finds its row, a trigger) cannot upgrade its lock while
     /// another writer holds it and fails with "database is locked" instead of
     /// waiting its turn. PostgreSQL locks rows as it goes.
-    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        begin(&self.pool, self.dialect).await
+    pub(crate) async fn begin(&self) -> Result<WriteTx> {
+        let guard = match self.dialect {
+            Dialect::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Dialect::Postgres => None,
+        };
+        Ok(WriteTx {
+            tx: begin(&self.pool, self.dialect).await?,
+            _turn: guard,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -157,6 +172,32 @@ impl Health for SqlStore {
             .map_err(|e| Error::Unavailable {
                 message: format!("database: {e}"),
             })
+    }
+}
+
+/// A write transaction; on SQLite it also holds this process's writer turn
+/// until it commits or is dropped.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::Transaction<'static, sqlx::Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
     }
 }
 

@@ -58,7 +58,7 @@ impl SqlStore {
                 .bind(t.id())
                 .bind(user.get()),
         }
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -70,7 +70,7 @@ impl SqlStore {
             )))
             .bind(t.id())
             .bind(delta)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?
             .rows_affected();

@@ -200,7 +200,7 @@ impl NotificationStore for SqlStore {
         for b in binds {
             q = q.bind(b);
         }
-        if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
+        if q.fetch_optional(&mut **tx).await.map_err(db_err)?.is_none() {
             return Ok(None);
         }
         let inserted = sqlx::query(
@@ -217,7 +217,7 @@ impl NotificationStore for SqlStore {
         .bind(n.post_id.map(PostId::get))
         .bind(n.comment_id.map(CommentId::get))
         .bind(n.created_at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -307,7 +307,7 @@ impl NotificationStore for SqlStore {
         .bind(id.get())
         .bind(recipient.get())
         .bind(at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -321,7 +321,7 @@ impl NotificationStore for SqlStore {
             sqlx::query_scalar("SELECT id FROM notifications WHERE id = $1 AND recipient_id = $2")
                 .bind(id.get())
                 .bind(recipient.get())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .map_err(db_err)?;
         drop(tx);
@@ -338,12 +338,12 @@ impl NotificationStore for SqlStore {
         )
         .bind(recipient.get())
         .bind(at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         sqlx::query("UPDATE notification_counters SET unread = 0 WHERE user_id = $1")
             .bind(recipient.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -362,7 +362,7 @@ impl NotificationStore for SqlStore {
         for b in binds {
             q = q.bind(b);
         }
-        let removed = q.fetch_all(&mut *tx).await.map_err(db_err)?;
+        let removed = q.fetch_all(&mut **tx).await.map_err(db_err)?;
         if removed.is_empty() {
             return Ok(Vec::new());
         }
@@ -425,7 +425,7 @@ impl PushSubscriptionStore for SqlStore {
         .bind(&sub.p256dh)
         .bind(&sub.auth)
         .bind(sub.created_at.millis())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -451,7 +451,7 @@ impl PushSubscriptionStore for SqlStore {
         let n = sqlx::query("DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2")
             .bind(id.get())
             .bind(user.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?
             .rows_affected();
@@ -463,7 +463,7 @@ impl PushSubscriptionStore for SqlStore {
         let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1")
             .bind(endpoint)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;

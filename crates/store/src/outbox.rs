@@ -65,7 +65,7 @@ impl OutboxStore for SqlStore {
             .bind(lease_until.millis())
             .bind(now.millis())
             .bind(i64::from(limit))
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -94,7 +94,7 @@ impl OutboxStore for SqlStore {
             q = q.bind(id.get());
         }
         let mut tx = self.begin().await?;
-        q.execute(&mut *tx).await.map_err(db_err)?;
+        q.execute(&mut **tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
@@ -105,7 +105,7 @@ impl OutboxStore for SqlStore {
             .bind(id.get())
             .bind(retry_at.millis())
             .bind(dead.then(|| Timestamp::now().millis()))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;

@@ -112,7 +112,7 @@ impl PostStore for SqlStore {
         .bind(&post.text)
         .bind(post.idempotency_key.as_deref())
         .bind(post.created_at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -125,7 +125,7 @@ impl PostStore for SqlStore {
             )))
             .bind(post.author_id.get())
             .bind(post.idempotency_key.as_deref())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await
             .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
@@ -137,7 +137,7 @@ impl PostStore for SqlStore {
         .bind(post.id.get())
         .bind(&post.text)
         .bind(post.created_at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         write_mentions_and_tags(&mut tx, post.id, &post.mentions, &post.tags).await?;
@@ -187,7 +187,7 @@ impl PostStore for SqlStore {
         .bind(edit.author_id.get())
         .bind(&edit.text)
         .bind(edit.at.millis())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?;
         let Some(row) = updated else {
@@ -195,7 +195,7 @@ impl PostStore for SqlStore {
                 "SELECT author_id FROM posts WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(edit.id.get())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
             return Err(match author {
@@ -210,17 +210,17 @@ impl PostStore for SqlStore {
         .bind(edit.id.get())
         .bind(&edit.text)
         .bind(edit.at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         sqlx::query("DELETE FROM post_mentions WHERE post_id = $1")
             .bind(edit.id.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
             .bind(edit.id.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         write_mentions_and_tags(&mut tx, edit.id, &edit.mentions, &edit.tags).await?;
@@ -236,7 +236,7 @@ impl PostStore for SqlStore {
         .bind(id.get())
         .bind(author_id.get())
         .bind(at.millis())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected();
@@ -245,7 +245,7 @@ impl PostStore for SqlStore {
                 "SELECT author_id FROM posts WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id.get())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(db_err)?;
             return Err(match author {
@@ -258,12 +258,12 @@ impl PostStore for SqlStore {
         // Tags and mentions go with it, so the post leaves tag pages at once.
         sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
             .bind(id.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         sqlx::query("DELETE FROM post_mentions WHERE post_id = $1")
             .bind(id.get())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;

@@ -56,7 +56,7 @@ impl SqlStore {
             let to = (from + BATCH - 1).min(total);
             let mut tx = self.begin().await?;
             done += sqlx::query(AssertSqlSafe(sql(from, to)))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected();
@@ -132,7 +132,7 @@ impl SqlStore {
                  follower_count = (SELECT COUNT(*) FROM follows f WHERE f.followee_id = users.id),
                  following_count = (SELECT COUNT(*) FROM follows f WHERE f.follower_id = users.id)",
         )
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;

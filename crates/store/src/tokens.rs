@@ -52,7 +52,7 @@ impl TokenStore for SqlStore {
         )
         .bind(&hash)
         .bind(now.millis())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?;
         if let Some((user_id, family_id)) = spent {
@@ -61,7 +61,7 @@ impl TokenStore for SqlStore {
                 family_id: TokenFamilyId::from_i64(family_id),
                 ..next
             };
-            insert(&mut *tx, &next).await?;
+            insert(&mut **tx, &next).await?;
             tx.commit().await.map_err(db_err)?;
             return Ok(RotateOutcome::Rotated {
                 user_id: next.user_id,
@@ -71,7 +71,7 @@ impl TokenStore for SqlStore {
             "SELECT family_id, rotated_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(&hash)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db_err)?;
         let outcome = match found {
@@ -84,7 +84,7 @@ impl TokenStore for SqlStore {
                 )
                 .bind(family)
                 .bind(now.millis())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_err)?;
                 RotateOutcome::Reused

@@ -70,7 +70,7 @@ impl UserStore for SqlStore {
             .bind(&u.password_hash)
             .bind(u.display_name.as_deref())
             .bind(u.created_at.millis())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await
             .map(Into::into)
             .map_err(|e| match db_err_keep(&e) {
@@ -187,7 +187,7 @@ impl UserStore for SqlStore {
         let updated = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
             .bind(id.get())
             .bind(Timestamp::now().millis())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?
             .rows_affected();
@@ -197,13 +197,13 @@ impl UserStore for SqlStore {
         let previous: Option<String> =
             sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
                 .bind(id.get())
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .map_err(db_err)?;
         sqlx::query("UPDATE users SET avatar_key = $2 WHERE id = $1")
             .bind(id.get())
             .bind(key)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;

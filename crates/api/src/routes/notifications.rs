@@ -1,7 +1,7 @@
 //! /api/notifications and /api/push: the list, counters, the live stream
 //! (Server-Sent Events) and Web Push subscriptions.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -119,8 +119,10 @@ struct Open {
     live: Subscription,
     notifications: Arc<Notifications>,
     public_url: String,
-    /// The newest notification id sent, so replay and live never repeat.
-    high: i64,
+    /// Ids the backlog replay sent, so a live copy of one is not sent
+    /// again. (Not "everything up to the highest id": workers store
+    /// notifications concurrently, so ids can arrive out of order.)
+    replayed: HashSet<i64>,
     pending: VecDeque<Event>,
     stopping: watch::Receiver<bool>,
     _guard: LiveGuard,
@@ -138,10 +140,9 @@ impl Open {
             };
             match serde_json::from_slice::<LiveMessage>(&msg) {
                 Ok(LiveMessage::Notification { record, unread }) => {
-                    if record.id.get() <= self.high {
+                    if self.replayed.remove(&record.id.get()) {
                         continue;
                     }
-                    self.high = record.id.get();
                     match self.notifications.view(record).await {
                         Ok(Some(v)) => self
                             .pending
@@ -198,10 +199,10 @@ pub async fn stream(
     let live = n.subscribe(me).await?;
     let guard = n.connected(me).await;
     let mut pending = VecDeque::new();
-    let mut high = last.map_or(0, NotificationId::get);
+    let mut replayed = HashSet::new();
     if let Some(after) = last {
         for v in n.missed(me, after).await? {
-            high = high.max(v.record.id.get());
+            replayed.insert(v.record.id.get());
             pending.push_back(notification_event(&v, &st.config.public_url));
         }
     }
@@ -210,7 +211,7 @@ pub async fn stream(
         live,
         notifications: n,
         public_url: st.config.public_url.clone(),
-        high,
+        replayed,
         pending,
         stopping: st.stopping.clone(),
         _guard: guard,
