@@ -13,6 +13,7 @@ mod load;
 mod notify;
 mod report;
 mod rng;
+mod scale;
 mod seed;
 mod social;
 mod spawn;
@@ -138,6 +139,22 @@ enum Command {
         after_help = hold::HOLD_AFTER
     )]
     SseHold(Box<hold::HoldArgs>),
+    /// Compose p99 of an author with 100,000 followers vs one with 10, and the time to reach every follower
+    #[command(
+        long_about = "Seed 100,001 users with `starling seed` (seed1 followed by all, seed2 \
+                      by 10), then compare compose latency of the two authors and time how \
+                      long seed1's post takes to reach sampled followers' home feeds, at \
+                      each celebrity threshold.",
+        after_help = scale::COMPOSE_AFTER
+    )]
+    ScaleCompose(Box<scale::ComposeArgs>),
+    /// Home-feed read p99 with 10,000 vs 1,000,000 stored posts
+    #[command(
+        long_about = "Seed the same follow graph with different numbers of posts using \
+                      `starling seed`, then measure cold and warm home-feed reads.",
+        after_help = scale::FEED_AFTER
+    )]
+    ScaleFeed(Box<scale::FeedArgs>),
 }
 
 impl Command {
@@ -148,6 +165,7 @@ impl Command {
             Command::Social(a) => a.load.threads,
             Command::NotifyLatency(a) => a.load.threads,
             Command::SseHold(a) => a.threads,
+            Command::ScaleCompose(_) | Command::ScaleFeed(_) => 1,
         }
     }
 }
@@ -296,6 +314,8 @@ fn main() -> ExitCode {
             Command::Social(args) => social::cmd_social(*args).await,
             Command::NotifyLatency(args) => notify::cmd_notify(*args).await,
             Command::SseHold(args) => hold::cmd_hold(*args).await,
+            Command::ScaleCompose(args) => scale::cmd_compose(*args).await,
+            Command::ScaleFeed(args) => scale::cmd_feed(*args).await,
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -61,15 +61,80 @@ fn log_tail(path: &Path) -> String {
     }
 }
 
+/// What to do besides `serve`: seed the data first, set variables.
+#[derive(Default)]
+pub struct SpawnOptions {
+    /// Run `binary seed --data-dir DIR <these arguments>` before serving;
+    /// its JSON output is returned by [`SpawnedServer::start_with`].
+    pub seed: Option<Vec<String>>,
+    /// Extra environment of the seed command and the server.
+    pub env: Vec<(String, String)>,
+}
+
+/// Runs `binary seed --data-dir DIR ARGS` and parses the JSON it prints.
+async fn run_seed(
+    binary: &Path,
+    data_dir: &Path,
+    args: &[String],
+    env: &[(String, String)],
+) -> anyhow::Result<serde_json::Value> {
+    eprintln!("seeding: {} seed {}", binary.display(), args.join(" "));
+    let out = Command::new(binary)
+        .arg("seed")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("STARLING_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {} seed", binary.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} seed failed ({}): {}",
+            binary.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    let report: serde_json::Value = serde_json::from_str(line)
+        .with_context(|| format!("unexpected output of the seed command: {text}"))?;
+    eprintln!("seeded: {report}");
+    Ok(report)
+}
+
 impl SpawnedServer {
     /// Starts `binary serve --bind 127.0.0.1:PORT --data-dir DIR` with
     /// `STARLING_LOG=warn` and waits until `GET /health` answers 200.
     pub async fn start(binary: &Path, startup_timeout: Duration) -> anyhow::Result<Self> {
+        let (server, _) =
+            Self::start_with(binary, startup_timeout, &SpawnOptions::default()).await?;
+        Ok(server)
+    }
+
+    /// Like [`start`](Self::start), after seeding the fresh data dir if
+    /// `options.seed` says so (returns the seed command's JSON report).
+    pub async fn start_with(
+        binary: &Path,
+        startup_timeout: Duration,
+        options: &SpawnOptions,
+    ) -> anyhow::Result<(Self, Option<serde_json::Value>)> {
         let port = free_port()?;
         let dir = TempDir::create()?;
         let data_dir = dir.0.join("data");
         std::fs::create_dir(&data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
+        let seeded = match &options.seed {
+            Some(args) => Some(run_seed(binary, &data_dir, args, &options.env).await?),
+            None => None,
+        };
         let log_path = dir.0.join("server.log");
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("cannot create {}", log_path.display()))?;
@@ -81,6 +146,7 @@ impl SpawnedServer {
             .arg(&bind)
             .arg("--data-dir")
             .arg(&data_dir)
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("STARLING_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log)
@@ -101,7 +167,7 @@ impl SpawnedServer {
             data_dir.display()
         );
         server.wait_ready(port, startup_timeout).await?;
-        Ok(server)
+        Ok((server, seeded))
     }
 
     async fn wait_ready(&mut self, port: u16, timeout: Duration) -> anyhow::Result<()> {
