@@ -86,7 +86,7 @@ pub struct ComposeArgs {
     #[arg(long, default_value_t = 50)]
     random_followers: u64,
     /// Give up waiting for a post to reach the sampled feeds after this many seconds
-    #[arg(long, default_value_t = 120.0)]
+    #[arg(long, default_value_t = 300.0)]
     reach_timeout: f64,
     /// Repeat everything this many times (fresh data each time)
     #[arg(long, default_value_t = 1)]
@@ -316,6 +316,8 @@ struct Reach {
     /// The same for the last follower in fan-out order.
     last_in_order: Duration,
     polls: u64,
+    /// Polls that failed (and were repeated).
+    failed: u64,
 }
 
 /// seed1 composes; every sampled follower polls its feed until the post is
@@ -348,6 +350,7 @@ async fn reach(
             let mut pending = mine;
             let mut seen = Vec::new();
             let mut polls = 0u64;
+            let mut failed = 0u64;
             while !pending.is_empty() {
                 if t0.elapsed() > timeout {
                     bail!(
@@ -358,10 +361,20 @@ async fn reach(
                 let mut still = Vec::new();
                 for (i, token) in pending {
                     polls += 1;
-                    if feed_top(&mut client, &token).await?.as_deref() == Some(post.as_str()) {
-                        seen.push((i, t0.elapsed()));
-                    } else {
-                        still.push((i, token));
+                    match feed_top(&mut client, &token).await {
+                        Ok(top) if top.as_deref() == Some(post.as_str()) => {
+                            seen.push((i, t0.elapsed()));
+                        }
+                        Ok(_) => still.push((i, token)),
+                        Err(e) => {
+                            // A failed read (503 while the fan-out holds
+                            // the database) is polled again.
+                            if failed == 0 {
+                                eprintln!("  feed read failed while polling: {e:#}");
+                            }
+                            failed += 1;
+                            still.push((i, token));
+                        }
                     }
                 }
                 pending = still;
@@ -369,15 +382,17 @@ async fn reach(
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
             }
-            Ok::<_, anyhow::Error>((seen, polls))
+            Ok::<_, anyhow::Error>((seen, polls, failed))
         }));
     }
     let mut all = Duration::ZERO;
     let mut last_in_order = Duration::ZERO;
     let mut polls = 0;
+    let mut failed = 0;
     for task in tasks {
-        let (seen, n) = task.await.map_err(|e| anyhow!("poll task: {e}"))??;
+        let (seen, n, f) = task.await.map_err(|e| anyhow!("poll task: {e}"))??;
         polls += n;
+        failed += f;
         for (i, t) in seen {
             all = all.max(t);
             if i == last_index {
@@ -389,6 +404,7 @@ async fn reach(
         all,
         last_in_order,
         polls,
+        failed,
     })
 }
 
@@ -397,9 +413,16 @@ struct ComposeRun {
     seed_s: f64,
     star: Histogram,
     small: Histogram,
-    quiet: Reach,
-    after_load: Reach,
+    quiet: Option<Reach>,
+    after_load: Option<Reach>,
     compose_s: f64,
+    /// Failed composes: star, small.
+    errors: (u64, u64),
+}
+
+/// Milliseconds until all sampled feeds had the post (NaN: never).
+fn reach_ms(r: &Option<Reach>) -> f64 {
+    r.as_ref().map_or(f64::NAN, |r| r.all.as_secs_f64() * 1e3)
 }
 
 async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::Result<ComposeRun> {
@@ -460,14 +483,20 @@ async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::
             feed_top(&mut client, t).await?;
         }
         let timeout = Duration::from_secs_f64(args.reach_timeout);
-        let quiet = reach(addr, &star, &followers, last_index, timeout, &mut rng).await?;
-        eprintln!(
-            "  quiet: post in all {} sampled feeds after {:.1} ms (last in fan-out order {:.1} ms, {} polls)",
-            followers.len(),
-            quiet.all.as_secs_f64() * 1e3,
-            quiet.last_in_order.as_secs_f64() * 1e3,
-            quiet.polls
-        );
+        let quiet = reach(addr, &star, &followers, last_index, timeout, &mut rng)
+            .await
+            .map_err(|e| eprintln!("  quiet reach failed: {e:#}"))
+            .ok();
+        if let Some(q) = &quiet {
+            eprintln!(
+                "  quiet: post in all {} sampled feeds after {:.1} ms (last in fan-out order {:.1} ms, {} polls, {} failed)",
+                followers.len(),
+                q.all.as_secs_f64() * 1e3,
+                q.last_in_order.as_secs_f64() * 1e3,
+                q.polls,
+                q.failed
+            );
+        }
         // The compose load: each connection alternates the two authors.
         let started = Instant::now();
         let per_conn = args.samples.div_ceil(args.connections.max(1));
@@ -478,33 +507,59 @@ async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::
             tasks.push(tokio::spawn(async move {
                 let mut client = Client::new(addr);
                 let (mut hs, mut hm) = (Histogram::new(), Histogram::new());
+                let mut errors = Vec::new();
                 for i in 0..per_conn * 2 {
                     let star_turn = (i + c) % 2 == 0;
                     let token = if star_turn { &star } else { &small };
                     let t = Instant::now();
-                    compose(&mut client, token, &mut rng).await?;
+                    let outcome = compose(&mut client, token, &mut rng).await;
+                    // A failed compose counts, with its latency: it is what
+                    // the author saw.
                     let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    if let Err(e) = outcome {
+                        if errors.is_empty() {
+                            eprintln!("  compose failed: {e:#}");
+                        }
+                        errors.push(star_turn);
+                    }
                     if star_turn {
                         hs.record(ns);
                     } else {
                         hm.record(ns);
                     }
                 }
-                Ok::<_, anyhow::Error>((hs, hm))
+                Ok::<_, anyhow::Error>((hs, hm, errors))
             }));
         }
         let (mut hs, mut hm) = (Histogram::new(), Histogram::new());
+        let (mut star_errors, mut small_errors) = (0u64, 0u64);
         for task in tasks {
-            let (s, m) = task.await.map_err(|e| anyhow!("compose task: {e}"))??;
+            let (s, m, errors) = task.await.map_err(|e| anyhow!("compose task: {e}"))??;
             hs.merge(&s);
             hm.merge(&m);
+            star_errors += errors.iter().filter(|&&star| star).count() as u64;
+            small_errors += errors.iter().filter(|&&star| !star).count() as u64;
         }
         let compose_s = started.elapsed().as_secs_f64();
-        let after_load = reach(addr, &star, &followers, last_index, timeout, &mut rng).await?;
         eprintln!(
-            "  after the load: post in all sampled feeds after {:.1} ms",
-            after_load.all.as_secs_f64() * 1e3
+            "  composes: star p50 {:.2} p99 {:.2} ms ({star_errors} failed), small p50 {:.2} p99 {:.2} ms ({small_errors} failed)",
+            ms(hs.quantile(0.5)),
+            ms(hs.quantile(0.99)),
+            ms(hm.quantile(0.5)),
+            ms(hm.quantile(0.99))
         );
+        let after_load = reach(addr, &star, &followers, last_index, timeout, &mut rng)
+            .await
+            .map_err(|e| eprintln!("  reach after the load failed: {e:#}"))
+            .ok();
+        if let Some(a) = &after_load {
+            eprintln!(
+                "  after the load: post in all sampled feeds after {:.1} ms ({} polls, {} failed)",
+                a.all.as_secs_f64() * 1e3,
+                a.polls,
+                a.failed
+            );
+        }
         Ok(ComposeRun {
             threshold: threshold.to_owned(),
             seed_s: seeded.seconds,
@@ -513,6 +568,7 @@ async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::
             quiet,
             after_load,
             compose_s,
+            errors: (star_errors, small_errors),
         })
     }
     .await;
@@ -540,7 +596,7 @@ pub async fn cmd_compose(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         args.followers, args.samples, args.connections
     );
     println!(
-        "{:<10} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>10}",
+        "{:<10} {:>6} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>10} {:>9}",
         "threshold",
         "seed s",
         "load s",
@@ -551,12 +607,13 @@ pub async fn cmd_compose(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         "p99 x",
         "reach ms",
         "last ms",
-        "reach+load"
+        "reach+load",
+        "errors"
     );
     for r in &runs {
         let ratio = r.star.quantile(0.99) as f64 / r.small.quantile(0.99).max(1) as f64;
         println!(
-            "{:<10} {:>6.1} {:>8.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.2} {:>10.1} {:>10.1} {:>10.1}",
+            "{:<10} {:>6.1} {:>8.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.2} {:>10.1} {:>10.1} {:>10.1} {:>9}",
             r.threshold,
             r.seed_s,
             r.compose_s,
@@ -565,9 +622,12 @@ pub async fn cmd_compose(args: ComposeArgs) -> anyhow::Result<ExitCode> {
             ms(r.small.quantile(0.5)),
             ms(r.small.quantile(0.99)),
             ratio,
-            r.quiet.all.as_secs_f64() * 1e3,
-            r.quiet.last_in_order.as_secs_f64() * 1e3,
-            r.after_load.all.as_secs_f64() * 1e3,
+            reach_ms(&r.quiet),
+            r.quiet
+                .as_ref()
+                .map_or(f64::NAN, |q| q.last_in_order.as_secs_f64() * 1e3),
+            reach_ms(&r.after_load),
+            format!("{}/{}", r.errors.0, r.errors.1),
         );
     }
     for threshold in &args.thresholds {
@@ -580,8 +640,8 @@ pub async fn cmd_compose(args: ComposeArgs) -> anyhow::Result<ExitCode> {
             m(&|r| ms(r.star.quantile(0.99))),
             m(&|r| ms(r.small.quantile(0.99))),
             m(&|r| r.star.quantile(0.99) as f64 / r.small.quantile(0.99).max(1) as f64),
-            m(&|r| r.quiet.all.as_secs_f64() * 1e3),
-            m(&|r| r.after_load.all.as_secs_f64() * 1e3),
+            m(&|r| reach_ms(&r.quiet)),
+            m(&|r| reach_ms(&r.after_load)),
         );
     }
     Ok(ExitCode::SUCCESS)
