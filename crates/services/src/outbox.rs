@@ -53,6 +53,8 @@ pub struct RelaySettings {
     /// Retry backoff: doubles from `retry_min` up to `retry_max`.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// Events published at once.
+    pub concurrency: usize,
 }
 
 impl Default for RelaySettings {
@@ -64,6 +66,7 @@ impl Default for RelaySettings {
             dead_after: None,
             retry_min: Duration::from_millis(100),
             retry_max: Duration::from_secs(5),
+            concurrency: 8,
         }
     }
 }
@@ -145,7 +148,15 @@ impl Relay {
             return Ok(0);
         }
         let n = events.len();
-        let results = futures::future::join_all(events.iter().map(|e| self.bus.publish(e))).await;
+        // A few at a time: with the in-process bus, publishing runs the
+        // handlers, and each may hold a database connection (a fan-out's
+        // follower list); requests keep the rest of the pool.
+        use futures::StreamExt;
+        let publishes: Vec<_> = events.iter().map(|e| self.bus.publish(e)).collect();
+        let results: Vec<Result<()>> = futures::stream::iter(publishes)
+            .buffered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
         let mut done = Vec::with_capacity(n);
         for (event, result) in events.iter().zip(results) {
             match result {
