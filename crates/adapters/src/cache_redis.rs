@@ -21,17 +21,16 @@ fn member(id: i64) -> String {
 }
 
 /// Adds members to an existing timeline and trims it to ARGV[1] entries.
-static TIMELINE_ADD: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
+const TIMELINE_ADD_SRC: &str = r"
         if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
         for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 0, ARGV[i]) end
         local excess = redis.call('ZCARD', KEYS[1]) - 1 - tonumber(ARGV[1])
         if excess > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 1, excess) end
         return 1
-        ",
-    )
-});
+        ";
+
+static TIMELINE_ADD: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(TIMELINE_ADD_SRC));
 
 #[derive(Clone)]
 pub struct RedisCache {
@@ -199,6 +198,36 @@ impl Cache for RedisCache {
             .await
             .map_err(redis_err)?;
         Ok(added == 1)
+    }
+
+    async fn timeline_add_to_each(&self, keys: &[String], id: i64, cap: usize) -> Result<()> {
+        if keys.is_empty() || id <= 0 {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        // One SCRIPT LOAD (idempotent), then pipelines of EVALSHA: a fan-out
+        // to 100,000 timelines is a hundred round trips, not 100,000.
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(TIMELINE_ADD_SRC)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        let m = member(id);
+        for chunk in keys.chunks(1000) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.cmd("EVALSHA")
+                    .arg(&sha)
+                    .arg(1)
+                    .arg(self.key(k))
+                    .arg(cap)
+                    .arg(&m)
+                    .ignore();
+            }
+            let _: () = pipe.query_async(&mut conn).await.map_err(redis_err)?;
+        }
+        Ok(())
     }
 
     async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()> {

@@ -146,6 +146,32 @@ async fn cache_contract(cache: Arc<dyn Cache>) {
     timeline_pages_newest_first_and_trims_to_cap(c).await;
     timeline_empty_exists_and_remove_works(c).await;
     timeline_ids_beyond_double_precision_stay_exact(c).await;
+    timeline_add_to_each_reaches_existing_timelines_only(c).await;
+}
+
+async fn timeline_add_to_each_reaches_existing_timelines_only(c: &dyn Cache) {
+    let mut keys = Vec::new();
+    for i in 0..2_500 {
+        let k = format!("tl-each-{i}");
+        if i % 2 == 0 {
+            c.timeline_replace(&k, &[1, 2], LONG_TTL).await.unwrap();
+        }
+        keys.push(k);
+    }
+    c.timeline_add_to_each(&keys, 9, 2).await.unwrap();
+    for (i, k) in keys.iter().enumerate() {
+        let page = c.timeline_page(k, i64::MAX, 10).await.unwrap();
+        if i % 2 == 0 {
+            assert_eq!(
+                page,
+                Some((vec![9, 2], 2)),
+                "{k}: added and trimmed to the cap"
+            );
+        } else {
+            assert_eq!(page, None, "{k}: a missing timeline stays missing");
+        }
+    }
+    c.timeline_add_to_each(&[], 10, 2).await.unwrap();
 }
 
 async fn timeline_missing_is_none_and_add_does_not_create(c: &dyn Cache) {

@@ -119,6 +119,14 @@ pub trait Cache: Send + Sync {
     /// Adds `ids` to an existing timeline, keeping only the newest `cap`.
     /// Returns false (and changes nothing) when the timeline is missing.
     async fn timeline_add(&self, key: &str, ids: &[i64], cap: usize) -> Result<bool>;
+    /// Adds `id` to each of the existing timelines among `keys` (a fan-out);
+    /// missing ones stay missing. Adapters batch the round trips.
+    async fn timeline_add_to_each(&self, keys: &[String], id: i64, cap: usize) -> Result<()> {
+        for k in keys {
+            self.timeline_add(k, &[id], cap).await?;
+        }
+        Ok(())
+    }
     async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()>;
     /// Up to `limit` ids older than `before`, newest first, and the timeline's
     /// length; `None` when the timeline is missing.

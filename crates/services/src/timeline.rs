@@ -300,10 +300,8 @@ async fn fan_out(
     if followers.len() as i64 >= threshold {
         return Ok(());
     }
-    for f in followers {
-        ports.cache.timeline_add(&home_key(f), &[post], cap).await?;
-    }
-    Ok(())
+    let keys: Vec<String> = followers.into_iter().map(home_key).collect();
+    ports.cache.timeline_add_to_each(&keys, post, cap).await
 }
 
 /// The consumer group that pushes new posts into followers' timelines.
