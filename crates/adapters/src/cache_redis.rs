@@ -46,11 +46,7 @@ fn redis_err(e: redis::RedisError) -> Error {
 
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::field("redis_url", format!("is not valid: {e}")))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)));
+        let (client, config) = client_for(url)?;
         let conn = tokio::time::timeout(
             Duration::from_secs(5),
             ConnectionManager::new_with_config(client, config),
@@ -74,6 +70,18 @@ impl RedisCache {
     pub fn connection(&self) -> ConnectionManager {
         self.conn.clone()
     }
+}
+
+/// A client for `url` and the connection settings every Redis adapter uses.
+pub(crate) fn client_for(
+    url: &str,
+) -> Result<(redis::Client, redis::aio::ConnectionManagerConfig)> {
+    let client = redis::Client::open(url)
+        .map_err(|e| Error::field("redis_url", format!("is not valid: {e}")))?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(3)))
+        .set_response_timeout(Some(Duration::from_secs(3)));
+    Ok((client, config))
 }
 
 /// The URL without its password, for messages.

@@ -100,11 +100,7 @@ impl RedisPubSub {
     /// Connects both connections once, so a wrong URL or an unreachable
     /// server fails start-up; after that the adapter reconnects by itself.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::field("redis_url", format!("is not valid: {e}")))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(3)))
-            .set_response_timeout(Some(Duration::from_secs(3)));
+        let (client, config) = crate::cache_redis::client_for(url)?;
         let timed_out = || unavailable(format!("redis: timed out connecting to {}", redact(url)));
         // The subscriber first: a plain connection fails at once when nothing
         // listens, where the manager would retry until its timeout.

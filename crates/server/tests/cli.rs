@@ -559,29 +559,41 @@ impl Drop for DropDatabase {
     }
 }
 
-#[test]
-fn migrate_postgres_then_is_up_to_date() {
-    let admin_url = match std::env::var("STARLING_TEST_DATABASE_URL") {
-        Ok(u) if !u.is_empty() => u,
+/// The admin URL of the test PostgreSQL server, or `None` (a skip; a failure
+/// under CI=true) when `STARLING_TEST_DATABASE_URL` is not set.
+fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("STARLING_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
         _ => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
                 "STARLING_TEST_DATABASE_URL must be set in CI (e.g. postgres://postgres@127.0.0.1:5432/postgres)"
             );
-            eprintln!(
-                "skipping migrate_postgres_then_is_up_to_date: STARLING_TEST_DATABASE_URL is not set"
-            );
-            return;
+            eprintln!("skipping {test}: STARLING_TEST_DATABASE_URL is not set");
+            None
         }
-    };
-    let name = format!("starling_cli_{:016x}", rand::random::<u64>());
-    psql(&admin_url, &format!("CREATE DATABASE {name}")).unwrap();
-    let _cleanup = DropDatabase {
-        admin_url: admin_url.clone(),
+    }
+}
+
+/// A fresh database on the test server: its URL, and the guard that drops it.
+fn fresh_database(admin_url: &str, prefix: &str) -> (url::Url, DropDatabase) {
+    let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+    psql(admin_url, &format!("CREATE DATABASE {name}")).unwrap();
+    let guard = DropDatabase {
+        admin_url: admin_url.to_owned(),
         name: name.clone(),
     };
-    let mut url = url::Url::parse(&admin_url).unwrap();
+    let mut url = url::Url::parse(admin_url).unwrap();
     url.set_path(&format!("/{name}"));
+    (url, guard)
+}
+
+#[test]
+fn migrate_postgres_then_is_up_to_date() {
+    let Some(admin_url) = postgres_admin_url("migrate_postgres_then_is_up_to_date") else {
+        return;
+    };
+    let (url, _cleanup) = fresh_database(&admin_url, "starling_cli");
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -988,30 +1000,24 @@ async fn sigkill_after_commit_loses_no_event_embedded() {
 
 #[tokio::test]
 async fn sigkill_after_commit_loses_no_event_postgres_rabbitmq() {
-    let (Some(admin_url), Some(broker)) = (
-        std::env::var("STARLING_TEST_DATABASE_URL")
-            .ok()
-            .filter(|v| !v.is_empty()),
-        std::env::var("STARLING_TEST_BROKER_URL")
-            .ok()
-            .filter(|v| !v.is_empty()),
-    ) else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: STARLING_TEST_DATABASE_URL and STARLING_TEST_BROKER_URL must be set"
-        );
-        eprintln!("skipped: STARLING_TEST_DATABASE_URL or STARLING_TEST_BROKER_URL is not set");
+    let Some(admin_url) =
+        postgres_admin_url("sigkill_after_commit_loses_no_event_postgres_rabbitmq")
+    else {
         return;
     };
-    let name = format!("starling_kill_{:016x}", rand::random::<u64>());
-    psql(&admin_url, &format!("CREATE DATABASE {name}")).unwrap();
-    let _cleanup = DropDatabase {
-        admin_url: admin_url.clone(),
-        name: name.clone(),
+    let Some(broker) = std::env::var("STARLING_TEST_BROKER_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: STARLING_TEST_BROKER_URL must be set"
+        );
+        eprintln!("skipped: STARLING_TEST_BROKER_URL is not set");
+        return;
     };
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&format!("/{name}"));
-    let exchange = format!("starling-test.{name}");
+    let (url, _cleanup) = fresh_database(&admin_url, "starling_kill");
+    let exchange = format!("starling-test.{}", url.path().trim_start_matches('/'));
     killed_after_commit_then_delivered_once(&[
         ("STARLING_DATABASE_URL", url.as_str()),
         ("STARLING_BROKER_URL", &broker),
@@ -1127,24 +1133,9 @@ async fn seed_fills_sqlite_for_benchmarks() {
 
 #[tokio::test]
 async fn seed_fills_postgres_for_benchmarks() {
-    let Some(admin_url) = std::env::var("STARLING_TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true: STARLING_TEST_DATABASE_URL must be set"
-        );
-        eprintln!("skipped: STARLING_TEST_DATABASE_URL is not set");
+    let Some(admin_url) = postgres_admin_url("seed_fills_postgres_for_benchmarks") else {
         return;
     };
-    let name = format!("starling_seed_{:016x}", rand::random::<u64>());
-    psql(&admin_url, &format!("CREATE DATABASE {name}")).unwrap();
-    let _cleanup = DropDatabase {
-        admin_url: admin_url.clone(),
-        name: name.clone(),
-    };
-    let mut url = url::Url::parse(&admin_url).unwrap();
-    url.set_path(&format!("/{name}"));
+    let (url, _cleanup) = fresh_database(&admin_url, "starling_seed");
     seed_then_serve(&[("STARLING_DATABASE_URL", url.as_str())]).await;
 }

@@ -290,22 +290,17 @@ impl TestApp {
         self.settings.database_url()
     }
 
-    /// Runs one SQL statement on the server's database, behind its back.
-    pub async fn sql(&self, statement: &str) {
+    /// One integer from a query on the server's database, behind its back.
+    pub async fn sql_i64(&self, query: &str) -> i64 {
         use sqlx::Connection;
         let url = self.database_url();
+        let q = sqlx::AssertSqlSafe(query.to_owned());
         if url.starts_with("sqlite:") {
             let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-                .execute(&mut c)
-                .await
-                .unwrap();
+            sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap()
         } else {
             let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
-                .execute(&mut c)
-                .await
-                .unwrap();
+            sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap()
         }
     }
 

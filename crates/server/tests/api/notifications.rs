@@ -534,14 +534,18 @@ async fn a_replayed_event_makes_no_second_notification(b: Backend) {
     assert_eq!(n.body["items"][0]["id"], items[0]["id"]);
     let event = json!({"type": "postLoved", "actor": bob.id, "post": p}).to_string();
     for _ in 0..2 {
-        app.sql(&format!(
-            "INSERT INTO outbox (id, event_key, payload, created_at) \
-             SELECT event_id, 'love.post', '{event}', 0 FROM notifications WHERE id = {} \
-             AND NOT EXISTS (SELECT 1 FROM outbox o, notifications n WHERE n.id = {} AND o.id = n.event_id)",
-            items[0]["id"].as_str().unwrap(),
-            items[0]["id"].as_str().unwrap()
-        ))
-        .await;
+        // RETURNING: the test fails unless the event really went back in.
+        let replayed = app
+            .sql_i64(&format!(
+                "INSERT INTO outbox (id, event_key, payload, created_at) \
+                 SELECT event_id, 'love.post', '{event}', 0 FROM notifications WHERE id = {} \
+                 AND NOT EXISTS (SELECT 1 FROM outbox o, notifications n WHERE n.id = {} AND o.id = n.event_id) \
+                 RETURNING id",
+                items[0]["id"].as_str().unwrap(),
+                items[0]["id"].as_str().unwrap()
+            ))
+            .await;
+        assert!(replayed > 0);
         // A marker after the replayed event: once it arrives, the replay was handled.
         let c = app
             .register(&format!("marker{}", rand::random::<u32>()))
@@ -565,6 +569,15 @@ async fn a_replayed_event_makes_no_second_notification(b: Backend) {
         },
     )
     .await;
+    // The replayed rows were relayed (and deleted), not merely written.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.sql_i64("SELECT COUNT(*) FROM outbox").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox never drained"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let all = wait_for(&app, &ann, 3).await;
     assert_eq!(all.iter().filter(|n| n["type"] == "love").count(), 1);
