@@ -95,14 +95,16 @@ export function SuggestTextarea(props: Props) {
     if (!el || !token) return;
     const caret = el.selectionStart ?? el.value.length;
     const next = `${props.value.slice(0, token.start)}${s.insert} ${props.value.slice(caret)}`;
+    const pos = token.start + s.insert.length + 1;
+    // Apply the text and the caret now, inside this key event: deferring
+    // the caret (to a later frame) let keys typed meanwhile land at the end
+    // and the rest after the caret moved back, scrambling the text.
+    el.value = next;
+    el.setSelectionRange(pos, pos);
+    el.focus();
     props.onValue(next);
     setItems([]);
     setToken(null);
-    const pos = token.start + s.insert.length + 1;
-    requestAnimationFrame(() => {
-      el.focus();
-      el.setSelectionRange(pos, pos);
-    });
   }
 
   function onKeyDown(e: TargetedKeyboardEvent<HTMLTextAreaElement>) {
