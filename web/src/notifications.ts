@@ -110,12 +110,12 @@ function open() {
   es.addEventListener('open', () => {
     if (source !== es) return;
     live.value = true;
-    failures = 0;
     if (reconnecting) void catchUp();
     reconnecting = false;
   });
   es.addEventListener('unread-count', (ev) => {
     if (source !== es) return;
+    failures = 0; // the server answered properly: the next drop starts the pauses afresh
     try {
       unread.value = (JSON.parse((ev as MessageEvent<string>).data) as { count: number }).count;
     } catch {

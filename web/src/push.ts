@@ -75,6 +75,27 @@ function bytes(base64url: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+/** `p`, or an error with `message` if it takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(message)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        ok(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        fail(e);
+      },
+    );
+  });
+}
+
+/** How long the browser's push service may take (it can hang when unreachable). */
+const SUBSCRIBE_MS = 20_000;
+const NO_ANSWER = 'its push service did not answer. Try again later.';
+
 /** Asks for permission, registers the worker, subscribes and tells the server. */
 export async function enable(user: string): Promise<void> {
   const why = unsupported();
@@ -87,7 +108,7 @@ export async function enable(user: string): Promise<void> {
   let reg: ServiceWorkerRegistration;
   try {
     await navigator.serviceWorker.register('/sw.js', { scope: '/' });
-    reg = await navigator.serviceWorker.ready;
+    reg = await within(navigator.serviceWorker.ready, 15_000, 'it did not start.');
   } catch (e) {
     throw new PushError(`The notification service worker could not be installed: ${errorMessage(e)}`);
   }
@@ -102,14 +123,14 @@ export async function enable(user: string): Promise<void> {
   const options: PushSubscriptionOptionsInit = { userVisibleOnly: true, applicationServerKey: bytes(key) };
   let sub: PushSubscription;
   try {
-    sub = await reg.pushManager.subscribe(options);
+    sub = await within(reg.pushManager.subscribe(options), SUBSCRIBE_MS, NO_ANSWER);
   } catch (e) {
     // A subscription made with another server key must go before a new one.
     const old = await reg.pushManager.getSubscription().catch(() => null);
     if (!old) throw new PushError(`This browser could not subscribe to push messages: ${errorMessage(e)}`);
     try {
       await old.unsubscribe();
-      sub = await reg.pushManager.subscribe(options);
+      sub = await within(reg.pushManager.subscribe(options), SUBSCRIBE_MS, NO_ANSWER);
     } catch (e2) {
       throw new PushError(`This browser could not subscribe to push messages: ${errorMessage(e2)}`);
     }
