@@ -393,6 +393,8 @@ describe('notifications in the browser', { skip: haveChromium ? false : `no Chro
     assert.ok(await toggle.isEnabled(), 'she can try again');
     assert.deepEqual(sent, [], 'no subscription was sent to the server');
     page.off('request', track);
+    await section.scrollIntoViewIfNeeded();
+    await shots(page, 'settings-push');
   });
 
   it('the service worker shows a pushed notification that leads to the post', async () => {
