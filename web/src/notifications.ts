@@ -76,6 +76,26 @@ export async function markAllRead(): Promise<void> {
   unread.value = count;
 }
 
+/** Where push.ts keeps this browser's push subscription (read here so logging out need not load it). */
+export const PUSH_KEY = 'starling.push';
+
+/**
+ * Before logging out: stop pushes for this user to this browser, so the
+ * next person at this computer does not get them. Waits at most 3 s.
+ */
+export async function dropPush(): Promise<void> {
+  const id = me.value?.id;
+  let stored: { user?: string } | null = null;
+  try {
+    stored = JSON.parse(localStorage.getItem(PUSH_KEY) ?? 'null') as { user?: string } | null;
+  } catch {
+    return;
+  }
+  if (!id || stored?.user !== id) return;
+  const off = import('./push').then((m) => m.disable(id)).catch(() => undefined);
+  await Promise.race([off, new Promise((r) => setTimeout(r, 3_000))]);
+}
+
 // ---- the stream ----
 
 const MIN_DELAY = 1_000;

@@ -3,13 +3,13 @@
 // Loaded only by the settings page.
 //
 // The server's id for this browser's subscription is kept in localStorage
-// with the user it belongs to, so turning it off can DELETE it and another
-// user signing in here does not see someone else's subscription as theirs.
+// with the user it belongs to, so turning it off (or logging out) can DELETE
+// it and another user signing in here does not see someone else's
+// subscription as theirs.
 
 import { ApiError, errorMessage } from './api/client';
 import { push as api } from './api/endpoints';
-
-const KEY = 'starling.push';
+import { PUSH_KEY as KEY } from './notifications';
 
 interface Stored {
   user: string;
