@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod sio;
 
 mod auth;
+mod chat;
 mod bad_input;
 mod delivery;
 mod feeds;
