@@ -28,7 +28,10 @@ backend_tests!(
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
     let r = app
-        .get(&format!("/api/chat/direct/{}", partner.id), Some(&me.access))
+        .get(
+            &format!("/api/chat/direct/{}", partner.id),
+            Some(&me.access),
+        )
         .await;
     r.assert_status(200)["id"].as_str().unwrap().to_owned()
 }
@@ -93,12 +96,9 @@ async fn direct_rooms_are_one_per_pair(backend: Backend) {
     app.get(&format!("/api/chat/rooms/{id}"), Some(&cat.access))
         .await
         .assert_error(404, "not_found");
-    app.get(
-        &format!("/api/chat/rooms/{id}/messages"),
-        Some(&cat.access),
-    )
-    .await
-    .assert_error(404, "not_found");
+    app.get(&format!("/api/chat/rooms/{id}/messages"), Some(&cat.access))
+        .await
+        .assert_error(404, "not_found");
     // Not with yourself, not with nobody, not signed out.
     app.get(&format!("/api/chat/direct/{}", ann.id), Some(&ann.access))
         .await
@@ -329,7 +329,11 @@ async fn messages_over_rest_are_idempotent_and_paged(backend: Backend) {
             Some(c) => format!("/api/chat/rooms/{room}/messages?limit=10&cursor={c}"),
             None => format!("/api/chat/rooms/{room}/messages?limit=10"),
         };
-        let page = app.get(&path, Some(&bob.access)).await.assert_status(200).clone();
+        let page = app
+            .get(&path, Some(&bob.access))
+            .await
+            .assert_status(200)
+            .clone();
         for m in page["items"].as_array().unwrap() {
             seen.push(m["text"].as_str().unwrap().to_owned());
         }
@@ -444,11 +448,17 @@ async fn remove_and_retract(backend: Backend) {
             .collect()
     };
     let bobs = app
-        .get(&format!("/api/chat/rooms/{room}/messages"), Some(&bob.access))
+        .get(
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(&bob.access),
+        )
         .await;
     assert_eq!(texts(bobs.assert_status(200)), ["reply", "oops secret"]);
     let anns = app
-        .get(&format!("/api/chat/rooms/{room}/messages"), Some(&ann.access))
+        .get(
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(&ann.access),
+        )
         .await;
     assert_eq!(
         texts(anns.assert_status(200)),
@@ -472,7 +482,10 @@ async fn remove_and_retract(backend: Backend) {
     .await
     .assert_error(403, "forbidden");
     let still = app
-        .get(&format!("/api/chat/rooms/{room}/messages"), Some(&bob.access))
+        .get(
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(&bob.access),
+        )
         .await;
     assert_eq!(texts(still.assert_status(200)), ["reply", "oops secret"]);
     let r = app
@@ -484,7 +497,10 @@ async fn remove_and_retract(backend: Backend) {
         .await;
     assert_eq!(r.assert_status(200)["messageIds"], json!([a2["id"]]));
     let after = app
-        .get(&format!("/api/chat/rooms/{room}/messages"), Some(&bob.access))
+        .get(
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(&bob.access),
+        )
         .await
         .assert_status(200)
         .clone();
@@ -665,14 +681,20 @@ async fn socket_chat_between_two_users(backend: Backend) {
         .await;
     assert!(p["lastSeenAt"].is_string());
     let r = app
-        .get(&format!("/api/users/{}/presence", bob.id), Some(&ann.access))
+        .get(
+            &format!("/api/users/{}/presence", bob.id),
+            Some(&ann.access),
+        )
         .await;
     assert_eq!(r.assert_status(200)["online"], false);
     let b = sio.connect("bob2", &bob.access).await;
     a.expect("presence", json!({"userId": bob.id, "online": true}))
         .await;
     let r = app
-        .get(&format!("/api/users/{}/presence", bob.id), Some(&ann.access))
+        .get(
+            &format!("/api/users/{}/presence", bob.id),
+            Some(&ann.access),
+        )
         .await;
     assert_eq!(r.assert_status(200)["online"], true);
     b.call("join-room", json!({"roomId": room})).await;
@@ -745,9 +767,7 @@ async fn socket_chat_between_two_users(backend: Backend) {
         )
         .await;
     assert_eq!(ack["read"]["messageId"], msg["id"]);
-    let read = a
-        .expect("message-read", json!({"userId": bob.id}))
-        .await;
+    let read = a.expect("message-read", json!({"userId": bob.id})).await;
     assert_eq!(read["roomId"], room.as_str());
     assert_eq!(read["messageId"], msg["id"]);
     assert!(read["readAt"].is_string());
@@ -808,10 +828,7 @@ async fn socket_refuses_bad_handshakes_and_payloads(backend: Backend) {
         .unwrap();
     assert!(e.contains("unauthorized"), "{e}");
     let e = sio
-        .try_connect(
-            "header",
-            json!({"headers": {"Authorization": "Token abc"}}),
-        )
+        .try_connect("header", json!({"headers": {"Authorization": "Token abc"}}))
         .await
         .err()
         .unwrap();
@@ -855,9 +872,15 @@ async fn socket_refuses_bad_handshakes_and_payloads(backend: Backend) {
     // Malformed payloads: an error ack, and the connection stays up.
     for (event, data) in [
         ("send-message", json!("just a string")),
-        ("send-message", json!({"roomId": "abc", "text": "x", "clientMsgId": "1"})),
+        (
+            "send-message",
+            json!({"roomId": "abc", "text": "x", "clientMsgId": "1"}),
+        ),
         ("send-message", json!({"text": "x", "clientMsgId": "1"})),
-        ("send-message", json!({"roomId": room, "partnerId": bob.id, "text": "x", "clientMsgId": "1"})),
+        (
+            "send-message",
+            json!({"roomId": room, "partnerId": bob.id, "text": "x", "clientMsgId": "1"}),
+        ),
         ("join-room", json!({"roomId": null})),
         ("typing", json!({"roomId": room})),
         ("read-receipt", json!([1, 2])),
@@ -872,7 +895,10 @@ async fn socket_refuses_bad_handshakes_and_payloads(backend: Backend) {
     // Not a member: no joining, sending, typing, receipts; no search either.
     for (event, data) in [
         ("join-room", json!({"roomId": room})),
-        ("send-message", json!({"roomId": room, "text": "sneak", "clientMsgId": "s"})),
+        (
+            "send-message",
+            json!({"roomId": room, "text": "sneak", "clientMsgId": "s"}),
+        ),
         ("typing", json!({"roomId": room, "typing": true})),
         ("read-receipt", json!({"roomId": room, "messageId": "1"})),
     ] {
@@ -947,16 +973,12 @@ async fn removed_member_stops_receiving_at_once(backend: Backend) {
     )
     .await
     .assert_status(200);
-    let r = a
-        .expect("room-updated", json!({"reason": "renamed"}))
-        .await;
+    let r = a.expect("room-updated", json!({"reason": "renamed"})).await;
     assert_eq!(r["room"]["name"], "renamed");
     app.delete(&format!("/api/chat/rooms/{id}"), Some(&own.access))
         .await
         .assert_status(204);
-    let r = a
-        .expect("room-updated", json!({"reason": "deleted"}))
-        .await;
+    let r = a.expect("room-updated", json!({"reason": "deleted"})).await;
     assert_eq!(r["room"], Value::Null);
     app.stop().await;
 }
@@ -1057,12 +1079,7 @@ async fn flooding_is_rate_limited(backend: Backend) {
                 json!({"partnerId": bob.id, "text": "spam", "clientMsgId": format!("s{i}")}),
             )
             .await;
-        codes.push(
-            ack["error"]["code"]
-                .as_str()
-                .unwrap_or("sent")
-                .to_owned(),
-        );
+        codes.push(ack["error"]["code"].as_str().unwrap_or("sent").to_owned());
     }
     let sent = codes.iter().filter(|c| *c == "sent").count();
     assert!((5..=6).contains(&sent), "{codes:?}");
@@ -1098,13 +1115,9 @@ async fn flooding_is_rate_limited(backend: Backend) {
 
 async fn client_reconnects_and_catches_up(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let proxy = crate::helpers::TcpProxy::start(
-        app.base
-            .trim_start_matches("http://")
-            .parse()
-            .unwrap(),
-    )
-    .await;
+    let proxy =
+        crate::helpers::TcpProxy::start(app.base.trim_start_matches("http://").parse().unwrap())
+            .await;
     let Some(sio) = Sio::start(&format!("http://127.0.0.1:{}", proxy.port)).await else {
         return;
     };
@@ -1126,12 +1139,18 @@ async fn client_reconnects_and_catches_up(backend: Backend) {
     proxy.restore();
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while b.connects().await != (2, true) {
-        assert!(std::time::Instant::now() < deadline, "bob did not reconnect");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob did not reconnect"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // After reconnecting: history has what was missed, and live works again.
     let r = app
-        .get(&format!("/api/chat/rooms/{room}/messages"), Some(&bob.access))
+        .get(
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(&bob.access),
+        )
         .await;
     assert_eq!(
         r.assert_status(200)["items"][0]["text"],
@@ -1142,4 +1161,206 @@ async fn client_reconnects_and_catches_up(backend: Backend) {
     b.expect("receive-message", json!({"text": "welcome back"}))
         .await;
     app.stop().await;
+}
+
+// ---- two nodes (PostgreSQL + Redis): the Socket.IO Redis adapter ----
+
+/// A second node as a real `starling` process on the first one's backends,
+/// so the test can kill it outright.
+struct NodeProcess {
+    child: std::process::Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl NodeProcess {
+    async fn start(first: &TestApp, presence_ttl: u64) -> NodeProcess {
+        let data = tempfile::tempdir().unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let s = &first.settings;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_starling"));
+        for (k, _) in std::env::vars() {
+            if k.to_uppercase().starts_with("STARLING_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("STARLING_LOG", "warn")
+            .env("STARLING_ROLES", "api,realtime")
+            .env("STARLING_NODE_ID", "7")
+            .env("STARLING_DATABASE_URL", s.database_url.clone().unwrap())
+            .env("STARLING_REDIS_URL", s.redis_url.clone().unwrap())
+            .env("STARLING_REDIS_PREFIX", &s.redis_prefix)
+            .env("STARLING_PRESENCE_TTL_SECS", presence_ttl.to_string())
+            .env(
+                "STARLING_JWT_PRIVATE_KEY_FILE",
+                first.data_dir.path().join("jwt-ed25519.pem"),
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        if let Some(url) = &s.broker_url {
+            cmd.env("STARLING_BROKER_URL", url)
+                .env("STARLING_BROKER_EXCHANGE", &s.broker_exchange);
+        }
+        let child = cmd.spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = first.client.get(format!("{base}/health")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "node 2 did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        NodeProcess {
+            child,
+            base,
+            _data: data,
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn presence_of(app: &TestApp, who: &TestUser, of: &TestUser) -> bool {
+    let r = app
+        .get(&format!("/api/users/{}/presence", of.id), Some(&who.access))
+        .await;
+    r.assert_status(200)["online"] == json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_rooms_receipts_typing_and_presence() {
+    let Some(backend) = Backend::scaled() else {
+        return;
+    };
+    let one = TestApp::spawn_with(backend, |s| s.presence_ttl_secs = 3).await;
+    let mut two = NodeProcess::start(&one, 3).await;
+    let Some(sio) = Sio::start(&one.base).await else {
+        return;
+    };
+    let ann = one.register("ann").await;
+    let bob = one.register("bob").await;
+    // ann on node 1, bob on node 2.
+    let a = sio.connect("ann", &ann.access).await;
+    let on_two = |token: &str| json!({"url": two.base, "auth": {"token": token}});
+    let b = sio.try_connect("bob", on_two(&bob.access)).await.unwrap();
+
+    let room = a.call("join-chat", json!({"partnerId": bob.id})).await["room"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.call("join-room", json!({"roomId": room})).await;
+
+    // Messages both ways, over sockets and over HTTP on either node.
+    let sent = a
+        .call(
+            "send-message",
+            json!({"roomId": room, "text": "hello from node 1", "clientMsgId": "1"}),
+        )
+        .await["message"]
+        .clone();
+    b.expect("receive-message", json!({"id": sent["id"]})).await;
+    b.expect("new-message", json!({"roomId": room})).await;
+    b.call(
+        "send-message",
+        json!({"roomId": room, "text": "hello from node 2", "clientMsgId": "2"}),
+    )
+    .await;
+    a.expect("receive-message", json!({"text": "hello from node 2"}))
+        .await;
+    let r = one
+        .client
+        .post(format!("{}/api/chat/rooms/{room}/messages", two.base))
+        .bearer_auth(&bob.access)
+        .json(&json!({"text": "over http on node 2", "clientMsgId": "3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    a.expect("receive-message", json!({"text": "over http on node 2"}))
+        .await;
+
+    // Typing and receipts cross too.
+    b.call("typing", json!({"roomId": room, "typing": true}))
+        .await;
+    a.expect("typing", json!({"userId": bob.id, "typing": true}))
+        .await;
+    let sent = a
+        .call(
+            "send-message",
+            json!({"roomId": room, "text": "read me", "clientMsgId": "5"}),
+        )
+        .await["message"]
+        .clone();
+    b.call(
+        "read-receipt",
+        json!({"roomId": room, "messageId": sent["id"]}),
+    )
+    .await;
+    let read = a.expect("message-read", json!({"userId": bob.id})).await;
+    assert_eq!(read["messageId"], sent["id"]);
+
+    // Presence: online while any socket is connected on any node.
+    assert!(presence_of(&one, &ann, &bob).await);
+    let b_also = sio.connect("bob-on-one", &bob.access).await;
+    b.disconnect().await;
+    a.expect_none(
+        "presence",
+        json!({"userId": bob.id, "online": false}),
+        Duration::from_millis(700),
+    )
+    .await;
+    assert!(
+        presence_of(&one, &ann, &bob).await,
+        "bob still has a socket on node 1"
+    );
+    b_also.disconnect().await;
+    a.expect("presence", json!({"userId": bob.id, "online": false}))
+        .await;
+    assert!(!presence_of(&one, &ann, &bob).await);
+
+    // A node that dies takes its users offline within the TTL.
+    let b = sio
+        .try_connect("bob-again", on_two(&bob.access))
+        .await
+        .unwrap();
+    a.expect("presence", json!({"userId": bob.id, "online": true}))
+        .await;
+    b.call("join-room", json!({"roomId": room})).await;
+    assert!(presence_of(&one, &ann, &bob).await);
+    two.kill();
+    let killed = std::time::Instant::now();
+    while presence_of(&one, &ann, &bob).await {
+        assert!(
+            killed.elapsed() < Duration::from_secs(8),
+            "bob still online 8 s after his node died (TTL 3 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Node 1 keeps working for ann, with node 2 gone.
+    let ack = a
+        .call(
+            "send-message",
+            json!({"roomId": room, "text": "anyone?", "clientMsgId": "4"}),
+        )
+        .await;
+    assert_eq!(ack["message"]["text"], "anyone?");
+    one.stop().await;
 }

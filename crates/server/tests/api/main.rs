@@ -5,8 +5,8 @@ mod helpers;
 mod sio;
 
 mod auth;
-mod chat;
 mod bad_input;
+mod chat;
 mod delivery;
 mod feeds;
 mod media;

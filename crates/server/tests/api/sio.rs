@@ -50,7 +50,9 @@ impl Sio {
                      (pip install python-socketio aiohttp)"
                 );
             }
-            eprintln!("skipped: python-socketio is not installed (pip install python-socketio aiohttp)");
+            eprintln!(
+                "skipped: python-socketio is not installed (pip install python-socketio aiohttp)"
+            );
             return None;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/sio_driver.py");
@@ -106,7 +108,9 @@ impl Sio {
 
     /// Connects client `name` with `auth: {token}`; panics if refused.
     pub async fn connect(self: &Arc<Self>, name: &str, token: &str) -> SioClient {
-        let c = self.try_connect(name, json!({"auth": {"token": token}})).await;
+        let c = self
+            .try_connect(name, json!({"auth": {"token": token}}))
+            .await;
         match c {
             Ok(c) => c,
             Err(e) => panic!("{name} could not connect: {e}"),
@@ -115,7 +119,11 @@ impl Sio {
 
     /// Connects with extra options (`auth`, `headers`, `reconnection`, `url`);
     /// Err carries the `connect_error` message.
-    pub async fn try_connect(self: &Arc<Self>, name: &str, opts: Value) -> Result<SioClient, String> {
+    pub async fn try_connect(
+        self: &Arc<Self>,
+        name: &str,
+        opts: Value,
+    ) -> Result<SioClient, String> {
         let mut cmd = json!({"op": "connect", "client": name, "url": self.base});
         if let Value::Object(o) = opts {
             for (k, v) in o {
