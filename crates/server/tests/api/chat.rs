@@ -24,6 +24,7 @@ backend_tests!(
     offline_recipient_gets_one_notification_per_room,
     flooding_is_rate_limited,
     client_reconnects_and_catches_up,
+    an_expired_token_is_refused_with_a_reason,
 );
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
@@ -1363,4 +1364,51 @@ async fn two_nodes_share_rooms_receipts_typing_and_presence() {
         .await;
     assert_eq!(ack["message"]["text"], "anyone?");
     one.stop().await;
+}
+
+async fn an_expired_token_is_refused_with_a_reason(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.access_token_ttl_secs = 1).await;
+    let Some(sio) = Sio::start(&app.base).await else {
+        return;
+    };
+    let ann = app.register("ann").await;
+    // Past the expiry and the verifier's 5 s leeway for clock skew.
+    tokio::time::sleep(Duration::from_millis(6500)).await;
+    let e = sio
+        .try_connect("late", json!({"auth": {"token": ann.access}}))
+        .await
+        .err()
+        .expect("an expired token is refused");
+    assert!(e.contains("expired"), "{e}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_realtime_node_serves_sockets_and_an_api_node_reaches_them() {
+    let Some(backend) = Backend::scaled() else {
+        return;
+    };
+    let api = TestApp::spawn_with(backend, |s| s.roles = "api,worker".into()).await;
+    let rt = api.spawn_peer_with(|s| s.roles = "realtime".into()).await;
+    rt.get("/api/chat/rooms", None).await.assert_status(404);
+    let Some(sio) = Sio::start(&rt.base).await else {
+        return;
+    };
+    let ann = api.register("ann").await;
+    let bob = api.register("bob").await;
+    let b = sio.connect("bob", &bob.access).await;
+    let room = direct(&api, &ann, &bob).await;
+    b.call("join-room", json!({"roomId": room})).await;
+    send(&api, &ann, &room, "via the api node", "1").await;
+    b.expect("receive-message", json!({"text": "via the api node"}))
+        .await;
+    let ack = b
+        .call(
+            "send-message",
+            json!({"roomId": room, "text": "via the realtime node", "clientMsgId": "2"}),
+        )
+        .await;
+    assert_eq!(ack["message"]["text"], "via the realtime node");
+    rt.stop().await;
+    api.stop().await;
 }
