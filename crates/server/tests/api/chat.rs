@@ -807,7 +807,9 @@ async fn socket_chat_between_two_users(backend: Backend) {
     b.expect("new-message", json!({"roomId": room})).await;
     b.expect_none("receive-message", json!({}), Duration::from_millis(300))
         .await;
+    // Shutting down closes the sockets (clients then reconnect elsewhere).
     app.stop().await;
+    assert!(!a.connects().await.1, "the socket was closed on shutdown");
 }
 
 async fn socket_refuses_bad_handshakes_and_payloads(backend: Backend) {
