@@ -326,17 +326,27 @@ struct MarkPayload {
 /// awaited (it subscribes to the other nodes).
 pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A::InitRes {
     let auth_state = st.clone();
-    let middleware = move |s: SocketRef<A>, TryData(auth): TryData<HandshakeAuth>| {
-        let st = auth_state.clone();
-        async move {
-            let me = authenticate(&st, s.req_parts(), auth.ok())?;
-            s.extensions.insert(me);
-            Ok::<(), Refused>(())
-        }
-    };
-    let handler = move |s: SocketRef<A>, io: SocketIo<A>| {
+    // Everything a socket needs is set up here, before the CONNECT answer:
+    // the connect handler runs in a task after it, and an event the client
+    // emits at once must find its handler registered.
+    let middleware =
+        move |s: SocketRef<A>, io: SocketIo<A>, TryData(auth): TryData<HandshakeAuth>| {
+            let st = auth_state.clone();
+            async move {
+                let me = authenticate(&st, s.req_parts(), auth.ok())?;
+                s.extensions.insert(me);
+                s.join(user_channel(me));
+                register(&s, io, &st, me);
+                // Counted here, in step with the disconnect handler just set.
+                if st.services.chat.connected(me) {
+                    s.extensions.insert(FirstHere);
+                }
+                Ok::<(), Refused>(())
+            }
+        };
+    let handler = move |s: SocketRef<A>| {
         let st = st.clone();
-        async move { connected(s, io, st).await }
+        async move { connected(s, st).await }
     };
     use socketioxide::handler::ConnectHandler;
     io.ns("/", handler.with(middleware))
@@ -369,12 +379,31 @@ where
     );
 }
 
-async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
+/// Marks the first socket of a user on this node.
+#[derive(Clone, Copy)]
+struct FirstHere;
+
+/// The first socket of a user on this node announces them online.
+async fn connected<A: Adapter>(s: SocketRef<A>, st: AppState) {
     let Some(me) = s.extensions.get::<UserId>() else {
         let _ = s.disconnect();
         return;
     };
-    s.join(user_channel(me));
+    if s.extensions.get::<FirstHere>().is_some() {
+        st.services.chat.mark_online(me).await;
+        let p = Presence {
+            user: me,
+            online: true,
+            last_seen_at: Some(starling_core::Timestamp::now()),
+        };
+        announce_presence(&st, p).await;
+    }
+}
+
+/// The socket's event handlers, and its disconnect.
+fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &AppState, me: UserId) {
+    let s = s.clone();
+    let st = st.clone();
 
     on(
         &s,
@@ -505,15 +534,6 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
             }
         }
     });
-
-    if st.services.chat.connected(me).await {
-        let p = Presence {
-            user: me,
-            online: true,
-            last_seen_at: Some(starling_core::Timestamp::now()),
-        };
-        announce_presence(&st, p).await;
-    }
 }
 
 pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {

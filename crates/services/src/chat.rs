@@ -700,20 +700,17 @@ impl Chat {
 
     // ---- presence ----
 
-    /// A socket of `me` connected here. True for the first on this node.
-    pub async fn connected(&self, me: UserId) -> bool {
-        let first = match self.online.lock() {
+    /// A socket of `me` connected here. True for the first on this node
+    /// (then [`Chat::mark_online`]).
+    pub fn connected(&self, me: UserId) -> bool {
+        match self.online.lock() {
             Ok(mut online) => {
                 let n = online.entry(me).or_default();
                 *n += 1;
                 *n == 1
             }
             Err(_) => false,
-        };
-        if first {
-            self.mark_online(me).await;
         }
-        first
     }
 
     /// A socket of `me` disconnected here. True when it was the last on
@@ -754,7 +751,8 @@ impl Chat {
         }
     }
 
-    async fn mark_online(&self, me: UserId) {
+    /// Marks `me` online in the cache (and seen now).
+    pub async fn mark_online(&self, me: UserId) {
         let cache = &self.ports.cache;
         let _ = cache
             .set(

@@ -1374,8 +1374,8 @@ async fn an_expired_token_is_refused_with_a_reason(backend: Backend) {
         return;
     };
     let ann = app.register("ann").await;
-    // Past the expiry and the verifier's 5 s leeway for clock skew.
-    tokio::time::sleep(Duration::from_millis(6500)).await;
+    // Past the expiry (whole seconds) and the verifier's 5 s leeway.
+    tokio::time::sleep(Duration::from_millis(7500)).await;
     let e = sio
         .try_connect("late", json!({"auth": {"token": ann.access}}))
         .await
