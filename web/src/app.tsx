@@ -1,8 +1,8 @@
-// Routes. Pages that come later (notifications, messages) add a <Route> here
-// and an entry in nav.ts.
+// Routes. Pages that come later (notifications) add a <Route> here and an
+// entry in nav.ts.
 
 import { useEffect, useRef } from 'preact/hooks';
-import { LocationProvider, Route, Router, useRoute } from 'preact-iso';
+import { LocationProvider, Route, Router, lazy, useRoute } from 'preact-iso';
 import { Layout } from './components/Layout';
 import { Spinner } from './components/ui';
 import { Login, Logout, Register } from './pages/Auth';
@@ -31,6 +31,13 @@ const Followers = () => {
 const Following = () => {
   const { params } = useRoute();
   return <FollowListPage key={`g:${params.username}`} username={params.username} which="following" />;
+};
+// The messenger (and socket.io-client with it) loads when first opened.
+const MessagesPage = lazy(() => import('./pages/Messages').then((m) => m.MessagesPage));
+// One route for the list and a conversation, so moving between rooms keeps the list.
+const Messages = () => {
+  const { params } = useRoute();
+  return <MessagesPage roomId={params.id || null} />;
 };
 const Tag = () => {
   const { params } = useRoute();
@@ -74,6 +81,7 @@ function Routes() {
       <Route path="/u/:username/followers" component={Followers} />
       <Route path="/u/:username/following" component={Following} />
       <Route path="/tags/:tag" component={Tag} />
+      <Route path="/messages/:id?" component={Messages} />
       <Route path="/search" component={Search} />
       <Route path="/settings" component={Settings} />
       <Route default component={NotFound} />

@@ -2,6 +2,7 @@
 // notifications bell and the messenger come with a live `badge` count.
 
 import type { ReadonlySignal } from '@preact/signals';
+import { unreadTotal } from './chat/store';
 import type { IconName } from './components/Icon';
 
 export interface NavItem {
@@ -17,5 +18,6 @@ export interface NavItem {
 export const navItems: NavItem[] = [
   { href: '/', label: 'Home', icon: 'home', auth: true },
   { href: '/community', label: 'Community', icon: 'globe' },
+  { href: '/messages', label: 'Messages', icon: 'chat', auth: true, badge: unreadTotal },
   { href: '/search', label: 'Search', icon: 'search' },
 ];
