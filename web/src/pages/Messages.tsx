@@ -74,7 +74,7 @@ function listen() {
   });
   onChat('room-updated', ({ roomId, room, reason }) => {
     if (room) {
-      if (reason === 'created' && !rooms.value?.some((x) => x.id === roomId)) toast(`You were added to ${roomName(room, me.value?.id)}`, 'info', `/messages/${roomId}`);
+      if (reason === 'created' && room.ownerId !== me.value?.id && !rooms.value?.some((x) => x.id === roomId)) toast(`You were added to ${roomName(room, me.value?.id)}`, 'info', `/messages/${roomId}`);
       putRoom(room);
     } else {
       dropRoom(roomId);
