@@ -1,9 +1,10 @@
 // The navigation bar's entries. Later features add theirs here: the
-// notifications bell and the messenger come with a live `badge` count.
+// messenger comes with a live `badge` count like the notifications bell.
 
 import type { ReadonlySignal } from '@preact/signals';
 import { unreadTotal } from './chat/store';
 import type { IconName } from './components/Icon';
+import { unread } from './notifications';
 
 export interface NavItem {
   href: string;
@@ -20,4 +21,5 @@ export const navItems: NavItem[] = [
   { href: '/community', label: 'Community', icon: 'globe' },
   { href: '/messages', label: 'Messages', icon: 'chat', auth: true, badge: unreadTotal },
   { href: '/search', label: 'Search', icon: 'search' },
+  { href: '/notifications', label: 'Notifications', icon: 'bell', auth: true, badge: unread },
 ];
