@@ -30,11 +30,17 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
 
   const text = async (locator) => (await locator.textContent())?.trim() ?? '';
   const api = async (method, path, token, body) => {
-    const r = await fetch(`${server.base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let r;
+    for (;;) {
+      r = await fetch(`${server.base}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      // Sending is rate limited per user: wait as told.
+      if (r.status !== 429) break;
+      await new Promise((ok) => setTimeout(ok, 1000 * Number(r.headers.get('retry-after') || 1)));
+    }
     if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
     return r.status === 204 ? null : r.json();
   };

@@ -54,9 +54,11 @@ function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMess
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
   const items = () => [...(menu.current?.querySelectorAll<HTMLButtonElement>('[role=menuitem]') ?? [])];
+  useLayoutEffect(() => {
+    if (open) items()[0]?.focus();
+  }, [open]);
   useEffect(() => {
     if (!open) return;
-    items()[0]?.focus();
     const outside = (e: MouseEvent) => {
       if (!menu.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node)) setOpen(false);
     };
@@ -89,7 +91,8 @@ function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMess
     fn();
   };
   return (
-    <div class="msg-menu">
+    // Keys are handled on the wrapper, so Escape works from the button too.
+    <div class="msg-menu" onKeyDown={(e) => open && onKey(e)}>
       <button
         ref={button}
         type="button"
@@ -108,7 +111,7 @@ function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMess
         <span aria-hidden="true">⋯</span>
       </button>
       {open && (
-        <div ref={menu} class="menu" role="menu" aria-label="Message actions" onKeyDown={onKey}>
+        <div ref={menu} class="menu" role="menu" aria-label="Message actions">
           {mine && !message.retracted && (
             <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onRetract)}>
               Retract for everyone
@@ -302,7 +305,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
     } else if (atBottom.current) {
       el.scrollTop = el.scrollHeight;
     }
-  }, [messages, pending, typers, historyLoaded]);
+  }, [messages, pending, typers, reads, historyLoaded]);
 
   const loadOlder = () => {
     if (!cursor || older === 'loading') return;

@@ -1,7 +1,7 @@
 // Group chats: picking people, creating a group, and the owner's settings
 // (rename, add and remove members, delete); everyone can leave.
 
-import { useEffect, useId, useState } from 'preact/hooks';
+import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { errorMessage } from '../api/client';
 import { users } from '../api/endpoints';
@@ -147,7 +147,12 @@ export function GroupSettings({ room, onChange, onGone }: { room: ChatRoom; onCh
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<'leave' | 'delete' | null>(null);
-  useEffect(() => setName(room.name ?? ''), [room.name]);
+  // Follow a rename made elsewhere (not on mount: that could undo typing).
+  const shownName = useRef(room.name);
+  useEffect(() => {
+    if (shownName.current !== room.name) setName(room.name ?? '');
+    shownName.current = room.name;
+  }, [room.name]);
 
   async function act(what: string, fn: () => Promise<void>) {
     setBusy(what);
