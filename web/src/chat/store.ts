@@ -38,8 +38,13 @@ export function refreshUnread(delay = 200) {
 
 onConnect(() => refreshUnread(0));
 
+/** Messages already counted: a retried send is announced again with the same id. */
+const counted = new Set<string>();
+
 onChat('new-message', ({ roomId, message }) => {
-  if (message.sender.id === me.value?.id) return;
+  if (message.sender.id === me.value?.id || counted.has(message.id)) return;
+  counted.add(message.id);
+  if (counted.size > 1000) counted.delete(counted.values().next().value as string);
   if (visibleRoom.value === roomId && document.visibilityState === 'visible') return;
   unreadByRoom.value = { ...unreadByRoom.value, [roomId]: (unreadByRoom.value[roomId] ?? 0) + 1 };
   total.value += 1;
