@@ -353,6 +353,28 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
     await bubbles(page).filter({ hasText: 'Still there after the reload?' }).waitFor();
   });
 
+  it('the socket renews a lost session and reconnects', async () => {
+    const { page, context } = bob;
+    // After the reload bob's tab holds no token: the socket used the cookie. Drop it
+    // (as when it expires) and cut the line: the reconnection is refused until the
+    // app renews the session.
+    // The notifications stream would renew the session too: keep it out of this.
+    await page.route('**/api/notifications**', (route) => route.fulfill({ status: 503, body: '' }));
+    await page.waitForTimeout(1_000); // let requests still under way finish
+    await context.clearCookies({ name: 'starling_access' });
+    const renewed = page.waitForResponse((r) => r.url().endsWith('/api/auth/refresh') && r.status() === 200, { timeout: 30_000 });
+    await context.setOffline(true);
+    await page.getByText('Reconnecting to the chat…').waitFor();
+    await context.setOffline(false);
+    await renewed;
+    await eventually(async () => assert.equal(await page.getByText('Reconnecting to the chat…').count(), 0), 20_000, 'reconnected');
+    const box = alice.page.getByRole('textbox', { name: 'Message Bob Burns' });
+    await box.fill('Back after the renewal');
+    await box.press('Enter');
+    await bubbles(page).filter({ hasText: 'Back after the renewal' }).waitFor();
+    await page.unroute('**/api/notifications**');
+  });
+
   it('screenshots at phone and desktop widths', async () => {
     // Alice at desktop width: the list beside the conversation.
     const a = alice.page;
@@ -376,6 +398,20 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
     await b.setViewportSize(DESKTOP);
     await b.screenshot({ path: join(out, 'messenger-list-desktop.png') });
     await b.setViewportSize(PHONE);
+  });
+
+  it('logging out closes the connection: alice sees bob go offline', async () => {
+    const a = alice.page;
+    await a.goto(directUrl);
+    const status = a.locator('.conv-head .muted');
+    await eventually(async () => assert.equal(await text(status), 'Online'), 10_000, 'bob online');
+    await bob.page.getByRole('link', { name: 'Log out' }).click();
+    await bob.page.getByRole('heading', { name: 'You are logged out' }).waitFor();
+    await eventually(async () => assert.match(await text(status), /^Last seen/), 10_000, 'bob offline');
+    assert.equal(await a.locator('.room-list .presence-dot').count(), 0, 'no presence dot in the list');
+    // Signed out, the messenger asks to log in.
+    await bob.page.goto(directUrl);
+    await bob.page.getByRole('heading', { name: 'Log in to Starling' }).waitFor();
   });
 
   it('raised no script errors', () => {
