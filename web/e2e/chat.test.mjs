@@ -281,6 +281,46 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
     await page.getByRole('button', { name: 'Close settings' }).click();
   });
 
+  it('the owner adds a member back, a member leaves, and the owner deletes the group', async () => {
+    const { page } = alice;
+    await page.getByRole('button', { name: 'Group settings' }).click();
+    const settings = page.getByRole('region', { name: 'Group settings' });
+    await settings.getByLabel('Add a member').fill('carol');
+    await settings.getByRole('button', { name: 'Add Carol Cho' }).click();
+    await settings.getByText('Members (3)').waitFor();
+    // Carol's list gets the group back live.
+    const carolsRoom = carol.page.getByRole('list', { name: 'Conversations' }).getByRole('link', { name: /Difference engine/ });
+    await carolsRoom.waitFor();
+
+    // Bob leaves (after confirming).
+    const b = bob.page;
+    await b.getByRole('list', { name: 'Conversations' }).getByRole('link', { name: /Difference engine/ }).click();
+    await b.waitForURL((u) => u.pathname === groupUrl);
+    await b.getByRole('button', { name: 'Group settings' }).click();
+    const bs = b.getByRole('region', { name: 'Group settings' });
+    assert.equal(await bs.getByRole('button', { name: /Remove .* from the group/ }).count(), 0, 'only the owner removes members');
+    assert.equal(await bs.getByRole('button', { name: 'Delete…' }).count(), 0, 'only the owner deletes');
+    await bs.getByRole('button', { name: 'Leave…' }).click();
+    await bs.getByRole('group', { name: 'Confirm leaving' }).getByRole('button', { name: 'Leave group' }).click();
+    await b.waitForURL((u) => u.pathname === '/messages');
+    await b.getByText('You left Difference engine.').waitFor();
+    await eventually(async () => assert.equal(await b.getByRole('link', { name: /Difference engine/ }).count(), 0), 5_000, 'the group left his list');
+    await settings.getByText('Members (2)').waitFor();
+
+    // Alice deletes it while carol has it open.
+    await carolsRoom.click();
+    await carol.page.waitForURL((u) => u.pathname === groupUrl);
+    await carol.page.locator('.conversation').getByRole('heading', { name: 'Difference engine' }).waitFor();
+    await settings.getByRole('button', { name: 'Delete…' }).click();
+    await settings.getByRole('group', { name: 'Confirm deletion' }).getByRole('button', { name: 'Delete group' }).click();
+    await page.waitForURL((u) => u.pathname === '/messages');
+    await page.getByText('The group Difference engine was deleted.').waitFor();
+    await carol.page.waitForURL((u) => u.pathname === '/messages');
+    await carol.page.getByText('This conversation was deleted.').waitFor();
+    await eventually(async () => assert.equal(await carol.page.getByRole('link', { name: /Difference engine/ }).count(), 0), 5_000, 'gone from her list');
+    await eventually(async () => assert.equal(await page.getByRole('link', { name: /Difference engine/ }).count(), 0), 5_000, 'gone from alice\'s list');
+  });
+
   it('scroll-back loads older messages and keeps the place', async () => {
     const token = await tokenOf('alice');
     const roomId = directUrl.split('/').pop();
@@ -325,7 +365,7 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
     const { page } = carol;
     await page.getByRole('searchbox', { name: 'Search messages' }).fill('engine room');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
-    // Carol was removed from the group: its messages are no longer hers to find.
+    // The group is deleted: its messages are gone from search.
     await page.getByText('No messages contain “engine room”.').waitFor();
 
     const a = alice.page;
@@ -335,7 +375,6 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
     const hit = results.getByRole('link').filter({ hasText: 'Seed message 42' });
     await hit.waitFor();
     assert.match(await text(hit), /Bob Burns/, 'names the room');
-    await a.getByRole('link', { name: /Difference engine/ }).first().click();
     await hit.click();
     await a.waitForURL((u) => u.pathname === directUrl);
     await a.locator('.conversation').getByRole('heading', { name: 'Bob Burns' }).waitFor();

@@ -151,6 +151,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
   const readSent = useRef<string | null>(null);
   const typing = useRef({ on: false, last: 0, idle: undefined as ReturnType<typeof setTimeout> | undefined });
   const gone = useRef(false);
+  const leaving = useRef(false);
 
   const applyRoom = (r: ChatRoom) => {
     setRoom(r);
@@ -230,7 +231,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
       onChat('room-updated', ({ roomId: r, room: updated, reason }) => {
         if (r !== roomId) return;
         if (updated) applyRoom(updated);
-        else leavePage(reason === 'deleted' ? 'This conversation was deleted.' : 'You are no longer a member of this group.');
+        else if (!leaving.current) leavePage(reason === 'deleted' ? 'This conversation was deleted.' : 'You are no longer a member of this group.');
       }),
     ];
     return () => {
@@ -473,7 +474,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
       )}
       {group && room && settingsOpen && (
         <div id="group-settings">
-          <GroupSettings room={room} onChange={applyRoom} onGone={leavePage} />
+          <GroupSettings room={room} onChange={applyRoom} onGone={leavePage} leaving={leaving} />
         </div>
       )}
       <ErrorBox error={loadError} onRetry={loadAll} />

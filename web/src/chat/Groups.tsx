@@ -140,7 +140,18 @@ export function NewGroup({ onClose }: { onClose: () => void }) {
 }
 
 /** Members and settings of a group; owners may change it. */
-export function GroupSettings({ room, onChange, onGone }: { room: ChatRoom; onChange: (r: ChatRoom) => void; onGone: (why: string) => void }) {
+export function GroupSettings({
+  room,
+  onChange,
+  onGone,
+  leaving,
+}: {
+  room: ChatRoom;
+  onChange: (r: ChatRoom) => void;
+  onGone: (why: string) => void;
+  /** Set while this user leaves or deletes the group (its own goodbye comes from here). */
+  leaving: { current: boolean };
+}) {
   const myId = me.value?.id;
   const owner = room.ownerId === myId;
   const [name, setName] = useState(room.name ?? '');
@@ -187,12 +198,22 @@ export function GroupSettings({ room, onChange, onGone }: { room: ChatRoom; onCh
     });
   const leave = () =>
     act('leave', async () => {
-      await chat.removeMember(room.id, myId ?? '');
+      leaving.current = true;
+      try {
+        await chat.removeMember(room.id, myId ?? '');
+      } finally {
+        leaving.current = false;
+      }
       onGone(`You left ${room.name ?? 'the group'}.`);
     });
   const destroy = () =>
     act('delete', async () => {
-      await chat.deleteRoom(room.id);
+      leaving.current = true;
+      try {
+        await chat.deleteRoom(room.id);
+      } finally {
+        leaving.current = false;
+      }
       onGone(`The group ${room.name ?? ''} was deleted.`.replace('  ', ' '));
     });
 
