@@ -272,6 +272,8 @@ describe('people chat in the browser', { skip: haveChromium ? false : `no Chromi
     // Carol is removed: her open conversation closes with a message.
     await settings.getByRole('button', { name: 'Remove Carol Cho from the group' }).click();
     await settings.getByText('Members (2)').waitFor();
+    await dismissToasts(page);
+    await page.screenshot({ path: join(out, 'messenger-group-desktop.png') });
     await carol.page.waitForURL((u) => u.pathname === '/messages');
     await carol.page.getByText('You are no longer a member of this group.').waitFor();
     await eventually(async () => assert.equal(await carol.page.getByRole('link', { name: /Difference engine/ }).count(), 0), 5_000, 'the group left her list');
