@@ -325,6 +325,7 @@ struct MarkPayload {
 /// Registers the namespace `/` on `io`. A remote adapter's result must be
 /// awaited (it subscribes to the other nodes).
 pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A::InitRes {
+    let st = Arc::new(st);
     let auth_state = st.clone();
     // Everything a socket needs is set up here, before the CONNECT answer:
     // the connect handler runs in a task after it, and an event the client
@@ -354,11 +355,11 @@ pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A
 
 /// Registers `event`: decodes the payload as `T`, runs `f` and acks its
 /// answer, or `{error: {code, message}}`.
-fn on<A, T, F, Fut>(s: &SocketRef<A>, st: &AppState, me: UserId, event: &'static str, f: F)
+fn on<A, T, F, Fut>(s: &SocketRef<A>, st: &Arc<AppState>, me: UserId, event: &'static str, f: F)
 where
     A: Adapter,
     T: DeserializeOwned + Send + 'static,
-    F: Fn(AppState, SocketRef<A>, UserId, T) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Arc<AppState>, SocketRef<A>, UserId, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, Error>> + Send + 'static,
 {
     let st = st.clone();
@@ -384,7 +385,7 @@ where
 struct FirstHere;
 
 /// The first socket of a user on this node announces them online.
-async fn connected<A: Adapter>(s: SocketRef<A>, st: AppState) {
+async fn connected<A: Adapter>(s: SocketRef<A>, st: Arc<AppState>) {
     let Some(me) = s.extensions.get::<UserId>() else {
         let _ = s.disconnect();
         return;
@@ -401,9 +402,10 @@ async fn connected<A: Adapter>(s: SocketRef<A>, st: AppState) {
 }
 
 /// The socket's event handlers, and its disconnect.
-fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &AppState, me: UserId) {
+/// Every closure here lives as long as the socket: they hold the state by
+/// one shared `Arc`, not by copies of it (memory per connection).
+fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, me: UserId) {
     let s = s.clone();
-    let st = st.clone();
 
     on(
         &s,
