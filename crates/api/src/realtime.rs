@@ -409,7 +409,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
 
     on(
         &s,
-        &st,
+        st,
         me,
         "join-chat",
         |st, s, me, p: PartnerPayload| async move {
@@ -420,7 +420,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "join-room",
         |st, s, me, p: RoomPayload| async move {
@@ -434,7 +434,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "leave-room",
         |_st, s, _me, p: RoomPayload| async move {
@@ -444,7 +444,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "send-message",
         |st, _s, me, p: SendPayload| async move {
@@ -466,7 +466,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "typing",
         |st, s, me, p: TypingPayload| async move {
@@ -488,7 +488,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "read-receipt",
         |st, _s, me, p: MarkPayload| async move {
@@ -502,7 +502,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "delivered",
         |st, _s, me, p: MarkPayload| async move {
