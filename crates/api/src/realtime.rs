@@ -530,10 +530,16 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
                     false
                 }
             };
-            if !elsewhere {
-                let p = st.services.chat.went_offline(me).await;
-                announce_presence(&st, p).await;
+            // A new socket (a reload) may have come in meanwhile: it wins.
+            if elsewhere || st.services.chat.online_here(me) {
+                return;
             }
+            let p = st.services.chat.went_offline(me).await;
+            if st.services.chat.online_here(me) {
+                st.services.chat.mark_online(me).await;
+                return;
+            }
+            announce_presence(&st, p).await;
         }
     });
 }
