@@ -317,10 +317,22 @@ describe('people chat in the browser', { skip: skipWithoutChromium }, () => {
     const before = await bubbles(page).count();
     const oldest = await text(bubbles(page).first().locator('.msg-text'));
     // Scroll to the top: older messages load above, and what was on top stays in view.
-    await list.evaluate((el) => {
-      el.scrollTop = 0;
-    });
-    await eventually(async () => assert.ok((await bubbles(page).count()) > before), 10_000, 'older messages loaded');
+    // Until they come, scroll up again: a render that lands before the scroll
+    // event (a read receipt, the room from the socket) still sees the view at
+    // the bottom and puts it back there. Checked and scrolled in one go, so a
+    // load that just landed is never scrolled away.
+    await eventually(
+      async () =>
+        assert.ok(
+          await list.evaluate((el, n) => {
+            if (el.querySelectorAll('.msg').length > n) return true;
+            el.scrollTop = 0;
+            return false;
+          }, before),
+        ),
+      10_000,
+      'older messages loaded',
+    );
     const anchor = bubbles(page).filter({ has: page.locator('.msg-text', { hasText: new RegExp(`^${oldest}$`) }) });
     const [a, l] = await Promise.all([anchor.boundingBox(), list.boundingBox()]);
     assert.ok(a && l && a.y >= l.y - 5 && a.y < l.y + l.height, `"${oldest}" is still in view after loading above it`);
