@@ -324,6 +324,14 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
+        // Chat frames and acks are small writes: without TCP_NODELAY, Nagle's
+        // algorithm holds one back until the peer's delayed ACK (~40 ms).
+        let listener =
+            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
         let mut rx = stop_rx;
         let http = tokio::spawn(async move {
             axum::serve(
