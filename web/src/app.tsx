@@ -1,8 +1,9 @@
-// Routes. Pages that come later (notifications, messages) add a <Route> here
-// and an entry in nav.ts.
+// Routes. Pages that come later (messages) add a <Route> here and an entry in
+// nav.ts. Pages only signed-in people open often are loaded when first
+// visited (preact-iso's lazy), to keep the first download small.
 
 import { useEffect, useRef } from 'preact/hooks';
-import { LocationProvider, Route, Router, useRoute } from 'preact-iso';
+import { LocationProvider, Route, Router, lazy, useRoute } from 'preact-iso';
 import { Layout } from './components/Layout';
 import { Spinner } from './components/ui';
 import { Login, Logout, Register } from './pages/Auth';
@@ -12,6 +13,8 @@ import { PostView } from './pages/PostView';
 import { FollowListPage, ProfilePage } from './pages/Profile';
 import { Search } from './pages/Search';
 import { Settings } from './pages/Settings';
+
+const Notifications = lazy(() => import('./pages/Notifications'));
 import { boot, status } from './session';
 
 // Each page keyed by its parameters, so moving from one profile to another
@@ -76,6 +79,7 @@ function Routes() {
       <Route path="/tags/:tag" component={Tag} />
       <Route path="/search" component={Search} />
       <Route path="/settings" component={Settings} />
+      <Route path="/notifications" component={Notifications} />
       <Route default component={NotFound} />
     </Router>
   );

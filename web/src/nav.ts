@@ -1,8 +1,9 @@
 // The navigation bar's entries. Later features add theirs here: the
-// notifications bell and the messenger come with a live `badge` count.
+// messenger comes with a live `badge` count like the notifications bell.
 
 import type { ReadonlySignal } from '@preact/signals';
 import type { IconName } from './components/Icon';
+import { unread } from './notifications';
 
 export interface NavItem {
   href: string;
@@ -18,4 +19,5 @@ export const navItems: NavItem[] = [
   { href: '/', label: 'Home', icon: 'home', auth: true },
   { href: '/community', label: 'Community', icon: 'globe' },
   { href: '/search', label: 'Search', icon: 'search' },
+  { href: '/notifications', label: 'Notifications', icon: 'bell', auth: true, badge: unread },
 ];

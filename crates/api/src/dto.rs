@@ -211,7 +211,7 @@ pub struct Readiness {
 }
 
 /// Who wrote a post or comment.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Author {
     pub id: String,
@@ -474,6 +474,9 @@ pub struct Notification {
     /// The comment concerned (a loved comment, the new comment or reply, a mention in a comment).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<NotificationSubject>,
+    /// The chat room of a `message` notification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
     pub created_at: String,
     pub read: bool,
 }
@@ -496,6 +499,7 @@ impl Notification {
                 id: c.id.to_string(),
                 excerpt: excerpt(&c.text),
             }),
+            room_id: v.record.room_id.map(|r| r.to_string()),
             created_at: rfc3339(v.record.created_at),
             read: v.record.read_at.is_some(),
         }
@@ -560,4 +564,200 @@ pub struct PushSubscription {
     pub id: String,
     pub endpoint: String,
     pub created_at: String,
+}
+
+// ---- chat (docs/chat.md) ----
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    pub id: String,
+    pub room_id: String,
+    pub sender: Author,
+    /// Empty once retracted.
+    pub text: String,
+    pub client_msg_id: String,
+    pub retracted: bool,
+    pub created_at: String,
+}
+
+impl ChatMessage {
+    pub fn from_view(v: &starling_services::chat::MessageView, public_url: &str) -> Self {
+        ChatMessage {
+            id: v.record.id.to_string(),
+            room_id: v.record.room_id.to_string(),
+            sender: Author::from_record(&v.sender, public_url),
+            text: v.record.text.clone(),
+            client_msg_id: v.record.client_msg_id.clone(),
+            retracted: v.record.retracted_at.is_some(),
+            created_at: rfc3339(v.record.created_at),
+        }
+    }
+}
+
+/// A member's read receipt: everything up to `messageId` is read.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadMarkDto {
+    pub user_id: String,
+    pub message_id: String,
+    pub read_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatRoom {
+    pub id: String,
+    /// `direct` or `group`.
+    pub kind: String,
+    pub name: Option<String>,
+    pub owner_id: Option<String>,
+    pub members: Vec<Author>,
+    pub last_message: Option<ChatMessage>,
+    pub unread_count: i64,
+    /// Each member's last read message.
+    pub reads: Vec<ReadMarkDto>,
+    pub last_activity_at: String,
+    pub created_at: String,
+}
+
+impl ChatRoom {
+    pub fn from_view(v: &starling_services::chat::RoomView, public_url: &str) -> Self {
+        ChatRoom {
+            id: v.room.id.to_string(),
+            kind: v.room.kind.as_str().to_owned(),
+            name: v.room.name.clone(),
+            owner_id: v.room.owner_id.map(|o| o.to_string()),
+            members: v
+                .members
+                .iter()
+                .map(|(_, u)| Author::from_record(u, public_url))
+                .collect(),
+            last_message: v
+                .last_message
+                .as_ref()
+                .map(|m| ChatMessage::from_view(m, public_url)),
+            unread_count: v.unread,
+            reads: v
+                .members
+                .iter()
+                .filter(|(m, _)| m.last_read_id > 0)
+                .map(|(m, _)| ReadMarkDto {
+                    user_id: m.user_id.to_string(),
+                    message_id: m.last_read_id.to_string(),
+                    read_at: m.read_at.map(rfc3339).unwrap_or_default(),
+                })
+                .collect(),
+            last_activity_at: rfc3339(v.room.last_activity_at),
+            created_at: rfc3339(v.room.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatRoomList {
+    pub items: Vec<ChatRoom>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessagePage {
+    pub items: Vec<ChatMessage>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateRoomRequest {
+    pub name: String,
+    #[schema(value_type = Vec<String>)]
+    pub member_ids: Vec<starling_core::UserId>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameRoomRequest {
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AddMemberRequest {
+    #[schema(value_type = String)]
+    pub user_id: starling_core::UserId,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SendMessageRequest {
+    pub text: String,
+    pub client_msg_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReadRequest {
+    #[schema(value_type = String)]
+    pub message_id: starling_core::MessageId,
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MessageIds {
+    #[schema(value_type = Vec<String>)]
+    pub message_ids: Vec<starling_core::MessageId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomUnread {
+    pub room_id: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChatUnread {
+    pub total: i64,
+    pub rooms: Vec<RoomUnread>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ChatPageParams {
+    /// Opaque cursor from the previous page's `nextCursor`.
+    pub cursor: Option<String>,
+    /// 1-100, default 20.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ChatSearchParams {
+    /// Words that must all appear.
+    pub q: String,
+    /// Only this room.
+    #[param(value_type = Option<String>)]
+    pub room_id: Option<starling_core::RoomId>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PresenceDto {
+    pub user_id: String,
+    pub online: bool,
+    pub last_seen_at: Option<String>,
+}
+
+impl From<starling_services::chat::Presence> for PresenceDto {
+    fn from(p: starling_services::chat::Presence) -> Self {
+        PresenceDto {
+            user_id: p.user.to_string(),
+            online: p.online,
+            last_seen_at: p.last_seen_at.map(rfc3339),
+        }
+    }
 }

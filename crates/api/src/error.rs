@@ -56,21 +56,26 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
-        match &self.0 {
-            Error::Validation { .. } => "validation_failed",
-            Error::BadRequest { code, .. }
-            | Error::Unauthorized { code, .. }
-            | Error::Conflict { code, .. }
-            | Error::Unprocessable { code, .. } => code,
-            Error::Forbidden { .. } => "forbidden",
-            Error::NotFound { .. } => "not_found",
-            Error::PayloadTooLarge { .. } => "payload_too_large",
-            Error::UnsupportedMediaType { .. } => "unsupported_media_type",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::Unavailable { .. } => "unavailable",
-            Error::Internal(_) => "internal",
-        }
+    pub fn code(&self) -> &'static str {
+        error_code(&self.0)
+    }
+}
+
+/// The stable `code` string of an error, as the JSON error body carries it.
+pub fn error_code(e: &Error) -> &'static str {
+    match e {
+        Error::Validation { .. } => "validation_failed",
+        Error::BadRequest { code, .. }
+        | Error::Unauthorized { code, .. }
+        | Error::Conflict { code, .. }
+        | Error::Unprocessable { code, .. } => code,
+        Error::Forbidden { .. } => "forbidden",
+        Error::NotFound { .. } => "not_found",
+        Error::PayloadTooLarge { .. } => "payload_too_large",
+        Error::UnsupportedMediaType { .. } => "unsupported_media_type",
+        Error::RateLimited { .. } => "rate_limited",
+        Error::Unavailable { .. } => "unavailable",
+        Error::Internal(_) => "internal",
     }
 }
 

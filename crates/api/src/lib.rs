@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod realtime;
 pub mod router;
 pub mod routes;
 pub mod state;

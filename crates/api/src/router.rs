@@ -17,7 +17,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::metrics::track;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, media, notifications, ops, posts, profile, users};
+use crate::routes::{auth, chat, media, notifications, ops, posts, profile, users};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,6 +84,22 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(notifications::vapid_public_key))
         .routes(routes!(notifications::add_push_subscription))
         .routes(routes!(notifications::delete_push_subscription))
+        .routes(routes!(chat::list_rooms, chat::create_room))
+        .routes(routes!(
+            chat::get_room,
+            chat::rename_room,
+            chat::delete_room
+        ))
+        .routes(routes!(chat::add_member))
+        .routes(routes!(chat::remove_member))
+        .routes(routes!(chat::direct_room))
+        .routes(routes!(chat::list_messages, chat::send_message))
+        .routes(routes!(chat::mark_read))
+        .routes(routes!(chat::remove_messages))
+        .routes(routes!(chat::retract_messages))
+        .routes(routes!(chat::unread_count))
+        .routes(routes!(chat::search))
+        .routes(routes!(chat::presence))
         // Media keys contain slashes, so the route is a wildcard; its docs come
         // from `ApiDoc`'s path list.
         .route("/media/{*key}", axum::routing::get(media::get_media))

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::EventId;
 use crate::messaging::Envelope;
-use crate::{CommentId, Error, PostId, Result, UserId};
+use crate::{CommentId, Error, MessageId, PostId, Result, RoomId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -43,6 +43,11 @@ pub enum DomainEvent {
         parent: Option<CommentId>,
         mentions: Vec<UserId>,
     },
+    MessageSent {
+        sender: UserId,
+        room: RoomId,
+        message: MessageId,
+    },
 }
 
 impl DomainEvent {
@@ -55,6 +60,7 @@ impl DomainEvent {
             DomainEvent::PostLoved { .. } => "love.post",
             DomainEvent::CommentLoved { .. } => "love.comment",
             DomainEvent::CommentCreated { .. } => "comment.created",
+            DomainEvent::MessageSent { .. } => "message.sent",
         }
     }
 

@@ -141,6 +141,8 @@ id_newtype!(MediaId, "media upload");
 id_newtype!(EventId, "event");
 id_newtype!(NotificationId, "notification");
 id_newtype!(PushSubscriptionId, "push subscription");
+id_newtype!(RoomId, "chat room");
+id_newtype!(MessageId, "message");
 
 #[cfg(test)]
 mod tests {

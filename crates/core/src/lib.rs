@@ -14,7 +14,7 @@ pub mod types;
 
 pub use error::{Error, Result};
 pub use id::{
-    CommentId, EventId, IdGenerator, MediaId, NotificationId, PostId, PushSubscriptionId,
-    Snowflake, UserId,
+    CommentId, EventId, IdGenerator, MediaId, MessageId, NotificationId, PostId,
+    PushSubscriptionId, RoomId, Snowflake, UserId,
 };
 pub use time::Timestamp;

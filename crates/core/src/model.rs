@@ -225,6 +225,8 @@ pub enum NotificationKind {
     Reply,
     Mention,
     Follow,
+    /// Chat messages to a user with no connection; one per room until read.
+    Message,
 }
 
 impl NotificationKind {
@@ -235,6 +237,7 @@ impl NotificationKind {
             NotificationKind::Reply => "reply",
             NotificationKind::Mention => "mention",
             NotificationKind::Follow => "follow",
+            NotificationKind::Message => "message",
         }
     }
 
@@ -245,6 +248,7 @@ impl NotificationKind {
             "reply" => NotificationKind::Reply,
             "mention" => NotificationKind::Mention,
             "follow" => NotificationKind::Follow,
+            "message" => NotificationKind::Message,
             _ => return None,
         })
     }
@@ -262,6 +266,10 @@ pub enum Subject {
     Love { actor: UserId, target: LoveTarget },
     /// `actor` following `followee`.
     Follow { actor: UserId, followee: UserId },
+    /// A chat room (its deletion takes every notification about it).
+    Room(crate::RoomId),
+    /// `member`'s membership of a room.
+    Membership { room: crate::RoomId, member: UserId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -273,6 +281,9 @@ pub struct NotificationRecord {
     pub actor_id: UserId,
     pub post_id: Option<PostId>,
     pub comment_id: Option<CommentId>,
+    /// The chat room of a `message` notification.
+    #[serde(default)]
+    pub room_id: Option<crate::RoomId>,
     pub created_at: Timestamp,
     pub read_at: Option<Timestamp>,
 }
@@ -286,4 +297,84 @@ pub struct PushSubscriptionRecord {
     pub p256dh: String,
     pub auth: String,
     pub created_at: Timestamp,
+}
+
+// ---- chat ----
+
+use crate::{MessageId, RoomId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    /// Exactly two members, one room per pair.
+    Direct,
+    /// A named channel with an owner.
+    Group,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Direct => "direct",
+            RoomKind::Group => "group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(RoomKind::Direct),
+            "group" => Some(RoomKind::Group),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub id: RoomId,
+    pub kind: RoomKind,
+    pub name: Option<String>,
+    pub owner_id: Option<UserId>,
+    pub created_at: Timestamp,
+    pub last_activity_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub joined_at: Timestamp,
+    /// The newest message this member has read (0: none).
+    pub last_read_id: i64,
+    pub read_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub sender_id: UserId,
+    /// Empty once retracted.
+    pub text: String,
+    pub client_msg_id: String,
+    pub created_at: Timestamp,
+    pub retracted_at: Option<Timestamp>,
+}
+
+/// One of the caller's rooms, as the room list shows it.
+#[derive(Debug, Clone)]
+pub struct RoomEntry {
+    pub room: RoomRecord,
+    /// The newest message the caller has not removed.
+    pub last_message_id: Option<MessageId>,
+    pub unread: i64,
+}
+
+/// A read receipt: `user` has read everything up to `message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMark {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub message_id: MessageId,
+    pub read_at: Timestamp,
 }

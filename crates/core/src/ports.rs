@@ -335,6 +335,14 @@ pub trait NotificationStore: Send + Sync {
     /// NotFound unless `id` is `recipient`'s. Returns the new unread count.
     async fn mark_read(&self, recipient: UserId, id: NotificationId, at: Timestamp) -> Result<i64>;
     async fn mark_all_read(&self, recipient: UserId, at: Timestamp) -> Result<()>;
+    /// Marks `recipient`'s unread `message` notifications of `room` read;
+    /// returns the new unread count if any changed.
+    async fn mark_room_read(
+        &self,
+        recipient: UserId,
+        room: crate::RoomId,
+        at: Timestamp,
+    ) -> Result<Option<i64>>;
     /// Deletes the notifications about `subject`; returns each affected
     /// recipient with their unread count after.
     async fn remove_notifications(&self, subject: Subject) -> Result<Vec<(UserId, i64)>>;
@@ -355,4 +363,77 @@ pub trait PushSubscriptionStore: Send + Sync {
         id: crate::PushSubscriptionId,
     ) -> Result<bool>;
     async fn delete_push_endpoint(&self, endpoint: &str) -> Result<()>;
+}
+
+// ---- chat ----
+
+use crate::{MessageId, RoomId};
+
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// The direct room of `a` and `b`, created (as `room`) on first use.
+    async fn direct_room(&self, a: UserId, b: UserId, room: &RoomRecord) -> Result<RoomRecord>;
+    /// Creates a group with its members (the owner among them).
+    async fn create_group(&self, room: &RoomRecord, members: &[UserId]) -> Result<()>;
+    /// NotFound when there is no such room.
+    async fn room(&self, id: RoomId) -> Result<RoomRecord>;
+    async fn members(&self, room: RoomId) -> Result<Vec<MemberRecord>>;
+    async fn member(&self, room: RoomId, user: UserId) -> Result<Option<MemberRecord>>;
+    /// `user`'s rooms, latest activity first.
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomEntry>>;
+    async fn rename_room(&self, room: RoomId, name: &str) -> Result<()>;
+    async fn delete_room(&self, room: RoomId) -> Result<()>;
+    /// Adds `user` unless the room would exceed `max` members. Ok(false): already a member.
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        at: Timestamp,
+        max: usize,
+    ) -> Result<bool>;
+    /// Removes `user`; when they owned the room it passes to the member who
+    /// joined first. Ok(false): not a member.
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool>;
+    /// Stores `msg` and its event unless `(room, sender, client_msg_id)`
+    /// exists; returns the stored message and whether it is new.
+    async fn send_message(
+        &self,
+        msg: &MessageRecord,
+        event: &Envelope,
+    ) -> Result<(MessageRecord, bool)>;
+    /// Newest first, ids below `before`, without those `viewer` removed.
+    async fn messages(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>>;
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<MessageRecord>>;
+    /// Moves `user`'s read mark forward to `upto`; None if it was there already.
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        upto: MessageId,
+        at: Timestamp,
+    ) -> Result<Option<ReadMark>>;
+    async fn mark_delivered(&self, room: RoomId, user: UserId, upto: MessageId) -> Result<()>;
+    /// Per room, `user`'s unread messages (others', not retracted or removed).
+    async fn unread_counts(&self, user: UserId) -> Result<Vec<(RoomId, i64)>>;
+    /// Hides messages for `user`.
+    async fn hide_messages(&self, user: UserId, ids: &[MessageId]) -> Result<()>;
+    /// Retracts messages (all must be `sender`'s; checked by the caller).
+    async fn retract_messages(&self, ids: &[MessageId], at: Timestamp) -> Result<()>;
+    /// Full-text search over the rooms `user` is in, newest first.
+    async fn search_messages(
+        &self,
+        user: UserId,
+        words: &[String],
+        room: Option<RoomId>,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>>;
+    /// Everyone who shares a room with `user` (not `user`).
+    async fn contacts(&self, user: UserId) -> Result<Vec<UserId>>;
 }

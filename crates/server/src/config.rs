@@ -94,6 +94,15 @@ pub struct Settings {
     pub log: String,
     /// Seconds between heartbeats on an idle notification stream.
     pub sse_heartbeat_secs: u64,
+    /// Most members of a chat group.
+    pub chat_max_members: usize,
+    /// Chat messages a user may send per second, sustained (per node).
+    pub chat_rate_per_sec: f64,
+    /// Chat messages a user may send in a burst.
+    pub chat_rate_burst: f64,
+    /// Seconds a node's claim that a user is online lasts unless renewed
+    /// (users of a crashed node go offline within this).
+    pub presence_ttl_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
 }
@@ -146,6 +155,10 @@ impl Default for Settings {
             log_format: "text".into(),
             log: "info".into(),
             sse_heartbeat_secs: 15,
+            chat_max_members: 256,
+            chat_rate_per_sec: 10.0,
+            chat_rate_burst: 30.0,
+            presence_ttl_secs: 60,
             shutdown_timeout_secs: 30,
         }
     }

@@ -19,6 +19,7 @@ use starling_api::{ApiConfig, AppState, NamedCheck};
 use starling_core::messaging::{EventBus, Mailer, PubSub, PushSender};
 use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
+use starling_services::chat::ChatSettings;
 use starling_services::mail::WelcomeMailer;
 use starling_services::notifications::NotificationWorker;
 use starling_services::outbox::{Relay, RelaySettings};
@@ -235,6 +236,7 @@ impl Server {
             media: store_arc.clone(),
             notifications: store_arc.clone(),
             push_subscriptions: store_arc.clone(),
+            chat: store_arc.clone(),
             outbox: store_arc,
             cache,
             blobs,
@@ -244,27 +246,45 @@ impl Server {
             ports,
             ids,
             keys.clone(),
-            AuthSettings {
-                access_ttl: Duration::from_secs(settings.access_token_ttl_secs),
-                refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600),
-                login_window: Duration::from_secs(settings.login_window_secs),
-                login_max_per_ip: settings.login_max_per_ip,
-                login_max_per_account: settings.login_max_per_account,
-                avatar_max_bytes: settings.avatar_max_bytes,
-                user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
-            },
-            FeedSettings {
-                timeline_cap: settings.timeline_cap,
-                timeline_ttl: Duration::from_secs(settings.timeline_ttl_secs),
-                celebrity_threshold: settings.celebrity_threshold,
-                post_cache_ttl: Duration::from_secs(settings.post_cache_ttl_secs),
-            },
-            MediaSettings {
-                max_bytes: settings.media_max_bytes,
-                unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
+            starling_services::Settings {
+                auth: AuthSettings {
+                    access_ttl: Duration::from_secs(settings.access_token_ttl_secs),
+                    refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600),
+                    login_window: Duration::from_secs(settings.login_window_secs),
+                    login_max_per_ip: settings.login_max_per_ip,
+                    login_max_per_account: settings.login_max_per_account,
+                    avatar_max_bytes: settings.avatar_max_bytes,
+                    user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
+                },
+                feed: FeedSettings {
+                    timeline_cap: settings.timeline_cap,
+                    timeline_ttl: Duration::from_secs(settings.timeline_ttl_secs),
+                    celebrity_threshold: settings.celebrity_threshold,
+                    post_cache_ttl: Duration::from_secs(settings.post_cache_ttl_secs),
+                },
+                media: MediaSettings {
+                    max_bytes: settings.media_max_bytes,
+                    unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
+                },
+                chat: ChatSettings {
+                    max_members: settings.chat_max_members.max(2),
+                    rate_per_sec: settings.chat_rate_per_sec.max(0.001),
+                    rate_burst: settings.chat_rate_burst.max(1.0),
+                    presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
+                },
             },
             Some(push),
         );
+
+        // Chat sockets: on nodes with the api or realtime role; with Redis,
+        // the Socket.IO Redis adapter carries rooms across nodes.
+        let sockets = roles.api || roles.realtime;
+        let (sio_layer, chat_hub) = if sockets {
+            let (layer, hub) = socket_io(&settings).await?;
+            (Some(layer), hub)
+        } else {
+            (None, SocketLayer::none())
+        };
 
         let (shutdown, stop_rx) = watch::channel(false);
         let pool_store = store.clone();
@@ -284,12 +304,19 @@ impl Server {
             }),
             metrics,
             checks: Arc::new(checks),
+            chat_hub: chat_hub.hub(),
             stopping: stop_rx.clone(),
         };
+        chat_hub.install(state.clone()).await?;
         let router = if roles.api {
             starling_api::api_router(state)
         } else {
             starling_api::ops_router(state)
+        };
+        let router = match sio_layer {
+            Some(SioLayer::Local(l)) => router.layer(l),
+            Some(SioLayer::Redis(l)) => router.layer(l),
+            None => router,
         };
 
         let listener = tokio::net::TcpListener::bind(addr)
@@ -355,6 +382,11 @@ impl Server {
         }
         if roles.api || roles.realtime {
             workers.push(spawn_live_refresh(services.clone(), shutdown.subscribe()));
+            workers.push(spawn_presence_refresh(
+                services.clone(),
+                Duration::from_secs(settings.presence_ttl_secs.max(3)) / 3,
+                shutdown.subscribe(),
+            ));
         }
         if roles.worker {
             workers.push(spawn_token_purge(services.clone(), shutdown.subscribe()));
@@ -391,6 +423,92 @@ impl Server {
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Renews this node's chat presence marks.
+fn spawn_presence_refresh(
+    services: Services,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => services.chat.refresh_presence().await,
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            }
+        }
+    })
+}
+
+type RedisSio = socketioxide_redis::RedisAdapter<socketioxide::adapter::Emitter>;
+
+enum SioLayer {
+    Local(socketioxide::layer::SocketIoLayer),
+    Redis(socketioxide::layer::SocketIoLayer<RedisSio>),
+}
+
+/// The Socket.IO server of this node, before its namespace is installed.
+enum SocketLayer {
+    None,
+    Local(socketioxide::SocketIo),
+    Redis(socketioxide::SocketIo<RedisSio>),
+}
+
+impl SocketLayer {
+    fn none() -> Self {
+        SocketLayer::None
+    }
+
+    fn hub(&self) -> starling_api::realtime::Hub {
+        use starling_api::realtime::{NoHub, SocketHub};
+        match self {
+            SocketLayer::None => Arc::new(NoHub),
+            SocketLayer::Local(io) => Arc::new(SocketHub(io.clone())),
+            SocketLayer::Redis(io) => Arc::new(SocketHub(io.clone())),
+        }
+    }
+
+    async fn install(&self, state: AppState) -> anyhow::Result<()> {
+        match self {
+            SocketLayer::None => {}
+            SocketLayer::Local(io) => starling_api::realtime::install(io, state),
+            SocketLayer::Redis(io) => starling_api::realtime::install(io, state)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the Socket.IO Redis adapter: {e}"))?,
+        }
+        Ok(())
+    }
+}
+
+async fn socket_io(settings: &Settings) -> anyhow::Result<(SioLayer, SocketLayer)> {
+    let builder = socketioxide::SocketIo::builder()
+        .ping_interval(Duration::from_secs(25))
+        .ping_timeout(Duration::from_secs(20))
+        .max_payload(64 * 1024);
+    match &settings.redis_url {
+        Some(url) => {
+            // The adapter's driver speaks RESP3 (push messages for pub/sub).
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let client = redis::Client::open(format!("{url}{sep}protocol=resp3"))
+                .context("bad redis_url for the Socket.IO adapter")?;
+            let config = socketioxide_redis::RedisAdapterConfig::new()
+                .with_prefix(format!("{}socket.io", settings.redis_prefix));
+            let adapter =
+                socketioxide_redis::RedisAdapterCtr::new_with_redis_config(&client, config)
+                    .await
+                    .context("cannot connect the Socket.IO Redis adapter")?;
+            let (layer, io) = builder.with_adapter::<RedisSio>(adapter).build_layer();
+            tracing::info!("chat rooms: socket.io redis adapter");
+            Ok((SioLayer::Redis(layer), SocketLayer::Redis(io)))
+        }
+        None => {
+            let (layer, io) = builder.build_layer();
+            Ok((SioLayer::Local(layer), SocketLayer::Local(io)))
+        }
     }
 }
 

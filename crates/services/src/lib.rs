@@ -3,6 +3,7 @@
 
 pub mod accounts;
 mod cached;
+pub mod chat;
 pub mod images;
 pub mod jwt;
 pub mod mail;
@@ -44,6 +45,7 @@ pub struct Ports {
     pub notifications: Arc<dyn NotificationStore>,
     pub push_subscriptions: Arc<dyn PushSubscriptionStore>,
     pub outbox: Arc<dyn OutboxStore>,
+    pub chat: Arc<dyn starling_core::ports::ChatStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
@@ -59,8 +61,17 @@ pub struct Services {
     pub timelines: Arc<Timelines>,
     pub notifications: Arc<notifications::Notifications>,
     pub outbox: Arc<outbox::Outbox>,
+    pub chat: Arc<chat::Chat>,
     pub verifier: Arc<TokenVerifier>,
     pub ports: Ports,
+}
+
+/// Every service's settings.
+pub struct Settings {
+    pub auth: AuthSettings,
+    pub feed: FeedSettings,
+    pub media: MediaSettings,
+    pub chat: chat::ChatSettings,
 }
 
 impl Services {
@@ -68,11 +79,15 @@ impl Services {
         ports: Ports,
         ids: Arc<IdGenerator>,
         keys: Arc<JwtKeys>,
-        auth: AuthSettings,
-        feed: FeedSettings,
-        media: MediaSettings,
+        settings: Settings,
         push: Option<Arc<dyn PushSender>>,
     ) -> Self {
+        let Settings {
+            auth,
+            feed,
+            media,
+            chat,
+        } = settings;
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
         let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(ports.clone(), feed));
@@ -101,6 +116,14 @@ impl Services {
             notifications.clone(),
         ));
         let media = Arc::new(media::Media::new(ports.clone(), ids.clone(), media));
+        let chat = Arc::new(chat::Chat::new(
+            ports.clone(),
+            ids.clone(),
+            users.clone(),
+            outbox.clone(),
+            notifications.clone(),
+            chat,
+        ));
         let accounts = Arc::new(Accounts::new(
             ports.clone(),
             ids,
@@ -117,6 +140,7 @@ impl Services {
             timelines,
             notifications,
             outbox,
+            chat,
             verifier,
             ports,
         }

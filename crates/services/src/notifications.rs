@@ -18,8 +18,8 @@ use starling_core::model::{
 };
 use starling_core::types::Limit;
 use starling_core::{
-    CommentId, Error, IdGenerator, NotificationId, PostId, PushSubscriptionId, Result, Timestamp,
-    UserId,
+    CommentId, Error, IdGenerator, NotificationId, PostId, PushSubscriptionId, Result, RoomId,
+    Timestamp, UserId,
 };
 use tokio::sync::Semaphore;
 
@@ -83,6 +83,7 @@ impl NotificationView {
             (NotificationKind::Mention, true) => "mentioned you in a comment",
             (NotificationKind::Mention, false) => "mentioned you in a post",
             (NotificationKind::Follow, _) => "followed you",
+            (NotificationKind::Message, _) => "sent you a message",
         };
         format!("{who} {what}")
     }
@@ -242,6 +243,20 @@ impl Notifications {
             .await?;
         self.counted(me, 0).await;
         Ok(())
+    }
+
+    /// `me` caught up with `room`: its `message` notification is read.
+    pub async fn room_read(&self, me: UserId, room: RoomId) {
+        match self
+            .ports
+            .notifications
+            .mark_room_read(me, room, Timestamp::now())
+            .await
+        {
+            Ok(Some(unread)) => self.counted(me, unread).await,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not mark message notifications read"),
+        }
     }
 
     /// Removes the notifications about something just deleted (after its
@@ -441,6 +456,7 @@ impl Notifications {
             "notificationId": view.record.id,
             "type": view.record.kind,
             "postId": view.record.post_id,
+            "roomId": view.record.room_id,
         })
         .to_string();
         let user = view.record.recipient_id;
@@ -492,6 +508,21 @@ impl Notifications {
         about: (Option<PostId>, Option<CommentId>),
         subject: Subject,
     ) -> Result<()> {
+        self.notify_about(event, recipient, kind, actor, about, None, subject)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn notify_about(
+        self: &Arc<Self>,
+        event: &Envelope,
+        recipient: UserId,
+        kind: NotificationKind,
+        actor: UserId,
+        about: (Option<PostId>, Option<CommentId>),
+        room_id: Option<RoomId>,
+        subject: Subject,
+    ) -> Result<()> {
         if recipient == actor {
             return Ok(());
         }
@@ -503,6 +534,7 @@ impl Notifications {
             actor_id: actor,
             post_id: about.0,
             comment_id: about.1,
+            room_id,
             created_at: Timestamp::now(),
             read_at: None,
         };
@@ -645,6 +677,36 @@ impl Notifications {
                 )
                 .await
             }
+            DomainEvent::MessageSent {
+                sender,
+                room,
+                message: _,
+            } => {
+                // Members with a chat connection got it live; the others get
+                // one `message` notification per room until they read it.
+                for member in self.ports.chat.members(room).await? {
+                    let recipient = member.user_id;
+                    if recipient == sender
+                        || crate::chat::is_online(self.ports.cache.as_ref(), recipient).await
+                    {
+                        continue;
+                    }
+                    self.notify_about(
+                        event,
+                        recipient,
+                        NotificationKind::Message,
+                        sender,
+                        (None, None),
+                        Some(room),
+                        Subject::Membership {
+                            room,
+                            member: recipient,
+                        },
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
             DomainEvent::UserRegistered { .. } => Ok(()),
         }
     }
@@ -660,6 +722,7 @@ impl NotificationWorker {
         "comment.created",
         "post.created",
         "follow.created",
+        "message.sent",
     ];
 }
 

@@ -530,20 +530,7 @@ impl Posts {
         limit: Option<i64>,
     ) -> Result<Page<PostView>> {
         let limit = Limit::parse(limit)?;
-        let words: Vec<String> = query
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        if words.is_empty() {
-            return Err(Error::field("q", "give at least one word to search for"));
-        }
-        if words.len() > 10 || words.iter().any(|w| w.chars().count() > 50) {
-            return Err(Error::field(
-                "q",
-                "at most 10 words of at most 50 characters",
-            ));
-        }
+        let words = crate::text::search_words(query)?;
         let before = Cursor::decode_opt(cursor)?.map(|c| PostId::from_i64(c.id));
         let mut records = self
             .ports

@@ -59,6 +59,26 @@ fn scan(text: &str, sigil: char, max: usize, part: impl Fn(char) -> bool) -> Vec
     out
 }
 
+/// The words of a full-text query, lower-cased: 1 to 10 of at most 50 characters.
+pub fn search_words(query: &str) -> starling_core::Result<Vec<String>> {
+    use starling_core::Error;
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if words.is_empty() {
+        return Err(Error::field("q", "give at least one word to search for"));
+    }
+    if words.len() > 10 || words.iter().any(|w| w.chars().count() > 50) {
+        return Err(Error::field(
+            "q",
+            "at most 10 words of at most 50 characters",
+        ));
+    }
+    Ok(words)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 //! once in the common dialect (`$N` parameters, `ON CONFLICT`, `RETURNING`) and the
 //! few dialect differences live in [`Dialect`]. Backend errors are normalised here.
 
+mod chat;
 mod comments;
 mod error;
 mod follows;

@@ -20,6 +20,9 @@ const MEDIA: &str = include_str!("../migrations/0003_media.sql");
 const SEARCH_SQLITE: &str = include_str!("../migrations/0004_search.sqlite.sql");
 const SEARCH_POSTGRES: &str = include_str!("../migrations/0004_search.postgres.sql");
 const NOTIFICATIONS: &str = include_str!("../migrations/0005_notifications.sql");
+const CHAT: &str = include_str!("../migrations/0006_chat.sql");
+const CHAT_SEARCH_SQLITE: &str = include_str!("../migrations/0007_chat_search.sqlite.sql");
+const CHAT_SEARCH_POSTGRES: &str = include_str!("../migrations/0007_chat_search.postgres.sql");
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -51,6 +54,18 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "notifications",
         sqlite: NOTIFICATIONS,
         postgres: NOTIFICATIONS,
+    },
+    Migration {
+        version: 6,
+        name: "chat",
+        sqlite: CHAT,
+        postgres: CHAT,
+    },
+    Migration {
+        version: 7,
+        name: "chat search",
+        sqlite: CHAT_SEARCH_SQLITE,
+        postgres: CHAT_SEARCH_POSTGRES,
     },
 ];
 

@@ -9,14 +9,14 @@ use starling_core::model::{
 };
 use starling_core::ports::{NotificationStore, PushSubscriptionStore};
 use starling_core::{
-    CommentId, Error, EventId, NotificationId, PostId, PushSubscriptionId, Result, Snowflake,
-    Timestamp, UserId,
+    CommentId, Error, EventId, NotificationId, PostId, PushSubscriptionId, Result, RoomId,
+    Snowflake, Timestamp, UserId,
 };
 
 use crate::{Dialect, SqlStore, db_err};
 
-const COLUMNS: &str =
-    "id, event_id, recipient_id, kind, actor_id, post_id, comment_id, created_at, read_at";
+const COLUMNS: &str = "id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, \
+     created_at, read_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -27,6 +27,7 @@ struct Row {
     actor_id: i64,
     post_id: Option<i64>,
     comment_id: Option<i64>,
+    room_id: Option<i64>,
     created_at: i64,
     read_at: Option<i64>,
 }
@@ -45,6 +46,7 @@ impl TryFrom<Row> for NotificationRecord {
             actor_id: UserId::from_i64(r.actor_id),
             post_id: r.post_id.map(|p| PostId(Snowflake(p))),
             comment_id: r.comment_id.map(|c| CommentId(Snowflake(c))),
+            room_id: r.room_id.map(RoomId::from_i64),
             created_at: Timestamp(r.created_at),
             read_at: r.read_at.map(Timestamp),
         })
@@ -89,6 +91,14 @@ fn subject_exists(subject: Subject) -> (&'static str, Vec<i64>) {
             "SELECT f.follower_id FROM follows f WHERE f.follower_id = $1 AND f.followee_id = $2",
             vec![actor.get(), followee.get()],
         ),
+        Subject::Room(room) => (
+            "SELECT r.id FROM chat_rooms r WHERE r.id = $1",
+            vec![room.get()],
+        ),
+        Subject::Membership { room, member } => (
+            "SELECT m.room_id FROM chat_members m WHERE m.room_id = $1 AND m.user_id = $2",
+            vec![room.get(), member.get()],
+        ),
     }
 }
 
@@ -115,6 +125,11 @@ fn about(subject: Subject) -> (&'static str, Vec<i64>) {
             "kind = 'follow' AND actor_id = $1 AND recipient_id = $2",
             vec![actor.get(), followee.get()],
         ),
+        Subject::Room(room) => ("room_id = $1", vec![room.get()]),
+        Subject::Membership { room, member } => (
+            "room_id = $1 AND recipient_id = $2",
+            vec![room.get(), member.get()],
+        ),
     }
 }
 
@@ -125,6 +140,8 @@ fn lock_key(subject: Subject) -> i64 {
         Subject::Comment(c) => (2, c.get(), 0),
         Subject::Love { actor, target } => (3, target.id(), actor.get()),
         Subject::Follow { actor, followee } => (4, actor.get(), followee.get()),
+        Subject::Room(room) => (5, room.get(), 0),
+        Subject::Membership { room, member } => (6, room.get(), member.get()),
     };
     // FNV-1a over the tag and both ids.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -194,6 +211,7 @@ impl NotificationStore for SqlStore {
         let mut subjects = vec![subject];
         subjects.extend(n.post_id.map(Subject::Post));
         subjects.extend(n.comment_id.map(Subject::Comment));
+        subjects.extend(n.room_id.map(Subject::Room));
         lock_subjects(&mut tx, self.dialect, &subjects).await?;
         let (check, binds) = subject_exists(subject);
         let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(check.to_owned()));
@@ -203,11 +221,13 @@ impl NotificationStore for SqlStore {
         if q.fetch_optional(&mut **tx).await.map_err(db_err)?.is_none() {
             return Ok(None);
         }
+        // No conflict target: a repeated event, or a second unread
+        // `message` notification for the same room, is skipped alike.
         let inserted = sqlx::query(
             "INSERT INTO notifications
-                 (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (event_id, recipient_id) DO NOTHING",
+                 (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT DO NOTHING",
         )
         .bind(n.id.get())
         .bind(n.event_id.get())
@@ -216,6 +236,7 @@ impl NotificationStore for SqlStore {
         .bind(n.actor_id.get())
         .bind(n.post_id.map(PostId::get))
         .bind(n.comment_id.map(CommentId::get))
+        .bind(n.room_id.map(RoomId::get))
         .bind(n.created_at.millis())
         .execute(&mut **tx)
         .await
@@ -348,6 +369,33 @@ impl NotificationStore for SqlStore {
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
+    }
+
+    async fn mark_room_read(
+        &self,
+        recipient: UserId,
+        room: RoomId,
+        at: Timestamp,
+    ) -> Result<Option<i64>> {
+        let mut tx = self.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE notifications SET read_at = $3
+             WHERE recipient_id = $1 AND room_id = $2 AND kind = 'message' AND read_at IS NULL",
+        )
+        .bind(recipient.get())
+        .bind(room.get())
+        .bind(at.millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        let delta = -i64::try_from(changed).unwrap_or(i64::MAX);
+        let unread = add_unread(&mut tx, recipient, delta).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(unread))
     }
 
     async fn remove_notifications(&self, subject: Subject) -> Result<Vec<(UserId, i64)>> {

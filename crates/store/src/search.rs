@@ -18,7 +18,7 @@ struct Row {
 }
 
 /// The words of a query, quoted for FTS5 so that user input is never syntax.
-fn fts5_query(words: &[String]) -> String {
+pub(crate) fn fts5_query(words: &[String]) -> String {
     words
         .iter()
         .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))

@@ -461,6 +461,7 @@ fn notification(
         actor_id: actor,
         post_id: post,
         comment_id: None,
+        room_id: None,
         created_at: Timestamp::now(),
         read_at: None,
     }

@@ -1,7 +1,20 @@
 // Typed calls, one per endpoint the app uses.
 
 import { get, randomKey, request, upload } from './client';
-import type { Comment, Media, Page, Post, PostPage, PostVersion, Profile, Session, User } from './types';
+import type {
+  Comment,
+  Media,
+  Notification,
+  Page,
+  Post,
+  PostPage,
+  PostVersion,
+  Profile,
+  PushSubscriptionRecord,
+  Session,
+  UnreadCount,
+  User,
+} from './types';
 
 const enc = encodeURIComponent;
 
@@ -65,6 +78,22 @@ export const comments = {
   edit: (id: string, text: string) => request<Comment>('PATCH', `/api/comments/${enc(id)}`, { body: { text } }),
   remove: (id: string) => request<void>('DELETE', `/api/comments/${enc(id)}`),
   love: (id: string, on: boolean) => request<Comment>(on ? 'PUT' : 'DELETE', `/api/comments/${enc(id)}/love`),
+};
+
+export const notifications = {
+  list: (p: Cursor & { unreadOnly?: boolean } = {}) =>
+    get<Page<Notification>>('/api/notifications', { ...p, unreadOnly: p.unreadOnly || undefined }),
+  unreadCount: () => get<UnreadCount>('/api/notifications/unread-count'),
+  /** Answers the new unread count. */
+  markRead: (id: string) => request<UnreadCount>('PATCH', `/api/notifications/${enc(id)}/read`),
+  markAllRead: () => request<UnreadCount>('PUT', '/api/notifications/read-all'),
+};
+
+export const push = {
+  vapidKey: () => get<{ publicKey: string }>('/api/push/vapid-public-key'),
+  /** `body` is the browser's `PushSubscription.toJSON()`. */
+  subscribe: (body: PushSubscriptionJSON) => request<PushSubscriptionRecord>('POST', '/api/push/subscriptions', { body }),
+  unsubscribe: (id: string) => request<void>('DELETE', `/api/push/subscriptions/${enc(id)}`),
 };
 
 /** A feed the app can page through and ask for newer posts (`since`). */

@@ -85,6 +85,37 @@ export interface PostVersion {
   createdAt: string;
 }
 
+export type NotificationType = 'love' | 'comment' | 'reply' | 'mention' | 'follow';
+
+export interface NotificationSubject {
+  id: string;
+  /** The start of its text (at most 140 characters). */
+  excerpt: string;
+}
+
+export interface Notification {
+  id: string;
+  type: NotificationType;
+  actor: Author;
+  /** The post concerned (loves, comments, replies, mentions). */
+  post?: NotificationSubject;
+  /** The comment concerned (a loved comment, a new comment or reply, a mention in a comment). */
+  comment?: NotificationSubject;
+  createdAt: string;
+  read: boolean;
+}
+
+export interface UnreadCount {
+  count: number;
+}
+
+/** What the server answers to a new push subscription. */
+export interface PushSubscriptionRecord {
+  id: string;
+  endpoint: string;
+  createdAt: string;
+}
+
 export interface ErrorBody {
   error: { code: string; message: string; fields?: Record<string, string> };
 }

@@ -20,6 +20,8 @@ const PATHS = {
   chat: 'M4 5h16v11H9l-5 4zM8 10h8M8 13h5',
   reply: 'M10 8L5 12l5 4M5 12h9a5 5 0 0 1 5 5v1',
   tag: 'M4 4h7l9 9-7 7-9-9zM8 8.5a.5.5 0 1 0 .01 0',
+  check: 'M5 12.5l4.5 4.5L19 7',
+  at: 'M12 8.5a3.5 3.5 0 1 0 0 7a3.5 3.5 0 1 0 0-7M15.5 12v1.3a2.6 2.6 0 0 0 5.2 0V12a8.7 8.7 0 1 0-3.4 6.9',
 } as const;
 
 export type IconName = keyof typeof PATHS;

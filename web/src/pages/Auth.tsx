@@ -3,6 +3,7 @@ import { useLocation } from 'preact-iso';
 import { ApiError, errorMessage } from '../api/client';
 import { ErrorBox, Field, Spinner, fieldText } from '../components/ui';
 import { useTitle } from '../lib/hooks';
+import { dropPush } from '../notifications';
 import { login, logout, register, signedIn, status } from '../session';
 
 /** Where to go after signing in: a same-site path from `?next=`, else home. */
@@ -122,13 +123,16 @@ export function Logout() {
   const [done, setDone] = useState(status.value === 'signedOut');
   useEffect(() => {
     if (status.value === 'signedOut') return;
-    logout().then(
-      () => setDone(true),
-      (e) => {
-        setError(errorMessage(e));
-        setDone(true);
-      },
-    );
+    // Pushes to this browser stop with the session.
+    dropPush()
+      .then(logout)
+      .then(
+        () => setDone(true),
+        (e) => {
+          setError(errorMessage(e));
+          setDone(true);
+        },
+      );
   }, []);
   return (
     <div class="auth-page">

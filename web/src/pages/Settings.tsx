@@ -1,10 +1,10 @@
-// Your profile: picture, display name and bio. (Browser push notifications
-// will get their own section here.)
+// Your profile: picture, display name and bio; browser push notifications.
 
+import type { ComponentType } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, errorMessage } from '../api/client';
 import { profile } from '../api/endpoints';
-import { Avatar, ErrorBox, Field, Progress, fieldText } from '../components/ui';
+import { Avatar, ErrorBox, Field, Progress, Spinner, fieldText } from '../components/ui';
 import { useTitle } from '../lib/hooks';
 import { me, updateMe } from '../session';
 import { toast } from '../toasts';
@@ -133,6 +133,27 @@ function ProfileForm() {
   );
 }
 
+/** Web Push on or off for this browser; its code is loaded with this section. */
+function BrowserNotifications() {
+  const [Section, setSection] = useState<ComponentType | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const load = () => {
+    setError(null);
+    import('./PushSettings').then(
+      (m) => setSection(() => m.PushSettings),
+      (e: unknown) => setError(`This section could not be loaded: ${errorMessage(e)}`),
+    );
+  };
+  useEffect(load, []);
+  if (Section) return <Section />;
+  return (
+    <section class="card settings-section" aria-labelledby="push-heading">
+      <h2 id="push-heading">Browser notifications</h2>
+      {error ? <ErrorBox error={error} onRetry={load} /> : <Spinner label="Checking this browser…" />}
+    </section>
+  );
+}
+
 function Account() {
   const user = me.value;
   if (!user) return null;
@@ -156,6 +177,7 @@ export function Settings() {
       <h1 class="page-title">Settings</h1>
       <AvatarForm />
       <ProfileForm />
+      <BrowserNotifications />
       <Account />
     </RequireAuth>
   );

@@ -1,0 +1,528 @@
+//! Chat over Socket.IO (socketioxide) at `/socket.io`, and the live
+//! announcements shared with the REST handlers. The wire contract is
+//! `docs/chat.md`.
+//!
+//! Every socket joins its user's channel (`user:{id}`); `join-room` adds the
+//! room's channel (`room:{id}`). With Redis configured the adapter carries
+//! both across nodes, so a REST call on one node reaches sockets on another.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide_core::adapter::DefinedAdapter;
+use starling_core::{Error, MessageId, RoomId, UserId};
+use starling_services::chat::{Departure, Destination, Presence, Retracted, RoomView, Sent};
+
+use crate::dto::{ChatMessage, ChatRoom, PresenceDto, ReadMarkDto, rfc3339};
+use crate::error::error_code;
+use crate::extract::{ACCESS_COOKIE, cookie};
+use crate::state::AppState;
+
+pub fn user_channel(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+pub fn room_channel(room: RoomId) -> String {
+    format!("room:{room}")
+}
+
+/// Emits to sockets wherever they are connected.
+#[async_trait]
+pub trait ChatHub: Send + Sync {
+    /// To every socket of each of `users`.
+    async fn to_users(&self, users: &[UserId], event: &str, data: &Value);
+    /// To the sockets that joined `room`.
+    async fn to_room(&self, room: RoomId, event: &str, data: &Value);
+    /// Makes every socket of `user` leave `room`'s channel.
+    async fn leave(&self, user: UserId, room: RoomId);
+}
+
+/// For nodes that serve no sockets (worker role): nothing to emit to.
+pub struct NoHub;
+
+#[async_trait]
+impl ChatHub for NoHub {
+    async fn to_users(&self, _: &[UserId], _: &str, _: &Value) {}
+    async fn to_room(&self, _: RoomId, _: &str, _: &Value) {}
+    async fn leave(&self, _: UserId, _: RoomId) {}
+}
+
+/// The hub over a Socket.IO server with any adapter.
+pub struct SocketHub<A: Adapter>(pub SocketIo<A>);
+
+#[async_trait]
+impl<A: Adapter> ChatHub for SocketHub<A> {
+    async fn to_users(&self, users: &[UserId], event: &str, data: &Value) {
+        if users.is_empty() {
+            return;
+        }
+        let channels: Vec<String> = users.iter().map(|u| user_channel(*u)).collect();
+        if let Err(e) = self.0.to(channels).emit(event, data).await {
+            tracing::debug!(error = %e, event, "chat broadcast failed");
+        }
+    }
+
+    async fn to_room(&self, room: RoomId, event: &str, data: &Value) {
+        if let Err(e) = self.0.to(room_channel(room)).emit(event, data).await {
+            tracing::debug!(error = %e, event, "chat broadcast failed");
+        }
+    }
+
+    async fn leave(&self, user: UserId, room: RoomId) {
+        if let Err(e) = self
+            .0
+            .to(user_channel(user))
+            .leave(room_channel(room))
+            .await
+        {
+            tracing::warn!(error = %e, "could not make sockets leave a room");
+        }
+    }
+}
+
+// ---- announcements (REST and sockets alike) ----
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// The room as broadcast to every member (no per-member unread count).
+fn room_json(st: &AppState, room: &RoomView) -> Value {
+    let mut dto = ChatRoom::from_view(room, &st.config.public_url);
+    dto.unread_count = 0;
+    to_json(&dto)
+}
+
+pub async fn announce_message(st: &AppState, sent: &Sent) {
+    let message = to_json(&ChatMessage::from_view(
+        &sent.message,
+        &st.config.public_url,
+    ));
+    let room = sent.message.record.room_id;
+    st.chat_hub.to_room(room, "receive-message", &message).await;
+    st.chat_hub
+        .to_users(
+            &sent.members,
+            "new-message",
+            &json!({"roomId": room.to_string(), "message": message}),
+        )
+        .await;
+}
+
+pub async fn announce_read(st: &AppState, mark: &ReadMarkDto, room: RoomId, members: &[UserId]) {
+    let data = json!({
+        "roomId": room.to_string(),
+        "userId": mark.user_id,
+        "messageId": mark.message_id,
+        "readAt": mark.read_at,
+    });
+    st.chat_hub.to_users(members, "message-read", &data).await;
+}
+
+pub async fn announce_retracted(st: &AppState, retracted: &[Retracted]) {
+    for r in retracted {
+        let ids: Vec<String> = r.message_ids.iter().map(ToString::to_string).collect();
+        let data = json!({"roomId": r.room.to_string(), "messageIds": ids});
+        st.chat_hub
+            .to_users(&r.members, "message-retracted", &data)
+            .await;
+    }
+}
+
+/// `room-updated` to the room's members (and `also`, e.g. a removed member,
+/// who gets `room: null`).
+pub async fn announce_room(
+    st: &AppState,
+    room_id: RoomId,
+    room: Option<&RoomView>,
+    reason: &str,
+    gone: &[UserId],
+) {
+    if let Some(view) = room {
+        let data = json!({
+            "roomId": room_id.to_string(),
+            "room": room_json(st, view),
+            "reason": reason,
+        });
+        st.chat_hub
+            .to_users(&view.member_ids(), "room-updated", &data)
+            .await;
+    }
+    if !gone.is_empty() {
+        let data = json!({"roomId": room_id.to_string(), "room": null, "reason": reason});
+        st.chat_hub.to_users(gone, "room-updated", &data).await;
+    }
+}
+
+/// A member left or was removed: their sockets leave the room at once.
+pub async fn announce_departure(st: &AppState, d: &Departure, reason: &str) {
+    st.chat_hub.leave(d.removed, d.room).await;
+    announce_room(st, d.room, d.after.as_ref(), reason, &[d.removed]).await;
+}
+
+async fn announce_presence(st: &AppState, p: Presence) {
+    let contacts = match st.services.chat.contacts(p.user).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not load contacts for presence");
+            return;
+        }
+    };
+    st.chat_hub
+        .to_users(&contacts, "presence", &to_json(&PresenceDto::from(p)))
+        .await;
+}
+
+// ---- the socket side ----
+
+/// Why a handshake was refused; its text is the `connect_error` message.
+#[derive(Debug)]
+pub struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+#[derive(Deserialize)]
+struct HandshakeAuth {
+    token: Option<String>,
+}
+
+/// The user of a handshake: `auth.token`, a Bearer header, or the session
+/// cookie (then only from our own origin, against cross-site hijacking).
+fn authenticate(
+    st: &AppState,
+    parts: &axum::http::request::Parts,
+    auth: Option<HandshakeAuth>,
+) -> Result<UserId, Refused> {
+    use axum::http::header;
+    let verify = |token: &str| {
+        st.services
+            .verifier
+            .verify(token)
+            .map_err(|e| Refused(format!("unauthorized: {e}")))
+    };
+    if let Some(token) = auth.and_then(|a| a.token).filter(|t| !t.is_empty()) {
+        return verify(&token);
+    }
+    if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
+        let token = h
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Refused("unauthorized: the Authorization header must be 'Bearer <token>'".into())
+            })?;
+        return verify(token);
+    }
+    if let Some(token) = cookie(parts, ACCESS_COOKIE).filter(|t| !t.is_empty()) {
+        if !same_origin(st, parts) {
+            return Err(Refused(
+                "unauthorized: cookie sign-in is accepted only from this site's pages".into(),
+            ));
+        }
+        return verify(token);
+    }
+    Err(Refused(
+        "unauthorized: sign in first (auth.token, a Bearer header or the session cookie)".into(),
+    ))
+}
+
+fn same_origin(st: &AppState, parts: &axum::http::request::Parts) -> bool {
+    use axum::http::header;
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return true; // not a browser page: no ambient cookie risk
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let bare = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or(origin);
+    bare == host || st.config.cors_origins.iter().any(|o| o == origin)
+}
+
+fn error_json(e: &Error) -> Value {
+    let message = match e {
+        Error::Internal(cause) => {
+            tracing::error!(error = %cause, "chat event failed");
+            "internal error".to_owned()
+        }
+        other => other.to_string(),
+    };
+    json!({"error": {"code": error_code(e), "message": message}})
+}
+
+/// Decodes an event payload, naming the field at fault.
+fn payload<T: DeserializeOwned>(data: Result<Value, impl std::fmt::Display>) -> Result<T, Error> {
+    let value = data.map_err(|e| Error::field("payload", format!("could not be read: {e}")))?;
+    if !value.is_object() {
+        return Err(Error::field("payload", "must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        Error::field(&path, e.into_inner().to_string())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartnerPayload {
+    partner_id: UserId,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomPayload {
+    room_id: RoomId,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendPayload {
+    room_id: Option<RoomId>,
+    partner_id: Option<UserId>,
+    text: String,
+    client_msg_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypingPayload {
+    room_id: RoomId,
+    typing: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MarkPayload {
+    room_id: RoomId,
+    message_id: MessageId,
+}
+
+/// Registers the namespace `/` on `io`. A remote adapter's result must be
+/// awaited (it subscribes to the other nodes).
+pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A::InitRes {
+    let auth_state = st.clone();
+    let middleware = move |s: SocketRef<A>, TryData(auth): TryData<HandshakeAuth>| {
+        let st = auth_state.clone();
+        async move {
+            let me = authenticate(&st, s.req_parts(), auth.ok())?;
+            s.extensions.insert(me);
+            Ok::<(), Refused>(())
+        }
+    };
+    let handler = move |s: SocketRef<A>, io: SocketIo<A>| {
+        let st = st.clone();
+        async move { connected(s, io, st).await }
+    };
+    use socketioxide::handler::ConnectHandler;
+    io.ns("/", handler.with(middleware))
+}
+
+/// Registers `event`: decodes the payload as `T`, runs `f` and acks its
+/// answer, or `{error: {code, message}}`.
+fn on<A, T, F, Fut>(s: &SocketRef<A>, st: &AppState, me: UserId, event: &'static str, f: F)
+where
+    A: Adapter,
+    T: DeserializeOwned + Send + 'static,
+    F: Fn(AppState, SocketRef<A>, UserId, T) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, Error>> + Send + 'static,
+{
+    let st = st.clone();
+    s.on(
+        event,
+        move |s: SocketRef<A>, TryData(data): TryData<Value>, ack: AckSender<A>| {
+            let (st, f) = (st.clone(), f.clone());
+            async move {
+                let result = match payload::<T>(data) {
+                    Ok(p) => f(st, s, me, p).await,
+                    Err(e) => Err(e),
+                };
+                let reply = result.unwrap_or_else(|e| error_json(&e));
+                // A client that asked for no ack has nothing to receive.
+                let _ = ack.send(&reply);
+            }
+        },
+    );
+}
+
+async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
+    let Some(me) = s.extensions.get::<UserId>() else {
+        let _ = s.disconnect();
+        return;
+    };
+    s.join(user_channel(me));
+
+    on(
+        &s,
+        &st,
+        me,
+        "join-chat",
+        |st, s, me, p: PartnerPayload| async move {
+            let room = st.services.chat.direct(me, p.partner_id).await?;
+            s.join(room_channel(room.room.id));
+            Ok(json!({"room": ChatRoom::from_view(&room, &st.config.public_url)}))
+        },
+    );
+    on(
+        &s,
+        &st,
+        me,
+        "join-room",
+        |st, s, me, p: RoomPayload| async move {
+            let room = st.services.chat.room(me, p.room_id).await?;
+            s.join(room_channel(room.room.id));
+            Ok(json!({
+                "room": ChatRoom::from_view(&room, &st.config.public_url),
+                "unreadCount": room.unread,
+            }))
+        },
+    );
+    on(
+        &s,
+        &st,
+        me,
+        "leave-room",
+        |_st, s, _me, p: RoomPayload| async move {
+            s.leave(room_channel(p.room_id));
+            Ok(json!({"ok": true}))
+        },
+    );
+    on(
+        &s,
+        &st,
+        me,
+        "send-message",
+        |st, _s, me, p: SendPayload| async move {
+            let to = match (p.room_id, p.partner_id) {
+                (Some(room), None) => Destination::Room(room),
+                (None, Some(partner)) => Destination::Partner(partner),
+                _ => {
+                    return Err(Error::field("roomId", "give either roomId or partnerId"));
+                }
+            };
+            let sent = st
+                .services
+                .chat
+                .send(me, to, &p.text, &p.client_msg_id)
+                .await?;
+            announce_message(&st, &sent).await;
+            Ok(json!({"message": ChatMessage::from_view(&sent.message, &st.config.public_url)}))
+        },
+    );
+    on(
+        &s,
+        &st,
+        me,
+        "typing",
+        |st, s, me, p: TypingPayload| async move {
+            let channel = room_channel(p.room_id);
+            if !s.rooms().iter().any(|r| *r == channel) {
+                // Not opened on this socket: only members may still signal.
+                st.services.chat.check_member(me, p.room_id).await?;
+            }
+            let data = json!({
+                "roomId": p.room_id.to_string(),
+                "userId": me.to_string(),
+                "typing": p.typing,
+            });
+            if let Err(e) = s.to(channel).emit("typing", &data).await {
+                tracing::debug!(error = %e, "typing broadcast failed");
+            }
+            Ok(json!({"ok": true}))
+        },
+    );
+    on(
+        &s,
+        &st,
+        me,
+        "read-receipt",
+        |st, _s, me, p: MarkPayload| async move {
+            let (mark, moved, members) = st.services.chat.read(me, p.room_id, p.message_id).await?;
+            let dto = read_mark_dto(&mark);
+            if moved {
+                announce_read(&st, &dto, p.room_id, &members).await;
+            }
+            Ok(json!({"read": dto}))
+        },
+    );
+    on(
+        &s,
+        &st,
+        me,
+        "delivered",
+        |st, _s, me, p: MarkPayload| async move {
+            st.services
+                .chat
+                .delivered(me, p.room_id, p.message_id)
+                .await?;
+            Ok(json!({"ok": true}))
+        },
+    );
+
+    let disconnect_state = st.clone();
+    s.on_disconnect(move |s: SocketRef<A>| {
+        let st = disconnect_state.clone();
+        let io = io.clone();
+        async move {
+            if !st.services.chat.disconnected(me) {
+                return;
+            }
+            // The last socket here; is there one on another node?
+            let elsewhere = match io.to(user_channel(me)).fetch_sockets().await {
+                Ok(sockets) => sockets.iter().any(|r| r.data().id != s.id),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not ask other nodes for sockets");
+                    false
+                }
+            };
+            if !elsewhere {
+                let p = st.services.chat.went_offline(me).await;
+                announce_presence(&st, p).await;
+            }
+        }
+    });
+
+    if st.services.chat.connected(me).await {
+        let p = Presence {
+            user: me,
+            online: true,
+            last_seen_at: Some(starling_core::Timestamp::now()),
+        };
+        announce_presence(&st, p).await;
+    }
+}
+
+pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {
+    ReadMarkDto {
+        user_id: m.user_id.to_string(),
+        message_id: m.message_id.to_string(),
+        read_at: rfc3339(m.read_at),
+    }
+}
+
+/// Shared by every node kind: an `Arc` of the hub in use.
+pub type Hub = Arc<dyn ChatHub>;

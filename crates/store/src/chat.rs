@@ -1,0 +1,606 @@
+//! Chat rooms, members with read marks, messages and their search.
+
+use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
+use starling_core::messaging::Envelope;
+use starling_core::model::{
+    MemberRecord, MessageRecord, ReadMark, RoomEntry, RoomKind, RoomRecord,
+};
+use starling_core::ports::ChatStore;
+use starling_core::{Error, MessageId, Result, RoomId, Timestamp, UserId};
+
+use crate::{Dialect, SqlStore, db_err, placeholders};
+
+const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.owner_id, r.created_at, r.last_activity_at";
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.room_id, m.sender_id, m.text, m.client_msg_id, m.created_at, m.retracted_at";
+const MEMBER_COLUMNS: &str = "room_id, user_id, joined_at, last_read_id, read_at";
+
+#[derive(sqlx::FromRow)]
+struct RoomRow {
+    id: i64,
+    kind: String,
+    name: Option<String>,
+    owner_id: Option<i64>,
+    created_at: i64,
+    last_activity_at: i64,
+}
+
+impl TryFrom<RoomRow> for RoomRecord {
+    type Error = Error;
+    fn try_from(r: RoomRow) -> Result<Self> {
+        Ok(RoomRecord {
+            id: RoomId::from_i64(r.id),
+            kind: RoomKind::parse(&r.kind).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!("unknown room kind {:?}", r.kind))
+            })?,
+            name: r.name,
+            owner_id: r.owner_id.map(UserId::from_i64),
+            created_at: Timestamp(r.created_at),
+            last_activity_at: Timestamp(r.last_activity_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    #[sqlx(flatten)]
+    room: RoomRow,
+    last_id: Option<i64>,
+    unread: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    room_id: i64,
+    sender_id: i64,
+    text: String,
+    client_msg_id: String,
+    created_at: i64,
+    retracted_at: Option<i64>,
+}
+
+impl From<MessageRow> for MessageRecord {
+    fn from(r: MessageRow) -> Self {
+        MessageRecord {
+            id: MessageId::from_i64(r.id),
+            room_id: RoomId::from_i64(r.room_id),
+            sender_id: UserId::from_i64(r.sender_id),
+            text: r.text,
+            client_msg_id: r.client_msg_id,
+            created_at: Timestamp(r.created_at),
+            retracted_at: r.retracted_at.map(Timestamp),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    room_id: i64,
+    user_id: i64,
+    joined_at: i64,
+    last_read_id: i64,
+    read_at: Option<i64>,
+}
+
+impl From<MemberRow> for MemberRecord {
+    fn from(r: MemberRow) -> Self {
+        MemberRecord {
+            room_id: RoomId::from_i64(r.room_id),
+            user_id: UserId::from_i64(r.user_id),
+            joined_at: Timestamp(r.joined_at),
+            last_read_id: r.last_read_id,
+            read_at: r.read_at.map(Timestamp),
+        }
+    }
+}
+
+fn direct_key(a: UserId, b: UserId) -> String {
+    let (lo, hi) = if a.get() <= b.get() { (a, b) } else { (b, a) };
+    format!("{lo}:{hi}")
+}
+
+/// Messages `$1` has not removed (used with the alias `m`).
+const NOT_HIDDEN: &str =
+    "NOT EXISTS (SELECT 1 FROM chat_hidden h WHERE h.user_id = $1 AND h.message_id = m.id)";
+
+async fn insert_member(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    room: RoomId,
+    user: UserId,
+    at: Timestamp,
+) -> Result<u64> {
+    sqlx::query(
+        "INSERT INTO chat_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
+         ON CONFLICT (room_id, user_id) DO NOTHING",
+    )
+    .bind(room.get())
+    .bind(user.get())
+    .bind(at.millis())
+    .execute(&mut **tx)
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(|e| match db_err(e) {
+        Error::NotFound { .. } => Error::not_found("user"),
+        other => other,
+    })
+}
+
+#[async_trait]
+impl ChatStore for SqlStore {
+    async fn direct_room(&self, a: UserId, b: UserId, room: &RoomRecord) -> Result<RoomRecord> {
+        let key = direct_key(a, b);
+        let existing = |key: String| async move {
+            let sql = format!("SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.direct_key = $1");
+            sqlx::query_as::<_, RoomRow>(AssertSqlSafe(sql))
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)
+        };
+        if let Some(r) = existing(key.clone()).await? {
+            return r.try_into();
+        }
+        let mut tx = self.begin().await?;
+        let created = sqlx::query(
+            "INSERT INTO chat_rooms (id, kind, direct_key, created_at, last_activity_at)
+             VALUES ($1, 'direct', $2, $3, $3) ON CONFLICT (direct_key) DO NOTHING",
+        )
+        .bind(room.id.get())
+        .bind(&key)
+        .bind(room.created_at.millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+        if created {
+            for u in [a, b] {
+                insert_member(&mut tx, room.id, u, room.created_at).await?;
+            }
+            tx.commit().await.map_err(db_err)?;
+        } else {
+            drop(tx);
+        }
+        existing(key)
+            .await?
+            .ok_or_else(|| Error::not_found("chat room"))?
+            .try_into()
+    }
+
+    async fn create_group(&self, room: &RoomRecord, members: &[UserId]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO chat_rooms (id, kind, name, owner_id, created_at, last_activity_at)
+             VALUES ($1, 'group', $2, $3, $4, $4)",
+        )
+        .bind(room.id.get())
+        .bind(room.name.as_deref())
+        .bind(room.owner_id.map(UserId::get))
+        .bind(room.created_at.millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        for u in members {
+            insert_member(&mut tx, room.id, *u, room.created_at).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn room(&self, id: RoomId) -> Result<RoomRecord> {
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.id = $1");
+        sqlx::query_as::<_, RoomRow>(AssertSqlSafe(sql))
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("chat room"))?
+            .try_into()
+    }
+
+    async fn members(&self, room: RoomId) -> Result<Vec<MemberRecord>> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE room_id = $1 ORDER BY joined_at, user_id"
+        );
+        let rows = sqlx::query_as::<_, MemberRow>(AssertSqlSafe(sql))
+            .bind(room.get())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn member(&self, room: RoomId, user: UserId) -> Result<Option<MemberRecord>> {
+        let sql = format!(
+            "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE room_id = $1 AND user_id = $2"
+        );
+        Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(sql))
+            .bind(room.get())
+            .bind(user.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(Into::into))
+    }
+
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomEntry>> {
+        let sql = format!(
+            "SELECT {ROOM_COLUMNS},
+                 (SELECT m.id FROM chat_messages m
+                  WHERE m.room_id = r.id AND {NOT_HIDDEN}
+                  ORDER BY m.id DESC LIMIT 1) AS last_id,
+                 (SELECT count(*) FROM chat_messages m
+                  WHERE m.room_id = r.id AND m.id > me.last_read_id AND m.sender_id <> $1
+                    AND m.retracted_at IS NULL AND {NOT_HIDDEN}) AS unread
+             FROM chat_members me JOIN chat_rooms r ON r.id = me.room_id
+             WHERE me.user_id = $1
+             ORDER BY r.last_activity_at DESC, r.id DESC"
+        );
+        let rows = sqlx::query_as::<_, EntryRow>(AssertSqlSafe(sql))
+            .bind(user.get())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(RoomEntry {
+                    room: r.room.try_into()?,
+                    last_message_id: r.last_id.map(MessageId::from_i64),
+                    unread: r.unread,
+                })
+            })
+            .collect()
+    }
+
+    async fn rename_room(&self, room: RoomId, name: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE chat_rooms SET name = $2 WHERE id = $1")
+            .bind(room.get())
+            .bind(name)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn delete_room(&self, room: RoomId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Children first: SQLite's cascade would do it too, but explicit
+        // deletes keep the FTS triggers and PostgreSQL's work predictable.
+        for sql in [
+            "DELETE FROM chat_hidden WHERE message_id IN (SELECT id FROM chat_messages WHERE room_id = $1)",
+            "DELETE FROM chat_messages WHERE room_id = $1",
+            "DELETE FROM chat_members WHERE room_id = $1",
+            "DELETE FROM chat_rooms WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(room.get())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn add_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        at: Timestamp,
+        max: usize,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // Serialise membership changes of one room, so the size check holds.
+            sqlx::query("SELECT id FROM chat_rooms WHERE id = $1 FOR UPDATE")
+                .bind(room.get())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_members WHERE room_id = $1")
+            .bind(room.get())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        let already: Option<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM chat_members WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room.get())
+        .bind(user.get())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        if already.is_some() {
+            return Ok(false);
+        }
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Err(Error::Conflict {
+                code: "room_full",
+                message: format!("a group has at most {max} members"),
+                field: None,
+            });
+        }
+        insert_member(&mut tx, room, user, at).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let removed = sqlx::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2")
+            .bind(room.get())
+            .bind(user.get())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+            == 1;
+        if removed {
+            sqlx::query(
+                "UPDATE chat_rooms SET owner_id = (
+                     SELECT m.user_id FROM chat_members m WHERE m.room_id = $1
+                     ORDER BY m.joined_at, m.user_id LIMIT 1)
+                 WHERE id = $1 AND owner_id = $2",
+            )
+            .bind(room.get())
+            .bind(user.get())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+            tx.commit().await.map_err(db_err)?;
+        }
+        Ok(removed)
+    }
+
+    async fn send_message(
+        &self,
+        msg: &MessageRecord,
+        event: &Envelope,
+    ) -> Result<(MessageRecord, bool)> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO chat_messages (id, room_id, sender_id, text, client_msg_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING",
+        )
+        .bind(msg.id.get())
+        .bind(msg.room_id.get())
+        .bind(msg.sender_id.get())
+        .bind(&msg.text)
+        .bind(&msg.client_msg_id)
+        .bind(msg.created_at.millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match db_err(e) {
+            Error::NotFound { .. } => Error::not_found("chat room"),
+            other => other,
+        })?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM chat_messages m
+                 WHERE m.room_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3"
+            );
+            let row = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
+                .bind(msg.room_id.get())
+                .bind(msg.sender_id.get())
+                .bind(&msg.client_msg_id)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db_err)?;
+            return Ok((row.into(), false));
+        }
+        sqlx::query("UPDATE chat_rooms SET last_activity_at = $2 WHERE id = $1")
+            .bind(msg.room_id.get())
+            .bind(msg.created_at.millis())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        // The sender has read what they wrote.
+        sqlx::query(
+            "UPDATE chat_members SET last_read_id = $3, read_at = $4, delivered_id = $3
+             WHERE room_id = $1 AND user_id = $2 AND last_read_id < $3",
+        )
+        .bind(msg.room_id.get())
+        .bind(msg.sender_id.get())
+        .bind(msg.id.get())
+        .bind(msg.created_at.millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        crate::outbox::write_event(&mut tx, event).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok((msg.clone(), true))
+    }
+
+    async fn messages(
+        &self,
+        room: RoomId,
+        viewer: UserId,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m
+             WHERE m.room_id = $2 AND m.id < $3 AND {NOT_HIDDEN}
+             ORDER BY m.id DESC LIMIT $4"
+        );
+        let rows = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
+            .bind(viewer.get())
+            .bind(room.get())
+            .bind(before.map_or(i64::MAX, MessageId::get))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn messages_by_ids(&self, ids: &[MessageId]) -> Result<Vec<MessageRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m WHERE m.id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id.get());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        upto: MessageId,
+        at: Timestamp,
+    ) -> Result<Option<ReadMark>> {
+        let mut tx = self.begin().await?;
+        let moved = sqlx::query(
+            "UPDATE chat_members SET last_read_id = $3, read_at = $4
+             WHERE room_id = $1 AND user_id = $2 AND last_read_id < $3",
+        )
+        .bind(room.get())
+        .bind(user.get())
+        .bind(upto.get())
+        .bind(at.millis())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+        if !moved {
+            return Ok(None);
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(ReadMark {
+            room_id: room,
+            user_id: user,
+            message_id: upto,
+            read_at: at,
+        }))
+    }
+
+    async fn mark_delivered(&self, room: RoomId, user: UserId, upto: MessageId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE chat_members SET delivered_id = $3
+             WHERE room_id = $1 AND user_id = $2 AND delivered_id < $3",
+        )
+        .bind(room.get())
+        .bind(user.get())
+        .bind(upto.get())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn unread_counts(&self, user: UserId) -> Result<Vec<(RoomId, i64)>> {
+        let sql = format!(
+            "SELECT me.room_id,
+                 (SELECT count(*) FROM chat_messages m
+                  WHERE m.room_id = me.room_id AND m.id > me.last_read_id AND m.sender_id <> $1
+                    AND m.retracted_at IS NULL AND {NOT_HIDDEN}) AS unread
+             FROM chat_members me WHERE me.user_id = $1"
+        );
+        let rows: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+            .bind(user.get())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(r, n)| (RoomId::from_i64(r), n))
+            .collect())
+    }
+
+    async fn hide_messages(&self, user: UserId, ids: &[MessageId]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "INSERT INTO chat_hidden (user_id, message_id) VALUES ($1, $2)
+                 ON CONFLICT (user_id, message_id) DO NOTHING",
+            )
+            .bind(user.get())
+            .bind(id.get())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn retract_messages(&self, ids: &[MessageId], at: Timestamp) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for id in ids {
+            sqlx::query(
+                "UPDATE chat_messages SET text = '', retracted_at = $2
+                 WHERE id = $1 AND retracted_at IS NULL",
+            )
+            .bind(id.get())
+            .bind(at.millis())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn search_messages(
+        &self,
+        user: UserId,
+        words: &[String],
+        room: Option<RoomId>,
+        before: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (matching, query) = match self.dialect {
+            Dialect::Sqlite => (
+                "m.id IN (SELECT rowid FROM chat_messages_fts WHERE chat_messages_fts MATCH $2)",
+                crate::search::fts5_query(words),
+            ),
+            Dialect::Postgres => ("m.search @@ plainto_tsquery('simple', $2)", words.join(" ")),
+        };
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m
+             JOIN chat_members me ON me.room_id = m.room_id AND me.user_id = $1
+             WHERE {matching} AND m.retracted_at IS NULL AND {NOT_HIDDEN}
+               AND m.id < $3 AND ($4 = 0 OR m.room_id = $4)
+             ORDER BY m.id DESC LIMIT $5"
+        );
+        let rows = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
+            .bind(user.get())
+            .bind(query)
+            .bind(before.map_or(i64::MAX, MessageId::get))
+            .bind(room.map_or(0, RoomId::get))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn contacts(&self, user: UserId) -> Result<Vec<UserId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT o.user_id FROM chat_members me
+             JOIN chat_members o ON o.room_id = me.room_id
+             WHERE me.user_id = $1 AND o.user_id <> $1",
+        )
+        .bind(user.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(ids.into_iter().map(UserId::from_i64).collect())
+    }
+}
