@@ -33,6 +33,12 @@ use crate::{EXIT_FAILED, TOKEN_BUDGET, print_json, seconds};
 
 /// How long a connection and its join-room ack may take during setup.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// join-room is sent again if unanswered after this long, at most
+/// JOIN_ATTEMPTS times in all.
+const JOIN_RETRY_AFTER: Duration = Duration::from_secs(3);
+const JOIN_ATTEMPTS: u64 = 10;
+/// The first ack id of the measurements (join-room used the ones below).
+const FIRST_ACK: u64 = 100;
 /// How long the Node peer may take to listen.
 const NODE_START: Duration = Duration::from_secs(30);
 /// Delay between announcing a measurement and its first send, so every
@@ -700,6 +706,8 @@ struct Side {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     phases: Vec<PhaseReport>,
     connect_seconds: f64,
+    /// join-room emits sent again because the first got no ack.
+    join_retries: u64,
 }
 
 async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow::Result<Side> {
@@ -721,7 +729,7 @@ async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow
     let health = Arc::new(Health::default());
     let (plan_tx, plan_rx) = watch::channel(Plan::Idle);
     let permits = Arc::new(Semaphore::new(args.connect_concurrency as usize));
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<u64, String>>();
     eprintln!(
         "  connecting {clients} clients, {} at a time, and joining their rooms",
         args.connect_concurrency
@@ -742,20 +750,20 @@ async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow
                 let _permit = permits.acquire().await;
                 connect_and_join(addr, &authority, &token, &room).await
             };
-            let sio = match joined {
-                Ok(sio) => sio,
+            let (sio, retries) = match joined {
+                Ok(j) => j,
                 Err(e) => {
                     let _ = ready.send(Err(format!("{e:#}")));
                     return;
                 }
             };
-            let _ = ready.send(Ok(()));
+            let _ = ready.send(Ok(retries));
             drop(ready);
             let client = Client {
                 sio,
                 index,
                 room_json: serde_json::Value::from(room).to_string(),
-                next_ack: 2,
+                next_ack: FIRST_ACK,
                 seq: 0,
                 pending: VecDeque::new(),
                 health,
@@ -765,10 +773,13 @@ async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow
     }
     drop(ready_tx);
     let abort = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
-    let (mut live, mut failed) = (0usize, Vec::new());
+    let (mut live, mut failed, mut join_retries) = (0usize, Vec::new(), 0u64);
     while live + failed.len() < clients {
         match ready_rx.recv().await {
-            Some(Ok(())) => live += 1,
+            Some(Ok(retries)) => {
+                live += 1;
+                join_retries += retries;
+            }
             Some(Err(e)) => failed.push(e),
             None => break,
         }
@@ -790,6 +801,12 @@ async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow
         "  {live} clients in {} rooms after {connect_seconds:.1} s",
         rooms.len()
     );
+    if join_retries > 0 {
+        eprintln!(
+            "  warning: {join_retries} join-room emits went unanswered and were sent again \
+             (an event sent right after the connect answer was lost)"
+        );
+    }
     Ok(Side {
         target_index,
         plan: plan_tx,
@@ -798,25 +815,36 @@ async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow
         tasks,
         phases,
         connect_seconds,
+        join_retries,
     })
 }
 
+/// Connects and joins the room; returns the connection and how many times
+/// join-room had to be sent again. (A join-room sent right after the
+/// connect answer can go unanswered if the server registers its event
+/// handlers in a task that has not run yet; the benchmark then asks again,
+/// and counts it.)
 async fn connect_and_join(
     addr: SocketAddr,
     authority: &str,
     token: &str,
     room: &str,
-) -> anyhow::Result<SioClient> {
+) -> anyhow::Result<(SioClient, u64)> {
     let work = async {
         let mut sio = SioClient::connect(addr, authority, token).await?;
-        let frame = sio
-            .call(
-                "join-room",
-                &serde_json::json!({ "roomId": room }),
-                1,
-                CONNECT_TIMEOUT,
-            )
-            .await?;
+        let payload = serde_json::json!({ "roomId": room });
+        let mut attempt = 0u64;
+        let frame = loop {
+            attempt += 1;
+            match sio
+                .call("join-room", &payload, attempt, JOIN_RETRY_AFTER)
+                .await
+            {
+                Ok(frame) => break frame,
+                Err(e) if attempt < JOIN_ATTEMPTS && e.to_string().starts_with("no ack") => {}
+                Err(e) => return Err(e),
+            }
+        };
         let data = crate::sio::frame_data(&frame).unwrap_or_default();
         #[derive(Deserialize)]
         struct Joined {
@@ -827,7 +855,7 @@ async fn connect_and_join(
         if joined.room.is_none() {
             bail!("join-room {room} failed: {data}");
         }
-        Ok(sio)
+        Ok((sio, attempt - 1))
     };
     tokio::time::timeout(CONNECT_TIMEOUT * 2, work)
         .await
@@ -1006,6 +1034,7 @@ struct ChatSummary {
     threads: u16,
     setup: BTreeMap<String, Vec<PhaseReport>>,
     connect_seconds: BTreeMap<String, f64>,
+    join_retries: BTreeMap<String, u64>,
     measurements: Vec<ChatReport>,
     medians: Vec<ChatMedian>,
     /// Per mode: Starling's median deliveries/s over the Node peer's.
@@ -1169,6 +1198,7 @@ async fn chat(args: &ChatArgs, started: &mut Started) -> anyhow::Result<ExitCode
     let mut setup = BTreeMap::new();
     let mut connect_seconds = BTreeMap::new();
     let mut closed = BTreeMap::new();
+    let mut join_retries = BTreeMap::new();
     let mut errors = BTreeMap::new();
     for side in &sides {
         let name = started
@@ -1179,6 +1209,7 @@ async fn chat(args: &ChatArgs, started: &mut Started) -> anyhow::Result<ExitCode
         setup.insert(name.clone(), side.phases.clone());
         connect_seconds.insert(name.clone(), (side.connect_seconds * 10.0).round() / 10.0);
         closed.insert(name.clone(), side.health.closed.load(Ordering::Relaxed));
+        join_retries.insert(name.clone(), side.join_retries);
         errors.insert(
             name,
             side.health
@@ -1197,6 +1228,7 @@ async fn chat(args: &ChatArgs, started: &mut Started) -> anyhow::Result<ExitCode
         threads: args.threads,
         setup,
         connect_seconds,
+        join_retries,
         measurements: reports,
         medians,
         ratios,
@@ -1610,14 +1642,24 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
         .unwrap_or_default();
     let mut sender = SioClient::connect(target.addr, &target.base.authority, &owner).await?;
     let sent = Instant::now();
-    let frame = sender
-        .call(
-            "send-message",
-            &serde_json::json!({"roomId": room, "text": "are you there?", "clientMsgId": "hold-1"}),
-            1,
-            CONNECT_TIMEOUT,
-        )
-        .await?;
+    // Sent again (same clientMsgId, so at most one message) if the first
+    // emit right after connecting goes unanswered; see connect_and_join.
+    let payload =
+        serde_json::json!({"roomId": room, "text": "are you there?", "clientMsgId": "hold-1"});
+    let mut attempt = 0;
+    let frame = loop {
+        attempt += 1;
+        match sender
+            .call("send-message", &payload, attempt, JOIN_RETRY_AFTER)
+            .await
+        {
+            Ok(frame) => break frame,
+            Err(e) if attempt < JOIN_ATTEMPTS && e.to_string().starts_with("no ack") => {
+                eprintln!("  warning: the sample send-message got no ack; sending it again");
+            }
+            Err(e) => return Err(e),
+        }
+    };
     let data = crate::sio::frame_data(&frame).unwrap_or_default();
     if first_arg::<AckBody>(data, false).map_or(true, |b| b.error.is_some()) {
         bail!("{}: the sample send-message failed: {data}", target.name);
