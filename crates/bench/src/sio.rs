@@ -463,4 +463,95 @@ mod tests {
             Some(r#"[{"text":"ok"}]"#)
         );
     }
+
+    /// A one-connection server speaking the server side of the protocol:
+    /// open packet, connect (or connect_error for the token "bad"), a ping
+    /// that must be answered, then an ack and an event for each emit.
+    async fn fake_server() -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.expect("accept");
+                tokio::spawn(async move {
+                    let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
+                    let text = |s: &str| Message::Text(s.to_owned().into());
+                    ws.send(text(r#"0{"sid":"e1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000}"#))
+                        .await
+                        .expect("open");
+                    let Some(Ok(Message::Text(connect))) = ws.next().await else {
+                        panic!("no connect packet");
+                    };
+                    if connect.as_str() == r#"40{"token":"bad"}"# {
+                        ws.send(text(r#"44{"message":"unauthorized: bad token"}"#))
+                            .await
+                            .expect("refuse");
+                        return;
+                    }
+                    assert_eq!(connect.as_str(), r#"40{"token":"good"}"#);
+                    ws.send(text(r#"40{"sid":"s1"}"#)).await.expect("connect");
+                    ws.send(text("2")).await.expect("ping");
+                    while let Some(Ok(Message::Text(t))) = ws.next().await {
+                        match decode(&t).expect("client packet") {
+                            EioPacket::Pong(_) => {}
+                            EioPacket::Message(SioPacket::Event {
+                                ack: Some(id),
+                                data,
+                            }) => {
+                                let name = event_name(data).expect("name").into_owned();
+                                ws.send(text(&format!(r#"42["other",{{"name":"{name}"}}]"#)))
+                                    .await
+                                    .expect("event");
+                                ws.send(text(&format!(r#"43{id}[{{"ok":true}}]"#)))
+                                    .await
+                                    .expect("ack");
+                            }
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn connects_answers_pings_and_gets_acks() {
+        let addr = fake_server().await;
+        let mut c = SioClient::connect(addr, "test", "good")
+            .await
+            .expect("connect");
+        assert_eq!(c.ping_interval, Duration::from_millis(300));
+        let frame = c
+            .call(
+                "join-room",
+                &serde_json::json!({"roomId": "1"}),
+                5,
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("ack");
+        assert_eq!(frame_data(&frame), Some(r#"[{"ok":true}]"#));
+        assert_eq!(c.pings, 1, "the server's ping was answered");
+        c.emit("typing", &serde_json::json!({}), Some(6))
+            .await
+            .expect("emit");
+        let Some(Incoming::Event(ev)) = c.recv().await.expect("recv") else {
+            panic!("expected the event first");
+        };
+        assert_eq!(frame_data(&ev), Some(r#"["other",{"name":"typing"}]"#));
+        let Some(Incoming::Ack(6, _)) = c.recv().await.expect("recv") else {
+            panic!("expected ack 6");
+        };
+        c.close().await;
+
+        let refused = SioClient::connect(addr, "test", "bad").await;
+        let err = refused.err().expect("refused").to_string();
+        assert!(
+            err.contains("connect_error") && err.contains("bad token"),
+            "{err}"
+        );
+    }
 }
