@@ -1383,6 +1383,13 @@ pub struct ChatHoldArgs {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     register_concurrency: u32,
 
+    /// Open only the Engine.IO connections (WebSocket and open packet, no
+    /// Socket.IO connect), to tell the transport's memory from the
+    /// namespace socket's; no liveness sample (the server closes them
+    /// after its connect timeout, 45 s by default)
+    #[arg(long)]
+    engine_only: bool,
+
     /// PASS threshold: KiB of server memory per connection
     #[arg(long, value_name = "KIB", default_value_t = 30.0, value_parser = seconds)]
     max_kib: f64,
@@ -1399,6 +1406,8 @@ pub struct ChatHoldArgs {
 #[derive(Debug, Clone, Serialize)]
 struct HoldReport {
     target: String,
+    /// Engine.IO connections only (no Socket.IO connect).
+    engine_only: bool,
     server_pid: Option<u32>,
     connections: u64,
     users: u64,
@@ -1548,13 +1557,18 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
             closed.clone(),
         );
         let mut stop = stop_rx.clone();
+        let engine_only = args.engine_only;
         tasks.push(tokio::spawn(async move {
             let opened = {
                 let _permit = permits.acquire().await;
-                tokio::time::timeout(
-                    CONNECT_TIMEOUT,
-                    SioClient::connect(addr, &authority, &token),
-                )
+                let connect = async {
+                    if engine_only {
+                        SioClient::open(addr, &authority).await
+                    } else {
+                        SioClient::connect(addr, &authority, &token).await
+                    }
+                };
+                tokio::time::timeout(CONNECT_TIMEOUT, connect)
                 .await
                 .map_err(|_| anyhow!("no connect within {CONNECT_TIMEOUT:?}"))
                 .and_then(|r| r)
@@ -1635,12 +1649,56 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
 
     // The sample: one more connection of the room's owner sends a message;
     // every held connection of the room's members gets new-message.
-    let sample_connections = (0..n).filter(|k| k % users < room_size).count() as u64;
+    let sample_connections = if args.engine_only {
+        0
+    } else {
+        (0..n).filter(|k| k % users < room_size).count() as u64
+    };
     let owner = accounts
         .first()
         .map(|a| a.access.clone())
         .unwrap_or_default();
-    let mut sender = SioClient::connect(target.addr, &target.base.authority, &owner).await?;
+    let mut sample_latency = None;
+    if !args.engine_only {
+        sample_latency = send_sample(target, &owner, &room, &received, sample_connections).await?;
+    }
+    let _ = stop_tx.send(true);
+    let report = HoldReport {
+        target: target.name.to_owned(),
+        engine_only: args.engine_only,
+        server_pid: target.pid,
+        connections: n as u64,
+        users: users as u64,
+        seeding: phases,
+        open_seconds: (open_seconds * 10.0).round() / 10.0,
+        opened_per_sec: (n as f64 / open_seconds.max(1e-3)).round(),
+        before,
+        after,
+        kib_per_connection: kib_per_connection.map(|v| (v * 100.0).round() / 100.0),
+        sample_connections,
+        sample_delivered: received.load(Ordering::Relaxed),
+        sample_latency_ms: sample_latency.map(|v| (v * 10.0).round() / 10.0),
+        closed: closed.load(Ordering::Relaxed),
+        server_fd_limit: server_limit,
+    };
+    // Close the connections before the next server is measured.
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    Ok(report)
+}
+
+/// One message from a new connection of the room's owner; waits until
+/// `expected` new-message events were counted in `received`, returns how
+/// long that took (None if not within 10 s).
+async fn send_sample(
+    target: &Target,
+    owner: &str,
+    room: &str,
+    received: &AtomicU64,
+    expected: u64,
+) -> anyhow::Result<Option<f64>> {
+    let mut sender = SioClient::connect(target.addr, &target.base.authority, owner).await?;
     let sent = Instant::now();
     // Sent again (same clientMsgId, so at most one message) if the first
     // emit right after connecting goes unanswered; see connect_and_join.
@@ -1667,36 +1725,14 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
     let mut sample_latency = None;
     let wait_until = sent + Duration::from_secs(10);
     while Instant::now() < wait_until {
-        if received.load(Ordering::Relaxed) >= sample_connections {
+        if received.load(Ordering::Relaxed) >= expected {
             sample_latency = Some(sent.elapsed().as_secs_f64() * 1000.0);
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     sender.close().await;
-    let _ = stop_tx.send(true);
-    let report = HoldReport {
-        target: target.name.to_owned(),
-        server_pid: target.pid,
-        connections: n as u64,
-        users: users as u64,
-        seeding: phases,
-        open_seconds: (open_seconds * 10.0).round() / 10.0,
-        opened_per_sec: (n as f64 / open_seconds.max(1e-3)).round(),
-        before,
-        after,
-        kib_per_connection: kib_per_connection.map(|v| (v * 100.0).round() / 100.0),
-        sample_connections,
-        sample_delivered: received.load(Ordering::Relaxed),
-        sample_latency_ms: sample_latency.map(|v| (v * 10.0).round() / 10.0),
-        closed: closed.load(Ordering::Relaxed),
-        server_fd_limit: server_limit,
-    };
-    // Close the connections before the next server is measured.
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-    }
-    Ok(report)
+    Ok(sample_latency)
 }
 
 fn mib(kb: u64) -> String {
@@ -1705,8 +1741,17 @@ fn mib(kb: u64) -> String {
 
 fn print_hold(r: &HoldReport) {
     println!(
-        "chat-hold {}: {} Socket.IO connections over {} users, opened in {:.1} s ({}/s)",
-        r.target, r.connections, r.users, r.open_seconds, r.opened_per_sec
+        "chat-hold {}: {} {} connections over {} users, opened in {:.1} s ({}/s)",
+        r.target,
+        r.connections,
+        if r.engine_only {
+            "Engine.IO-only"
+        } else {
+            "Socket.IO"
+        },
+        r.users,
+        r.open_seconds,
+        r.opened_per_sec
     );
     match (r.before, r.after) {
         (Some(b), Some(a)) => {

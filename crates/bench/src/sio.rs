@@ -186,6 +186,31 @@ impl SioClient {
     /// `addr`, reads the open packet, connects to `/` with `auth: {token}`
     /// and waits for the server's connect (an error on connect_error).
     pub async fn connect(addr: SocketAddr, authority: &str, token: &str) -> anyhow::Result<Self> {
+        let mut client = Self::open(addr, authority).await?;
+        client.send_text(encode_connect(token)).await?;
+        loop {
+            let frame = client
+                .next_text()
+                .await?
+                .ok_or_else(|| anyhow!("closed before the connect answer"))?;
+            match decode(&frame)? {
+                EioPacket::Message(SioPacket::Connect(_)) => return Ok(client),
+                EioPacket::Message(SioPacket::ConnectError(why)) => {
+                    bail!("connect_error: {why}")
+                }
+                EioPacket::Ping(data) => client.pong(data).await?,
+                EioPacket::Close | EioPacket::Message(SioPacket::Disconnect) => {
+                    bail!("the server closed the connection while connecting")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Only the Engine.IO part: the WebSocket and the open packet, no
+    /// Socket.IO connect (for telling the transport's memory from the
+    /// namespace socket's).
+    pub async fn open(addr: SocketAddr, authority: &str) -> anyhow::Result<Self> {
         let tcp = TcpStream::connect(addr).await.context("connect")?;
         tcp.set_nodelay(true)?;
         let url = format!("ws://{authority}{SOCKET_PATH}?EIO=4&transport=websocket");
@@ -212,24 +237,7 @@ impl SioClient {
             }
             _ => bail!("expected the open packet, got {open:?}"),
         }
-        client.send_text(encode_connect(token)).await?;
-        loop {
-            let frame = client
-                .next_text()
-                .await?
-                .ok_or_else(|| anyhow!("closed before the connect answer"))?;
-            match decode(&frame)? {
-                EioPacket::Message(SioPacket::Connect(_)) => return Ok(client),
-                EioPacket::Message(SioPacket::ConnectError(why)) => {
-                    bail!("connect_error: {why}")
-                }
-                EioPacket::Ping(data) => client.pong(data).await?,
-                EioPacket::Close | EioPacket::Message(SioPacket::Disconnect) => {
-                    bail!("the server closed the connection while connecting")
-                }
-                _ => {}
-            }
-        }
+        Ok(client)
     }
 
     async fn pong(&mut self, data: &str) -> anyhow::Result<()> {
