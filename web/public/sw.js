@@ -3,7 +3,7 @@
 // revalidated on every load, so a new version is picked up promptly. It
 // caches nothing: the app works as before without it.
 //
-// Push payload (JSON): {title, body, tag, notificationId, type, postId}.
+// Push payload (JSON): {title, body, tag, notificationId, type, postId, roomId}.
 
 self.addEventListener('install', () => {
   self.skipWaiting();
@@ -13,8 +13,9 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(self.clients.claim());
 });
 
-/** The page a notification leads to: its post, or the notifications list. */
+/** The page a notification leads to: its chat room, its post, or the notifications list. */
 function pageFor(data) {
+  if (data && data.roomId !== undefined && data.roomId !== null) return `/messages/${encodeURIComponent(String(data.roomId))}`;
   if (data && data.postId !== undefined && data.postId !== null) return `/p/${encodeURIComponent(String(data.postId))}`;
   return '/notifications';
 }

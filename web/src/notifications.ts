@@ -48,6 +48,8 @@ export function action(n: Notification): string {
       return n.comment ? 'mentioned you in a comment' : 'mentioned you in a post';
     case 'follow':
       return 'started following you';
+    case 'message':
+      return 'sent you a message';
     default:
       return 'did something';
   }
@@ -60,6 +62,7 @@ export function sentence(n: Notification): string {
 
 /** Where a notification leads: its post (at the comments for comments), else the actor. */
 export function target(n: Notification): string {
+  if (n.type === 'message' && n.roomId) return `/messages/${n.roomId}`;
   if (n.post) return `/p/${n.post.id}${n.comment && n.type !== 'love' ? '#comments' : ''}`;
   return `/u/${n.actor.username}`;
 }

@@ -30,6 +30,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "feeds", description = "Home, community, user and tag feeds"),
         (name = "media", description = "Stored media"),
         (name = "notifications", description = "Notifications, unread counts and the live stream"),
+        (name = "chat", description = "Chat rooms, messages, read marks and presence (live over Socket.IO at /socket.io; see docs/chat.md)"),
         (name = "push", description = "Web Push subscriptions"),
         (name = "operations", description = "Health, readiness, metrics"),
     )

@@ -94,6 +94,7 @@ pub struct Server {
     workers: Vec<JoinHandle<()>>,
     bus: Arc<dyn EventBus>,
     store: SqlStore,
+    sockets: SocketLayer,
     grace: Duration,
 }
 
@@ -404,6 +405,7 @@ impl Server {
             workers,
             bus,
             store,
+            sockets: chat_hub,
             grace: Duration::from_secs(settings.shutdown_timeout_secs),
         })
     }
@@ -412,6 +414,14 @@ impl Server {
     /// configured grace period), stops the workers and closes the pool.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
+        // Upgraded WebSockets are outside the HTTP server's graceful
+        // shutdown: close them, so clients reconnect to another node.
+        if tokio::time::timeout(self.grace, self.sockets.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("chat sockets did not close within the grace period");
+        }
         match tokio::time::timeout(self.grace, self.http).await {
             Ok(joined) => joined??,
             Err(_) => tracing::warn!("in-flight requests did not finish within the grace period"),
@@ -469,6 +479,14 @@ impl SocketLayer {
             SocketLayer::None => Arc::new(NoHub),
             SocketLayer::Local(io) => Arc::new(SocketHub(io.clone())),
             SocketLayer::Redis(io) => Arc::new(SocketHub(io.clone())),
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            SocketLayer::None => {}
+            SocketLayer::Local(io) => io.close().await,
+            SocketLayer::Redis(io) => io.close().await,
         }
     }
 

@@ -260,6 +260,11 @@ impl Chat {
 
     /// The direct room of `me` and `partner`, created on first use.
     pub async fn direct(&self, me: UserId, partner: UserId) -> Result<RoomView> {
+        let room = self.direct_record(me, partner).await?;
+        self.view(me, room).await
+    }
+
+    async fn direct_record(&self, me: UserId, partner: UserId) -> Result<RoomRecord> {
         if me == partner {
             return Err(Error::unprocessable(
                 "self_chat",
@@ -278,8 +283,7 @@ impl Chat {
             created_at: now,
             last_activity_at: now,
         };
-        let room = self.ports.chat.direct_room(me, partner, &fresh).await?;
-        self.view(me, room).await
+        self.ports.chat.direct_room(me, partner, &fresh).await
     }
 
     pub async fn create_group(
@@ -475,12 +479,14 @@ impl Chat {
             ));
         }
         let room = match to {
-            Destination::Room(room) => {
-                self.check_member(me, room).await?;
-                room
-            }
-            Destination::Partner(partner) => self.direct(me, partner).await?.room.id,
+            Destination::Room(room) => room,
+            Destination::Partner(partner) => self.direct_record(me, partner).await?.id,
         };
+        // One read for both the membership check and the broadcast list.
+        let members = self.member_ids(room).await?;
+        if !members.contains(&me) {
+            return Err(Error::not_found("chat room"));
+        }
         self.take_token(me)?;
         let id = MessageId(self.ids.next());
         let record = MessageRecord {
@@ -501,7 +507,6 @@ impl Chat {
         if created {
             self.outbox.committed();
         }
-        let members = self.member_ids(room).await?;
         let message = self
             .message_views(vec![stored])
             .await?

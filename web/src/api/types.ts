@@ -85,7 +85,7 @@ export interface PostVersion {
   createdAt: string;
 }
 
-export type NotificationType = 'love' | 'comment' | 'reply' | 'mention' | 'follow';
+export type NotificationType = 'love' | 'comment' | 'reply' | 'mention' | 'follow' | 'message';
 
 export interface NotificationSubject {
   id: string;
@@ -101,6 +101,8 @@ export interface Notification {
   post?: NotificationSubject;
   /** The comment concerned (a loved comment, a new comment or reply, a mention in a comment). */
   comment?: NotificationSubject;
+  /** The chat room of a `message` notification. */
+  roomId?: string;
   createdAt: string;
   read: boolean;
 }

@@ -21,10 +21,11 @@ const KIND_ICON: Record<NotificationType, IconName> = {
   reply: 'reply',
   mention: 'at',
   follow: 'user',
+  message: 'comment',
 };
 
 function excerpt(n: Notification): string | null {
-  if (n.type === 'follow') return null;
+  if (n.type === 'follow' || n.type === 'message') return null;
   return (n.comment ?? n.post)?.excerpt || null;
 }
 

@@ -18,6 +18,7 @@ use push_service::{Browser, PushService};
 
 backend_tests!(
     an_offline_user_gets_a_web_push_that_decrypts,
+    an_offline_chat_recipient_gets_one_push_per_room,
     a_user_with_a_stream_open_gets_no_push,
     a_gone_subscription_is_deleted,
     the_welcome_email_is_written_as_an_eml_file,
@@ -80,6 +81,43 @@ async fn an_offline_user_gets_a_web_push_that_decrypts(b: Backend) {
     assert_eq!(msg["type"], "follow");
     let listed = app.get("/api/notifications", Some(&ann.access)).await;
     assert_eq!(msg["notificationId"], listed.body["items"][0]["id"]);
+}
+
+async fn an_offline_chat_recipient_gets_one_push_per_room(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let service = PushService::start().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let browser = Browser::new();
+    let (endpoint, id) = service.endpoint(201);
+    subscribe(&app, &ann, &browser, &endpoint).await;
+    let room = app
+        .get(&format!("/api/chat/direct/{}", ann.id), Some(&bob.access))
+        .await
+        .assert_status(200)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in 0..3 {
+        app.post(
+            &format!("/api/chat/rooms/{room}/messages"),
+            Some(&bob.access),
+            json!({"text": format!("ping {i}"), "clientMsgId": format!("p{i}")}),
+        )
+        .await
+        .assert_status(201);
+    }
+    pushed(&service, &id, 1).await;
+    let plain = browser
+        .decrypt(&service.take(&id).body)
+        .expect("the payload decrypts");
+    let msg: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(msg["type"], "message");
+    assert_eq!(msg["body"], "bob sent you a message");
+    assert_eq!(msg["roomId"], room.as_str());
+    // Collapsed: the other two messages made no second push.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(service.count(&id), 1, "one push per room until read");
 }
 
 async fn a_user_with_a_stream_open_gets_no_push(b: Backend) {

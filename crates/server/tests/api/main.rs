@@ -2,9 +2,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod helpers;
+mod sio;
 
 mod auth;
 mod bad_input;
+mod chat;
 mod delivery;
 mod feeds;
 mod media;
