@@ -17,6 +17,7 @@ export default defineConfig({
     proxy: {
       '/api': backend,
       '/media': backend,
+      '/socket.io': { target: backend, ws: true },
     },
   },
 });

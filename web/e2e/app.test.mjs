@@ -5,55 +5,38 @@
 //   npm run test:browser            (after `cargo build`; STARLING_BIN overrides the binary)
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, ensureOutputDir, eventually, portrait, startServer, sunset } from './support.mjs';
-
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') {
-  throw new Error(`CI=true but Chromium is not installed at ${CHROMIUM} (apt-get install chromium)`);
-}
+import {
+  DESKTOP,
+  PHONE,
+  apiClient,
+  eventually,
+  launchBrowser,
+  openPerson,
+  portrait,
+  register,
+  shots,
+  skipWithoutChromium,
+  startServer,
+  sunset,
+  text,
+} from './support.mjs';
 
 // A short access-token lifetime, so the silent refresh happens during the run.
 const ACCESS_TTL_SECS = 20;
 
-describe('two people use Starling in the browser', { skip: haveChromium ? false : `no Chromium at ${CHROMIUM}` }, () => {
+describe('two people use Starling in the browser', { skip: skipWithoutChromium }, () => {
   let server;
   let browser;
   let ada; // desktop
   let bob; // phone
   let postUrl;
-  const out = ensureOutputDir();
-  /** Screenshots at both widths, then back to the page's own size. */
-  const shots = async (page, name, fullPage = false) => {
-    const own = page.viewportSize();
-    await page.evaluate(() => document.querySelectorAll('.toast button').forEach((b) => b.click()));
-    await page.mouse.move(0, 0);
-    for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-      await page.setViewportSize(vp);
-      await page.waitForTimeout(150);
-      // (A full-page shot would paint the phone's fixed bottom bar mid-page.)
-      await page.screenshot({ path: join(out, `${name}-${size}.png`), fullPage: fullPage && size === 'desktop' });
-    }
-    await page.setViewportSize(own);
-  };
-  const text = async (locator) => (await locator.textContent())?.trim() ?? '';
 
   before(async () => {
     server = await startServer({ STARLING_ACCESS_TOKEN_TTL_SECS: String(ACCESS_TTL_SECS) });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    const open = async (viewport) => {
-      const context = await browser.newContext({ viewport, baseURL: server.base, colorScheme: 'light' });
-      const page = await context.newPage();
-      page.setDefaultTimeout(15_000);
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(e));
-      return { context, page, errors };
-    };
-    ada = await open(DESKTOP);
-    bob = await open(PHONE);
+    browser = await launchBrowser();
+    ada = await openPerson(browser, server.base, DESKTOP);
+    bob = await openPerson(browser, server.base, PHONE);
   });
 
   after(async () => {
@@ -76,14 +59,7 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
       [bob, 'bob', 'Bob Babbage'],
     ]) {
       const { page } = who;
-      await page.goto('/register');
-      await page.getByRole('heading', { name: 'Create your account' }).waitFor();
-      await page.getByLabel('Username', { exact: true }).fill(username);
-      await page.getByLabel('Display name (optional)').fill(name);
-      await page.getByLabel('Email').fill(`${username}@example.org`);
-      await page.getByLabel('Password').fill('correct horse battery');
-      await page.getByRole('button', { name: 'Sign up' }).click();
-      await page.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+      await register(page, username, name);
       await page.getByRole('link', { name: name }).first().waitFor();
       await page.getByText('Your home feed is empty').waitFor();
     }
@@ -245,7 +221,7 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
     await history.getByText('Current').waitFor();
     await history.getByText('Version 1').waitFor();
     await post.getByRole('button', { name: /edited/ }).click();
-    await shots(page, 'post', true);
+    await shots(page, 'post', { fullPage: true });
   });
 
   it('ada deletes a post', async () => {
@@ -361,15 +337,7 @@ describe('two people use Starling in the browser', { skip: haveChromium ? false 
 
   it('the community feed scrolls on and announces new posts', async () => {
     // Cyrus posts 25 times through the API.
-    const api = async (method, path, token, body) => {
-      const r = await fetch(`${server.base}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-      return r.json();
-    };
+    const api = apiClient(server.base);
     const { accessToken } = await api('POST', '/api/auth/register', null, {
       username: 'cyrus',
       email: 'cyrus@example.org',

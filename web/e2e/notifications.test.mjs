@@ -5,82 +5,41 @@
 // Screenshots go to web/e2e-output/.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
-import { CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, ensureOutputDir, eventually, startServer } from './support.mjs';
+import {
+  DESKTOP,
+  PHONE,
+  apiClient,
+  bell,
+  eventually,
+  launchBrowser,
+  expectUnread,
+  openPerson,
+  register,
+  shots,
+  skipWithoutChromium,
+  startServer,
+} from './support.mjs';
 
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI === 'true') {
-  throw new Error(`CI=true but Chromium is not installed at ${CHROMIUM} (apt-get install chromium)`);
-}
-
-describe('notifications in the browser', { skip: haveChromium ? false : `no Chromium at ${CHROMIUM}` }, () => {
+describe('notifications in the browser', { skip: skipWithoutChromium }, () => {
   let server;
   let browser;
   let ada; // desktop, notifications permission granted
   let bob; // phone
   let postPath;
   let bobToken;
-  const api = async (method, path, token, body) => {
-    const r = await fetch(`${server.base}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
-    return r.json();
-  };
+  const api = (...args) => apiClient(server.base)(...args);
   const adaToken = async () =>
     (await api('POST', '/api/auth/login', null, { login: 'ada', password: 'correct horse battery' })).accessToken;
   const isStream = (r) => r.url().endsWith('/api/notifications/stream');
-  const out = ensureOutputDir();
-
-  /** The bell in the nav; its accessible name carries the unread count. */
-  const bell = (page) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: /^Notifications/ });
-  const expectUnread = (page, n, ms = 10_000) =>
-    eventually(
-      async () => {
-        if (n === 0) {
-          assert.equal(await bell(page).getAttribute('aria-label'), null, 'no count in the name');
-          assert.equal(await bell(page).locator('.badge').count(), 0, 'no badge');
-        } else {
-          assert.equal(await bell(page).getAttribute('aria-label'), `Notifications (${n} unread)`);
-          assert.equal((await bell(page).locator('.badge').textContent())?.trim(), String(n));
-        }
-      },
-      ms,
-      `the bell showing ${n} unread`,
-    );
   const items = (page) => page.locator('li.notif');
   const unreadItems = (page) => page.locator('li.notif.unread');
 
-  const shots = async (page, name) => {
-    const own = page.viewportSize();
-    await page.evaluate(() => document.querySelectorAll('.toast button').forEach((b) => b.click()));
-    await page.mouse.move(0, 0);
-    for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
-      await page.setViewportSize(vp);
-      await page.waitForTimeout(150);
-      await page.screenshot({ path: join(out, `${name}-${size}.png`) });
-    }
-    await page.setViewportSize(own);
-  };
-
   before(async () => {
     server = await startServer();
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-    const open = async (viewport, permissions = []) => {
-      const context = await browser.newContext({ viewport, baseURL: server.base, colorScheme: 'light', permissions });
-      const page = await context.newPage();
-      page.setDefaultTimeout(15_000);
-      const errors = [];
-      page.on('pageerror', (e) => errors.push(e));
-      return { context, page, errors };
-    };
-    ada = await open(DESKTOP, ['notifications']);
-    bob = await open(PHONE);
+    browser = await launchBrowser();
+    ada = await openPerson(browser, server.base, DESKTOP, { permissions: ['notifications'] });
+    bob = await openPerson(browser, server.base, PHONE);
   });
 
   after(async () => {
@@ -94,13 +53,7 @@ describe('notifications in the browser', { skip: haveChromium ? false : `no Chro
       [bob, 'bob', 'Bob Babbage'],
     ]) {
       const { page } = who;
-      await page.goto('/register');
-      await page.getByLabel('Username', { exact: true }).fill(username);
-      await page.getByLabel('Display name (optional)').fill(name);
-      await page.getByLabel('Email').fill(`${username}@example.org`);
-      await page.getByLabel('Password').fill('correct horse battery');
-      await page.getByRole('button', { name: 'Sign up' }).click();
-      await page.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+      await register(page, username, name);
       await bell(page).waitFor();
       await expectUnread(page, 0);
     }

@@ -1,7 +1,10 @@
 // Test support: the real `starling` binary on a free port with a temporary
 // data directory, Debian's Chromium through playwright-core (never a
-// downloaded browser), a PNG made on the spot, and polling assertions.
+// downloaded browser), a PNG made on the spot, polling assertions, and the
+// steps and looks the browser tests share (signing up, the nav badges, the
+// messenger's bubbles, screenshots at both widths).
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -9,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const repo = resolve(here, '../..');
@@ -16,6 +20,14 @@ export const outputDir = resolve(here, '../e2e-output');
 
 export const CHROMIUM = process.env.STARLING_CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+
+/** Whether Debian's Chromium is installed; on CI it must be. */
+export const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI === 'true') {
+  throw new Error(`CI=true but Chromium is not installed at ${CHROMIUM} (apt-get install chromium)`);
+}
+/** The `skip` option of a browser test's describe block. */
+export const skipWithoutChromium = haveChromium ? false : `no Chromium at ${CHROMIUM}`;
 
 export const PHONE = { width: 390, height: 844 };
 export const DESKTOP = { width: 1280, height: 800 };
@@ -83,6 +95,28 @@ export async function startServer(env = {}) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return { base, stop, log: () => output };
+}
+
+/**
+ * A JSON client of the server's API at `base`, for what a test sets up or
+ * checks behind the browser's back: `api(method, path, token, body)`. Waits
+ * as told when rate limited; 204 gives null; other failures throw.
+ */
+export function apiClient(base) {
+  return async (method, path, token, body) => {
+    let r;
+    for (;;) {
+      r = await fetch(`${base}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (r.status !== 429) break;
+      await new Promise((ok) => setTimeout(ok, 1000 * Number(r.headers.get('retry-after') || 1)));
+    }
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+    return r.status === 204 ? null : r.json();
+  };
 }
 
 /** Retries `check` (which throws while unmet) until it passes or `ms` elapse. */
@@ -168,4 +202,95 @@ export function portrait(size, [r, g, b]) {
     const body = y > size * 0.68 && Math.abs(dx) < size * 0.32 - (size - y) * 0.1;
     return head || body ? [250, 246, 240] : [r, g, b];
   });
+}
+
+// ---- in the browser ----
+
+export const PASSWORD = 'correct horse battery';
+
+/** Debian's Chromium, headless. */
+export const launchBrowser = () => chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+
+/**
+ * One person: a browser context of their own (cookies, storage) with one
+ * page. Script errors on the page are collected in `errors`.
+ */
+export async function openPerson(browser, base, viewport, { permissions = [] } = {}) {
+  const context = await browser.newContext({ viewport, baseURL: base, colorScheme: 'light', permissions });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  return { context, page, errors };
+}
+
+/** Signs up through the form and waits for the home page. */
+export async function register(page, username, name, password = PASSWORD) {
+  await page.goto('/register');
+  await page.getByRole('heading', { name: 'Create your account' }).waitFor();
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Display name (optional)').fill(name);
+  await page.getByLabel('Email').fill(`${username}@example.org`);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign up' }).click();
+  await page.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+}
+
+/** The trimmed text of a locator ('' when it has none). */
+export const text = async (locator) => (await locator.textContent())?.trim() ?? '';
+
+export const dismissToasts = (page) => page.evaluate(() => document.querySelectorAll('.toast button').forEach((b) => b.click()));
+
+/** An entry of the main navigation; its accessible name carries its unread count. */
+export const navLink = (page, label) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: new RegExp(`^${label}`) });
+/** The notifications bell. */
+export const bell = (page) => navLink(page, 'Notifications');
+
+/** Waits until the nav entry `of` (the bell unless told) shows `n` unread: in its name and its badge, or neither at 0. */
+export const expectUnread = (page, n, { of = 'Notifications', ms = 10_000 } = {}) =>
+  eventually(
+    async () => {
+      const link = navLink(page, of);
+      if (n === 0) {
+        assert.equal(await link.getAttribute('aria-label'), null, 'no count in the name');
+        assert.equal(await link.locator('.badge').count(), 0, 'no badge');
+      } else {
+        assert.equal(await link.getAttribute('aria-label'), `${of} (${n} unread)`);
+        assert.equal(await text(link.locator('.badge')), String(n));
+      }
+    },
+    ms,
+    `${of} showing ${n} unread`,
+  );
+
+/** The open conversation's message bubbles. */
+export const bubbles = (page) => page.locator('.conversation .msg');
+
+/**
+ * Screenshots of the page at desktop and phone widths into web/e2e-output/
+ * as `<name>-desktop.png` and `<name>-phone.png`, then back to the page's own
+ * size. Toasts are dismissed and the mouse moved away first. `fullPage`
+ * applies to the desktop one (a full-page phone shot would paint the fixed
+ * bottom bar mid-page).
+ */
+export async function shots(page, name, { fullPage = false } = {}) {
+  const out = ensureOutputDir();
+  const own = page.viewportSize();
+  await dismissToasts(page);
+  await page.mouse.move(0, 0);
+  for (const [size, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+    await page.setViewportSize(vp);
+    await page.waitForTimeout(150);
+    // No half-loaded pictures: those in view have arrived.
+    await page.waitForFunction(() =>
+      [...document.images]
+        .filter((i) => {
+          const r = i.getBoundingClientRect();
+          return r.bottom > 0 && r.top < innerHeight && r.width > 0;
+        })
+        .every((i) => i.complete),
+    );
+    await page.screenshot({ path: join(out, `${name}-${size}.png`), fullPage: fullPage && size === 'desktop' });
+  }
+  await page.setViewportSize(own);
 }

@@ -1,6 +1,6 @@
-// Routes. Pages that come later (messages) add a <Route> here and an entry in
-// nav.ts. Pages only signed-in people open often are loaded when first
-// visited (preact-iso's lazy), to keep the first download small.
+// Routes. New pages add a <Route> here and an entry in nav.ts. Pages only
+// signed-in people open often are loaded when first visited (preact-iso's
+// lazy), to keep the first download small.
 
 import { useEffect, useRef } from 'preact/hooks';
 import { LocationProvider, Route, Router, lazy, useRoute } from 'preact-iso';
@@ -34,6 +34,13 @@ const Followers = () => {
 const Following = () => {
   const { params } = useRoute();
   return <FollowListPage key={`g:${params.username}`} username={params.username} which="following" />;
+};
+// The messenger (and socket.io-client with it) loads when first opened.
+const MessagesPage = lazy(() => import('./pages/Messages').then((m) => m.MessagesPage));
+// One route for the list and a conversation, so moving between rooms keeps the list.
+const Messages = () => {
+  const { params } = useRoute();
+  return <MessagesPage roomId={params.id || null} />;
 };
 const Tag = () => {
   const { params } = useRoute();
@@ -77,6 +84,7 @@ function Routes() {
       <Route path="/u/:username/followers" component={Followers} />
       <Route path="/u/:username/following" component={Following} />
       <Route path="/tags/:tag" component={Tag} />
+      <Route path="/messages/:id?" component={Messages} />
       <Route path="/search" component={Search} />
       <Route path="/settings" component={Settings} />
       <Route path="/notifications" component={Notifications} />

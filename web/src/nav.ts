@@ -2,6 +2,7 @@
 // messenger comes with a live `badge` count like the notifications bell.
 
 import type { ReadonlySignal } from '@preact/signals';
+import { unreadTotal } from './chat/store';
 import type { IconName } from './components/Icon';
 import { unread } from './notifications';
 
@@ -18,6 +19,7 @@ export interface NavItem {
 export const navItems: NavItem[] = [
   { href: '/', label: 'Home', icon: 'home', auth: true },
   { href: '/community', label: 'Community', icon: 'globe' },
+  { href: '/messages', label: 'Messages', icon: 'chat', auth: true, badge: unreadTotal },
   { href: '/search', label: 'Search', icon: 'search' },
   { href: '/notifications', label: 'Notifications', icon: 'bell', auth: true, badge: unread },
 ];

@@ -26,6 +26,18 @@ interface Expiry {
   life: number;
 }
 
+/**
+ * The access token of the last session this tab received (login, sign-up or
+ * refresh), for the chat socket's handshake. Null after a reload until the
+ * next refresh: the socket then relies on the cookie.
+ */
+let token: { value: string; until: number } | null = null;
+
+/** The access token if this tab holds one that is still valid for a while. */
+export function accessToken(): string | null {
+  return token && token.until - Date.now() > 5_000 ? token.value : null;
+}
+
 /** localStorage can be unavailable (some private modes): tabs then act alone. */
 function stored(key: string): string | null {
   try {
@@ -68,6 +80,7 @@ function schedule() {
 }
 
 function accept(s: Session) {
+  token = { value: s.accessToken, until: Date.now() + s.expiresIn * 1000 };
   me.value = s.user;
   status.value = 'signedIn';
   try {
@@ -80,6 +93,7 @@ function accept(s: Session) {
 
 function becomeSignedOut() {
   clearTimeout(timer);
+  token = null;
   me.value = null;
   status.value = 'signedOut';
   try {

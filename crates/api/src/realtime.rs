@@ -325,18 +325,29 @@ struct MarkPayload {
 /// Registers the namespace `/` on `io`. A remote adapter's result must be
 /// awaited (it subscribes to the other nodes).
 pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A::InitRes {
+    let st = Arc::new(st);
     let auth_state = st.clone();
-    let middleware = move |s: SocketRef<A>, TryData(auth): TryData<HandshakeAuth>| {
-        let st = auth_state.clone();
-        async move {
-            let me = authenticate(&st, s.req_parts(), auth.ok())?;
-            s.extensions.insert(me);
-            Ok::<(), Refused>(())
-        }
-    };
-    let handler = move |s: SocketRef<A>, io: SocketIo<A>| {
+    // Everything a socket needs is set up here, before the CONNECT answer:
+    // the connect handler runs in a task after it, and an event the client
+    // emits at once must find its handler registered.
+    let middleware =
+        move |s: SocketRef<A>, io: SocketIo<A>, TryData(auth): TryData<HandshakeAuth>| {
+            let st = auth_state.clone();
+            async move {
+                let me = authenticate(&st, s.req_parts(), auth.ok())?;
+                s.extensions.insert(me);
+                s.join(user_channel(me));
+                register(&s, io, &st, me);
+                // Counted here, in step with the disconnect handler just set.
+                if st.services.chat.connected(me) {
+                    s.extensions.insert(FirstHere);
+                }
+                Ok::<(), Refused>(())
+            }
+        };
+    let handler = move |s: SocketRef<A>| {
         let st = st.clone();
-        async move { connected(s, io, st).await }
+        async move { connected(s, st).await }
     };
     use socketioxide::handler::ConnectHandler;
     io.ns("/", handler.with(middleware))
@@ -344,11 +355,11 @@ pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A
 
 /// Registers `event`: decodes the payload as `T`, runs `f` and acks its
 /// answer, or `{error: {code, message}}`.
-fn on<A, T, F, Fut>(s: &SocketRef<A>, st: &AppState, me: UserId, event: &'static str, f: F)
+fn on<A, T, F, Fut>(s: &SocketRef<A>, st: &Arc<AppState>, me: UserId, event: &'static str, f: F)
 where
     A: Adapter,
     T: DeserializeOwned + Send + 'static,
-    F: Fn(AppState, SocketRef<A>, UserId, T) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Arc<AppState>, SocketRef<A>, UserId, T) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, Error>> + Send + 'static,
 {
     let st = st.clone();
@@ -369,16 +380,36 @@ where
     );
 }
 
-async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
+/// Marks the first socket of a user on this node.
+#[derive(Clone, Copy)]
+struct FirstHere;
+
+/// The first socket of a user on this node announces them online.
+async fn connected<A: Adapter>(s: SocketRef<A>, st: Arc<AppState>) {
     let Some(me) = s.extensions.get::<UserId>() else {
         let _ = s.disconnect();
         return;
     };
-    s.join(user_channel(me));
+    if s.extensions.get::<FirstHere>().is_some() {
+        st.services.chat.mark_online(me).await;
+        let p = Presence {
+            user: me,
+            online: true,
+            last_seen_at: Some(starling_core::Timestamp::now()),
+        };
+        announce_presence(&st, p).await;
+    }
+}
+
+/// The socket's event handlers, and its disconnect.
+/// Every closure here lives as long as the socket: they hold the state by
+/// one shared `Arc`, not by copies of it (memory per connection).
+fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, me: UserId) {
+    let s = s.clone();
 
     on(
         &s,
-        &st,
+        st,
         me,
         "join-chat",
         |st, s, me, p: PartnerPayload| async move {
@@ -389,7 +420,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "join-room",
         |st, s, me, p: RoomPayload| async move {
@@ -403,7 +434,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "leave-room",
         |_st, s, _me, p: RoomPayload| async move {
@@ -413,7 +444,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "send-message",
         |st, _s, me, p: SendPayload| async move {
@@ -435,7 +466,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "typing",
         |st, s, me, p: TypingPayload| async move {
@@ -457,7 +488,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "read-receipt",
         |st, _s, me, p: MarkPayload| async move {
@@ -471,7 +502,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
     );
     on(
         &s,
-        &st,
+        st,
         me,
         "delivered",
         |st, _s, me, p: MarkPayload| async move {
@@ -499,21 +530,18 @@ async fn connected<A: Adapter>(s: SocketRef<A>, io: SocketIo<A>, st: AppState) {
                     false
                 }
             };
-            if !elsewhere {
-                let p = st.services.chat.went_offline(me).await;
-                announce_presence(&st, p).await;
+            // A new socket (a reload) may have come in meanwhile: it wins.
+            if elsewhere || st.services.chat.online_here(me) {
+                return;
             }
+            let p = st.services.chat.went_offline(me).await;
+            if st.services.chat.online_here(me) {
+                st.services.chat.mark_online(me).await;
+                return;
+            }
+            announce_presence(&st, p).await;
         }
     });
-
-    if st.services.chat.connected(me).await {
-        let p = Presence {
-            user: me,
-            online: true,
-            last_seen_at: Some(starling_core::Timestamp::now()),
-        };
-        announce_presence(&st, p).await;
-    }
 }
 
 pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {

@@ -47,6 +47,9 @@ pub enum DomainEvent {
         sender: UserId,
         room: RoomId,
         message: MessageId,
+        /// The room's members when it was sent (the sender included).
+        #[serde(default)]
+        recipients: Vec<UserId>,
     },
 }
 

@@ -394,13 +394,13 @@ pub trait ChatStore: Send + Sync {
     /// Removes `user`; when they owned the room it passes to the member who
     /// joined first. Ok(false): not a member.
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool>;
-    /// Stores `msg` and its event unless `(room, sender, client_msg_id)`
-    /// exists; returns the stored message and whether it is new.
-    async fn send_message(
+    /// Stores each message with its event, all in one transaction, unless
+    /// its `(room, sender, client_msg_id)` exists; returns, in order, the
+    /// stored message and whether it is new.
+    async fn send_messages(
         &self,
-        msg: &MessageRecord,
-        event: &Envelope,
-    ) -> Result<(MessageRecord, bool)>;
+        batch: &[(MessageRecord, Envelope)],
+    ) -> Result<Vec<(MessageRecord, bool)>>;
     /// Newest first, ids below `before`, without those `viewer` removed.
     async fn messages(
         &self,

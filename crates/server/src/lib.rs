@@ -506,7 +506,10 @@ async fn socket_io(settings: &Settings) -> anyhow::Result<(SioLayer, SocketLayer
     let builder = socketioxide::SocketIo::builder()
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
-        .max_payload(64 * 1024);
+        .max_payload(64 * 1024)
+        // Allocated per connection up front; chat frames are small and a
+        // larger one just takes more reads (memory per idle connection).
+        .ws_read_buffer_size(1024);
     match &settings.redis_url {
         Some(url) => {
             // The adapter's driver speaks RESP3 (push messages for pub/sub).

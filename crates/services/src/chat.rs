@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use starling_core::cursor::Cursor;
 use starling_core::events::DomainEvent;
+use starling_core::messaging::Envelope;
 use starling_core::model::{
     MemberRecord, MessageRecord, ReadMark, RoomKind, RoomRecord, Subject, UserRecord,
 };
 use starling_core::ports::Cache;
 use starling_core::types::Limit;
 use starling_core::{Error, IdGenerator, MessageId, Result, RoomId, Timestamp, UserId};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::Ports;
 use crate::notifications::Notifications;
@@ -141,6 +143,75 @@ pub struct Chat {
     buckets: Mutex<HashMap<UserId, Bucket>>,
     /// Sockets per user on this node.
     online: Mutex<HashMap<UserId, usize>>,
+    writer: std::sync::OnceLock<mpsc::Sender<PendingWrite>>,
+}
+
+/// Concurrent batch writers (on SQLite they take turns on its one writer).
+const WRITERS: usize = 2;
+/// Most messages in one transaction.
+const BATCH_MAX: usize = 256;
+
+struct PendingWrite {
+    msg: MessageRecord,
+    event: Envelope,
+    reply: oneshot::Sender<Result<(MessageRecord, bool)>>,
+}
+
+/// Takes whatever sends are waiting (up to [`BATCH_MAX`]) and stores them in
+/// one transaction. If the batch fails, each is retried alone, so one bad
+/// message (its room just deleted) fails only its own sender.
+async fn run_writer(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PendingWrite>>>,
+    store: Arc<dyn starling_core::ports::ChatStore>,
+    outbox: Arc<Outbox>,
+) {
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < BATCH_MAX {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let items: Vec<(MessageRecord, Envelope)> = batch
+            .iter()
+            .map(|p| (p.msg.clone(), p.event.clone()))
+            .collect();
+        match store.send_messages(&items).await {
+            Ok(results) => {
+                if results.iter().any(|(_, created)| *created) {
+                    outbox.committed();
+                }
+                for (p, r) in batch.into_iter().zip(results) {
+                    let _ = p.reply.send(Ok(r));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                if let Some(p) = batch.into_iter().next() {
+                    let _ = p.reply.send(Err(e));
+                }
+            }
+            Err(_) => {
+                for (p, item) in batch.into_iter().zip(items) {
+                    let r = store
+                        .send_messages(std::slice::from_ref(&item))
+                        .await
+                        .and_then(|mut v| v.pop().ok_or_else(|| Error::internal("no result")));
+                    if matches!(r, Ok((_, true))) {
+                        outbox.committed();
+                    }
+                    let _ = p.reply.send(r);
+                }
+            }
+        }
+    }
 }
 
 impl Chat {
@@ -161,6 +232,7 @@ impl Chat {
             settings,
             buckets: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
+            writer: std::sync::OnceLock::new(),
         }
     }
 
@@ -502,11 +574,9 @@ impl Chat {
             sender: me,
             room,
             message: id,
+            recipients: members.clone(),
         })?;
-        let (stored, created) = self.ports.chat.send_message(&record, &event).await?;
-        if created {
-            self.outbox.committed();
-        }
+        let (stored, created) = self.write(record, event).await?;
         let message = self
             .message_views(vec![stored])
             .await?
@@ -517,6 +587,31 @@ impl Chat {
             created,
             members,
         })
+    }
+
+    /// Stores a message through the batching writers: concurrent sends share
+    /// one transaction (group commit), which is what bounds chat throughput.
+    async fn write(&self, msg: MessageRecord, event: Envelope) -> Result<(MessageRecord, bool)> {
+        let writer = self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<PendingWrite>(4096);
+            let rx = Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..WRITERS {
+                tokio::spawn(run_writer(
+                    rx.clone(),
+                    self.ports.chat.clone(),
+                    self.outbox.clone(),
+                ));
+            }
+            tx
+        });
+        let (reply, answer) = oneshot::channel();
+        writer
+            .send(PendingWrite { msg, event, reply })
+            .await
+            .map_err(|_| Error::internal("the chat writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| Error::internal("the chat writer dropped a message"))?
     }
 
     pub async fn history(
@@ -700,20 +795,17 @@ impl Chat {
 
     // ---- presence ----
 
-    /// A socket of `me` connected here. True for the first on this node.
-    pub async fn connected(&self, me: UserId) -> bool {
-        let first = match self.online.lock() {
+    /// A socket of `me` connected here. True for the first on this node
+    /// (then [`Chat::mark_online`]).
+    pub fn connected(&self, me: UserId) -> bool {
+        match self.online.lock() {
             Ok(mut online) => {
                 let n = online.entry(me).or_default();
                 *n += 1;
                 *n == 1
             }
             Err(_) => false,
-        };
-        if first {
-            self.mark_online(me).await;
         }
-        first
     }
 
     /// A socket of `me` disconnected here. True when it was the last on
@@ -754,7 +846,8 @@ impl Chat {
         }
     }
 
-    async fn mark_online(&self, me: UserId) {
+    /// Marks `me` online in the cache (and seen now).
+    pub async fn mark_online(&self, me: UserId) {
         let cache = &self.ports.cache;
         let _ = cache
             .set(

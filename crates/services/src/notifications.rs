@@ -681,11 +681,18 @@ impl Notifications {
                 sender,
                 room,
                 message: _,
+                recipients,
             } => {
                 // Members with a chat connection got it live; the others get
-                // one `message` notification per room until they read it.
-                for member in self.ports.chat.members(room).await? {
-                    let recipient = member.user_id;
+                // one `message` notification per room until they read it
+                // (stored only while they are still members).
+                let recipients = if recipients.is_empty() {
+                    let members = self.ports.chat.members(room).await?;
+                    members.into_iter().map(|m| m.user_id).collect()
+                } else {
+                    recipients
+                };
+                for recipient in recipients {
                     if recipient == sender
                         || crate::chat::is_online(self.ports.cache.as_ref(), recipient).await
                     {

@@ -354,66 +354,104 @@ impl ChatStore for SqlStore {
         Ok(removed)
     }
 
-    async fn send_message(
+    async fn send_messages(
         &self,
-        msg: &MessageRecord,
-        event: &Envelope,
-    ) -> Result<(MessageRecord, bool)> {
+        batch: &[(MessageRecord, Envelope)],
+    ) -> Result<Vec<(MessageRecord, bool)>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Few statements for the whole batch: a write's cost here is mostly
+        // the round trips, not the rows.
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
+        let rows: Vec<String> = (0..batch.len())
+            .map(|i| {
+                let b = 6 * i;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO chat_messages (id, room_id, sender_id, text, client_msg_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING",
-        )
-        .bind(msg.id.get())
-        .bind(msg.room_id.get())
-        .bind(msg.sender_id.get())
-        .bind(&msg.text)
-        .bind(&msg.client_msg_id)
-        .bind(msg.created_at.millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| match db_err(e) {
-            Error::NotFound { .. } => Error::not_found("chat room"),
-            other => other,
-        })?
-        .rows_affected()
-            == 1;
-        if !inserted {
+             VALUES {}
+             ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING
+             RETURNING id",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        for (m, _) in batch {
+            q = q
+                .bind(m.id.get())
+                .bind(m.room_id.get())
+                .bind(m.sender_id.get())
+                .bind(m.text.clone())
+                .bind(m.client_msg_id.clone())
+                .bind(m.created_at.millis());
+        }
+        let inserted: std::collections::HashSet<i64> = q
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| match db_err(e) {
+                Error::NotFound { .. } => Error::not_found("chat room"),
+                other => other,
+            })?
+            .into_iter()
+            .collect();
+        let events: Vec<&Envelope> = batch
+            .iter()
+            .filter(|(m, _)| inserted.contains(&m.id.get()))
+            .map(|(_, e)| e)
+            .collect();
+        crate::outbox::write_events(&mut tx, &events).await?;
+        let mut rooms: Vec<i64> = batch
+            .iter()
+            .filter(|(m, _)| inserted.contains(&m.id.get()))
+            .map(|(m, _)| m.room_id.get())
+            .collect();
+        rooms.sort_unstable();
+        rooms.dedup();
+        if let Some(latest) = batch.iter().map(|(m, _)| m.created_at.millis()).max()
+            && !rooms.is_empty()
+        {
+            let sql = format!(
+                "UPDATE chat_rooms SET last_activity_at = $1 WHERE id IN ({})",
+                placeholders(2, rooms.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(latest);
+            for r in &rooms {
+                q = q.bind(*r);
+            }
+            q.execute(&mut **tx).await.map_err(db_err)?;
+        }
+        // Retries: the messages stored before, by their client ids.
+        let mut out = Vec::with_capacity(batch.len());
+        for (m, _) in batch {
+            if inserted.contains(&m.id.get()) {
+                out.push((m.clone(), true));
+                continue;
+            }
             let sql = format!(
                 "SELECT {MESSAGE_COLUMNS} FROM chat_messages m
                  WHERE m.room_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3"
             );
             let row = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
-                .bind(msg.room_id.get())
-                .bind(msg.sender_id.get())
-                .bind(&msg.client_msg_id)
+                .bind(m.room_id.get())
+                .bind(m.sender_id.get())
+                .bind(&m.client_msg_id)
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(db_err)?;
-            return Ok((row.into(), false));
+            out.push((row.into(), false));
         }
-        sqlx::query("UPDATE chat_rooms SET last_activity_at = $2 WHERE id = $1")
-            .bind(msg.room_id.get())
-            .bind(msg.created_at.millis())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        // The sender has read what they wrote.
-        sqlx::query(
-            "UPDATE chat_members SET last_read_id = $3, read_at = $4, delivered_id = $3
-             WHERE room_id = $1 AND user_id = $2 AND last_read_id < $3",
-        )
-        .bind(msg.room_id.get())
-        .bind(msg.sender_id.get())
-        .bind(msg.id.get())
-        .bind(msg.created_at.millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
-        crate::outbox::write_event(&mut tx, event).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok((msg.clone(), true))
+        Ok(out)
     }
 
     async fn messages(

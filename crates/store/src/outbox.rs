@@ -29,6 +29,45 @@ pub(crate) async fn write_event(
     Ok(())
 }
 
+/// Writes several events in one statement.
+pub(crate) async fn write_events(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    events: &[&Envelope],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            format!(
+                "(${}, ${}, ${}, ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO outbox (id, event_key, payload, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let now = Timestamp::now().millis();
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for event in events {
+        let payload = std::str::from_utf8(&event.payload).map_err(|_| {
+            Error::Internal(anyhow::anyhow!("event {} is not UTF-8 JSON", event.id))
+        })?;
+        q = q
+            .bind(event.id.get())
+            .bind(event.key.clone())
+            .bind(payload.to_owned())
+            .bind(now);
+    }
+    q.execute(&mut **tx).await.map_err(db_err)?;
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: i64,

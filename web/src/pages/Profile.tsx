@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, errorMessage } from '../api/client';
 import { feeds, users } from '../api/endpoints';
+import { MessageButton } from '../chat/MessageButton';
 import type { User } from '../api/types';
 import { Feed } from '../components/Feed';
 import { FollowButton, UserList } from '../components/Users';
@@ -67,7 +68,10 @@ export function ProfilePage({ username }: { username: string }) {
               Edit profile
             </a>
           ) : (
-            <FollowButton user={user} onChange={setUser} />
+            <>
+              <FollowButton user={user} onChange={setUser} />
+              <MessageButton user={user} />
+            </>
           )}
         </div>
       </section>

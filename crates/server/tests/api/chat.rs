@@ -25,6 +25,7 @@ backend_tests!(
     flooding_is_rate_limited,
     client_reconnects_and_catches_up,
     an_expired_token_is_refused_with_a_reason,
+    concurrent_sends_lose_nothing_and_duplicate_nothing,
 );
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
@@ -1374,8 +1375,8 @@ async fn an_expired_token_is_refused_with_a_reason(backend: Backend) {
         return;
     };
     let ann = app.register("ann").await;
-    // Past the expiry and the verifier's 5 s leeway for clock skew.
-    tokio::time::sleep(Duration::from_millis(6500)).await;
+    // Past the expiry (whole seconds) and the verifier's 5 s leeway.
+    tokio::time::sleep(Duration::from_millis(7500)).await;
     let e = sio
         .try_connect("late", json!({"auth": {"token": ann.access}}))
         .await
@@ -1413,4 +1414,70 @@ async fn a_realtime_node_serves_sockets_and_an_api_node_reaches_them() {
     assert_eq!(ack["message"]["text"], "via the realtime node");
     rt.stop().await;
     api.stop().await;
+}
+
+async fn concurrent_sends_lose_nothing_and_duplicate_nothing(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.chat_rate_burst = 1000.0).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let cat = app.register("cat").await;
+    let ab = direct(&app, &ann, &bob).await;
+    let grp = group(&app, &cat, "all", &[&ann, &bob]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // 120 distinct messages, each sent twice at the same time (a client
+    // retrying while the first is in flight), in two rooms by three users.
+    let mut sends = Vec::new();
+    for i in 0..120 {
+        let (who, room) = match i % 3 {
+            0 => (&ann, &ab),
+            1 => (&bob, &grp),
+            _ => (&cat, &grp),
+        };
+        for _ in 0..2 {
+            let path = format!("/api/chat/rooms/{room}/messages");
+            let body = json!({"text": format!("n{i}"), "clientMsgId": format!("k{i}")});
+            let token = who.access.clone();
+            let app = &app;
+            sends.push(async move { (i, app.post(&path, Some(&token), body).await) });
+        }
+    }
+    let results = futures::future::join_all(sends).await;
+    let mut ids: std::collections::HashMap<usize, Vec<String>> = Default::default();
+    for (i, r) in results {
+        assert!(
+            r.status.as_u16() == 201 || r.status.as_u16() == 200,
+            "{}: {}",
+            r.status,
+            r.text
+        );
+        assert_eq!(r.body["text"], format!("n{i}"));
+        ids.entry(i)
+            .or_default()
+            .push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    for (i, pair) in &ids {
+        assert_eq!(
+            pair[0], pair[1],
+            "both sends of message {i} got the same message"
+        );
+    }
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_messages").await, 120);
+    // One event each went through the outbox (and it drained).
+    let r = app.get("/api/chat/unread-count", Some(&ann.access)).await;
+    assert_eq!(
+        r.assert_status(200)["total"],
+        80,
+        "bob's and cat's 80 in the group"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while app.sql_i64("SELECT count(*) FROM outbox").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
 }
