@@ -41,6 +41,16 @@ fn unread_key(user: UserId) -> String {
     format!("notif:unread:{user}")
 }
 
+/// Set while `user` has an unread `message` notification for `room`
+/// (a hint: on a miss the database's unique index decides).
+fn room_pending_key(user: UserId, room: RoomId) -> String {
+    format!("notif:room:{user}:{room}")
+}
+
+/// How long the hint lasts: a notification marked read some other way than
+/// reading the room (the notifications page) is renewed after this at most.
+const ROOM_PENDING_TTL: Duration = Duration::from_secs(60);
+
 fn live_key(user: UserId) -> String {
     format!("live:{user}")
 }
@@ -247,6 +257,7 @@ impl Notifications {
 
     /// `me` caught up with `room`: its `message` notification is read.
     pub async fn room_read(&self, me: UserId, room: RoomId) {
+        let _ = self.ports.cache.delete(&room_pending_key(me, room)).await;
         match self
             .ports
             .notifications
@@ -692,10 +703,16 @@ impl Notifications {
                 } else {
                     recipients
                 };
+                let cache = self.ports.cache.as_ref();
                 for recipient in recipients {
-                    if recipient == sender
-                        || crate::chat::is_online(self.ports.cache.as_ref(), recipient).await
-                    {
+                    if recipient == sender || crate::chat::is_online(cache, recipient).await {
+                        continue;
+                    }
+                    // Most messages to someone away find their room's
+                    // notification already unread; the cache says so
+                    // without a write.
+                    let pending = room_pending_key(recipient, room);
+                    if matches!(cache.get(&pending).await, Ok(Some(_))) {
                         continue;
                     }
                     self.notify_about(
@@ -711,6 +728,9 @@ impl Notifications {
                         },
                     )
                     .await?;
+                    let _ = cache
+                        .set(&pending, Bytes::from_static(b"1"), ROOM_PENDING_TTL)
+                        .await;
                 }
                 Ok(())
             }

@@ -364,26 +364,12 @@ impl ChatStore for SqlStore {
         // Few statements for the whole batch: a write's cost here is mostly
         // the round trips, not the rows.
         let mut tx = self.begin().await?;
-        let rows: Vec<String> = (0..batch.len())
-            .map(|i| {
-                let b = 6 * i;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO chat_messages (id, room_id, sender_id, text, client_msg_id, created_at)
              VALUES {}
              ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING
              RETURNING id",
-            rows.join(", ")
+            crate::value_rows(self.dialect, batch.len(), 6)
         );
         let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
         for (m, _) in batch {
@@ -409,7 +395,7 @@ impl ChatStore for SqlStore {
             .filter(|(m, _)| inserted.contains(&m.id.get()))
             .map(|(_, e)| e)
             .collect();
-        crate::outbox::write_events(&mut tx, &events).await?;
+        crate::outbox::write_events(&mut tx, self.dialect, &events).await?;
         let mut rooms: Vec<i64> = batch
             .iter()
             .filter(|(m, _)| inserted.contains(&m.id.get()))

@@ -213,6 +213,25 @@ pub(crate) async fn begin(
     .map_err(db_err)
 }
 
+/// `(?, ?, ...)` rows of `width` parameters for a multi-row `VALUES` list:
+/// positional on SQLite, where sqlx looks each `$N` name up in a list that
+/// SQLite scans linearly (quadratic in a statement's parameters), `$N` on
+/// PostgreSQL.
+pub(crate) fn value_rows(dialect: Dialect, rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (0..width)
+                .map(|c| match dialect {
+                    Dialect::Sqlite => "?".to_owned(),
+                    Dialect::Postgres => format!("${}", r * width + c + 1),
+                })
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Builds `$start, $start+1, ...` for an `IN (...)` list of `n` values.
 pub(crate) fn placeholders(start: usize, n: usize) -> String {
     (start..start + n)

@@ -32,25 +32,15 @@ pub(crate) async fn write_event(
 /// Writes several events in one statement.
 pub(crate) async fn write_events(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: crate::Dialect,
     events: &[&Envelope],
 ) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let rows: Vec<String> = (0..events.len())
-        .map(|i| {
-            format!(
-                "(${}, ${}, ${}, ${})",
-                4 * i + 1,
-                4 * i + 2,
-                4 * i + 3,
-                4 * i + 4
-            )
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO outbox (id, event_key, payload, created_at) VALUES {}",
-        rows.join(", ")
+        crate::value_rows(dialect, events.len(), 4)
     );
     let now = Timestamp::now().millis();
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
