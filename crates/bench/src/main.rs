@@ -4,17 +4,20 @@
 //! connection, a precomputed request per scenario, latency in a log-linear
 //! histogram. See README.md for examples.
 
+mod chat;
 mod cpu;
 mod graph;
 mod hist;
 mod hold;
 mod http;
 mod load;
+mod node_peer;
 mod notify;
 mod report;
 mod rng;
 mod scale;
 mod seed;
+mod sio;
 mod social;
 mod spawn;
 mod sse;
@@ -155,6 +158,24 @@ enum Command {
         after_help = scale::FEED_AFTER
     )]
     ScaleFeed(Box<scale::FeedArgs>),
+    /// Chat over Socket.IO: many clients in many rooms, steady rate and maximum throughput, Starling vs Node
+    #[command(
+        long_about = "Connect many Socket.IO clients in rooms (default 1,000 in rooms of 10), \
+                      have each send at a steady rate, then as fast as acks come back, and \
+                      report delivered messages/s and delivery latency; against Starling and, \
+                      in the same run, the reference Node.js Socket.IO server \
+                      (bench/chat-node).",
+        after_help = chat::CHAT_AFTER
+    )]
+    Chat(Box<chat::ChatArgs>),
+    /// Hold many idle Socket.IO connections and report the server's memory per connection
+    #[command(
+        long_about = "Open N Socket.IO connections at once (default 10,000), spread over a \
+                      few users, and report the server's resident memory per connection \
+                      (VmRSS after - before, / N); check that they still deliver.",
+        after_help = chat::CHAT_HOLD_AFTER
+    )]
+    ChatHold(Box<chat::ChatHoldArgs>),
 }
 
 impl Command {
@@ -166,6 +187,8 @@ impl Command {
             Command::NotifyLatency(a) => a.load.threads,
             Command::SseHold(a) => a.threads,
             Command::ScaleCompose(_) | Command::ScaleFeed(_) => 1,
+            Command::Chat(a) => a.threads,
+            Command::ChatHold(a) => a.threads,
         }
     }
 }
@@ -316,6 +339,8 @@ fn main() -> ExitCode {
             Command::SseHold(args) => hold::cmd_hold(*args).await,
             Command::ScaleCompose(args) => scale::cmd_compose(*args).await,
             Command::ScaleFeed(args) => scale::cmd_feed(*args).await,
+            Command::Chat(args) => chat::cmd_chat(*args).await,
+            Command::ChatHold(args) => chat::cmd_chat_hold(*args).await,
         }
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
