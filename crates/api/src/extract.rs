@@ -201,23 +201,31 @@ pub fn refresh_cookie(parts: &Parts) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The token of an `Authorization: Bearer` header: None without the header,
+/// an error when it is there but not a Bearer token.
+pub(crate) fn bearer_token(parts: &Parts) -> Result<Option<&str>, Error> {
+    let Some(h) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    h.to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or_else(|| {
+            Error::unauthorized(
+                "invalid_token",
+                "the Authorization header must be 'Bearer <token>'",
+            )
+        })
+}
+
 fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<UserId>, ApiError> {
-    if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
-        let token = h
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError(Error::unauthorized(
-                    "invalid_token",
-                    "the Authorization header must be 'Bearer <token>'",
-                ))
-            })?;
+    if let Some(token) = bearer_token(parts)? {
         return Ok(Some(state.services.verifier.verify(token)?));
     }
     if let Some(token) = cookie(parts, ACCESS_COOKIE).filter(|t| !t.is_empty()) {

@@ -21,7 +21,7 @@ use starling_services::chat::{Departure, Destination, Presence, Retracted, RoomV
 
 use crate::dto::{ChatMessage, ChatRoom, PresenceDto, ReadMarkDto, rfc3339};
 use crate::error::error_code;
-use crate::extract::{ACCESS_COOKIE, cookie};
+use crate::extract::{ACCESS_COOKIE, bearer_token, cookie};
 use crate::state::AppState;
 
 pub fn user_channel(user: UserId) -> String {
@@ -205,7 +205,6 @@ fn authenticate(
     parts: &axum::http::request::Parts,
     auth: Option<HandshakeAuth>,
 ) -> Result<UserId, Refused> {
-    use axum::http::header;
     let verify = |token: &str| {
         st.services
             .verifier
@@ -215,19 +214,7 @@ fn authenticate(
     if let Some(token) = auth.and_then(|a| a.token).filter(|t| !t.is_empty()) {
         return verify(&token);
     }
-    if let Some(h) = parts.headers.get(header::AUTHORIZATION) {
-        let token = h
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Refused("unauthorized: the Authorization header must be 'Bearer <token>'".into())
-            })?;
+    if let Some(token) = bearer_token(parts).map_err(|e| Refused(format!("unauthorized: {e}")))? {
         return verify(token);
     }
     if let Some(token) = cookie(parts, ACCESS_COOKIE).filter(|t| !t.is_empty()) {

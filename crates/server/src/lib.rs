@@ -390,11 +390,25 @@ impl Server {
             workers.push(tokio::spawn(relay.run(stop)));
         }
         if roles.api || roles.realtime {
-            workers.push(spawn_live_refresh(services.clone(), shutdown.subscribe()));
-            workers.push(spawn_presence_refresh(
-                services.clone(),
+            // Renew this node's marks of users with an open notification
+            // stream, and of users with a chat socket, well within their TTLs.
+            let live = services.notifications.clone();
+            workers.push(spawn_every(
+                starling_services::notifications::LIVE_TTL / 3,
+                shutdown.subscribe(),
+                move || {
+                    let live = live.clone();
+                    async move { live.refresh_live().await }
+                },
+            ));
+            let chat = services.chat.clone();
+            workers.push(spawn_every(
                 Duration::from_secs(settings.presence_ttl_secs.max(3)) / 3,
                 shutdown.subscribe(),
+                move || {
+                    let chat = chat.clone();
+                    async move { chat.refresh_presence().await }
+                },
             ));
         }
         if roles.worker {
@@ -444,18 +458,18 @@ impl Server {
     }
 }
 
-/// Renews this node's chat presence marks.
-fn spawn_presence_refresh(
-    services: Services,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+/// Runs `job` every `period` until shutdown.
+fn spawn_every<F, Fut>(period: Duration, mut stop: watch::Receiver<bool>, job: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => services.chat.refresh_presence().await,
+                _ = tick.tick() => job().await,
                 _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
             }
         }
@@ -539,21 +553,6 @@ async fn socket_io(settings: &Settings) -> anyhow::Result<(SioLayer, SocketLayer
             Ok((SioLayer::Local(layer), SocketLayer::Local(io)))
         }
     }
-}
-
-/// Renews this node's marks of users with an open notification stream.
-fn spawn_live_refresh(services: Services, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let every = starling_services::notifications::LIVE_TTL / 3;
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => services.notifications.refresh_live().await,
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
-            }
-        }
-    })
 }
 
 /// Worker job: delete long-expired refresh tokens every hour.

@@ -710,8 +710,13 @@ impl Chat {
         Ok(unique(ids.iter().copied()))
     }
 
-    /// Hides messages for `me` only. Every id must be in one of `me`'s rooms.
-    pub async fn remove(&self, me: UserId, ids: &[MessageId]) -> Result<Vec<MessageId>> {
+    /// The messages `ids` (deduplicated), all in rooms `me` is in; NotFound
+    /// if any is not.
+    async fn visible_messages(
+        &self,
+        me: UserId,
+        ids: &[MessageId],
+    ) -> Result<(Vec<MessageId>, Vec<MessageRecord>)> {
         let ids = Self::check_ids(ids)?;
         let found = self.ports.chat.messages_by_ids(&ids).await?;
         if found.len() != ids.len() {
@@ -722,22 +727,19 @@ impl Chat {
                 .await
                 .map_err(|_| Error::not_found("message"))?;
         }
+        Ok((ids, found))
+    }
+
+    /// Hides messages for `me` only. Every id must be in one of `me`'s rooms.
+    pub async fn remove(&self, me: UserId, ids: &[MessageId]) -> Result<Vec<MessageId>> {
+        let (ids, _) = self.visible_messages(me, ids).await?;
         self.ports.chat.hide_messages(me, &ids).await?;
         Ok(ids)
     }
 
     /// Retracts `me`'s own messages for everyone; all or nothing.
     pub async fn retract(&self, me: UserId, ids: &[MessageId]) -> Result<Vec<Retracted>> {
-        let ids = Self::check_ids(ids)?;
-        let found = self.ports.chat.messages_by_ids(&ids).await?;
-        if found.len() != ids.len() {
-            return Err(Error::not_found("message"));
-        }
-        for room in unique(found.iter().map(|m| m.room_id)) {
-            self.check_member(me, room)
-                .await
-                .map_err(|_| Error::not_found("message"))?;
-        }
+        let (ids, found) = self.visible_messages(me, ids).await?;
         if found.iter().any(|m| m.sender_id != me) {
             return Err(Error::forbidden("you can retract only your own messages"));
         }
