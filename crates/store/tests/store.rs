@@ -49,7 +49,7 @@ async fn sqlite() -> Db {
     let store = SqlStore::connect(&url, &StoreOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     Db {
         store,
         _dir: Some(dir),
@@ -80,7 +80,7 @@ async fn postgres() -> Option<Db> {
     let store = SqlStore::connect(url.as_str(), &StoreOptions::default())
         .await
         .unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     Some(Db {
         store,
         _dir: None,
