@@ -533,7 +533,25 @@ async fn a_replayed_event_makes_no_second_notification(b: Backend) {
         .await;
     assert_eq!(n.body["items"][0]["id"], items[0]["id"]);
     let event = json!({"type": "postLoved", "actor": bob.id, "post": p}).to_string();
+    let nid = items[0]["id"].as_str().unwrap().to_owned();
     for _ in 0..2 {
+        // The relay deletes the row only after the bus has handled it, which
+        // can be a moment after the notification shows: wait for that first.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while app
+            .sql_i64(&format!(
+                "SELECT count(*) FROM outbox o JOIN notifications n ON o.id = n.event_id \
+                 WHERE n.id = {nid}"
+            ))
+            .await
+            > 0
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the relay kept the event"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         // RETURNING: the test fails unless the event really went back in.
         let replayed = app
             .sql_i64(&format!(
