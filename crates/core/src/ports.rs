@@ -377,7 +377,11 @@ pub trait ChatStore: Send + Sync {
     async fn create_group(&self, room: &RoomRecord, members: &[UserId]) -> Result<()>;
     /// NotFound when there is no such room.
     async fn room(&self, id: RoomId) -> Result<RoomRecord>;
-    async fn members(&self, room: RoomId) -> Result<Vec<MemberRecord>>;
+    /// The members of `rooms`, each room's in the order they joined.
+    async fn members_of(&self, rooms: &[RoomId]) -> Result<Vec<MemberRecord>>;
+    async fn members(&self, room: RoomId) -> Result<Vec<MemberRecord>> {
+        self.members_of(&[room]).await
+    }
     async fn member(&self, room: RoomId, user: UserId) -> Result<Option<MemberRecord>>;
     /// `user`'s rooms, latest activity first.
     async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomEntry>>;
@@ -420,7 +424,9 @@ pub trait ChatStore: Send + Sync {
     ) -> Result<Option<ReadMark>>;
     async fn mark_delivered(&self, room: RoomId, user: UserId, upto: MessageId) -> Result<()>;
     /// Per room, `user`'s unread messages (others', not retracted or removed).
-    async fn unread_counts(&self, user: UserId) -> Result<Vec<(RoomId, i64)>>;
+    /// Only `room`'s when given.
+    async fn unread_counts(&self, user: UserId, room: Option<RoomId>)
+    -> Result<Vec<(RoomId, i64)>>;
     /// Hides messages for `user`.
     async fn hide_messages(&self, user: UserId, ids: &[MessageId]) -> Result<()>;
     /// Retracts messages (all must be `sender`'s; checked by the caller).

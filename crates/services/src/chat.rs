@@ -265,20 +265,19 @@ impl Chat {
             .collect();
         let last = self.ports.chat.messages(room.id, me, None, 1).await?;
         let last_message = self.message_views(last).await?.pop();
-        let unread = self
-            .ports
-            .chat
-            .unread_counts(me)
-            .await?
-            .into_iter()
-            .find(|(r, _)| *r == room.id)
-            .map_or(0, |(_, n)| n);
+        let unread = self.unread_in(me, room.id).await?;
         Ok(RoomView {
             room,
             members,
             last_message,
             unread,
         })
+    }
+
+    /// `me`'s unread messages in `room`.
+    async fn unread_in(&self, me: UserId, room: RoomId) -> Result<i64> {
+        let counts = self.ports.chat.unread_counts(me, Some(room)).await?;
+        Ok(counts.first().map_or(0, |(_, n)| *n))
     }
 
     pub async fn message_views(&self, records: Vec<MessageRecord>) -> Result<Vec<MessageView>> {
@@ -310,10 +309,15 @@ impl Chat {
             .map(|m| (m.record.id, m))
             .collect();
         let mut out = Vec::with_capacity(entries.len());
-        let mut all_members = Vec::with_capacity(entries.len());
-        for e in &entries {
-            all_members.push(self.ports.chat.members(e.room.id).await?);
+        let room_ids: Vec<RoomId> = entries.iter().map(|e| e.room.id).collect();
+        let mut by_room: HashMap<RoomId, Vec<MemberRecord>> = HashMap::new();
+        for m in self.ports.chat.members_of(&room_ids).await? {
+            by_room.entry(m.room_id).or_default().push(m);
         }
+        let all_members: Vec<Vec<MemberRecord>> = room_ids
+            .iter()
+            .map(|r| by_room.remove(r).unwrap_or_default())
+            .collect();
         let ids = unique(all_members.iter().flatten().map(|m| m.user_id));
         let users = self.users.records(&ids).await?;
         for (e, members) in entries.into_iter().zip(all_members) {
@@ -668,15 +672,7 @@ impl Chat {
             .mark_read(room, me, message, Timestamp::now())
             .await?;
         // Caught up: the collapsed `message` notification is read too.
-        let unread = self
-            .ports
-            .chat
-            .unread_counts(me)
-            .await?
-            .into_iter()
-            .find(|(r, _)| *r == room)
-            .map_or(0, |(_, n)| n);
-        if unread == 0 {
+        if self.unread_in(me, room).await? == 0 {
             self.notifications.room_read(me, room).await;
         }
         match moved {
@@ -764,7 +760,7 @@ impl Chat {
     }
 
     pub async fn unread(&self, me: UserId) -> Result<(i64, Vec<(RoomId, i64)>)> {
-        let rooms = self.ports.chat.unread_counts(me).await?;
+        let rooms = self.ports.chat.unread_counts(me, None).await?;
         let total = rooms.iter().map(|(_, n)| n).sum();
         Ok((total, rooms.into_iter().filter(|(_, n)| *n > 0).collect()))
     }

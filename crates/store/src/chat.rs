@@ -199,15 +199,20 @@ impl ChatStore for SqlStore {
             .try_into()
     }
 
-    async fn members(&self, room: RoomId) -> Result<Vec<MemberRecord>> {
+    async fn members_of(&self, rooms: &[RoomId]) -> Result<Vec<MemberRecord>> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
-            "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE room_id = $1 ORDER BY joined_at, user_id"
+            "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE room_id IN ({})
+             ORDER BY room_id, joined_at, user_id",
+            placeholders(1, rooms.len())
         );
-        let rows = sqlx::query_as::<_, MemberRow>(AssertSqlSafe(sql))
-            .bind(room.get())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let mut q = sqlx::query_as::<_, MemberRow>(AssertSqlSafe(sql));
+        for r in rooms {
+            q = q.bind(r.get());
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(db_err)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -527,16 +532,21 @@ impl ChatStore for SqlStore {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn unread_counts(&self, user: UserId) -> Result<Vec<(RoomId, i64)>> {
+    async fn unread_counts(
+        &self,
+        user: UserId,
+        room: Option<RoomId>,
+    ) -> Result<Vec<(RoomId, i64)>> {
         let sql = format!(
             "SELECT me.room_id,
                  (SELECT count(*) FROM chat_messages m
                   WHERE m.room_id = me.room_id AND m.id > me.last_read_id AND m.sender_id <> $1
                     AND m.retracted_at IS NULL AND {NOT_HIDDEN}) AS unread
-             FROM chat_members me WHERE me.user_id = $1"
+             FROM chat_members me WHERE me.user_id = $1 AND ($2 = 0 OR me.room_id = $2)"
         );
         let rows: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
             .bind(user.get())
+            .bind(room.map_or(0, RoomId::get))
             .fetch_all(&self.pool)
             .await
             .map_err(db_err)?;
