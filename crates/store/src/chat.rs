@@ -1,7 +1,6 @@
 //! Chat rooms, members with read marks, messages and their search.
 
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::messaging::Envelope;
 use starling_core::model::{
     MemberRecord, MessageRecord, ReadMark, RoomEntry, RoomKind, RoomRecord,
@@ -16,7 +15,6 @@ const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.sender_id, m.text, m.client_msg_id, m.created_at, m.retracted_at";
 const MEMBER_COLUMNS: &str = "room_id, user_id, joined_at, last_read_id, read_at";
 
-#[derive(sqlx::FromRow)]
 struct RoomRow {
     id: i64,
     kind: String,
@@ -25,6 +23,15 @@ struct RoomRow {
     created_at: i64,
     last_activity_at: i64,
 }
+
+crate::db::from_row!(RoomRow {
+    id,
+    kind,
+    name,
+    owner_id,
+    created_at,
+    last_activity_at
+});
 
 impl TryFrom<RoomRow> for RoomRecord {
     type Error = Error;
@@ -42,15 +49,19 @@ impl TryFrom<RoomRow> for RoomRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct EntryRow {
-    #[sqlx(flatten)]
     room: RoomRow,
     last_id: Option<i64>,
     unread: i64,
 }
 
-#[derive(sqlx::FromRow)]
+crate::db::from_row!(EntryRow {
+    #[flatten]
+    room,
+    last_id,
+    unread
+});
+
 struct MessageRow {
     id: i64,
     room_id: i64,
@@ -60,6 +71,16 @@ struct MessageRow {
     created_at: i64,
     retracted_at: Option<i64>,
 }
+
+crate::db::from_row!(MessageRow {
+    id,
+    room_id,
+    sender_id,
+    text,
+    client_msg_id,
+    created_at,
+    retracted_at
+});
 
 impl From<MessageRow> for MessageRecord {
     fn from(r: MessageRow) -> Self {
@@ -75,7 +96,6 @@ impl From<MessageRow> for MessageRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct MemberRow {
     room_id: i64,
     user_id: i64,
@@ -83,6 +103,14 @@ struct MemberRow {
     last_read_id: i64,
     read_at: Option<i64>,
 }
+
+crate::db::from_row!(MemberRow {
+    room_id,
+    user_id,
+    joined_at,
+    last_read_id,
+    read_at
+});
 
 impl From<MemberRow> for MemberRecord {
     fn from(r: MemberRow) -> Self {
@@ -106,19 +134,19 @@ const NOT_HIDDEN: &str =
     "NOT EXISTS (SELECT 1 FROM chat_hidden h WHERE h.user_id = $1 AND h.message_id = m.id)";
 
 async fn insert_member(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::db::Tx,
     room: RoomId,
     user: UserId,
     at: Timestamp,
 ) -> Result<u64> {
-    sqlx::query(
+    crate::db::query(
         "INSERT INTO chat_members (room_id, user_id, joined_at) VALUES ($1, $2, $3)
          ON CONFLICT (room_id, user_id) DO NOTHING",
     )
     .bind(room.get())
     .bind(user.get())
     .bind(at.millis())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await
     .map(|r| r.rows_affected())
     .map_err(|e| match db_err(e) {
@@ -133,7 +161,7 @@ impl ChatStore for SqlStore {
         let key = direct_key(a, b);
         let existing = |key: String| async move {
             let sql = format!("SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.direct_key = $1");
-            sqlx::query_as::<_, RoomRow>(AssertSqlSafe(sql))
+            crate::db::query_as::<RoomRow>(sql)
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await
@@ -143,14 +171,14 @@ impl ChatStore for SqlStore {
             return r.try_into();
         }
         let mut tx = self.begin().await?;
-        let created = sqlx::query(
+        let created = crate::db::query(
             "INSERT INTO chat_rooms (id, kind, direct_key, created_at, last_activity_at)
              VALUES ($1, 'direct', $2, $3, $3) ON CONFLICT (direct_key) DO NOTHING",
         )
         .bind(room.id.get())
         .bind(&key)
         .bind(room.created_at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -171,7 +199,7 @@ impl ChatStore for SqlStore {
 
     async fn create_group(&self, room: &RoomRecord, members: &[UserId]) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO chat_rooms (id, kind, name, owner_id, created_at, last_activity_at)
              VALUES ($1, 'group', $2, $3, $4, $4)",
         )
@@ -179,7 +207,7 @@ impl ChatStore for SqlStore {
         .bind(room.name.as_deref())
         .bind(room.owner_id.map(UserId::get))
         .bind(room.created_at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         for u in members {
@@ -190,7 +218,7 @@ impl ChatStore for SqlStore {
 
     async fn room(&self, id: RoomId) -> Result<RoomRecord> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.id = $1");
-        sqlx::query_as::<_, RoomRow>(AssertSqlSafe(sql))
+        crate::db::query_as::<RoomRow>(sql)
             .bind(id.get())
             .fetch_optional(&self.pool)
             .await
@@ -208,7 +236,7 @@ impl ChatStore for SqlStore {
              ORDER BY room_id, joined_at, user_id",
             placeholders(1, rooms.len())
         );
-        let mut q = sqlx::query_as::<_, MemberRow>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<MemberRow>(sql);
         for r in rooms {
             q = q.bind(r.get());
         }
@@ -220,7 +248,7 @@ impl ChatStore for SqlStore {
         let sql = format!(
             "SELECT {MEMBER_COLUMNS} FROM chat_members WHERE room_id = $1 AND user_id = $2"
         );
-        Ok(sqlx::query_as::<_, MemberRow>(AssertSqlSafe(sql))
+        Ok(crate::db::query_as::<MemberRow>(sql)
             .bind(room.get())
             .bind(user.get())
             .fetch_optional(&self.pool)
@@ -242,7 +270,7 @@ impl ChatStore for SqlStore {
              WHERE me.user_id = $1
              ORDER BY r.last_activity_at DESC, r.id DESC"
         );
-        let rows = sqlx::query_as::<_, EntryRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<EntryRow>(sql)
             .bind(user.get())
             .fetch_all(&self.pool)
             .await
@@ -260,10 +288,10 @@ impl ChatStore for SqlStore {
 
     async fn rename_room(&self, room: RoomId, name: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE chat_rooms SET name = $2 WHERE id = $1")
+        crate::db::query("UPDATE chat_rooms SET name = $2 WHERE id = $1")
             .bind(room.get())
             .bind(name)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
@@ -279,9 +307,9 @@ impl ChatStore for SqlStore {
             "DELETE FROM chat_members WHERE room_id = $1",
             "DELETE FROM chat_rooms WHERE id = $1",
         ] {
-            sqlx::query(sql)
+            crate::db::query(sql)
                 .bind(room.get())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
         }
@@ -298,23 +326,24 @@ impl ChatStore for SqlStore {
         let mut tx = self.begin().await?;
         if self.dialect == Dialect::Postgres {
             // Serialise membership changes of one room, so the size check holds.
-            sqlx::query("SELECT id FROM chat_rooms WHERE id = $1 FOR UPDATE")
+            crate::db::query("SELECT id FROM chat_rooms WHERE id = $1 FOR UPDATE")
                 .bind(room.get())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
         }
-        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_members WHERE room_id = $1")
-            .bind(room.get())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        let already: Option<i64> = sqlx::query_scalar(
+        let count: i64 =
+            crate::db::query_scalar("SELECT count(*) FROM chat_members WHERE room_id = $1")
+                .bind(room.get())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let already: Option<i64> = crate::db::query_scalar(
             "SELECT user_id FROM chat_members WHERE room_id = $1 AND user_id = $2",
         )
         .bind(room.get())
         .bind(user.get())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         if already.is_some() {
@@ -334,16 +363,17 @@ impl ChatStore for SqlStore {
 
     async fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let removed = sqlx::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2")
-            .bind(room.get())
-            .bind(user.get())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?
-            .rows_affected()
-            == 1;
+        let removed =
+            crate::db::query("DELETE FROM chat_members WHERE room_id = $1 AND user_id = $2")
+                .bind(room.get())
+                .bind(user.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+                == 1;
         if removed {
-            sqlx::query(
+            crate::db::query(
                 "UPDATE chat_rooms SET owner_id = (
                      SELECT m.user_id FROM chat_members m WHERE m.room_id = $1
                      ORDER BY m.joined_at, m.user_id LIMIT 1)
@@ -351,7 +381,7 @@ impl ChatStore for SqlStore {
             )
             .bind(room.get())
             .bind(user.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
@@ -376,7 +406,7 @@ impl ChatStore for SqlStore {
              RETURNING id",
             crate::value_rows(self.dialect, batch.len(), 6)
         );
-        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_scalar::<i64>(sql);
         for (m, _) in batch {
             q = q
                 .bind(m.id.get())
@@ -387,7 +417,7 @@ impl ChatStore for SqlStore {
                 .bind(m.created_at.millis());
         }
         let inserted: std::collections::HashSet<i64> = q
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(|e| match db_err(e) {
                 Error::NotFound { .. } => Error::not_found("chat room"),
@@ -415,11 +445,11 @@ impl ChatStore for SqlStore {
                 "UPDATE chat_rooms SET last_activity_at = $1 WHERE id IN ({})",
                 placeholders(2, rooms.len())
             );
-            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(latest);
+            let mut q = crate::db::query(sql).bind(latest);
             for r in &rooms {
                 q = q.bind(*r);
             }
-            q.execute(&mut **tx).await.map_err(db_err)?;
+            q.execute(&mut *tx).await.map_err(db_err)?;
         }
         // Retries: the messages stored before, by their client ids.
         let mut out = Vec::with_capacity(batch.len());
@@ -432,11 +462,11 @@ impl ChatStore for SqlStore {
                 "SELECT {MESSAGE_COLUMNS} FROM chat_messages m
                  WHERE m.room_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3"
             );
-            let row = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
+            let row = crate::db::query_as::<MessageRow>(sql)
                 .bind(m.room_id.get())
                 .bind(m.sender_id.get())
                 .bind(&m.client_msg_id)
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
             out.push((row.into(), false));
@@ -457,7 +487,7 @@ impl ChatStore for SqlStore {
              WHERE m.room_id = $2 AND m.id < $3 AND {NOT_HIDDEN}
              ORDER BY m.id DESC LIMIT $4"
         );
-        let rows = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<MessageRow>(sql)
             .bind(viewer.get())
             .bind(room.get())
             .bind(before.map_or(i64::MAX, MessageId::get))
@@ -476,7 +506,7 @@ impl ChatStore for SqlStore {
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages m WHERE m.id IN ({})",
             placeholders(1, ids.len())
         );
-        let mut q = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<MessageRow>(sql);
         for id in ids {
             q = q.bind(id.get());
         }
@@ -492,7 +522,7 @@ impl ChatStore for SqlStore {
         at: Timestamp,
     ) -> Result<Option<ReadMark>> {
         let mut tx = self.begin().await?;
-        let moved = sqlx::query(
+        let moved = crate::db::query(
             "UPDATE chat_members SET last_read_id = $3, read_at = $4
              WHERE room_id = $1 AND user_id = $2 AND last_read_id < $3",
         )
@@ -500,7 +530,7 @@ impl ChatStore for SqlStore {
         .bind(user.get())
         .bind(upto.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -519,14 +549,14 @@ impl ChatStore for SqlStore {
 
     async fn mark_delivered(&self, room: RoomId, user: UserId, upto: MessageId) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        crate::db::query(
             "UPDATE chat_members SET delivered_id = $3
              WHERE room_id = $1 AND user_id = $2 AND delivered_id < $3",
         )
         .bind(room.get())
         .bind(user.get())
         .bind(upto.get())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
@@ -544,7 +574,7 @@ impl ChatStore for SqlStore {
                     AND m.retracted_at IS NULL AND {NOT_HIDDEN}) AS unread
              FROM chat_members me WHERE me.user_id = $1 AND ($2 = 0 OR me.room_id = $2)"
         );
-        let rows: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
+        let rows: Vec<(i64, i64)> = crate::db::query_as(sql)
             .bind(user.get())
             .bind(room.map_or(0, RoomId::get))
             .fetch_all(&self.pool)
@@ -559,13 +589,13 @@ impl ChatStore for SqlStore {
     async fn hide_messages(&self, user: UserId, ids: &[MessageId]) -> Result<()> {
         let mut tx = self.begin().await?;
         for id in ids {
-            sqlx::query(
+            crate::db::query(
                 "INSERT INTO chat_hidden (user_id, message_id) VALUES ($1, $2)
                  ON CONFLICT (user_id, message_id) DO NOTHING",
             )
             .bind(user.get())
             .bind(id.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         }
@@ -575,13 +605,13 @@ impl ChatStore for SqlStore {
     async fn retract_messages(&self, ids: &[MessageId], at: Timestamp) -> Result<()> {
         let mut tx = self.begin().await?;
         for id in ids {
-            sqlx::query(
+            crate::db::query(
                 "UPDATE chat_messages SET text = '', retracted_at = $2
                  WHERE id = $1 AND retracted_at IS NULL",
             )
             .bind(id.get())
             .bind(at.millis())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         }
@@ -613,7 +643,7 @@ impl ChatStore for SqlStore {
                AND m.id < $3 AND ($4 = 0 OR m.room_id = $4)
              ORDER BY m.id DESC LIMIT $5"
         );
-        let rows = sqlx::query_as::<_, MessageRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<MessageRow>(sql)
             .bind(user.get())
             .bind(query)
             .bind(before.map_or(i64::MAX, MessageId::get))
@@ -626,7 +656,7 @@ impl ChatStore for SqlStore {
     }
 
     async fn contacts(&self, user: UserId) -> Result<Vec<UserId>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
+        let ids: Vec<i64> = crate::db::query_scalar(
             "SELECT DISTINCT o.user_id FROM chat_members me
              JOIN chat_members o ON o.room_id = me.room_id
              WHERE me.user_id = $1 AND o.user_id <> $1",

@@ -1,5 +1,4 @@
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::model::{CommentRecord, NewComment};
 use starling_core::ports::CommentStore;
 use starling_core::{CommentId, Error, PostId, Result, Timestamp, UserId};
@@ -9,7 +8,6 @@ use crate::{SqlStore, db_err};
 const COMMENT_COLUMNS: &str = "c.id, c.post_id, c.parent_id, c.author_id, c.text, c.love_count, \
      c.reply_count, c.created_at, c.edited_at, c.deleted_at";
 
-#[derive(sqlx::FromRow)]
 struct CommentRow {
     id: i64,
     post_id: i64,
@@ -22,6 +20,19 @@ struct CommentRow {
     edited_at: Option<i64>,
     deleted_at: Option<i64>,
 }
+
+crate::db::from_row!(CommentRow {
+    id,
+    post_id,
+    parent_id,
+    author_id,
+    text,
+    love_count,
+    reply_count,
+    created_at,
+    edited_at,
+    deleted_at
+});
 
 impl From<CommentRow> for CommentRecord {
     fn from(r: CommentRow) -> Self {
@@ -46,11 +57,11 @@ impl CommentStore for SqlStore {
         let mut tx = self.begin().await?;
         // The post's count first (a write, so SQLite takes the lock up front);
         // no row means the post is gone, and nothing is written.
-        let post_live = sqlx::query(
+        let post_live = crate::db::query(
             "UPDATE posts SET comment_count = comment_count + 1 WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(c.post_id.get())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -59,13 +70,13 @@ impl CommentStore for SqlStore {
             return Err(Error::not_found("post"));
         }
         if let Some(parent) = c.parent_id {
-            let parent_ok = sqlx::query(
+            let parent_ok = crate::db::query(
                 "UPDATE comments SET reply_count = reply_count + 1
                  WHERE id = $1 AND post_id = $2",
             )
             .bind(parent.get())
             .bind(c.post_id.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected()
@@ -74,7 +85,7 @@ impl CommentStore for SqlStore {
                 return Err(Error::not_found("parent comment"));
             }
         }
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO comments (id, post_id, parent_id, author_id, text, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -84,7 +95,7 @@ impl CommentStore for SqlStore {
         .bind(c.author_id.get())
         .bind(&c.text)
         .bind(c.created_at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         crate::outbox::write_event(&mut tx, &c.event).await?;
@@ -104,10 +115,10 @@ impl CommentStore for SqlStore {
     }
 
     async fn comment(&self, id: CommentId) -> Result<CommentRecord> {
-        sqlx::query_as::<_, CommentRow>(AssertSqlSafe(format!(
+        crate::db::query_as::<CommentRow>(format!(
             "SELECT {COMMENT_COLUMNS} FROM comments c JOIN posts p ON p.id = c.post_id
              WHERE c.id = $1 AND p.deleted_at IS NULL"
-        )))
+        ))
         .bind(id.get())
         .fetch_optional(&self.pool)
         .await
@@ -125,7 +136,7 @@ impl CommentStore for SqlStore {
              WHERE p.deleted_at IS NULL AND c.id IN ({})",
             crate::placeholders(1, ids.len())
         );
-        let mut q = sqlx::query_as::<_, CommentRow>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<CommentRow>(sql);
         for id in ids {
             q = q.bind(id.get());
         }
@@ -145,7 +156,7 @@ impl CommentStore for SqlStore {
         limit: u32,
     ) -> Result<Vec<CommentRecord>> {
         let live: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM posts WHERE id = $1 AND deleted_at IS NULL")
+            crate::db::query_scalar("SELECT id FROM posts WHERE id = $1 AND deleted_at IS NULL")
                 .bind(post.get())
                 .fetch_optional(&self.pool)
                 .await
@@ -163,7 +174,7 @@ impl CommentStore for SqlStore {
              WHERE c.post_id = $1 AND {parent_clause} AND c.id > $3
              ORDER BY c.id ASC LIMIT $4"
         );
-        let rows = sqlx::query_as::<_, CommentRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<CommentRow>(sql)
             .bind(post.get())
             .bind(parent.map_or(0, CommentId::get))
             .bind(after.map_or(0, CommentId::get))
@@ -180,7 +191,7 @@ impl CommentStore for SqlStore {
         text: &str,
         at: Timestamp,
     ) -> Result<CommentRecord> {
-        let n = sqlx::query(
+        let n = crate::db::query(
             "UPDATE comments SET text = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id.get())
@@ -197,57 +208,58 @@ impl CommentStore for SqlStore {
     }
 
     async fn delete_comment(&self, id: CommentId, at: Timestamp) -> Result<()> {
-        let post_id: Option<i64> = sqlx::query_scalar("SELECT post_id FROM comments WHERE id = $1")
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let post_id: Option<i64> =
+            crate::db::query_scalar("SELECT post_id FROM comments WHERE id = $1")
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
         let Some(post_id) = post_id else {
             return Err(Error::not_found("comment"));
         };
         let mut tx = self.begin().await?;
         // Lock the post row before any comment row, the order creating a
         // comment takes too, so a delete and a reply cannot deadlock.
-        sqlx::query("UPDATE posts SET comment_count = comment_count WHERE id = $1")
+        crate::db::query("UPDATE posts SET comment_count = comment_count WHERE id = $1")
             .bind(post_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         // Mark it; what happens next depends on its replies.
-        let marked: Option<(i64, Option<i64>, i64)> = sqlx::query_as(
+        let marked: Option<(i64, Option<i64>, i64)> = crate::db::query_as(
             "UPDATE comments SET deleted_at = $2, text = ''
              WHERE id = $1 AND deleted_at IS NULL
              RETURNING post_id, parent_id, reply_count",
         )
         .bind(id.get())
         .bind(at.millis())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         let Some((post_id, parent_id, replies)) = marked else {
             return Err(Error::not_found("comment"));
         };
-        sqlx::query("UPDATE posts SET comment_count = comment_count - 1 WHERE id = $1")
+        crate::db::query("UPDATE posts SET comment_count = comment_count - 1 WHERE id = $1")
             .bind(post_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         if replies == 0 {
             // Nothing hangs off it: remove it outright.
-            sqlx::query("DELETE FROM comments WHERE id = $1")
+            crate::db::query("DELETE FROM comments WHERE id = $1")
                 .bind(id.get())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            sqlx::query("DELETE FROM loves WHERE target_id = $1")
+            crate::db::query("DELETE FROM loves WHERE target_id = $1")
                 .bind(id.get())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
             if let Some(parent) = parent_id {
-                sqlx::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = $1")
+                crate::db::query("UPDATE comments SET reply_count = reply_count - 1 WHERE id = $1")
                     .bind(parent)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
             }

@@ -1,7 +1,6 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::messaging::Envelope;
 use starling_core::model::{FollowPosition, UserRecord};
 use starling_core::ports::FollowStore;
@@ -10,12 +9,16 @@ use starling_core::{Error, Result, Timestamp, UserId};
 use crate::users::{USER_COLUMNS, UserRow};
 use crate::{SqlStore, db_err, placeholders};
 
-#[derive(sqlx::FromRow)]
 struct FollowRow {
-    #[sqlx(flatten)]
     user: UserRow,
     followed_at: i64,
 }
+
+crate::db::from_row!(FollowRow {
+    #[flatten]
+    user,
+    followed_at
+});
 
 impl SqlStore {
     /// One page of a follow list. `side` is the column holding the listed users.
@@ -39,7 +42,7 @@ impl SqlStore {
              ORDER BY f.created_at DESC, f.{them} DESC
              LIMIT $4"
         );
-        let rows = sqlx::query_as::<_, FollowRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<FollowRow>(sql)
             .bind(user.get())
             .bind(at)
             .bind(id)
@@ -61,7 +64,7 @@ impl SqlStore {
     }
 
     async fn ensure_user(&self, id: UserId) -> Result<()> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        let found: Option<i64> = crate::db::query_scalar("SELECT id FROM users WHERE id = $1")
             .bind(id.get())
             .fetch_optional(&self.pool)
             .await
@@ -82,14 +85,14 @@ impl FollowStore for SqlStore {
         let mut tx = self.begin().await?;
         // The insert is the transaction's first statement (a write), and the
         // counters move only when it inserted, so counts stay exact under races.
-        let inserted = sqlx::query(
+        let inserted = crate::db::query(
             "INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (follower_id, followee_id) DO NOTHING",
         )
         .bind(follower.get())
         .bind(followee.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             Error::NotFound { .. } => Error::not_found("user"),
@@ -109,10 +112,10 @@ impl FollowStore for SqlStore {
         self.ensure_user(followee).await?;
         let mut tx = self.begin().await?;
         let removed =
-            sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
+            crate::db::query("DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2")
                 .bind(follower.get())
                 .bind(followee.get())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected()
@@ -126,7 +129,7 @@ impl FollowStore for SqlStore {
 
     async fn follower_ids(&self, user: UserId) -> Result<Vec<UserId>> {
         let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT follower_id FROM follows WHERE followee_id = $1")
+            crate::db::query_scalar("SELECT follower_id FROM follows WHERE followee_id = $1")
                 .bind(user.get())
                 .fetch_all(&self.pool)
                 .await
@@ -146,7 +149,7 @@ impl FollowStore for SqlStore {
             "SELECT followee_id FROM follows WHERE follower_id = $1 AND followee_id IN ({})",
             placeholders(2, candidates.len())
         );
-        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(viewer.get());
+        let mut q = crate::db::query_scalar::<i64>(sql).bind(viewer.get());
         for c in candidates {
             q = q.bind(c.get());
         }
@@ -178,7 +181,7 @@ impl FollowStore for SqlStore {
 /// Moves both users' counters. The two rows are updated in id order: with
 /// A following B while B follows A, opposite orders would deadlock on PostgreSQL.
 async fn bump_counts(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut crate::db::Tx,
     follower: UserId,
     followee: UserId,
     delta: i64,
@@ -188,10 +191,10 @@ async fn bump_counts(
     let mut updates = [(follower, FOLLOWING), (followee, FOLLOWERS)];
     updates.sort_by_key(|(id, _)| *id);
     for (id, sql) in updates {
-        sqlx::query(sql)
+        crate::db::query(sql)
             .bind(id.get())
             .bind(delta)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
     }

@@ -1,10 +1,12 @@
-//! The SQL store. One implementation serves SQLite (the embedded default, in WAL
-//! mode) and PostgreSQL through sqlx's runtime-selected driver: the SQL is written
-//! once in the common dialect (`$N` parameters, `ON CONFLICT`, `RETURNING`) and the
+//! The SQL store: the per-area store traits of `starling_core::ports` over
+//! SQLite (the embedded default, through `rusqlite`) and PostgreSQL (through
+//! sqlx's native driver); see [`db`] for the engines. The SQL is written once
+//! in the common dialect (`$N` parameters, `ON CONFLICT`, `RETURNING`) and the
 //! few dialect differences live in [`Dialect`]. Backend errors are normalised here.
 
 mod chat;
 mod comments;
+pub mod db;
 mod error;
 mod follows;
 mod loves;
@@ -18,15 +20,17 @@ mod seed;
 mod tokens;
 mod users;
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use starling_core::ports::Health;
 use starling_core::{Error, Result};
 
+use db::{Db, SqliteDb, Tx};
 pub use error::db_err;
 pub use migrate::MIGRATIONS;
 pub use seed::{SeedReport, SeedSpec};
@@ -78,96 +82,103 @@ impl Default for StoreOptions {
 /// The store: implements every per-area store trait of `starling_core::ports`.
 #[derive(Clone)]
 pub struct SqlStore {
-    /// SQLite has one writer: transactions queue here, in order, instead of
-    /// contending for the file lock in SQLite's busy handler (which sleeps
-    /// between retries and collapses throughput under concurrent writers).
-    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
-    pool: AnyPool,
+    pool: Db,
     dialect: Dialect,
+}
+
+/// The file of a `sqlite:` URL (`sqlite://path?mode=rwc`, `sqlite:path`).
+fn sqlite_path(url: &str) -> Result<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(Error::field(
+            "database_url",
+            "must name a SQLite file (sqlite://path/to/file.db)",
+        ));
+    }
+    Ok(PathBuf::from(path))
 }
 
 impl SqlStore {
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self> {
-        sqlx::any::install_default_drivers();
         let dialect = Dialect::from_url(url)?;
-        let connect = AnyConnectOptions::from_str(url)
-            .map_err(|e| Error::field("database_url", format!("is not valid: {e}")))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(opts.max_connections)
-            .acquire_timeout(opts.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        // WAL lets readers run beside the writer; NORMAL sync is
-                        // durable across process crashes in WAL mode; the busy
-                        // timeout makes concurrent writers queue instead of failing.
-                        conn.execute(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                        )
-                        .await?;
+        let pool = match dialect {
+            Dialect::Sqlite => {
+                let path = sqlite_path(url)?;
+                let readers = opts.max_connections.clamp(1, 64) as usize;
+                let db = SqliteDb::open(path.clone(), readers, true).map_err(|e| {
+                    Error::Unavailable {
+                        message: format!("cannot open the SQLite database {}: {e}", path.display()),
                     }
-                    Ok(())
-                })
-            })
-            .connect_with(connect)
-            .await
-            .map_err(|e| Error::Unavailable {
-                message: format!("cannot connect to the {} database: {e}", dialect.name()),
-            })?;
-        Ok(SqlStore {
-            write_lock: std::sync::Arc::new(tokio::sync::Mutex::new(())),
-            pool,
-            dialect,
-        })
+                })?;
+                Db::Sqlite(Arc::new(db))
+            }
+            Dialect::Postgres => {
+                let connect = PgConnectOptions::from_str(url)
+                    .map_err(|e| Error::field("database_url", format!("is not valid: {e}")))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(connect)
+                    .await
+                    .map_err(|e| Error::Unavailable {
+                        message: format!("cannot connect to the postgres database: {e}"),
+                    })?;
+                Db::Pg(pool)
+            }
+        };
+        Ok(SqlStore { pool, dialect })
     }
 
-    /// Starts a transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads before it writes
-    /// (an upsert that finds its row, a trigger) cannot upgrade its lock while
-    /// another writer holds it and fails with "database is locked" instead of
-    /// waiting its turn. PostgreSQL locks rows as it goes.
+    /// Starts a write transaction. On SQLite it waits for the one writer
+    /// connection and takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// transactions queue in order instead of failing; PostgreSQL locks rows
+    /// as it goes.
     pub(crate) async fn begin(&self) -> Result<WriteTx> {
-        let guard = match self.dialect {
-            Dialect::Sqlite => Some(self.write_lock.clone().lock_owned().await),
-            Dialect::Postgres => None,
-        };
-        Ok(WriteTx {
-            tx: begin(&self.pool, self.dialect).await?,
-            _turn: guard,
-        })
+        Ok(WriteTx(self.pool.begin().await.map_err(db_err)?))
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
-    pub fn pool(&self) -> &AnyPool {
+    /// The engine underneath, for tools and tests that read behind the store's back.
+    pub fn db(&self) -> &Db {
         &self.pool
     }
 
     /// Applies pending migrations; returns the versions applied.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
-        migrate::run(&self.pool, self.dialect).await
+        migrate::run(&self.pool).await
     }
 
     /// Connections in use and idle, for metrics.
     pub fn pool_usage(&self) -> (u32, u32) {
-        let size = self.pool.size();
-        let idle = self.pool.num_idle() as u32;
-        (size.saturating_sub(idle), idle)
+        match &self.pool {
+            Db::Sqlite(db) => db.usage(),
+            Db::Pg(pool) => {
+                let size = pool.size();
+                let idle = pool.num_idle() as u32;
+                (size.saturating_sub(idle), idle)
+            }
+        }
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
+        if let Db::Pg(pool) = &self.pool {
+            pool.close().await;
+        }
     }
 }
 
 #[async_trait]
 impl Health for SqlStore {
     async fn check(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        db::query_scalar::<i64>("SELECT 1")
+            .fetch_one(&self.pool)
             .await
             .map(|_| ())
             .map_err(|e| Error::Unavailable {
@@ -176,55 +187,36 @@ impl Health for SqlStore {
     }
 }
 
-/// A write transaction; on SQLite it also holds this process's writer turn
-/// until it commits or is dropped.
-pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
+/// A write transaction: rolled back when dropped uncommitted. On SQLite it
+/// holds the writer connection until then.
+pub(crate) struct WriteTx(Tx);
 
 impl WriteTx {
-    pub(crate) async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.commit().await
+    pub(crate) async fn commit(self) -> std::result::Result<(), db::DbError> {
+        self.0.commit().await
     }
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = sqlx::Transaction<'static, sqlx::Any>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
+    type Target = Tx;
+    fn deref(&self) -> &Tx {
+        &self.0
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.0
     }
 }
 
-pub(crate) async fn begin(
-    pool: &AnyPool,
-    dialect: Dialect,
-) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-    match dialect {
-        Dialect::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
-        Dialect::Postgres => pool.begin().await,
-    }
-    .map_err(db_err)
-}
-
-/// `(?, ?, ...)` rows of `width` parameters for a multi-row `VALUES` list:
-/// positional on SQLite, where sqlx looks each `$N` name up in a list that
-/// SQLite scans linearly (quadratic in a statement's parameters), `$N` on
-/// PostgreSQL.
-pub(crate) fn value_rows(dialect: Dialect, rows: usize, width: usize) -> String {
+/// `($1, $2), ($3, $4), ...` rows of `width` parameters for a multi-row
+/// `VALUES` list.
+pub(crate) fn value_rows(_dialect: Dialect, rows: usize, width: usize) -> String {
     (0..rows)
         .map(|r| {
             let row: Vec<String> = (0..width)
-                .map(|c| match dialect {
-                    Dialect::Sqlite => "?".to_owned(),
-                    Dialect::Postgres => format!("${}", r * width + c + 1),
-                })
+                .map(|c| format!("${}", r * width + c + 1))
                 .collect();
             format!("({})", row.join(", "))
         })

@@ -1,7 +1,6 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::messaging::Envelope;
 use starling_core::model::{FollowPosition, LoveTarget, UserRecord};
 use starling_core::ports::LoveStore;
@@ -21,13 +20,12 @@ fn target_table(t: LoveTarget) -> (&'static str, &'static str) {
 impl SqlStore {
     async fn target_live(&self, t: LoveTarget) -> Result<()> {
         let (table, live) = target_table(t);
-        let found: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT id FROM {table} WHERE id = $1 AND {live}"
-        )))
-        .bind(t.id())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let found: Option<i64> =
+            crate::db::query_scalar(format!("SELECT id FROM {table} WHERE id = $1 AND {live}"))
+                .bind(t.id())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
         found.map(|_| ()).ok_or_else(|| {
             Error::not_found(match t {
                 LoveTarget::Post(_) => "post",
@@ -47,30 +45,30 @@ impl SqlStore {
         // The love row first; the counter moves only when the row did, so
         // concurrent loves and unloves keep the count exact.
         let changed = match at {
-            Some((at, _)) => sqlx::query(
+            Some((at, _)) => crate::db::query(
                 "INSERT INTO loves (target_id, user_id, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (target_id, user_id) DO NOTHING",
             )
             .bind(t.id())
             .bind(user.get())
             .bind(at.millis()),
-            None => sqlx::query("DELETE FROM loves WHERE target_id = $1 AND user_id = $2")
+            None => crate::db::query("DELETE FROM loves WHERE target_id = $1 AND user_id = $2")
                 .bind(t.id())
                 .bind(user.get()),
         }
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
             == 1;
         if changed {
             let delta = if at.is_some() { 1_i64 } else { -1 };
-            let n = sqlx::query(AssertSqlSafe(format!(
+            let n = crate::db::query(format!(
                 "UPDATE {table} SET love_count = love_count + $2 WHERE id = $1 AND {live}"
-            )))
+            ))
             .bind(t.id())
             .bind(delta)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
@@ -115,7 +113,7 @@ impl LoveStore for SqlStore {
             "SELECT target_id FROM loves WHERE user_id = $1 AND target_id IN ({})",
             placeholders(2, targets.len())
         );
-        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).bind(user.get());
+        let mut q = crate::db::query_scalar::<i64>(sql).bind(user.get());
         for t in targets {
             q = q.bind(*t);
         }
@@ -134,19 +132,22 @@ impl LoveStore for SqlStore {
     ) -> Result<Vec<(UserRecord, FollowPosition)>> {
         self.target_live(target).await?;
         let (at, id) = after.map_or((i64::MAX, i64::MAX), |p| (p.followed_at.0, p.user_id.get()));
-        #[derive(sqlx::FromRow)]
         struct LoverRow {
-            #[sqlx(flatten)]
             user: UserRow,
             loved_at: i64,
         }
+        crate::db::from_row!(LoverRow {
+            #[flatten]
+            user,
+            loved_at
+        });
         let sql = format!(
             "SELECT {USER_COLUMNS}, l.created_at AS loved_at
              FROM loves l JOIN users u ON u.id = l.user_id
              WHERE l.target_id = $1 AND (l.created_at < $2 OR (l.created_at = $2 AND l.user_id < $3))
              ORDER BY l.created_at DESC, l.user_id DESC LIMIT $4"
         );
-        let rows = sqlx::query_as::<_, LoverRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<LoverRow>(sql)
             .bind(target.id())
             .bind(at)
             .bind(id)

@@ -1,5 +1,4 @@
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::model::MediaRecord;
 use starling_core::ports::MediaStore;
 use starling_core::{Error, MediaId, PostId, Result, Timestamp, UserId};
@@ -9,7 +8,6 @@ use crate::{SqlStore, db_err, placeholders};
 const MEDIA_COLUMNS: &str = "id, owner_id, blob_key, preview_key, content_type, size, width, \
      height, post_id, position, created_at";
 
-#[derive(sqlx::FromRow)]
 struct MediaRow {
     id: i64,
     owner_id: i64,
@@ -23,6 +21,20 @@ struct MediaRow {
     position: i64,
     created_at: i64,
 }
+
+crate::db::from_row!(MediaRow {
+    id,
+    owner_id,
+    blob_key,
+    preview_key,
+    content_type,
+    size,
+    width,
+    height,
+    post_id,
+    position,
+    created_at
+});
 
 impl From<MediaRow> for MediaRecord {
     fn from(r: MediaRow) -> Self {
@@ -42,19 +54,19 @@ impl From<MediaRow> for MediaRecord {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+use crate::db::Tx;
 
 /// Attaches uploads to a new post inside its transaction, in order. Each
 /// upload must be `author`'s and unattached; otherwise the error says why and
 /// the caller drops the transaction, so nothing is written.
 pub(crate) async fn attach_media(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     post: PostId,
     author: UserId,
     media: &[MediaId],
 ) -> Result<()> {
     for (position, id) in media.iter().enumerate() {
-        let attached = sqlx::query(
+        let attached = crate::db::query(
             "UPDATE media SET post_id = $1, position = $2
              WHERE id = $3 AND owner_id = $4 AND post_id IS NULL",
         )
@@ -62,7 +74,7 @@ pub(crate) async fn attach_media(
         .bind(position as i64)
         .bind(id.get())
         .bind(author.get())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
@@ -70,9 +82,9 @@ pub(crate) async fn attach_media(
             continue;
         }
         let found: Option<(i64, Option<i64>)> =
-            sqlx::query_as("SELECT owner_id, post_id FROM media WHERE id = $1")
+            crate::db::query_as("SELECT owner_id, post_id FROM media WHERE id = $1")
                 .bind(id.get())
-                .fetch_optional(&mut **tx)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_err)?;
         return Err(match found {
@@ -91,11 +103,11 @@ pub(crate) async fn attach_media(
 }
 
 /// Marks the media of a deleted post for removal by the cleanup job.
-pub(crate) async fn release_media_of(tx: &mut Tx<'_>, post: PostId, at: Timestamp) -> Result<()> {
-    sqlx::query("UPDATE media SET post_deleted_at = $2 WHERE post_id = $1")
+pub(crate) async fn release_media_of(tx: &mut Tx, post: PostId, at: Timestamp) -> Result<()> {
+    crate::db::query("UPDATE media SET post_deleted_at = $2 WHERE post_id = $1")
         .bind(post.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
     Ok(())
@@ -104,7 +116,7 @@ pub(crate) async fn release_media_of(tx: &mut Tx<'_>, post: PostId, at: Timestam
 #[async_trait]
 impl MediaStore for SqlStore {
     async fn insert_media(&self, m: MediaRecord) -> Result<()> {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO media (id, owner_id, blob_key, preview_key, content_type, size, width,
                                 height, post_id, position, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0, $9)",
@@ -133,7 +145,7 @@ impl MediaStore for SqlStore {
              ORDER BY post_id, position",
             placeholders(1, posts.len())
         );
-        let mut q = sqlx::query_as::<_, MediaRow>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<MediaRow>(sql);
         for p in posts {
             q = q.bind(p.get());
         }
@@ -153,7 +165,7 @@ impl MediaStore for SqlStore {
              SELECT {MEDIA_COLUMNS} FROM media WHERE post_deleted_at IS NOT NULL
              LIMIT $2"
         );
-        let rows = sqlx::query_as::<_, MediaRow>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<MediaRow>(sql)
             .bind(unattached_before.millis())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -169,7 +181,7 @@ impl MediaStore for SqlStore {
     ) -> Result<bool> {
         // The same conditions as `expired_media`, checked again in the delete:
         // an upload attached since it was listed is no longer due.
-        let deleted = sqlx::query(
+        let deleted = crate::db::query(
             "DELETE FROM media WHERE id = $1
              AND ((post_id IS NULL AND created_at < $2) OR post_deleted_at IS NOT NULL)",
         )

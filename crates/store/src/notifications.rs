@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::model::{
     LoveTarget, NotificationKind, NotificationRecord, PushSubscriptionRecord, Subject,
 };
@@ -18,7 +17,6 @@ use crate::{Dialect, SqlStore, db_err};
 const COLUMNS: &str = "id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, \
      created_at, read_at";
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     event_id: i64,
@@ -31,6 +29,19 @@ struct Row {
     created_at: i64,
     read_at: Option<i64>,
 }
+
+crate::db::from_row!(Row {
+    id,
+    event_id,
+    recipient_id,
+    kind,
+    actor_id,
+    post_id,
+    comment_id,
+    room_id,
+    created_at,
+    read_at
+});
 
 impl TryFrom<Row> for NotificationRecord {
     type Error = Error;
@@ -160,7 +171,7 @@ fn lock_key(subject: Subject) -> i64 {
 /// Advisory locks, taken in key order, never touch the rows that writers
 /// lock, so they cannot deadlock with them.
 async fn lock_subjects(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::db::Tx,
     dialect: Dialect,
     subjects: &[Subject],
 ) -> Result<()> {
@@ -171,28 +182,24 @@ async fn lock_subjects(
     keys.sort_unstable();
     keys.dedup();
     for k in keys {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        crate::db::query("SELECT pg_advisory_xact_lock($1)")
             .bind(k)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
     }
     Ok(())
 }
 
-async fn add_unread(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    user: UserId,
-    delta: i64,
-) -> Result<i64> {
-    sqlx::query_scalar(
+async fn add_unread(tx: &mut crate::db::Tx, user: UserId, delta: i64) -> Result<i64> {
+    crate::db::query_scalar(
         "INSERT INTO notification_counters (user_id, unread) VALUES ($1, $2)
          ON CONFLICT (user_id) DO UPDATE SET unread = notification_counters.unread + $2
          RETURNING unread",
     )
     .bind(user.get())
     .bind(delta)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await
     .map_err(db_err)
 }
@@ -214,16 +221,16 @@ impl NotificationStore for SqlStore {
         subjects.extend(n.room_id.map(Subject::Room));
         lock_subjects(&mut tx, self.dialect, &subjects).await?;
         let (check, binds) = subject_exists(subject);
-        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(check.to_owned()));
+        let mut q = crate::db::query_scalar::<i64>(check.to_owned());
         for b in binds {
             q = q.bind(b);
         }
-        if q.fetch_optional(&mut **tx).await.map_err(db_err)?.is_none() {
+        if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
             return Ok(None);
         }
         // No conflict target: a repeated event, or a second unread
         // `message` notification for the same room, is skipped alike.
-        let inserted = sqlx::query(
+        let inserted = crate::db::query(
             "INSERT INTO notifications
                  (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -238,7 +245,7 @@ impl NotificationStore for SqlStore {
         .bind(n.comment_id.map(CommentId::get))
         .bind(n.room_id.map(RoomId::get))
         .bind(n.created_at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -268,7 +275,7 @@ impl NotificationStore for SqlStore {
              WHERE recipient_id = $1 AND id < $2{unread}
              ORDER BY id DESC LIMIT $3"
         );
-        let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<Row>(sql)
             .bind(recipient.get())
             .bind(before.map_or(i64::MAX, NotificationId::get))
             .bind(i64::from(limit))
@@ -288,7 +295,7 @@ impl NotificationStore for SqlStore {
             "SELECT {COLUMNS} FROM notifications
              WHERE recipient_id = $1 AND id > $2 ORDER BY id LIMIT $3"
         );
-        let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<Row>(sql)
             .bind(recipient.get())
             .bind(after.get())
             .bind(i64::from(limit))
@@ -300,7 +307,7 @@ impl NotificationStore for SqlStore {
 
     async fn notification(&self, id: NotificationId) -> Result<NotificationRecord> {
         let sql = format!("SELECT {COLUMNS} FROM notifications WHERE id = $1");
-        sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        crate::db::query_as::<Row>(sql)
             .bind(id.get())
             .fetch_optional(&self.pool)
             .await
@@ -311,7 +318,7 @@ impl NotificationStore for SqlStore {
 
     async fn unread_count(&self, recipient: UserId) -> Result<i64> {
         let n: Option<i64> =
-            sqlx::query_scalar("SELECT unread FROM notification_counters WHERE user_id = $1")
+            crate::db::query_scalar("SELECT unread FROM notification_counters WHERE user_id = $1")
                 .bind(recipient.get())
                 .fetch_optional(&self.pool)
                 .await
@@ -321,14 +328,14 @@ impl NotificationStore for SqlStore {
 
     async fn mark_read(&self, recipient: UserId, id: NotificationId, at: Timestamp) -> Result<i64> {
         let mut tx = self.begin().await?;
-        let changed = sqlx::query(
+        let changed = crate::db::query(
             "UPDATE notifications SET read_at = $3
              WHERE id = $1 AND recipient_id = $2 AND read_at IS NULL",
         )
         .bind(id.get())
         .bind(recipient.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
@@ -338,13 +345,14 @@ impl NotificationStore for SqlStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(unread);
         }
-        let mine: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM notifications WHERE id = $1 AND recipient_id = $2")
-                .bind(id.get())
-                .bind(recipient.get())
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?;
+        let mine: Option<i64> = crate::db::query_scalar(
+            "SELECT id FROM notifications WHERE id = $1 AND recipient_id = $2",
+        )
+        .bind(id.get())
+        .bind(recipient.get())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
         drop(tx);
         match mine {
             Some(_) => self.unread_count(recipient).await,
@@ -354,17 +362,17 @@ impl NotificationStore for SqlStore {
 
     async fn mark_all_read(&self, recipient: UserId, at: Timestamp) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        crate::db::query(
             "UPDATE notifications SET read_at = $2 WHERE recipient_id = $1 AND read_at IS NULL",
         )
         .bind(recipient.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query("UPDATE notification_counters SET unread = 0 WHERE user_id = $1")
+        crate::db::query("UPDATE notification_counters SET unread = 0 WHERE user_id = $1")
             .bind(recipient.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -378,14 +386,14 @@ impl NotificationStore for SqlStore {
         at: Timestamp,
     ) -> Result<Option<i64>> {
         let mut tx = self.begin().await?;
-        let changed = sqlx::query(
+        let changed = crate::db::query(
             "UPDATE notifications SET read_at = $3
              WHERE recipient_id = $1 AND room_id = $2 AND kind = 'message' AND read_at IS NULL",
         )
         .bind(recipient.get())
         .bind(room.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
@@ -406,11 +414,11 @@ impl NotificationStore for SqlStore {
         );
         let mut tx = self.begin().await?;
         lock_subjects(&mut tx, self.dialect, &[subject]).await?;
-        let mut q = sqlx::query_as::<_, (i64, i32)>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<(i64, i32)>(sql);
         for b in binds {
             q = q.bind(b);
         }
-        let removed = q.fetch_all(&mut **tx).await.map_err(db_err)?;
+        let removed = q.fetch_all(&mut *tx).await.map_err(db_err)?;
         if removed.is_empty() {
             return Ok(Vec::new());
         }
@@ -430,7 +438,6 @@ impl NotificationStore for SqlStore {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct PushRow {
     id: i64,
     user_id: i64,
@@ -439,6 +446,15 @@ struct PushRow {
     auth: String,
     created_at: i64,
 }
+
+crate::db::from_row!(PushRow {
+    id,
+    user_id,
+    endpoint,
+    p256dh,
+    auth,
+    created_at
+});
 
 impl From<PushRow> for PushSubscriptionRecord {
     fn from(r: PushRow) -> Self {
@@ -460,7 +476,7 @@ impl PushSubscriptionStore for SqlStore {
         sub: &PushSubscriptionRecord,
     ) -> Result<PushSubscriptionRecord> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query_as::<_, PushRow>(
+        let row = crate::db::query_as::<PushRow>(
             "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id,
@@ -473,7 +489,7 @@ impl PushSubscriptionStore for SqlStore {
         .bind(&sub.p256dh)
         .bind(&sub.auth)
         .bind(sub.created_at.millis())
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -481,7 +497,7 @@ impl PushSubscriptionStore for SqlStore {
     }
 
     async fn push_subscriptions(&self, user: UserId) -> Result<Vec<PushSubscriptionRecord>> {
-        Ok(sqlx::query_as::<_, PushRow>(
+        Ok(crate::db::query_as::<PushRow>(
             "SELECT id, user_id, endpoint, p256dh, auth, created_at
              FROM push_subscriptions WHERE user_id = $1 ORDER BY id",
         )
@@ -496,10 +512,10 @@ impl PushSubscriptionStore for SqlStore {
 
     async fn delete_push_subscription(&self, user: UserId, id: PushSubscriptionId) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let n = sqlx::query("DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2")
+        let n = crate::db::query("DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2")
             .bind(id.get())
             .bind(user.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
@@ -509,9 +525,9 @@ impl PushSubscriptionStore for SqlStore {
 
     async fn delete_push_endpoint(&self, endpoint: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM push_subscriptions WHERE endpoint = $1")
+        crate::db::query("DELETE FROM push_subscriptions WHERE endpoint = $1")
             .bind(endpoint)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;

@@ -4,7 +4,6 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::AssertSqlSafe;
 use starling_core::messaging::Envelope;
 use starling_core::ports::OutboxStore;
 use starling_core::{Error, EventId, Result, Timestamp};
@@ -12,26 +11,25 @@ use starling_core::{Error, EventId, Result, Timestamp};
 use crate::{Dialect, SqlStore, db_err, placeholders};
 
 /// Writes `event` in the caller's transaction: it commits or vanishes with it.
-pub(crate) async fn write_event(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    event: &Envelope,
-) -> Result<()> {
+pub(crate) async fn write_event(tx: &mut crate::db::Tx, event: &Envelope) -> Result<()> {
     let payload = std::str::from_utf8(&event.payload)
         .map_err(|_| Error::Internal(anyhow::anyhow!("event {} is not UTF-8 JSON", event.id)))?;
-    sqlx::query("INSERT INTO outbox (id, event_key, payload, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(event.id.get())
-        .bind(&event.key)
-        .bind(payload)
-        .bind(Timestamp::now().millis())
-        .execute(&mut **tx)
-        .await
-        .map_err(db_err)?;
+    crate::db::query(
+        "INSERT INTO outbox (id, event_key, payload, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(event.id.get())
+    .bind(&event.key)
+    .bind(payload)
+    .bind(Timestamp::now().millis())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 
 /// Writes several events in one statement.
 pub(crate) async fn write_events(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::db::Tx,
     dialect: crate::Dialect,
     events: &[&Envelope],
 ) -> Result<()> {
@@ -43,7 +41,7 @@ pub(crate) async fn write_events(
         crate::value_rows(dialect, events.len(), 4)
     );
     let now = Timestamp::now().millis();
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = crate::db::query(sql);
     for event in events {
         let payload = std::str::from_utf8(&event.payload).map_err(|_| {
             Error::Internal(anyhow::anyhow!("event {} is not UTF-8 JSON", event.id))
@@ -54,17 +52,23 @@ pub(crate) async fn write_events(
             .bind(payload.to_owned())
             .bind(now);
     }
-    q.execute(&mut **tx).await.map_err(db_err)?;
+    q.execute(&mut *tx).await.map_err(db_err)?;
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
 struct OutboxRow {
     id: i64,
     event_key: String,
     payload: String,
     attempts: i32,
 }
+
+crate::db::from_row!(OutboxRow {
+    id,
+    event_key,
+    payload,
+    attempts
+});
 
 #[async_trait]
 impl OutboxStore for SqlStore {
@@ -90,11 +94,11 @@ impl OutboxStore for SqlStore {
              RETURNING id, event_key, payload, attempts"
         );
         let mut tx = self.begin().await?;
-        let mut rows = sqlx::query_as::<_, OutboxRow>(AssertSqlSafe(sql))
+        let mut rows = crate::db::query_as::<OutboxRow>(sql)
             .bind(lease_until.millis())
             .bind(now.millis())
             .bind(i64::from(limit))
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -118,23 +122,23 @@ impl OutboxStore for SqlStore {
             "DELETE FROM outbox WHERE id IN ({})",
             placeholders(1, ids.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = crate::db::query(sql);
         for id in ids {
             q = q.bind(id.get());
         }
         let mut tx = self.begin().await?;
-        q.execute(&mut **tx).await.map_err(db_err)?;
+        q.execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(())
     }
 
     async fn outbox_retry(&self, id: EventId, retry_at: Timestamp, dead: bool) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE outbox SET claimed_until = $2, dead_at = $3 WHERE id = $1")
+        crate::db::query("UPDATE outbox SET claimed_until = $2, dead_at = $3 WHERE id = $1")
             .bind(id.get())
             .bind(retry_at.millis())
             .bind(dead.then(|| Timestamp::now().millis()))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -142,7 +146,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn outbox_pending(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at IS NULL")
+        let n: i64 = crate::db::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at IS NULL")
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;

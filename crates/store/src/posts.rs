@@ -1,5 +1,4 @@
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::model::{Feed, Mention, NewPost, PostEdit, PostRecord, PostVersion};
 use starling_core::ports::PostStore;
 use starling_core::{Error, PostId, Result, Timestamp, UserId};
@@ -9,7 +8,6 @@ use crate::{SqlStore, db_err, placeholders};
 const POST_COLUMNS: &str =
     "p.id, p.author_id, p.text, p.love_count, p.comment_count, p.created_at, p.edited_at";
 
-#[derive(sqlx::FromRow)]
 struct PostRow {
     id: i64,
     author_id: i64,
@@ -19,6 +17,16 @@ struct PostRow {
     created_at: i64,
     edited_at: Option<i64>,
 }
+
+crate::db::from_row!(PostRow {
+    id,
+    author_id,
+    text,
+    love_count,
+    comment_count,
+    created_at,
+    edited_at
+});
 
 impl From<PostRow> for PostRecord {
     fn from(r: PostRow) -> Self {
@@ -34,31 +42,33 @@ impl From<PostRow> for PostRecord {
     }
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+use crate::db::Tx;
 
 async fn write_mentions_and_tags(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     post: PostId,
     mentions: &[UserId],
     tags: &[String],
 ) -> Result<()> {
     for m in mentions {
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO post_mentions (post_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         )
         .bind(post.get())
         .bind(m.get())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
     }
     for t in tags {
-        sqlx::query("INSERT INTO post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(t)
-            .bind(post.get())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
+        crate::db::query(
+            "INSERT INTO post_tags (tag, post_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(t)
+        .bind(post.get())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     }
     Ok(())
 }
@@ -85,10 +95,7 @@ fn feed_filter(feed: &Feed) -> String {
     .to_owned()
 }
 
-fn bind_feed<'q>(
-    q: sqlx::query::QueryAs<'q, sqlx::Any, PostRow, sqlx::any::AnyArguments>,
-    feed: &'q Feed,
-) -> sqlx::query::QueryAs<'q, sqlx::Any, PostRow, sqlx::any::AnyArguments> {
+fn bind_feed(q: crate::db::QueryAs<PostRow>, feed: &Feed) -> crate::db::QueryAs<PostRow> {
     match feed {
         Feed::Home(u) | Feed::Author(u) | Feed::FollowedCelebrities { viewer: u, .. } => {
             q.bind(u.get())
@@ -102,7 +109,7 @@ fn bind_feed<'q>(
 impl PostStore for SqlStore {
     async fn create_post(&self, post: NewPost) -> Result<(PostRecord, bool)> {
         let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
+        let inserted = crate::db::query(
             "INSERT INTO posts (id, author_id, text, idempotency_key, created_at)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (author_id, idempotency_key) DO NOTHING",
@@ -112,32 +119,32 @@ impl PostStore for SqlStore {
         .bind(&post.text)
         .bind(post.idempotency_key.as_deref())
         .bind(post.created_at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected()
             == 1;
         if !inserted {
             // A retry: hand back the post this key already made.
-            let existing = sqlx::query_as::<_, PostRow>(AssertSqlSafe(format!(
+            let existing = crate::db::query_as::<PostRow>(format!(
                 "SELECT {POST_COLUMNS} FROM posts p
                  WHERE p.author_id = $1 AND p.idempotency_key = $2"
-            )))
+            ))
             .bind(post.author_id.get())
             .bind(post.idempotency_key.as_deref())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(db_err)?;
             tx.commit().await.map_err(db_err)?;
             return Ok((existing.into(), false));
         }
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO post_versions (post_id, version, text, created_at) VALUES ($1, 1, $2, $3)",
         )
         .bind(post.id.get())
         .bind(&post.text)
         .bind(post.created_at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         write_mentions_and_tags(&mut tx, post.id, &post.mentions, &post.tags).await?;
@@ -168,7 +175,7 @@ impl PostStore for SqlStore {
             "SELECT {POST_COLUMNS} FROM posts p WHERE p.deleted_at IS NULL AND p.id IN ({})",
             placeholders(1, ids.len())
         );
-        let mut q = sqlx::query_as::<_, PostRow>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<PostRow>(sql);
         for id in ids {
             q = q.bind(id.get());
         }
@@ -178,7 +185,7 @@ impl PostStore for SqlStore {
 
     async fn edit_post(&self, edit: PostEdit) -> Result<PostRecord> {
         let mut tx = self.begin().await?;
-        let updated = sqlx::query_as::<_, PostRow>(
+        let updated = crate::db::query_as::<PostRow>(
             "UPDATE posts SET text = $3, edited_at = $4
              WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL
              RETURNING id, author_id, text, love_count, comment_count, created_at, edited_at",
@@ -187,15 +194,15 @@ impl PostStore for SqlStore {
         .bind(edit.author_id.get())
         .bind(&edit.text)
         .bind(edit.at.millis())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         let Some(row) = updated else {
-            let author: Option<i64> = sqlx::query_scalar(
+            let author: Option<i64> = crate::db::query_scalar(
                 "SELECT author_id FROM posts WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(edit.id.get())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
             return Err(match author {
@@ -203,24 +210,24 @@ impl PostStore for SqlStore {
                 None => Error::not_found("post"),
             });
         };
-        sqlx::query(
+        crate::db::query(
             "INSERT INTO post_versions (post_id, version, text, created_at)
              SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3 FROM post_versions WHERE post_id = $1",
         )
         .bind(edit.id.get())
         .bind(&edit.text)
         .bind(edit.at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query("DELETE FROM post_mentions WHERE post_id = $1")
+        crate::db::query("DELETE FROM post_mentions WHERE post_id = $1")
             .bind(edit.id.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
+        crate::db::query("DELETE FROM post_tags WHERE post_id = $1")
             .bind(edit.id.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         write_mentions_and_tags(&mut tx, edit.id, &edit.mentions, &edit.tags).await?;
@@ -230,22 +237,22 @@ impl PostStore for SqlStore {
 
     async fn delete_post(&self, id: PostId, author_id: UserId, at: Timestamp) -> Result<()> {
         let mut tx = self.begin().await?;
-        let deleted = sqlx::query(
+        let deleted = crate::db::query(
             "UPDATE posts SET deleted_at = $3 WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL",
         )
         .bind(id.get())
         .bind(author_id.get())
         .bind(at.millis())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
         if deleted == 0 {
-            let author: Option<i64> = sqlx::query_scalar(
+            let author: Option<i64> = crate::db::query_scalar(
                 "SELECT author_id FROM posts WHERE id = $1 AND deleted_at IS NULL",
             )
             .bind(id.get())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
             return Err(match author {
@@ -256,14 +263,14 @@ impl PostStore for SqlStore {
         // Its media files are removed by the cleanup job.
         crate::media::release_media_of(&mut tx, id, at).await?;
         // Tags and mentions go with it, so the post leaves tag pages at once.
-        sqlx::query("DELETE FROM post_tags WHERE post_id = $1")
+        crate::db::query("DELETE FROM post_tags WHERE post_id = $1")
             .bind(id.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        sqlx::query("DELETE FROM post_mentions WHERE post_id = $1")
+        crate::db::query("DELETE FROM post_mentions WHERE post_id = $1")
             .bind(id.get())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -272,7 +279,7 @@ impl PostStore for SqlStore {
 
     async fn post_history(&self, id: PostId) -> Result<Vec<PostVersion>> {
         let live: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM posts WHERE id = $1 AND deleted_at IS NULL")
+            crate::db::query_scalar("SELECT id FROM posts WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id.get())
                 .fetch_optional(&self.pool)
                 .await
@@ -280,7 +287,7 @@ impl PostStore for SqlStore {
         if live.is_none() {
             return Err(Error::not_found("post"));
         }
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, i64)> = crate::db::query_as(
             "SELECT version, text, created_at FROM post_versions WHERE post_id = $1 ORDER BY version",
         )
         .bind(id.get())
@@ -309,7 +316,7 @@ impl PostStore for SqlStore {
              ORDER BY p.id DESC LIMIT $3",
             feed_filter(feed)
         );
-        let q = sqlx::query_as::<_, PostRow>(AssertSqlSafe(sql));
+        let q = crate::db::query_as::<PostRow>(sql);
         let rows = bind_feed(q, feed)
             .bind(before.map_or(i64::MAX, PostId::get))
             .bind(i64::from(limit))
@@ -326,7 +333,7 @@ impl PostStore for SqlStore {
              ORDER BY p.id ASC LIMIT $3",
             feed_filter(feed)
         );
-        let q = sqlx::query_as::<_, PostRow>(AssertSqlSafe(sql));
+        let q = crate::db::query_as::<PostRow>(sql);
         let rows = bind_feed(q, feed)
             .bind(since.get())
             .bind(i64::from(limit))
@@ -345,7 +352,7 @@ impl PostStore for SqlStore {
              JOIN users u ON u.id = m.user_id WHERE m.post_id IN ({}) ORDER BY u.username",
             placeholders(1, posts.len())
         );
-        let mut q = sqlx::query_as::<_, (i64, i64, String)>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<(i64, i64, String)>(sql);
         for p in posts {
             q = q.bind(p.get());
         }
@@ -368,7 +375,7 @@ impl PostStore for SqlStore {
             "SELECT post_id, tag FROM post_tags WHERE post_id IN ({}) ORDER BY tag",
             placeholders(1, posts.len())
         );
-        let mut q = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<(i64, String)>(sql);
         for p in posts {
             q = q.bind(p.get());
         }

@@ -1,12 +1,10 @@
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::model::PostRecord;
 use starling_core::ports::SearchStore;
 use starling_core::{PostId, Result, Timestamp, UserId};
 
 use crate::{Dialect, SqlStore, db_err};
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     author_id: i64,
@@ -16,6 +14,16 @@ struct Row {
     created_at: i64,
     edited_at: Option<i64>,
 }
+
+crate::db::from_row!(Row {
+    id,
+    author_id,
+    text,
+    love_count,
+    comment_count,
+    created_at,
+    edited_at
+});
 
 /// The words of a query, quoted for FTS5 so that user input is never syntax.
 pub(crate) fn fts5_query(words: &[String]) -> String {
@@ -54,7 +62,7 @@ impl SearchStore for SqlStore {
                 words.join(" "),
             ),
         };
-        let rows = sqlx::query_as::<_, Row>(AssertSqlSafe(sql))
+        let rows = crate::db::query_as::<Row>(sql)
             .bind(query)
             .bind(before.map_or(i64::MAX, PostId::get))
             .bind(i64::from(limit))

@@ -2,7 +2,6 @@
 //! follows and posts written with set-based SQL in large batches, far faster
 //! than through the API. Nothing here runs in normal operation.
 
-use sqlx::AssertSqlSafe;
 use starling_core::{Result, Timestamp};
 
 use crate::{Dialect, SqlStore, db_err};
@@ -55,8 +54,8 @@ impl SqlStore {
         while from <= total {
             let to = (from + BATCH - 1).min(total);
             let mut tx = self.begin().await?;
-            done += sqlx::query(AssertSqlSafe(sql(from, to)))
-                .execute(&mut **tx)
+            done += crate::db::query(sql(from, to))
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected();
@@ -127,18 +126,17 @@ impl SqlStore {
             })
             .await?;
         let mut tx = self.begin().await?;
-        sqlx::query(
+        crate::db::query(
             "UPDATE users SET
                  follower_count = (SELECT COUNT(*) FROM follows f WHERE f.followee_id = users.id),
                  following_count = (SELECT COUNT(*) FROM follows f WHERE f.follower_id = users.id)",
         )
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         if self.dialect == Dialect::Postgres {
-            sqlx::raw_sql("ANALYZE")
-                .execute(&self.pool)
+            crate::db::raw_sql("ANALYZE", &self.pool)
                 .await
                 .map_err(db_err)?;
         }

@@ -10,11 +10,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn insert(
-    exec: impl sqlx::Executor<'_, Database = sqlx::Any>,
-    t: &RefreshTokenRecord,
-) -> Result<()> {
-    sqlx::query(
+async fn insert(exec: impl crate::db::Executor<'_>, t: &RefreshTokenRecord) -> Result<()> {
+    crate::db::query(
         "INSERT INTO refresh_tokens (token_hash, user_id, family_id, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5)",
     )
@@ -45,14 +42,14 @@ impl TokenStore for SqlStore {
         let mut tx = self.begin().await?;
         // Spend the token only if it is current. Of two concurrent refreshes with
         // the same token exactly one wins this update; the other sees a spent token.
-        let spent: Option<(i64, i64)> = sqlx::query_as(
+        let spent: Option<(i64, i64)> = crate::db::query_as(
             "UPDATE refresh_tokens SET rotated_at = $2
              WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
              RETURNING user_id, family_id",
         )
         .bind(&hash)
         .bind(now.millis())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         if let Some((user_id, family_id)) = spent {
@@ -61,30 +58,30 @@ impl TokenStore for SqlStore {
                 family_id: TokenFamilyId::from_i64(family_id),
                 ..next
             };
-            insert(&mut **tx, &next).await?;
+            insert(&mut *tx, &next).await?;
             tx.commit().await.map_err(db_err)?;
             return Ok(RotateOutcome::Rotated {
                 user_id: next.user_id,
             });
         }
-        let found: Option<(i64, Option<i64>)> = sqlx::query_as(
+        let found: Option<(i64, Option<i64>)> = crate::db::query_as(
             "SELECT family_id, rotated_at FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(&hash)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         let outcome = match found {
             Some((family, Some(_))) => {
                 // A spent token came back: it was stolen or replayed. Revoke
                 // every token of the family so neither party keeps a session.
-                sqlx::query(
+                crate::db::query(
                     "UPDATE refresh_tokens SET revoked_at = $2
                      WHERE family_id = $1 AND revoked_at IS NULL",
                 )
                 .bind(family)
                 .bind(now.millis())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
                 RotateOutcome::Reused
@@ -96,7 +93,7 @@ impl TokenStore for SqlStore {
     }
 
     async fn revoke_refresh_token(&self, token_hash: &[u8], now: Timestamp) -> Result<()> {
-        sqlx::query(
+        crate::db::query(
             "UPDATE refresh_tokens SET revoked_at = $2
              WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
                AND revoked_at IS NULL",
@@ -110,7 +107,7 @@ impl TokenStore for SqlStore {
     }
 
     async fn revoke_family(&self, family: TokenFamilyId, now: Timestamp) -> Result<()> {
-        sqlx::query(
+        crate::db::query(
             "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
         )
         .bind(family.get())
@@ -122,7 +119,7 @@ impl TokenStore for SqlStore {
     }
 
     async fn purge_expired_tokens(&self, cutoff: Timestamp) -> Result<u64> {
-        let n = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+        let n = crate::db::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(cutoff.millis())
             .execute(&self.pool)
             .await

@@ -1,5 +1,4 @@
 use async_trait::async_trait;
-use sqlx::AssertSqlSafe;
 use starling_core::model::{Credentials, NewUser, ProfilePatch, SearchPosition, UserRecord};
 use starling_core::ports::UserStore;
 use starling_core::{Error, Result, Timestamp, UserId};
@@ -14,7 +13,6 @@ pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name
 const RETURNING_COLUMNS: &str = "id, username, email, display_name, bio, \
      avatar_key, follower_count, following_count, created_at";
 
-#[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     id: i64,
     username: String,
@@ -26,6 +24,18 @@ pub(crate) struct UserRow {
     following_count: i64,
     created_at: i64,
 }
+
+crate::db::from_row!(UserRow {
+    id,
+    username,
+    email,
+    display_name,
+    bio,
+    avatar_key,
+    follower_count,
+    following_count,
+    created_at
+});
 
 impl From<UserRow> for UserRecord {
     fn from(r: UserRow) -> Self {
@@ -63,14 +73,14 @@ impl UserStore for SqlStore {
              VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {RETURNING_COLUMNS}"
         );
         let mut tx = self.begin().await?;
-        let user: UserRecord = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+        let user: UserRecord = crate::db::query_as::<UserRow>(sql)
             .bind(u.id.get())
             .bind(u.username.as_str())
             .bind(u.email.as_str())
             .bind(&u.password_hash)
             .bind(u.display_name.as_deref())
             .bind(u.created_at.millis())
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await
             .map(Into::into)
             .map_err(|e| match db_err_keep(&e) {
@@ -93,7 +103,7 @@ impl UserStore for SqlStore {
 
     async fn user_by_id(&self, id: UserId) -> Result<UserRecord> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+        crate::db::query_as::<UserRow>(sql)
             .bind(id.get())
             .fetch_optional(&self.pool)
             .await
@@ -104,7 +114,7 @@ impl UserStore for SqlStore {
 
     async fn user_by_username(&self, username: &str) -> Result<UserRecord> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
-        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+        crate::db::query_as::<UserRow>(sql)
             .bind(username.to_ascii_lowercase())
             .fetch_optional(&self.pool)
             .await
@@ -121,7 +131,7 @@ impl UserStore for SqlStore {
             "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN ({})",
             placeholders(1, ids.len())
         );
-        let mut q = sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql));
+        let mut q = crate::db::query_as::<UserRow>(sql);
         for id in ids {
             q = q.bind(id.get());
         }
@@ -131,7 +141,7 @@ impl UserStore for SqlStore {
 
     async fn any_with_followers(&self, min: i64) -> Result<bool> {
         let found: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE follower_count >= $1 LIMIT 1")
+            crate::db::query_scalar("SELECT id FROM users WHERE follower_count >= $1 LIMIT 1")
                 .bind(min)
                 .fetch_optional(&self.pool)
                 .await
@@ -141,7 +151,7 @@ impl UserStore for SqlStore {
 
     async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
         let login = login.trim().to_lowercase();
-        let row: Option<(i64, String)> = sqlx::query_as(
+        let row: Option<(i64, String)> = crate::db::query_as(
             "SELECT id, password_hash FROM users WHERE username = $1 OR email = $1 LIMIT 1",
         )
         .bind(&login)
@@ -168,7 +178,7 @@ impl UserStore for SqlStore {
                  updated_at = $5
              WHERE id = $1 RETURNING {RETURNING_COLUMNS}"
         );
-        sqlx::query_as::<_, UserRow>(AssertSqlSafe(sql))
+        crate::db::query_as::<UserRow>(sql)
             .bind(id.get())
             .bind(set_display)
             .bind(display)
@@ -184,10 +194,10 @@ impl UserStore for SqlStore {
     async fn set_avatar(&self, id: UserId, key: Option<&str>) -> Result<Option<String>> {
         let mut tx = self.begin().await?;
         // Write first (see SqlStore docs): SQLite takes the write lock up front.
-        let updated = sqlx::query("UPDATE users SET updated_at = $2 WHERE id = $1")
+        let updated = crate::db::query("UPDATE users SET updated_at = $2 WHERE id = $1")
             .bind(id.get())
             .bind(Timestamp::now().millis())
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
@@ -195,15 +205,15 @@ impl UserStore for SqlStore {
             return Err(Error::not_found("user"));
         }
         let previous: Option<String> =
-            sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
+            crate::db::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
                 .bind(id.get())
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        sqlx::query("UPDATE users SET avatar_key = $2 WHERE id = $1")
+        crate::db::query("UPDATE users SET avatar_key = $2 WHERE id = $1")
             .bind(id.get())
             .bind(key)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -234,13 +244,16 @@ impl UserStore for SqlStore {
              ORDER BY s.match_rank, s.username
              LIMIT $5"
         );
-        #[derive(sqlx::FromRow)]
         struct Ranked {
-            #[sqlx(flatten)]
             user: UserRow,
             match_rank: i64,
         }
-        let rows = sqlx::query_as::<_, Ranked>(AssertSqlSafe(sql))
+        crate::db::from_row!(Ranked {
+            #[flatten]
+            user,
+            match_rank
+        });
+        let rows = crate::db::query_as::<Ranked>(sql)
             .bind(prefix)
             .bind(anywhere)
             .bind(after_rank)
@@ -263,11 +276,6 @@ impl UserStore for SqlStore {
 }
 
 /// `Some(detail)` when `e` is a unique violation.
-fn db_err_keep(e: &sqlx::Error) -> Option<String> {
-    match e {
-        sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
-            Some(violation_detail(e))
-        }
-        _ => None,
-    }
+fn db_err_keep(e: &crate::db::DbError) -> Option<String> {
+    crate::error::is_unique_violation(e).then(|| violation_detail(e))
 }

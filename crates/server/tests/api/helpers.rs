@@ -295,9 +295,10 @@ impl TestApp {
         use sqlx::Connection;
         let url = self.database_url();
         let q = sqlx::AssertSqlSafe(query.to_owned());
-        if url.starts_with("sqlite:") {
-            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap()
+        if let Some(rest) = url.strip_prefix("sqlite://") {
+            let path = rest.split('?').next().unwrap().to_owned();
+            let c = rusqlite::Connection::open(path).unwrap();
+            c.query_row(query, [], |r| r.get(0)).unwrap()
         } else {
             let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
             sqlx::query_scalar(q).fetch_one(&mut c).await.unwrap()
