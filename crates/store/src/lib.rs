@@ -32,7 +32,7 @@ use starling_core::{Error, Result};
 
 use db::{Db, SqliteDb, Tx};
 pub use error::db_err;
-pub use migrate::MIGRATIONS;
+pub use migrate::{MIGRATIONS, checksum as migrate_checksum};
 pub use seed::{SeedReport, SeedSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
