@@ -1,5 +1,6 @@
 //! Prometheus metrics, per server instance (no global registry): request counts
-//! and latency histograms by route, and database pool usage.
+//! and latency histograms by route, database pool usage, and the outbox
+//! backlog (pending events and the oldest one's age).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     pool: Family<PoolLabels, Gauge>,
     pool_probe: Option<PoolProbe>,
+    outbox_pending: Gauge,
+    outbox_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 const BUCKETS: [f64; 14] = [
@@ -70,7 +73,21 @@ impl Metrics {
             "Database pool connections by state",
             pool.clone(),
         );
+        let outbox_pending = Gauge::default();
+        let outbox_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "outbox_pending_events",
+            "Events in the outbox not yet published (dead ones excluded)",
+            outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_lag_seconds",
+            "Age of the oldest event not yet published; 0 when none",
+            outbox_lag.clone(),
+        );
         Metrics {
+            outbox_pending,
+            outbox_lag,
             registry,
             requests,
             latency,
@@ -93,6 +110,13 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// The outbox backlog as of now: events pending and the oldest one's age.
+    pub fn set_outbox(&self, pending: u64, lag_seconds: f64) {
+        self.outbox_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.outbox_lag.set(lag_seconds.max(0.0));
     }
 
     /// The OpenMetrics text exposition.

@@ -304,6 +304,9 @@ pub trait OutboxStore: Send + Sync {
     async fn outbox_retry(&self, id: EventId, retry_at: Timestamp, dead: bool) -> Result<()>;
     /// Events not yet published (dead ones excluded).
     async fn outbox_pending(&self) -> Result<u64>;
+    /// Events not yet published (dead ones excluded) and when the oldest of
+    /// them was written, for the backlog metrics.
+    async fn outbox_backlog(&self) -> Result<(u64, Option<Timestamp>)>;
 }
 
 #[async_trait]

@@ -18,12 +18,12 @@ pub mod users;
 
 use std::sync::Arc;
 
-use starling_core::IdGenerator;
 use starling_core::messaging::{PubSub, PushSender};
 use starling_core::ports::{
     BlobStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, NotificationStore,
     OutboxStore, PostStore, PushSubscriptionStore, TokenStore, UserStore,
 };
+use starling_core::{IdGenerator, Result, Timestamp};
 
 pub use accounts::{Accounts, AuthSettings, Session};
 pub use jwt::{JwtKeys, TokenVerifier};
@@ -75,6 +75,11 @@ pub struct Settings {
 }
 
 impl Services {
+    /// Events not yet published and when the oldest was written (for metrics).
+    pub async fn outbox_backlog(&self) -> Result<(u64, Option<Timestamp>)> {
+        self.ports.outbox.outbox_backlog().await
+    }
+
     pub fn new(
         ports: Ports,
         ids: Arc<IdGenerator>,

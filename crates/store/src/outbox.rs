@@ -145,6 +145,16 @@ impl OutboxStore for SqlStore {
         Ok(())
     }
 
+    async fn outbox_backlog(&self) -> Result<(u64, Option<Timestamp>)> {
+        let (n, oldest): (i64, Option<i64>) = crate::db::query_as(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE dead_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok((u64::try_from(n).unwrap_or(0), oldest.map(Timestamp)))
+    }
+
     async fn outbox_pending(&self) -> Result<u64> {
         let n: i64 = crate::db::query_scalar("SELECT COUNT(*) FROM outbox WHERE dead_at IS NULL")
             .fetch_one(&self.pool)

@@ -22,7 +22,11 @@ async fn everything_is_there(store: &SqlStore) {
     assert_eq!(ada.email, "ada@example.org");
     assert_eq!((ada.follower_count, ada.following_count), (2, 1));
     assert!(
-        store.credentials("ada@example.org").await.unwrap().is_some(),
+        store
+            .credentials("ada@example.org")
+            .await
+            .unwrap()
+            .is_some(),
         "the password hash survives"
     );
 
@@ -86,10 +90,7 @@ async fn everything_is_there(store: &SqlStore) {
     assert_eq!(texts, ["hi", "hello all", "welcome"]);
     assert_eq!(store.members(rooms[0].room.id).await.unwrap().len(), 3);
 
-    let notes = store
-        .notifications(ada.id, None, 50, false)
-        .await
-        .unwrap();
+    let notes = store.notifications(ada.id, None, 50, false).await.unwrap();
     assert!(
         notes.len() >= 4,
         "ada's follows, loves and comment notifications: {}",

@@ -80,6 +80,14 @@ pub async fn ready(State(st): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(st): State<AppState>) -> Response {
+    // The outbox backlog is read at scrape time; a database that does not
+    // answer leaves the last values (and shows on /ready).
+    if let Ok((pending, oldest)) = st.services.outbox_backlog().await {
+        let lag = oldest.map_or(0.0, |t| {
+            (starling_core::Timestamp::now().millis() - t.millis()) as f64 / 1000.0
+        });
+        st.metrics.set_outbox(pending, lag);
+    }
     (
         [(
             header::CONTENT_TYPE,

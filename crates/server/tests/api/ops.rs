@@ -8,6 +8,7 @@ backend_tests!(
     health_and_ready_report_each_backend,
     ready_is_503_naming_what_is_down,
     metrics_count_requests_by_route_with_latency_and_pool_usage,
+    metrics_show_the_outbox_backlog_and_its_age,
     openapi_documents_every_route_with_schemas_and_errors,
     docs_page_is_served_offline,
     unknown_paths_and_methods_get_json_errors,
@@ -118,6 +119,40 @@ async fn metrics_count_requests_by_route_with_latency_and_pool_usage(b: Backend)
     assert!(
         text.contains(r#"starling_db_pool_connections{state="in_use"}"#),
         "{text}"
+    );
+}
+
+/// One gauge's value from the metrics text.
+fn gauge(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+async fn metrics_show_the_outbox_backlog_and_its_age(b: Backend) {
+    // With no relay, events wait in the outbox: the backlog shows it.
+    let app = TestApp::spawn_with(b, |s| s.outbox_relay = false).await;
+    let text = app.get("/metrics", None).await.text;
+    assert_eq!(gauge(&text, "starling_outbox_pending_events"), 0.0);
+    assert_eq!(gauge(&text, "starling_outbox_lag_seconds"), 0.0);
+    let a = app.register("backlog_a").await;
+    app.register("backlog_b").await;
+    let c = app.register("backlog_c").await;
+    app.put(&format!("/api/users/{}/follow", c.id), Some(&a.access))
+        .await
+        .assert_status(200);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let text = app.get("/metrics", None).await.text;
+    // Three sign-ups and a follow.
+    assert_eq!(
+        gauge(&text, "starling_outbox_pending_events"),
+        4.0,
+        "{text}"
+    );
+    let lag = gauge(&text, "starling_outbox_lag_seconds");
+    assert!(
+        (1.0..30.0).contains(&lag),
+        "the oldest event is over a second old: {lag}"
     );
 }
 
