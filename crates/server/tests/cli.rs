@@ -1027,6 +1027,252 @@ async fn sigkill_after_commit_loses_no_event_postgres_rabbitmq() {
 }
 
 // ---------------------------------------------------------------------------
+// 8b. SIGKILL under a mixed write load loses nothing acknowledged
+// ---------------------------------------------------------------------------
+
+/// What the clients were told was stored.
+#[derive(Default)]
+struct Acked {
+    posts: Vec<String>,
+    /// (post, lover's token)
+    loves: Vec<(String, String)>,
+    /// (post, comment)
+    comments: Vec<(String, String)>,
+    messages: Vec<String>,
+}
+
+/// One client: posts, loves, comments and chat messages as fast as the server
+/// answers, recording only what it acknowledged, until the server dies.
+async fn write_until_killed(
+    server_url: String,
+    token: String,
+    room: String,
+    seed: u64,
+    acked: Arc<Mutex<Acked>>,
+) {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("{server_url}{p}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut i = 0u64;
+    while Instant::now() < deadline {
+        i += 1;
+        let post = {
+            let a = acked.lock().unwrap();
+            (!a.posts.is_empty())
+                .then(|| a.posts[((seed + i * 7) as usize) % a.posts.len()].clone())
+        };
+        let req = match (i % 4, &post) {
+            (1, Some(p)) => http.put(url(&format!("/api/posts/{p}/love"))),
+            (2, Some(p)) => http
+                .post(url(&format!("/api/posts/{p}/comments")))
+                .json(&json!({"text": format!("comment {seed}-{i}")})),
+            (3, _) => http
+                .post(url(&format!("/api/chat/rooms/{room}/messages")))
+                .json(&json!({"text": format!("message {seed}-{i}"), "clientMsgId": format!("k{seed}-{i}")})),
+            _ => http
+                .post(url("/api/posts"))
+                .json(&json!({"text": format!("post {seed}-{i}")})),
+        };
+        let Ok(r) = req.bearer_auth(&token).send().await else {
+            return; // the server is gone
+        };
+        if !r.status().is_success() {
+            continue;
+        }
+        let Ok(body) = r.json::<Value>().await else {
+            return; // the answer was cut off: not acknowledged
+        };
+        let mut a = acked.lock().unwrap();
+        match (i % 4, post) {
+            (1, Some(p)) => a.loves.push((p, token.clone())),
+            (2, Some(p)) => a
+                .comments
+                .push((p, body["id"].as_str().unwrap().to_owned())),
+            (3, _) => a.messages.push(body["id"].as_str().unwrap().to_owned()),
+            _ => a.posts.push(body["id"].as_str().unwrap().to_owned()),
+        }
+    }
+}
+
+async fn sigkill_under_load_loses_nothing_acknowledged(envs: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = client();
+    let mut envs = envs.to_vec();
+    envs.push(("STARLING_CHAT_RATE_PER_SEC", "100000"));
+    envs.push(("STARLING_CHAT_RATE_BURST", "100000"));
+    let mut first = start_server(dir.path(), &data, &[], &envs).await;
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        sessions.push(register(&http, &first, &unique_name("crash")).await);
+    }
+    let token = |s: &Value| s["accessToken"].as_str().unwrap().to_owned();
+    let members: Vec<&str> = sessions[1..]
+        .iter()
+        .map(|s| s["user"]["id"].as_str().unwrap())
+        .collect();
+    let r = http
+        .post(first.url("/api/chat/rooms"))
+        .bearer_auth(token(&sessions[0]))
+        .json(&json!({"name": "crash test", "memberIds": members}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let room: Value = r.json().await.unwrap();
+    let room = room["id"].as_str().unwrap().to_owned();
+
+    let acked = Arc::new(Mutex::new(Acked::default()));
+    let clients: Vec<_> = sessions
+        .iter()
+        .enumerate()
+        .map(|(n, s)| {
+            tokio::spawn(write_until_killed(
+                first.url(""),
+                token(s),
+                room.clone(),
+                n as u64,
+                acked.clone(),
+            ))
+        })
+        .collect();
+    // Let the load build up, then kill the server in the middle of it.
+    let start = Instant::now();
+    while acked.lock().unwrap().posts.len() < 50 && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = Command::new("kill")
+        .args(["-KILL", &first.proc.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    first
+        .proc
+        .expect_exit(Duration::from_secs(10), "after SIGKILL");
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    eprintln!(
+        "acknowledged before SIGKILL: {} posts, {} loves, {} comments, {} messages",
+        acked.posts.len(),
+        acked.loves.len(),
+        acked.comments.len(),
+        acked.messages.len()
+    );
+    assert!(
+        acked.posts.len() >= 50
+            && !acked.loves.is_empty()
+            && !acked.comments.is_empty()
+            && !acked.messages.is_empty(),
+        "the load ran: {} posts, {} loves, {} comments, {} messages",
+        acked.posts.len(),
+        acked.loves.len(),
+        acked.comments.len(),
+        acked.messages.len()
+    );
+
+    let second = start_server(dir.path(), &data, &[], &envs).await;
+    let reader = login(
+        &http,
+        &second,
+        sessions[0]["user"]["username"].as_str().unwrap(),
+    )
+    .await;
+    let get = |path: String, token: String| {
+        let http = http.clone();
+        let url = second.url(&path);
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(status, 200, "{path}: {body}");
+            body
+        }
+    };
+    for p in &acked.posts {
+        get(format!("/api/posts/{p}"), reader.clone()).await;
+    }
+    for (p, lover) in &acked.loves {
+        // The lover's access token was signed with the same key and is still valid.
+        let post = get(format!("/api/posts/{p}"), lover.clone()).await;
+        assert_eq!(
+            post["lovedByMe"], true,
+            "an acknowledged love of {p} survived"
+        );
+    }
+    let mut stored_comments = std::collections::HashSet::new();
+    let commented: std::collections::BTreeSet<&String> =
+        acked.comments.iter().map(|(p, _)| p).collect();
+    for p in commented {
+        let mut cursor = String::new();
+        loop {
+            let page = get(
+                format!("/api/posts/{p}/comments?limit=100{cursor}"),
+                reader.clone(),
+            )
+            .await;
+            for c in page["items"].as_array().unwrap() {
+                stored_comments.insert(c["id"].as_str().unwrap().to_owned());
+            }
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+    }
+    for (p, c) in &acked.comments {
+        assert!(
+            stored_comments.contains(c),
+            "acknowledged comment {c} on {p} survived"
+        );
+    }
+    let mut stored_messages = std::collections::HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = get(
+            format!("/api/chat/rooms/{room}/messages?limit=100{cursor}"),
+            reader.clone(),
+        )
+        .await;
+        for m in page["items"].as_array().unwrap() {
+            stored_messages.insert(m["id"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    for m in &acked.messages {
+        assert!(
+            stored_messages.contains(m),
+            "acknowledged message {m} survived"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged_embedded() {
+    sigkill_under_load_loses_nothing_acknowledged(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged_postgres() {
+    let Some(admin_url) =
+        postgres_admin_url("sigkill_under_load_loses_nothing_acknowledged_postgres")
+    else {
+        return;
+    };
+    let (url, _cleanup) = fresh_database(&admin_url, "starling_crash");
+    sigkill_under_load_loses_nothing_acknowledged(&[("STARLING_DATABASE_URL", url.as_str())]).await;
+}
+
+// ---------------------------------------------------------------------------
 // 9. `starling seed`
 // ---------------------------------------------------------------------------
 
