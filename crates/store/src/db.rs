@@ -476,18 +476,27 @@ impl<'c> Executor<'c> for &'c mut Tx {
 }
 
 /// SQLite numbers its parameters `?N`; the store writes PostgreSQL's `$N`.
+/// Quoted strings and identifiers are copied as they are.
 fn sqlite_sql(sql: &str) -> Cow<'_, str> {
     if !sql.contains('$') {
         return Cow::Borrowed(sql);
     }
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
     for (i, c) in sql.char_indices() {
-        if c == '$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
+        match quote {
+            // A doubled quote inside a literal closes and reopens it: same result.
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                out.push('?');
+                continue;
+            }
+            None => {}
         }
+        out.push(c);
     }
     Cow::Owned(out)
 }
@@ -719,5 +728,9 @@ mod tests {
             "SELECT ?1, ?12 FROM t WHERE a = ?2"
         );
         assert_eq!(sqlite_sql("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            sqlite_sql("SELECT '$1 a''$2', \"$3\" FROM t WHERE a = $4"),
+            "SELECT '$1 a''$2', \"$3\" FROM t WHERE a = ?4"
+        );
     }
 }
