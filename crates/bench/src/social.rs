@@ -20,8 +20,8 @@ use crate::rng::Rng;
 use crate::seed::{PhaseReport, parse_session, phase};
 use crate::spawn::{ServerArgs, SpawnedServer};
 use crate::workload::{
-    HttpExecutor, Mix, MixResult, Op, Schedule, Users, WorkloadConfig, closed_loop, open_loop,
-    random_text,
+    FeedReads, HttpExecutor, Mix, MixResult, Op, Schedule, Users, WorkloadConfig, closed_loop,
+    open_loop, random_text,
 };
 use crate::{
     EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, preflight, print_json, random_digits, seconds,
@@ -44,6 +44,9 @@ Examples:
   # a synthetic power-law graph
   target/release/starling-bench social --spawn target/release/starling \\
       --synthetic-users 5000 --avg-follows 20
+  # feed reads as the app makes them: first pages, 1 in 10 also reads the next
+  target/release/starling-bench social --spawn target/release/starling \\
+      --graph ../shared/data/socfb-Reed98/socfb-Reed98.edges --first-page
 
 What it does:
   1. Seeds through the API: registers every user of the graph (user names
@@ -60,6 +63,9 @@ What it does:
      @mentions of random seeded users); each as a random seeded user with
      that user's token. Closed loop (no --rate, or --closed) and open loop at
      each --rate.
+     With --first-page every home-feed and user-timeline read is the first
+     page (limit=10) instead, and one read in ten also follows nextCursor to
+     the next page (one operation, two requests).
   4. Prints throughput (operations/s) and latency p50/p90/p99/p99.9/max, overall
      and per operation, the ratio to /health, and CPU use of the server, this
      tool and the rest of the machine.";
@@ -131,6 +137,10 @@ pub struct SocialArgs {
     #[arg(long, value_name = "MAX", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(0..=10_000))]
     max_offset: u32,
+
+    /// Read feeds as the app does: home-feed and user-timeline reads are the first page (limit=10), and 1 in 10 also reads the next page through nextCursor
+    #[arg(long, conflicts_with = "max_offset")]
+    first_page: bool,
 
     /// Skip the GET /health measurement
     #[arg(long)]
@@ -211,7 +221,12 @@ struct SocialSummary {
     base_url: String,
     graph: GraphInfo,
     mix: [u32; 3],
-    max_offset: u32,
+    /// `offset` (DeathStarBench) or `first-page` (the app's reads).
+    feed_reads: &'static str,
+    #[serde(skip)]
+    feed_reads_mode: FeedReads,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_offset: Option<u32>,
     seeding: Vec<PhaseReport>,
     seeding_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -616,8 +631,18 @@ async fn social(
     }
     let health_rps = health_run.as_ref().map(|h| h.report.requests_per_sec);
 
+    let feed_reads = if args.first_page {
+        FeedReads::FIRST_PAGE
+    } else {
+        FeedReads::Offset
+    };
+    eprintln!(
+        "feed reads: {}",
+        describe_feed_reads(feed_reads, args.max_offset)
+    );
     let workload = Arc::new(WorkloadConfig {
         mix,
+        feed_reads,
         max_offset: args.max_offset,
         ..WorkloadConfig::default()
     });
@@ -749,7 +774,9 @@ async fn social(
             seed: args.seed,
         },
         mix: mix.weights,
-        max_offset: args.max_offset,
+        feed_reads: feed_reads.name(),
+        feed_reads_mode: feed_reads,
+        max_offset: (feed_reads == FeedReads::Offset).then_some(args.max_offset),
         seeding: phases,
         seeding_seconds: (seeding_seconds * 10.0).round() / 10.0,
         health: health_run,
@@ -768,11 +795,29 @@ async fn social(
     Ok(ExitCode::SUCCESS)
 }
 
+/// One line on how the mix reads feeds, for the output.
+fn describe_feed_reads(reads: FeedReads, max_offset: u32) -> String {
+    match reads {
+        FeedReads::Offset => format!(
+            "offset (home feed: 10 posts after a random offset of 0-{max_offset}; \
+             user timeline: first page of 10)"
+        ),
+        FeedReads::FirstPage { next_page_one_in } => format!(
+            "first-page (home feed and user timeline: first page of 10; \
+             1 in {next_page_one_in} also reads the next page through nextCursor)"
+        ),
+    }
+}
+
 fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
     let g = &s.graph;
     println!(
         "graph {}: {} users, {} follows (most {} per user), {} seeded posts",
         g.source, g.users, g.follows, g.max_degree, g.posts
+    );
+    println!(
+        "feed reads: {}",
+        describe_feed_reads(s.feed_reads_mode, s.max_offset.unwrap_or(0))
     );
     println!("seeding through the API took {:.1} s:", s.seeding_seconds);
     for p in &s.seeding {

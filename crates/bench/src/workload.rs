@@ -119,10 +119,39 @@ impl Mix {
     }
 }
 
+/// How the mix reads home feeds and user timelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedReads {
+    /// DeathStarBench's reads: a home-feed read takes `feed_count` posts
+    /// after a random offset of 0..=`max_offset` (see [`feed_page_limits`]);
+    /// a user-timeline read is the first page.
+    Offset,
+    /// The app's reads: every home-feed and user-timeline read is the first
+    /// page, and one in `next_page_one_in` also follows `nextCursor` to the
+    /// second page (one operation of two requests).
+    FirstPage { next_page_one_in: u32 },
+}
+
+impl FeedReads {
+    /// The app reads a second page about once in ten reads.
+    pub const FIRST_PAGE: FeedReads = FeedReads::FirstPage {
+        next_page_one_in: 10,
+    };
+
+    /// `offset` or `first-page`, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            FeedReads::Offset => "offset",
+            FeedReads::FirstPage { .. } => "first-page",
+        }
+    }
+}
+
 /// What the mix asks of the server.
 #[derive(Debug, Clone)]
 pub struct WorkloadConfig {
     pub mix: Mix,
+    pub feed_reads: FeedReads,
     /// Home-feed reads skip a uniformly random 0..=max_offset posts...
     pub max_offset: u32,
     /// ...and then read this many.
@@ -141,6 +170,7 @@ impl Default for WorkloadConfig {
     fn default() -> Self {
         Self {
             mix: Mix::default(),
+            feed_reads: FeedReads::Offset,
             max_offset: 100,
             feed_count: 10,
             timeline_limit: 10,
@@ -154,9 +184,21 @@ impl Default for WorkloadConfig {
 /// One planned operation, by user index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    HomeFeed { actor: usize, offset: u32 },
-    UserTimeline { actor: usize, author: usize },
-    Compose { actor: usize, text: String },
+    /// `next_page` only with [`FeedReads::FirstPage`] (`offset` is then 0).
+    HomeFeed {
+        actor: usize,
+        offset: u32,
+        next_page: bool,
+    },
+    UserTimeline {
+        actor: usize,
+        author: usize,
+        next_page: bool,
+    },
+    Compose {
+        actor: usize,
+        text: String,
+    },
 }
 
 impl Action {
@@ -181,20 +223,38 @@ pub fn random_text(rng: &mut Rng, len: usize, out: &mut String) {
 
 impl WorkloadConfig {
     /// The next operation: a uniformly random acting user, then the parts of
-    /// the chosen operation.
+    /// the chosen operation. With [`FeedReads::Offset`] the random draws are
+    /// the same as before first-page reads existed, so a seed plans the same
+    /// operations it always did.
     pub fn plan(&self, rng: &mut Rng, usernames: &[String]) -> Action {
         let users = usernames.len();
         let op = self.mix.pick(rng);
         let actor = rng.index(users);
         match op {
-            Op::HomeFeed => Action::HomeFeed {
-                actor,
-                offset: rng.range_inclusive(0, u64::from(self.max_offset)) as u32,
+            Op::HomeFeed => match self.feed_reads {
+                FeedReads::Offset => Action::HomeFeed {
+                    actor,
+                    offset: rng.range_inclusive(0, u64::from(self.max_offset)) as u32,
+                    next_page: false,
+                },
+                FeedReads::FirstPage { next_page_one_in } => Action::HomeFeed {
+                    actor,
+                    offset: 0,
+                    next_page: one_in(rng, next_page_one_in),
+                },
             },
-            Op::UserTimeline => Action::UserTimeline {
-                actor,
-                author: rng.index(users),
-            },
+            Op::UserTimeline => {
+                let author = rng.index(users);
+                let next_page = match self.feed_reads {
+                    FeedReads::Offset => false,
+                    FeedReads::FirstPage { next_page_one_in } => one_in(rng, next_page_one_in),
+                };
+                Action::UserTimeline {
+                    actor,
+                    author,
+                    next_page,
+                }
+            }
             Op::Compose => {
                 let mut text = String::with_capacity(self.text_len + 6 * 32);
                 random_text(rng, self.text_len, &mut text);
@@ -209,6 +269,21 @@ impl WorkloadConfig {
                 Action::Compose { actor, text }
             }
         }
+    }
+}
+
+/// True once in `n` draws on average (never for `n == 0`).
+fn one_in(rng: &mut Rng, n: u32) -> bool {
+    n > 0 && rng.below(u64::from(n)) == 0
+}
+
+/// The page limits of a first-page read: one page of `count`, or two when
+/// the read goes on to the next page.
+pub fn first_page_limits(count: u32, next_page: bool) -> Vec<u32> {
+    if next_page {
+        vec![count, count]
+    } else {
+        vec![count]
     }
 }
 
@@ -346,8 +421,16 @@ impl HttpExecutor {
         );
     }
 
-    async fn home_feed(&mut self, actor: usize, offset: u32) -> (Result<u16, String>, u32) {
-        let pages = feed_page_limits(offset, self.cfg.feed_count, PAGE_MAX);
+    /// Reads pages of the home feed (`author` None) or of `author`'s posts:
+    /// the first of `pages[0]` posts, then each next one of `pages[k]` posts
+    /// through the previous page's `nextCursor` (stopping early when there is
+    /// none). Returns the last status and the requests sent.
+    async fn read_pages(
+        &mut self,
+        actor: usize,
+        author: Option<usize>,
+        pages: &[u32],
+    ) -> (Result<u16, String>, u32) {
         let mut cursor: Option<String> = None;
         let mut sent = 0;
         let mut status = Ok(200);
@@ -355,7 +438,15 @@ impl HttpExecutor {
             let last = k + 1 == pages.len();
             self.path.clear();
             self.path.push_str(&self.prefix);
-            self.path.push_str("/api/feed?limit=");
+            match author {
+                None => self.path.push_str("/api/feed?limit="),
+                Some(author) => {
+                    self.path.push_str("/api/users/");
+                    self.path
+                        .push_str(self.users.ids.get(author).map_or("0", String::as_str));
+                    self.path.push_str("/posts?limit=");
+                }
+            }
             self.path.push_str(&limit.to_string());
             if let Some(c) = cursor.take() {
                 self.path.push_str("&cursor=");
@@ -380,18 +471,6 @@ impl HttpExecutor {
             }
         }
         (status, sent)
-    }
-
-    async fn timeline(&mut self, actor: usize, author: usize) -> Result<u16, String> {
-        self.path.clear();
-        self.path.push_str(&self.prefix);
-        self.path.push_str("/api/users/");
-        self.path
-            .push_str(self.users.ids.get(author).map_or("0", String::as_str));
-        self.path.push_str("/posts?limit=");
-        self.path.push_str(&self.cfg.timeline_limit.to_string());
-        self.write_get(actor);
-        self.send(false).await
     }
 
     async fn compose(&mut self, actor: usize, text: &str) -> Result<u16, String> {
@@ -421,8 +500,27 @@ impl Executor for HttpExecutor {
         let action = self.cfg.plan(&mut self.rng, &self.users.usernames);
         let op = action.op();
         let (result, http_requests) = match action {
-            Action::HomeFeed { actor, offset } => self.home_feed(actor, offset).await,
-            Action::UserTimeline { actor, author } => (self.timeline(actor, author).await, 1),
+            Action::HomeFeed {
+                actor,
+                offset,
+                next_page,
+            } => {
+                let pages = match self.cfg.feed_reads {
+                    FeedReads::Offset => feed_page_limits(offset, self.cfg.feed_count, PAGE_MAX),
+                    FeedReads::FirstPage { .. } => {
+                        first_page_limits(self.cfg.feed_count, next_page)
+                    }
+                };
+                self.read_pages(actor, None, &pages).await
+            }
+            Action::UserTimeline {
+                actor,
+                author,
+                next_page,
+            } => {
+                let pages = first_page_limits(self.cfg.timeline_limit, next_page);
+                self.read_pages(actor, Some(author), &pages).await
+            }
             Action::Compose { actor, text } => (self.compose(actor, &text).await, 1),
         };
         Outcome {
@@ -757,12 +855,20 @@ mod tests {
             let a = cfg.plan(&mut rng, &users);
             counts[a.op().index()] += 1;
             match a {
-                Action::HomeFeed { actor, offset } => {
-                    assert!(actor < users.len());
+                Action::HomeFeed {
+                    actor,
+                    offset,
+                    next_page,
+                } => {
+                    assert!(actor < users.len() && !next_page);
                     offsets[offset as usize] += 1;
                 }
-                Action::UserTimeline { actor, author } => {
-                    assert!(actor < users.len() && author < users.len());
+                Action::UserTimeline {
+                    actor,
+                    author,
+                    next_page,
+                } => {
+                    assert!(actor < users.len() && author < users.len() && !next_page);
                 }
                 Action::Compose { actor, text } => {
                     assert!(actor < users.len());
@@ -793,6 +899,83 @@ mod tests {
         let mut b = Rng::new(9);
         for _ in 0..100 {
             assert_eq!(cfg.plan(&mut a, &users), cfg.plan(&mut b, &users));
+        }
+    }
+
+    #[test]
+    fn first_page_reads_go_on_to_the_next_page_once_in_ten() {
+        let cfg = WorkloadConfig {
+            feed_reads: FeedReads::FIRST_PAGE,
+            ..WorkloadConfig::default()
+        };
+        let users = names(962);
+        let mut rng = Rng::new(42);
+        let n = 100_000;
+        // (reads, reads with a next page) of home feeds and timelines.
+        let mut feeds = (0usize, 0usize);
+        let mut timelines = (0usize, 0usize);
+        for _ in 0..n {
+            match cfg.plan(&mut rng, &users) {
+                Action::HomeFeed {
+                    offset, next_page, ..
+                } => {
+                    assert_eq!(offset, 0);
+                    feeds.0 += 1;
+                    feeds.1 += usize::from(next_page);
+                }
+                Action::UserTimeline { next_page, .. } => {
+                    timelines.0 += 1;
+                    timelines.1 += usize::from(next_page);
+                }
+                Action::Compose { .. } => {}
+            }
+        }
+        let share = |(all, next): (usize, usize)| next as f64 / all as f64 * 100.0;
+        assert!((share(feeds) - 10.0).abs() < 0.6, "{feeds:?}");
+        assert!((share(timelines) - 10.0).abs() < 0.6, "{timelines:?}");
+        assert!((feeds.0 as f64 / n as f64 * 100.0 - 60.0).abs() < 1.0);
+        assert_eq!(first_page_limits(10, false), vec![10]);
+        assert_eq!(first_page_limits(10, true), vec![10, 10]);
+        assert_eq!(FeedReads::Offset.name(), "offset");
+        assert_eq!(FeedReads::FIRST_PAGE.name(), "first-page");
+    }
+
+    #[test]
+    fn offset_reads_plan_what_they_always_planned() {
+        // The first operations of seed 7 before first-page reads existed:
+        // the offset mode must keep drawing the same numbers.
+        let cfg = WorkloadConfig::default();
+        let users = names(962);
+        let mut rng = Rng::new(7);
+        let planned: Vec<Action> = (0..200).map(|_| cfg.plan(&mut rng, &users)).collect();
+        let mut rng = Rng::new(7);
+        for a in &planned {
+            let op = cfg.mix.pick(&mut rng);
+            let actor = rng.index(users.len());
+            assert_eq!(op, a.op());
+            match a {
+                Action::HomeFeed {
+                    actor: x, offset, ..
+                } => {
+                    assert_eq!(*x, actor);
+                    assert_eq!(u64::from(*offset), rng.range_inclusive(0, 100));
+                }
+                Action::UserTimeline {
+                    actor: x, author, ..
+                } => {
+                    assert_eq!(*x, actor);
+                    assert_eq!(*author, rng.index(users.len()));
+                }
+                Action::Compose { .. } => {
+                    // Text and mentions: re-plan through the same calls.
+                    let mut text = String::new();
+                    random_text(&mut rng, cfg.text_len, &mut text);
+                    let n = rng.range_inclusive(1, 6);
+                    for _ in 0..n {
+                        rng.index(users.len());
+                    }
+                }
+            }
         }
     }
 
