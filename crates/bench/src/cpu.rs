@@ -42,6 +42,13 @@ pub fn memory(pid: u32) -> Option<Memory> {
     parse_memory(&text)
 }
 
+/// Resets the process's VmHWM to its current VmRSS (`5` to
+/// /proc/PID/clear_refs, Linux 4.0 and later; only the peak is reset), so a
+/// later VmHWM is the peak since now. False if that was not possible.
+pub fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
 fn parse_memory(text: &str) -> Option<Memory> {
     let field = |name: &str| -> Option<u64> {
         let line = text.lines().find(|l| l.starts_with(name))?;

@@ -13,6 +13,7 @@ mod http;
 mod load;
 mod node_peer;
 mod notify;
+mod outbox;
 mod report;
 mod rng;
 mod scale;

@@ -11,10 +11,11 @@ use anyhow::{Context, anyhow, bail};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cpu::{CpuProbe, CpuUse};
+use crate::cpu::{CpuProbe, CpuUse, Memory, memory, reset_peak};
 use crate::graph::{Graph, parse_edges, synthetic};
 use crate::http::{HttpUrl, write_request};
 use crate::load::{LoadConfig, Target, run_load};
+use crate::outbox::{CatchUp, MetricsClient, OutboxPhase, Sampler, catch_up, kib_to_mib};
 use crate::report::{Report, table};
 use crate::rng::Rng;
 use crate::seed::{PhaseReport, parse_session, phase};
@@ -66,9 +67,16 @@ What it does:
      With --first-page every home-feed and user-timeline read is the first
      page (limit=10) instead, and one read in ten also follows nextCursor to
      the next page (one operation, two requests).
-  4. Prints throughput (operations/s) and latency p50/p90/p99/p99.9/max, overall
-     and per operation, the ratio to /health, and CPU use of the server, this
-     tool and the rest of the machine.";
+  4. While each mix runs (after its warm-up), samples GET /metrics every
+     --metrics-interval on a connection of its own: starling_outbox_lag_seconds
+     (p50/p99/max) and starling_outbox_pending_events (max), and the server's
+     VmRSS; after the last mix, how long until pending is 0 (up to
+     --catchup-timeout). n/a when the server has no such gauges.
+  5. Prints throughput (operations/s) and latency p50/p90/p99/p99.9/max, overall
+     and per operation, the ratio to /health, CPU use of the server, this
+     tool and the rest of the machine, and the server's memory (spawned or
+     --server-pid): VmHWM and VmRSS when the mix ends, VmRSS after
+     --idle-wait seconds without load.";
 
 #[derive(Args)]
 pub struct SocialArgs {
@@ -142,6 +150,23 @@ pub struct SocialArgs {
     #[arg(long, conflicts_with = "max_offset")]
     first_page: bool,
 
+    /// Seconds between GET /metrics samples (outbox gauges, server VmRSS) while a mix runs
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.25,
+          value_parser = crate::positive_seconds)]
+    metrics_interval: f64,
+
+    /// Do not sample GET /metrics (no outbox figures)
+    #[arg(long)]
+    no_metrics: bool,
+
+    /// After the last mix: give up waiting for the outbox to drain after this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = seconds)]
+    catchup_timeout: f64,
+
+    /// After the last mix: read the server's idle VmRSS this many seconds after the load stopped
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = seconds)]
+    idle_wait: f64,
+
     /// Skip the GET /health measurement
     #[arg(long)]
     no_health: bool,
@@ -207,6 +232,26 @@ struct MixRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     timer_lag_us: Option<Timing>,
     cpu: CpuUse,
+    /// `/metrics` samples from the end of the warm-up to the end of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox: Option<OutboxPhase>,
+}
+
+/// The server's memory (KiB in `Memory`; MiB in the text).
+#[derive(Serialize)]
+struct MemoryReport {
+    /// Right after seeding, before the measurements (`hwm_kb`: the peak of
+    /// the seeding).
+    after_seeding: Option<Memory>,
+    /// Whether VmHWM was reset after seeding (a spawned server only).
+    peak_reset_after_seeding: bool,
+    /// Right after the last mix: `hwm_kb` is the peak since seeding ended
+    /// (the measurements) if `peak_reset_after_seeding`, else of the
+    /// server's whole life; `rss_kb` the resident memory then.
+    end_of_mix: Option<Memory>,
+    /// `idle_after_s` after the load stopped.
+    idle: Option<Memory>,
+    idle_after_s: f64,
 }
 
 #[derive(Serialize)]
@@ -232,6 +277,10 @@ struct SocialSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     health: Option<HealthRun>,
     runs: Vec<MixRun>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outbox_catch_up: Option<CatchUp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_memory: Option<MemoryReport>,
     errors: u64,
 }
 
@@ -608,6 +657,13 @@ async fn social(
     }
     let seeding_seconds = seeding_started.elapsed().as_secs_f64();
     eprintln!("seeded in {seeding_seconds:.1} s");
+    let memory_after_seeding = server_pid.and_then(memory);
+    // The peak of a spawned server (ours) then covers the measurements only,
+    // not the password hashing of the registrations.
+    let peak_reset = match server.as_deref().and_then(SpawnedServer::pid) {
+        Some(pid) => reset_peak(pid),
+        None => false,
+    };
 
     // Measurements.
     let mut reports: Vec<Report> = Vec::new();
@@ -646,6 +702,12 @@ async fn social(
         max_offset: args.max_offset,
         ..WorkloadConfig::default()
     });
+    let metrics_interval = Duration::from_secs_f64(args.metrics_interval);
+    let mut metrics = if args.no_metrics {
+        None
+    } else {
+        Some(MetricsClient::new(base, addr)?)
+    };
     let mut plans: Vec<Option<f64>> = Vec::new();
     if args.rate.is_empty() || args.closed {
         plans.push(None);
@@ -693,6 +755,17 @@ async fn social(
                 String::new()
             }
         );
+        // Samples from the end of the warm-up; bounded by the longest the
+        // run can take.
+        let sampler = metrics.take().map(|client| {
+            Sampler::start(
+                client,
+                metrics_interval,
+                cfg.warmup,
+                cfg.warmup + cfg.duration + drain + Duration::from_secs(30),
+                server_pid,
+            )
+        });
         let probe = CpuProbe::start(server_pid);
         let result: MixResult = match rate {
             None => closed_loop(executors, cfg.warmup, cfg.duration).await,
@@ -702,6 +775,16 @@ async fn social(
             }
         };
         let cpu = probe.finish();
+        let outbox = match sampler {
+            Some(sampler) => {
+                let (client, samples) = sampler.finish().await?;
+                metrics = Some(client);
+                let phase = samples.summary();
+                eprintln!("  {}", phase.line());
+                Some(phase)
+            }
+            None => None,
+        };
         let run_cfg = LoadConfig { connections, ..cfg };
         let url = base.to_string();
         let overall = Report::named(&label, "MIX", &url, run_cfg, threads, None, &result.overall);
@@ -752,8 +835,52 @@ async fn social(
             unfinished: result.unfinished,
             timer_lag_us,
             cpu,
+            outbox,
         });
     }
+    let load_end = tokio::time::Instant::now();
+    let end_of_mix = server_pid.and_then(memory);
+
+    // After the load: the outbox drains, then the server idles.
+    let outbox_catch_up = match metrics.as_mut() {
+        Some(client) if !runs.is_empty() => {
+            eprintln!(
+                "waiting up to {} s for the outbox to drain",
+                args.catchup_timeout
+            );
+            let c = catch_up(
+                client,
+                load_end,
+                metrics_interval,
+                Duration::from_secs_f64(args.catchup_timeout),
+            )
+            .await;
+            eprintln!("  {}", c.line());
+            Some(c)
+        }
+        _ => None,
+    };
+    let server_memory = match server_pid {
+        Some(pid) => {
+            let idle_at = load_end + Duration::from_secs_f64(args.idle_wait);
+            if idle_at > tokio::time::Instant::now() {
+                eprintln!(
+                    "reading the server's idle memory {} s after the load",
+                    args.idle_wait
+                );
+                tokio::time::sleep_until(idle_at).await;
+            }
+            let idle_after = load_end.elapsed().as_secs_f64();
+            Some(MemoryReport {
+                after_seeding: memory_after_seeding,
+                peak_reset_after_seeding: peak_reset,
+                end_of_mix,
+                idle: memory(pid),
+                idle_after_s: (idle_after * 10.0).round() / 10.0,
+            })
+        }
+        None => None,
+    };
 
     let errors: u64 = reports
         .iter()
@@ -781,6 +908,8 @@ async fn social(
         seeding_seconds: (seeding_seconds * 10.0).round() / 10.0,
         health: health_run,
         runs,
+        outbox_catch_up,
+        server_memory,
         errors,
     };
     if args.load.json {
@@ -807,6 +936,10 @@ fn describe_feed_reads(reads: FeedReads, max_offset: u32) -> String {
              1 in {next_page_one_in} also reads the next page through nextCursor)"
         ),
     }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib_to_mib(kib))
 }
 
 fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
@@ -855,6 +988,49 @@ fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
     println!("CPU use (percent of one core; 'other' is the rest of the machine):");
     for l in cpu_lines {
         println!("  {l}");
+    }
+    let sampled: Vec<&MixRun> = s.runs.iter().filter(|r| r.outbox.is_some()).collect();
+    if !sampled.is_empty() || s.outbox_catch_up.is_some() {
+        println!();
+        println!("outbox (GET /metrics during each measured window, after its warm-up):");
+        for run in sampled {
+            if let Some(o) = &run.outbox {
+                println!("  {}: {}", run.overall.scenario, o.line());
+            }
+        }
+        if let Some(c) = &s.outbox_catch_up {
+            println!("  {}", c.line());
+        }
+    }
+    if let Some(m) = &s.server_memory {
+        println!();
+        let na = || "n/a".to_owned();
+        println!("server memory (from /proc/PID/status):");
+        if let Some(a) = m.after_seeding {
+            println!(
+                "  after seeding: VmRSS {} (peak VmHWM while seeding {})",
+                mib(a.rss_kb),
+                mib(a.hwm_kb)
+            );
+        }
+        let since = if m.peak_reset_after_seeding {
+            "since seeding: the measurements"
+        } else {
+            "the server's whole life, seeding included"
+        };
+        match m.end_of_mix {
+            Some(e) => println!(
+                "  end of the mix: peak VmHWM {} ({since}), VmRSS {}",
+                mib(e.hwm_kb),
+                mib(e.rss_kb)
+            ),
+            None => println!("  end of the mix: {}", na()),
+        }
+        println!(
+            "  idle, {:.1} s after the load: VmRSS {}",
+            m.idle_after_s,
+            m.idle.map_or_else(na, |i| mib(i.rss_kb))
+        );
     }
 }
 
