@@ -14,6 +14,7 @@ mod load;
 mod node_peer;
 mod notify;
 mod outbox;
+mod reads;
 mod report;
 mod rng;
 mod scale;
@@ -115,6 +116,16 @@ enum Command {
         after_help = PVH_AFTER
     )]
     ProfileVsHealth(PvhArgs),
+    /// Read endpoints (profile, home feed, user timeline, public feed) as a percentage of GET /health
+    #[command(
+        long_about = "Seed a reader who follows many authors, then measure GET /health, \
+                      GET /api/profile, the home feed, a user timeline and the public feed \
+                      closed loop with the same connections, alternating them over several \
+                      rounds, and report each one's median req/s, p50/p99 and percentage of \
+                      /health.",
+        after_help = reads::READS_AFTER
+    )]
+    Reads(Box<reads::ReadsArgs>),
     /// Seed a social graph through the API and run the social-network mix (feeds, timelines, composes)
     #[command(
         long_about = "Seed a social graph (an edge-list file such as socfb-Reed98, or a \
@@ -184,6 +195,7 @@ impl Command {
         match self {
             Command::Http(a) => a.load.threads,
             Command::ProfileVsHealth(a) => a.load.threads,
+            Command::Reads(a) => a.load.threads,
             Command::Social(a) => a.load.threads,
             Command::NotifyLatency(a) => a.load.threads,
             Command::SseHold(a) => a.threads,
@@ -335,6 +347,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Http(args) => cmd_http(args).await,
             Command::ProfileVsHealth(args) => cmd_profile_vs_health(args).await,
+            Command::Reads(args) => reads::cmd_reads(*args).await,
             Command::Social(args) => social::cmd_social(*args).await,
             Command::NotifyLatency(args) => notify::cmd_notify(*args).await,
             Command::SseHold(args) => hold::cmd_hold(*args).await,
@@ -526,19 +539,17 @@ async fn profile_vs_health(args: &PvhArgs, base: &HttpUrl) -> anyhow::Result<Exi
         args.rounds,
         describe(cfg, threads)
     );
-    let mut reports = Vec::new();
-    for round in 1..=args.rounds {
-        for target in [&health, &profile] {
-            eprintln!("round {round}/{}: {}", args.rounds, target.label);
-            let m = run_load(target.clone(), cfg).await;
-            let report = Report::new(target, cfg, usize::from(threads), Some(round), &m);
-            eprintln!(
-                "  {:.1} req/s, {} errors",
-                report.requests_per_sec, report.errors
-            );
-            reports.push(report);
-        }
-    }
+    let reports: Vec<Report> = reads::alternate(
+        &[health.clone(), profile.clone()],
+        args.rounds,
+        cfg,
+        threads,
+        None,
+    )
+    .await
+    .into_iter()
+    .map(|m| m.report)
+    .collect();
     if registered.elapsed() > TOKEN_BUDGET {
         eprintln!("warning: the run outlasted the access token budget");
     }

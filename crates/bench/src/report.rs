@@ -108,7 +108,7 @@ impl Report {
 }
 
 /// Formats a number with thousands separators: 1234567 -> "1,234,567".
-fn group(n: u64) -> String {
+pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
@@ -120,7 +120,7 @@ fn group(n: u64) -> String {
     out
 }
 
-fn format_rps(rps: f64) -> String {
+pub fn format_rps(rps: f64) -> String {
     let whole = rps.trunc() as u64;
     let tenth = ((rps - rps.trunc()) * 10.0).round() as u64;
     if tenth >= 10 {

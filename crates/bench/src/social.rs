@@ -438,7 +438,7 @@ async fn refresh_if_needed(
     Ok(Some(report))
 }
 
-fn users_of(accounts: &[Account]) -> Arc<Users> {
+pub fn users_of(accounts: &[Account]) -> Arc<Users> {
     Arc::new(Users {
         ids: accounts.iter().map(|a| a.id.clone()).collect(),
         usernames: accounts.iter().map(|a| a.username.clone()).collect(),
@@ -466,7 +466,7 @@ const SEED_CHUNK: usize = 50_000;
 const CHUNK_TOKEN_LIFE: Duration = Duration::from_secs(5 * 60);
 
 /// Follows `order[first..first + count]` of the graph's follows.
-async fn seed_follows(
+pub async fn seed_follows(
     addr: std::net::SocketAddr,
     base: &HttpUrl,
     graph: Arc<Graph>,
@@ -502,7 +502,7 @@ async fn seed_follows(
 /// Creates posts `first..first + count` of `users.len() * per_user`, in
 /// rounds over the users (post `i` is round `i / users` of user `i % users`),
 /// so every user's posts spread over the whole seeding time.
-async fn seed_posts(
+pub async fn seed_posts(
     addr: std::net::SocketAddr,
     base: &HttpUrl,
     users: Arc<Users>,
@@ -537,7 +537,7 @@ async fn seed_posts(
 }
 
 /// One report for the chunks of a phase.
-fn combine(name: &str, parts: &[PhaseReport]) -> PhaseReport {
+pub fn combine(name: &str, parts: &[PhaseReport]) -> PhaseReport {
     let requests = parts.iter().map(|p| p.requests).sum::<usize>();
     let seconds = parts.iter().map(|p| p.seconds).sum::<f64>();
     PhaseReport {
@@ -555,7 +555,7 @@ fn combine(name: &str, parts: &[PhaseReport]) -> PhaseReport {
 }
 
 /// `0..total` in chunks of at most [`SEED_CHUNK`]: (first, count).
-fn chunks(total: usize) -> impl Iterator<Item = (usize, usize)> {
+pub fn chunks(total: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..total)
         .step_by(SEED_CHUNK)
         .map(move |first| (first, SEED_CHUNK.min(total - first)))
