@@ -170,6 +170,17 @@ impl Cache for MemoryCache {
         Ok(())
     }
 
+    async fn timeline_contains(&self, key: &str, ids: &[i64]) -> Result<Option<Vec<bool>>> {
+        let Some(entry) = self.live(key) else {
+            return Ok(None);
+        };
+        let Value::Timeline(set) = &entry.value else {
+            return Ok(None);
+        };
+        let set = lock(set);
+        Ok(Some(ids.iter().map(|id| set.contains(id)).collect()))
+    }
+
     async fn timeline_page(
         &self,
         key: &str,

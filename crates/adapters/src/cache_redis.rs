@@ -254,6 +254,24 @@ impl Cache for RedisCache {
         Ok(())
     }
 
+    async fn timeline_contains(&self, key: &str, ids: &[i64]) -> Result<Option<Vec<bool>>> {
+        // One ZMSCORE for the ids and the sentinel, which tells a missing timeline.
+        let mut cmd = redis::cmd("ZMSCORE");
+        cmd.arg(self.key(key));
+        for id in ids {
+            cmd.arg(member(*id));
+        }
+        cmd.arg(SENTINEL);
+        let mut scores: Vec<Option<f64>> = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        if scores.pop().flatten().is_none() {
+            return Ok(None);
+        }
+        Ok(Some(scores.iter().map(Option::is_some).collect()))
+    }
+
     async fn timeline_page(
         &self,
         key: &str,

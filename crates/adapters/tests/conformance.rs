@@ -129,6 +129,41 @@ async fn cache_contract(cache: Arc<dyn Cache>) {
     timeline_empty_exists_and_remove_works(c).await;
     timeline_ids_beyond_double_precision_stay_exact(c).await;
     timeline_add_to_each_reaches_existing_timelines_only(c).await;
+    timeline_contains_tells_members_and_missing(c).await;
+}
+
+async fn timeline_contains_tells_members_and_missing(c: &dyn Cache) {
+    assert_eq!(
+        c.timeline_contains("tl-set", &[1, 2]).await.unwrap(),
+        None,
+        "a missing set is not an empty one"
+    );
+    c.timeline_replace("tl-set", &[], LONG_TTL).await.unwrap();
+    assert_eq!(
+        c.timeline_contains("tl-set", &[1, 2]).await.unwrap(),
+        Some(vec![false, false]),
+        "an empty set exists"
+    );
+    let big = 388_257_839_375_690_255_i64;
+    c.timeline_replace("tl-set", &[5, big, 7], LONG_TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.timeline_contains("tl-set", &[7, 6, big, big + 1, 5])
+            .await
+            .unwrap(),
+        Some(vec![true, false, true, false, true])
+    );
+    assert!(c.timeline_add("tl-set", &[6], usize::MAX).await.unwrap());
+    c.timeline_remove("tl-set", &[7]).await.unwrap();
+    assert_eq!(
+        c.timeline_contains("tl-set", &[6, 7]).await.unwrap(),
+        Some(vec![true, false])
+    );
+    assert_eq!(
+        c.timeline_contains("tl-set", &[]).await.unwrap(),
+        Some(vec![])
+    );
 }
 
 async fn timeline_add_to_each_reaches_existing_timelines_only(c: &dyn Cache) {

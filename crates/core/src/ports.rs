@@ -128,6 +128,9 @@ pub trait Cache: Send + Sync {
         Ok(())
     }
     async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()>;
+    /// Which of `ids` the timeline at `key` holds, in order; `None` when the
+    /// timeline is missing. (Timelines double as sets of ids.)
+    async fn timeline_contains(&self, key: &str, ids: &[i64]) -> Result<Option<Vec<bool>>>;
     /// Up to `limit` ids older than `before`, newest first, and the timeline's
     /// length; `None` when the timeline is missing.
     async fn timeline_page(
@@ -240,6 +243,8 @@ pub trait LoveStore: Send + Sync {
     async fn unlove(&self, target: LoveTarget, user: UserId) -> Result<bool>;
     /// Which of `targets` (post or comment ids) `user` loves.
     async fn loved_among(&self, user: UserId, targets: &[i64]) -> Result<HashSet<i64>>;
+    /// Up to `limit` of the targets `user` loves, in no particular order.
+    async fn loved_targets(&self, user: UserId, limit: u32) -> Result<Vec<i64>>;
     /// Who loves `target`, most recent first.
     async fn lovers(
         &self,

@@ -118,6 +118,21 @@ fn post_key(id: PostId) -> String {
     format!("post:{id}")
 }
 
+/// The cached set of what a user loves (posts and comments share the id
+/// space): complete, or missing. Loves and unloves drop it, so a read after
+/// one rebuilds it from the store.
+fn loves_key(user: UserId) -> String {
+    format!("loves:{user}")
+}
+
+/// Marks a user with more loves than a cached set holds: read from the store.
+fn many_loves_key(user: UserId) -> String {
+    format!("loves-many:{user}")
+}
+
+/// Most loves a cached set holds.
+const LOVES_CACHED_MAX: u32 = 5000;
+
 impl Posts {
     /// `cache_ttl` bounds how long a cached post may be served (zero disables
     /// the cache); every write to a post (text, counts, deletion) invalidates it.
@@ -269,10 +284,30 @@ impl Posts {
         limit: Option<i64>,
     ) -> Result<Page<PostView>> {
         let limit = Limit::parse(limit)?;
-        if let Feed::Author(u) = &feed {
-            self.ports.users.user_by_id(*u).await?;
-        }
         let before = Cursor::decode_opt(cursor)?.map(|c| PostId::from_i64(c.id));
+        if let Feed::Author(author) = feed {
+            // The author (through the user cache), then their cached timeline.
+            if !self.users.records(&[author]).await?.contains_key(&author) {
+                return Err(Error::not_found("user"));
+            }
+            let page = self
+                .timelines
+                .user_posts(author, before, limit.get() as usize)
+                .await?;
+            let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
+            let items = self.views_by_ids(viewer, &page.ids).await?;
+            if items.len() < page.ids.len() {
+                let live: HashSet<PostId> = items.iter().map(|v| v.record.id).collect();
+                let gone: Vec<PostId> = page
+                    .ids
+                    .iter()
+                    .filter(|p| !live.contains(p))
+                    .copied()
+                    .collect();
+                self.timelines.forget_user_posts(author, &gone).await;
+            }
+            return Ok(Page { items, next_cursor });
+        }
         if let Feed::Home(me) = feed {
             // Home feeds come from the fan-out timelines.
             let page = self
@@ -341,7 +376,11 @@ impl Posts {
         if let LoveTarget::Post(id) = target {
             self.invalidate(id).await;
         }
-        match (r?, on) {
+        let changed = r?;
+        if changed && !self.cache_ttl.is_zero() {
+            crate::cached::invalidate(&self.ports.cache, vec![loves_key(user)]).await;
+        }
+        match (changed, on) {
             (true, true) => self.outbox.committed(),
             (true, false) => {
                 self.notifications
@@ -607,7 +646,7 @@ impl Posts {
         let loved = match viewer {
             Some(v) => {
                 let raw: Vec<i64> = found.keys().map(|p| p.get()).collect();
-                self.ports.loves.loved_among(v, &raw).await?
+                self.loved_among(v, &raw, !cache_ttl.is_zero()).await?
             }
             None => HashSet::new(),
         };
@@ -626,6 +665,61 @@ impl Posts {
                 })
             })
             .collect())
+    }
+
+    /// Which of `targets` (posts or comments) `user` loves: from the user's
+    /// cached set when there is one (rebuilt from the store when missing), or
+    /// from the store for users who love more than a set holds.
+    /// Without `cached`, reads the store and leaves the cache alone.
+    async fn loved_among(
+        &self,
+        user: UserId,
+        targets: &[i64],
+        cached: bool,
+    ) -> Result<HashSet<i64>> {
+        if targets.is_empty() {
+            return Ok(HashSet::new());
+        }
+        if self.cache_ttl.is_zero() || !cached {
+            return self.ports.loves.loved_among(user, targets).await;
+        }
+        let cache = &self.ports.cache;
+        let key = loves_key(user);
+        match cache.timeline_contains(&key, targets).await {
+            Ok(Some(flags)) => {
+                return Ok(targets
+                    .iter()
+                    .zip(flags)
+                    .filter_map(|(t, loved)| loved.then_some(*t))
+                    .collect());
+            }
+            Ok(None) => {
+                if !matches!(cache.get(&many_loves_key(user)).await, Ok(Some(_))) {
+                    let all = self
+                        .ports
+                        .loves
+                        .loved_targets(user, LOVES_CACHED_MAX + 1)
+                        .await?;
+                    let ttl = self.timelines.settings().timeline_ttl;
+                    if all.len() <= LOVES_CACHED_MAX as usize {
+                        if let Err(e) = cache.timeline_replace(&key, &all, ttl).await {
+                            tracing::warn!(error = %e, "could not cache a user's loves");
+                        }
+                        let all: HashSet<i64> = all.into_iter().collect();
+                        return Ok(targets
+                            .iter()
+                            .copied()
+                            .filter(|t| all.contains(t))
+                            .collect());
+                    }
+                    let _ = cache
+                        .set(&many_loves_key(user), bytes::Bytes::from_static(b"1"), ttl)
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cache unavailable; reading loves from the store"),
+        }
+        self.ports.loves.loved_among(user, targets).await
     }
 
     /// Posts with their mentions, tags and media, from the store, in four queries.
@@ -682,7 +776,7 @@ impl Posts {
         let loved = match viewer {
             Some(v) => {
                 let raw: Vec<i64> = records.iter().map(|c| c.id.get()).collect();
-                self.ports.loves.loved_among(v, &raw).await?
+                self.loved_among(v, &raw, true).await?
             }
             None => HashSet::new(),
         };

@@ -12,6 +12,8 @@
 //! - A read costs one cache range query, the celebrity merge, and one primary-key
 //!   fetch of the page's posts: O(page size), whatever the number of posts,
 //!   users or followees. Pages deeper than the cached window read the database.
+//! - Each author's own timeline (`/api/users/{id}/posts`) is kept the same way:
+//!   a new post goes in at once, a deleted one leaves, a missing one is rebuilt.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,15 +50,40 @@ fn home_key(user: UserId) -> String {
     format!("timeline:home:{user}")
 }
 
+fn user_key(user: UserId) -> String {
+    format!("timeline:user:{user}")
+}
+
+/// A second add of a new post shortly after the first: a rebuild that read the
+/// database just before the post committed, and stored its list just after
+/// the first add, would otherwise leave the post out until the timeline expires.
+const READD_AFTER: Duration = Duration::from_millis(150);
+
 pub struct Timelines {
     ports: Ports,
     settings: FeedSettings,
 }
 
-/// A page of a home feed: post ids, and the id to continue before (if any).
+/// A page of a timeline: post ids, and the id to continue before (if any).
 pub struct HomePage {
     pub ids: Vec<PostId>,
     pub next_before: Option<PostId>,
+}
+
+impl HomePage {
+    /// From up to `limit + 1` ids: the extra one tells there is a next page.
+    fn from_ids(mut ids: Vec<i64>, limit: usize) -> Self {
+        let next_before = if ids.len() > limit {
+            ids.truncate(limit);
+            ids.last().map(|i| PostId::from_i64(*i))
+        } else {
+            None
+        };
+        HomePage {
+            ids: ids.into_iter().map(PostId::from_i64).collect(),
+            next_before,
+        }
+    }
 }
 
 impl Timelines {
@@ -68,37 +95,42 @@ impl Timelines {
         &self.settings
     }
 
-    /// The ids of one page of `viewer`'s home feed, newest first, before `before`.
-    /// Returns up to `limit + 1` ids: the extra one tells there is a next page.
-    async fn page_ids(&self, viewer: UserId, before: i64, limit: usize) -> Result<Vec<i64>> {
-        let key = home_key(viewer);
-        let want = limit + 1;
-        let cached = match self.ports.cache.timeline_page(&key, before, want).await {
+    /// Up to `want` ids older than `before` from the cached timeline at
+    /// `key`, rebuilt from `feed` in the database when missing; pages deeper
+    /// than the cached window come from the database.
+    async fn cached_page(
+        &self,
+        key: &str,
+        feed: &Feed,
+        before: i64,
+        want: usize,
+    ) -> Result<Vec<i64>> {
+        let cached = match self.ports.cache.timeline_page(key, before, want).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "timeline cache unavailable; reading the database");
-                return self.db_page_ids(viewer, before, want).await;
+                return self.db_page_ids(feed, before, want).await;
             }
         };
-        let mut ids = match cached {
+        match cached {
             Some((ids, len)) => {
                 if ids.len() < want && len >= self.settings.timeline_cap {
                     // Deeper than the cached window: the database has the rest.
-                    return self.db_page_ids(viewer, before, want).await;
+                    return self.db_page_ids(feed, before, want).await;
                 }
-                ids
+                Ok(ids)
             }
             None => {
                 let all = self
                     .ports
                     .posts
-                    .feed(&Feed::Home(viewer), None, self.settings.timeline_cap as u32)
+                    .feed(feed, None, self.settings.timeline_cap as u32)
                     .await?;
                 let all_ids: Vec<i64> = all.iter().map(|p| p.id.get()).collect();
                 if let Err(e) = self
                     .ports
                     .cache
-                    .timeline_replace(&key, &all_ids, self.settings.timeline_ttl)
+                    .timeline_replace(key, &all_ids, self.settings.timeline_ttl)
                     .await
                 {
                     tracing::warn!(error = %e, "could not store a rebuilt timeline");
@@ -106,15 +138,24 @@ impl Timelines {
                 if all_ids.len() >= self.settings.timeline_cap
                     && all_ids.iter().filter(|i| **i < before).count() < want
                 {
-                    return self.db_page_ids(viewer, before, want).await;
+                    return self.db_page_ids(feed, before, want).await;
                 }
-                all_ids
+                Ok(all_ids
                     .into_iter()
                     .filter(|i| *i < before)
                     .take(want)
-                    .collect()
+                    .collect())
             }
-        };
+        }
+    }
+
+    /// The ids of one page of `viewer`'s home feed, newest first, before `before`.
+    /// Returns up to `limit + 1` ids: the extra one tells there is a next page.
+    async fn page_ids(&self, viewer: UserId, before: i64, limit: usize) -> Result<Vec<i64>> {
+        let want = limit + 1;
+        let mut ids = self
+            .cached_page(&home_key(viewer), &Feed::Home(viewer), before, want)
+            .await?;
         // Hybrid: posts of followed celebrities were never pushed; merge them in.
         if !self.celebrities_exist().await? {
             return Ok(ids);
@@ -163,15 +204,11 @@ impl Timelines {
         Ok(any)
     }
 
-    async fn db_page_ids(&self, viewer: UserId, before: i64, want: usize) -> Result<Vec<i64>> {
+    async fn db_page_ids(&self, feed: &Feed, before: i64, want: usize) -> Result<Vec<i64>> {
         let posts = self
             .ports
             .posts
-            .feed(
-                &Feed::Home(viewer),
-                Some(PostId::from_i64(before)),
-                want as u32,
-            )
+            .feed(feed, Some(PostId::from_i64(before)), want as u32)
             .await?;
         Ok(posts.iter().map(|p| p.id.get()).collect())
     }
@@ -186,27 +223,36 @@ impl Timelines {
         limit: usize,
     ) -> Result<HomePage> {
         let before = before.map_or(i64::MAX, PostId::get);
-        let mut ids = self.page_ids(viewer, before, limit).await?;
-        let next_before = if ids.len() > limit {
-            ids.truncate(limit);
-            ids.last().map(|i| PostId::from_i64(*i))
-        } else {
-            None
-        };
-        Ok(HomePage {
-            ids: ids.into_iter().map(PostId::from_i64).collect(),
-            next_before,
-        })
+        let ids = self.page_ids(viewer, before, limit).await?;
+        Ok(HomePage::from_ids(ids, limit))
     }
 
-    /// Drops posts that no longer exist from `viewer`'s timeline.
-    pub async fn forget(&self, viewer: UserId, gone: &[PostId]) {
-        let raw: Vec<i64> = gone.iter().map(|p| p.get()).collect();
-        let _ = self
-            .ports
-            .cache
-            .timeline_remove(&home_key(viewer), &raw)
-            .await;
+    /// One page of `author`'s own posts, newest first, from their cached timeline.
+    pub async fn user_posts(
+        &self,
+        author: UserId,
+        before: Option<PostId>,
+        limit: usize,
+    ) -> Result<HomePage> {
+        let before = before.map_or(i64::MAX, PostId::get);
+        let ids = self
+            .cached_page(&user_key(author), &Feed::Author(author), before, limit + 1)
+            .await?;
+        Ok(HomePage::from_ids(ids, limit))
+    }
+
+    /// Posts that no longer exist were found in `author`'s own timeline: it
+    /// is rebuilt on the next read (see [`Timelines::forget`]).
+    pub async fn forget_user_posts(&self, author: UserId, _gone: &[PostId]) {
+        let _ = self.ports.cache.delete(&user_key(author)).await;
+    }
+
+    /// Posts that no longer exist were found in `viewer`'s timeline: it is
+    /// dropped and rebuilt on the next read. (Removing the ids alone would
+    /// leave a full window one short, and a timeline shorter than its cap
+    /// reads as the whole feed, hiding the older posts.)
+    pub async fn forget(&self, viewer: UserId, _gone: &[PostId]) {
+        let _ = self.ports.cache.delete(&home_key(viewer)).await;
     }
 
     /// A new post: into the author's timeline now. Followers' timelines are
@@ -215,36 +261,39 @@ impl Timelines {
     pub async fn published(&self, post: &PostRecord) {
         let id = post.id.get();
         let cap = self.settings.timeline_cap;
-        if let Err(e) = self
-            .ports
-            .cache
-            .timeline_add(&home_key(post.author_id), &[id], cap)
-            .await
-        {
-            tracing::warn!(error = %e, "could not add a post to its author's timeline");
+        let keys = [home_key(post.author_id), user_key(post.author_id)];
+        for key in &keys {
+            if let Err(e) = self.ports.cache.timeline_add(key, &[id], cap).await {
+                tracing::warn!(error = %e, "could not add a post to its author's timelines");
+            }
         }
+        let cache = self.ports.cache.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(READD_AFTER).await;
+            for key in &keys {
+                let _ = cache.timeline_add(key, &[id], cap).await;
+            }
+        });
     }
 
-    /// A deleted post leaves every timeline (in the background; reads also skip it).
-    pub async fn deleted(&self, post: PostId, author: UserId) {
-        let _ = self
-            .ports
-            .cache
-            .timeline_remove(&home_key(author), &[post.get()])
-            .await;
+    /// A deleted post leaves every timeline: the author's and (in the
+    /// background) each follower's are dropped and rebuilt on their next read,
+    /// which is exact however full they were (see [`Timelines::forget`]);
+    /// reads also skip deleted posts meanwhile.
+    pub async fn deleted(&self, _post: PostId, author: UserId) {
+        for key in [home_key(author), user_key(author)] {
+            let _ = self.ports.cache.delete(&key).await;
+        }
         let ports = self.ports.clone();
         tokio::spawn(async move {
             match ports.follows.follower_ids(author).await {
                 Ok(followers) => {
                     for f in followers {
-                        let _ = ports
-                            .cache
-                            .timeline_remove(&home_key(f), &[post.get()])
-                            .await;
+                        let _ = ports.cache.delete(&home_key(f)).await;
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not remove a deleted post from timelines")
+                    tracing::warn!(error = %e, "could not drop a deleted post's timelines")
                 }
             }
         });

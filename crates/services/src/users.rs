@@ -197,6 +197,14 @@ impl Users {
         self.view_one(viewer, record).await
     }
 
+    /// As [`Users::get`], read from the store and not cached: what a write
+    /// answers with. (A copy read during another write could be stale, and
+    /// storing it would outlive that write's invalidation.)
+    async fn get_fresh(&self, viewer: Option<UserId>, id: UserId) -> Result<UserView> {
+        let record = self.ports.users.user_by_id(id).await?;
+        self.view_one(viewer, record).await
+    }
+
     pub async fn by_username(&self, viewer: Option<UserId>, username: &str) -> Result<UserView> {
         let record = self.ports.users.user_by_username(username).await?;
         self.view_one(viewer, record).await
@@ -323,7 +331,7 @@ impl Users {
         if r? {
             self.outbox.committed();
         }
-        let view = self.get(Some(me), target).await?;
+        let view = self.get_fresh(Some(me), target).await?;
         self.timelines
             .followed(me, target, view.record.follower_count)
             .await?;
@@ -348,7 +356,7 @@ impl Users {
                 .await;
         }
         self.timelines.unfollowed(me).await?;
-        self.get(Some(me), target).await
+        self.get_fresh(Some(me), target).await
     }
 
     pub async fn followers(

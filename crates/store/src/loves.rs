@@ -124,6 +124,15 @@ impl LoveStore for SqlStore {
             .collect())
     }
 
+    async fn loved_targets(&self, user: UserId, limit: u32) -> Result<Vec<i64>> {
+        crate::db::query_scalar::<i64>("SELECT target_id FROM loves WHERE user_id = $1 LIMIT $2")
+            .bind(user.get())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
     async fn lovers(
         &self,
         target: LoveTarget,

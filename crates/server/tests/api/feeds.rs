@@ -15,6 +15,8 @@ backend_tests!(
     an_expired_or_flushed_timeline_is_rebuilt_from_the_database,
     search_finds_live_posts_by_every_word,
     cached_posts_never_outlive_a_change,
+    a_users_cached_timeline_follows_posts_and_deletions,
+    loved_by_me_follows_loves_and_unloves_at_once,
 );
 
 async fn post(app: &TestApp, u: &TestUser, text: &str) -> String {
@@ -327,4 +329,124 @@ async fn cached_posts_never_outlive_a_change(b: Backend) {
     app.delete(&path, Some(&a.access)).await;
     app.get(&path, None).await.assert_error(404, "not_found");
     assert_eq!(home(&app, &f).await, Vec::<String>::new());
+}
+
+async fn user_posts(app: &TestApp, u: &TestUser, viewer: Option<&TestUser>) -> Vec<String> {
+    let r = app
+        .get(
+            &format!("/api/users/{}/posts?limit=100", u.id),
+            viewer.map(|v| v.access.as_str()),
+        )
+        .await;
+    r.assert_status(200);
+    ids(&r)
+}
+
+async fn a_users_cached_timeline_follows_posts_and_deletions(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.timeline_cap = 10).await;
+    let author = app.register("own_timeline").await;
+    let reader = app.register("own_timeline_reader").await;
+    assert!(
+        user_posts(&app, &author, None).await.is_empty(),
+        "built empty"
+    );
+    let mut all = Vec::new();
+    for i in 0..14 {
+        all.insert(0, post(&app, &author, &format!("mine {i}")).await);
+        // Read-your-writes: each new post shows at once, cached or not.
+        assert_eq!(user_posts(&app, &author, Some(&reader)).await, all);
+    }
+    // Pages through the cached window (10) and past it, from the database.
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = app
+            .get(
+                &format!("/api/users/{}/posts?limit=3&cursor={cursor}", author.id),
+                None,
+            )
+            .await;
+        r.assert_status(200);
+        seen.extend(ids(&r));
+        match r.body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all, "every post once, newest first");
+    // A deleted post leaves at once.
+    let r = app
+        .delete(&format!("/api/posts/{}", all[1]), Some(&author.access))
+        .await;
+    assert!(r.status.is_success(), "{}", r.text);
+    let gone = all.remove(1);
+    let now = user_posts(&app, &author, None).await;
+    assert_eq!(now, all);
+    assert!(!now.contains(&gone));
+    // Unknown users are still 404, cache or no cache.
+    let r = app.get("/api/users/1/posts", None).await;
+    assert_eq!(r.status.as_u16(), 404, "{}", r.text);
+}
+
+/// (id, lovedByMe, loveCount) of `author`'s posts as `who` sees them.
+async fn loved(app: &TestApp, author: &TestUser, who: &TestUser) -> Vec<(String, bool, i64)> {
+    let r = app
+        .get(
+            &format!("/api/users/{}/posts?limit=10", author.id),
+            Some(&who.access),
+        )
+        .await;
+    r.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap().to_owned(),
+                p["lovedByMe"] == true,
+                p["loveCount"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn loved_by_me_follows_loves_and_unloves_at_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let author = app.register("loved_author").await;
+    let fan = app.register("loving_fan").await;
+    let other = app.register("other_fan").await;
+    follow(&app, &fan, &author).await;
+    let p1 = post(&app, &author, "first").await;
+    let p2 = post(&app, &author, "second").await;
+    // Built (and cached) before any love.
+    assert_eq!(
+        loved(&app, &author, &fan).await,
+        [(p2.clone(), false, 0), (p1.clone(), false, 0)]
+    );
+    for round in 0..3 {
+        app.put(&format!("/api/posts/{p1}/love"), Some(&fan.access))
+            .await
+            .assert_status(200);
+        assert_eq!(
+            loved(&app, &author, &fan).await,
+            [(p2.clone(), false, 0), (p1.clone(), true, 1)],
+            "round {round}: the love shows at once"
+        );
+        assert_eq!(
+            loved(&app, &author, &other).await,
+            [(p2.clone(), false, 0), (p1.clone(), false, 1)],
+            "only for the one who loved"
+        );
+        let home = app.get("/api/feed?limit=10", Some(&fan.access)).await;
+        let items = home.assert_status(200)["items"].as_array().unwrap().clone();
+        assert_eq!(items[1]["lovedByMe"], true, "the home feed agrees");
+        app.delete(&format!("/api/posts/{p1}/love"), Some(&fan.access))
+            .await
+            .assert_status(200);
+        assert_eq!(
+            loved(&app, &author, &fan).await,
+            [(p2.clone(), false, 0), (p1.clone(), false, 0)],
+            "round {round}: the unlove shows at once"
+        );
+    }
 }
