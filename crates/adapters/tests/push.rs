@@ -469,9 +469,9 @@ fn python_with_http_ece(test: &str) -> Option<&'static str> {
             "{test} needs python3 with http_ece and cryptography under CI=true (pip install http_ece cryptography)"
         );
     }
-    eprintln!(
-        "skipped {test}: python3 with http_ece and cryptography is not installed (pip install http_ece cryptography)"
-    );
+    starling_core::testing::skipped(format_args!(
+        "{test}: python3 with http_ece and cryptography is not installed (pip install http_ece cryptography)"
+    ));
     None
 }
 

@@ -18,3 +18,4 @@ pub use id::{
     PushSubscriptionId, RoomId, Snowflake, UserId,
 };
 pub use time::Timestamp;
+pub mod testing;

@@ -569,7 +569,9 @@ fn postgres_admin_url(test: &str) -> Option<String> {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "STARLING_TEST_DATABASE_URL must be set in CI (e.g. postgres://postgres@127.0.0.1:5432/postgres)"
             );
-            eprintln!("skipping {test}: STARLING_TEST_DATABASE_URL is not set");
+            starling_core::testing::skipped(format_args!(
+                "{test}: STARLING_TEST_DATABASE_URL is not set"
+            ));
             None
         }
     }
@@ -1013,7 +1015,7 @@ async fn sigkill_after_commit_loses_no_event_postgres_rabbitmq() {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true: STARLING_TEST_BROKER_URL must be set"
         );
-        eprintln!("skipped: STARLING_TEST_BROKER_URL is not set");
+        starling_core::testing::skipped(format_args!("STARLING_TEST_BROKER_URL is not set"));
         return;
     };
     let (url, _cleanup) = fresh_database(&admin_url, "starling_kill");

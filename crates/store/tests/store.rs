@@ -66,7 +66,7 @@ async fn postgres() -> Option<Db> {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but STARLING_TEST_DATABASE_URL is not set"
         );
-        eprintln!("skipped: STARLING_TEST_DATABASE_URL is not set");
+        starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
         return None;
     };
     let name = format!("starling_s_{:016x}", rand::random::<u64>());

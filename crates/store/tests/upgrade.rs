@@ -172,7 +172,7 @@ async fn a_postgres_database_from_the_previous_main_opens_whole() {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but STARLING_TEST_DATABASE_URL is not set"
         );
-        eprintln!("skipped: STARLING_TEST_DATABASE_URL is not set");
+        starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
         return;
     };
     let name = format!("starling_u_{:016x}", rand::random::<u64>());

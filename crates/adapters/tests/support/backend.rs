@@ -19,7 +19,7 @@ pub fn backend_var(var: &str, test: &str) -> Option<String> {
             )
         }
         _ => {
-            eprintln!("skipped {test}: {var} is not set");
+            starling_core::testing::skipped(format_args!("{test}: {var} is not set"));
             None
         }
     }

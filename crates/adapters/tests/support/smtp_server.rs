@@ -42,9 +42,9 @@ impl SmtpServer {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{test} needs python3 with aiosmtpd under CI=true (pip install aiosmtpd)");
             }
-            eprintln!(
-                "skipped {test}: python3 with aiosmtpd is not installed (pip install aiosmtpd)"
-            );
+            starling_core::testing::skipped(format_args!(
+                "{test}: python3 with aiosmtpd is not installed (pip install aiosmtpd)"
+            ));
             return None;
         }
         let dir = tempfile::tempdir().unwrap();

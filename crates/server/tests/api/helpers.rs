@@ -58,9 +58,9 @@ impl Backend {
             }
         }
         let Some(pg) = pg else {
-            eprintln!(
-                "skipped: STARLING_TEST_DATABASE_URL is not set (scaled backends not tested)"
-            );
+            starling_core::testing::skipped(format_args!(
+                "STARLING_TEST_DATABASE_URL is not set (scaled backends not tested)"
+            ));
             return None;
         };
         Some(Backend::Scaled(Scaled {

@@ -50,9 +50,9 @@ impl Sio {
                      (pip install python-socketio aiohttp)"
                 );
             }
-            eprintln!(
-                "skipped: python-socketio is not installed (pip install python-socketio aiohttp)"
-            );
+            starling_core::testing::skipped(format_args!(
+                "python-socketio is not installed (pip install python-socketio aiohttp)"
+            ));
             return None;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/sio_driver.py");
