@@ -154,8 +154,92 @@ fn closed_error() -> Error {
     }
 }
 
+/// [`call`] for a batch: a panic fails every event of it.
+async fn call_batch(handler: &dyn EventHandler, events: &[Envelope]) -> Vec<Result<()>> {
+    match AssertUnwindSafe(handler.handle_batch(events))
+        .catch_unwind()
+        .await
+    {
+        Ok(results) if results.len() == events.len() => results,
+        Ok(results) => events
+            .iter()
+            .map(|_| {
+                Err(Error::internal(format!(
+                    "event handler answered {} results for {} events",
+                    results.len(),
+                    events.len()
+                )))
+            })
+            .collect(),
+        Err(_) => events
+            .iter()
+            .map(|_| Err(Error::internal("event handler panicked")))
+            .collect(),
+    }
+}
+
 #[async_trait]
 impl EventBus for MemoryBus {
+    /// Each consumer group gets its matching events in one `handle_batch`
+    /// (the groups run concurrently); an event fails if any group failed it.
+    async fn publish_batch(&self, events: &[Envelope], _concurrency: usize) -> Vec<Result<()>> {
+        let Some(_in_flight) = InFlight::enter(&self.inner) else {
+            return events.iter().map(|_| Err(closed_error())).collect();
+        };
+        // Per group: its handler and the indexes of the events it takes.
+        let chosen: Vec<(String, Arc<dyn EventHandler>, Vec<usize>)> = {
+            let groups = match self.inner.groups.read() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            groups
+                .iter()
+                .filter_map(|g| {
+                    let mine: Vec<usize> = (0..events.len())
+                        .filter(|i| g.matches(&events[*i].key))
+                        .collect();
+                    if mine.is_empty() {
+                        return None;
+                    }
+                    g.pick().map(|h| (g.name.clone(), h, mine))
+                })
+                .collect()
+        };
+        let runs = chosen.iter().map(|(_, handler, mine)| {
+            let batch: Vec<Envelope> = mine.iter().map(|i| events[*i].clone()).collect();
+            async move { call_batch(handler.as_ref(), &batch).await }
+        });
+        let outcomes = futures::future::join_all(runs).await;
+        let mut failures: Vec<Vec<String>> = vec![Vec::new(); events.len()];
+        for ((group, _, mine), results) in chosen.iter().zip(outcomes) {
+            for (i, result) in mine.iter().zip(results) {
+                if let Err(e) = result {
+                    failures[*i].push(format!("{group}: {e}"));
+                }
+            }
+        }
+        events
+            .iter()
+            .zip(failures)
+            .map(|(event, failed)| {
+                if failed.is_empty() {
+                    Ok(())
+                } else {
+                    tracing::debug!(event = %event.id, key = %event.key, failures = ?failed, "event handlers failed; the publisher will retry");
+                    Err(Error::Unavailable {
+                        message: format!(
+                            "event {} ({}): {} consumer group(s) failed: {}",
+                            event.id,
+                            event.key,
+                            failed.len(),
+                            failed.join("; ")
+                        ),
+                    })
+                }
+            })
+            .collect()
+    }
+
     async fn publish(&self, event: &Envelope) -> Result<()> {
         let Some(_in_flight) = InFlight::enter(&self.inner) else {
             return Err(closed_error());

@@ -31,6 +31,17 @@ pub trait EventHandler: Send + Sync {
     /// `Ok` acknowledges the event. `Err` asks for redelivery; after the bus's
     /// attempt limit the event is dead-lettered instead.
     async fn handle(&self, event: &Envelope) -> Result<()>;
+
+    /// Several events at once, one result each, in order. Handlers that can
+    /// share work across events (one transaction for many rows) override it;
+    /// by default each event is handled in turn.
+    async fn handle_batch(&self, events: &[Envelope]) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            results.push(self.handle(event).await);
+        }
+        results
+    }
 }
 
 /// The durable event bus: in process by default (driven by the outbox relay),
@@ -41,6 +52,17 @@ pub trait EventBus: Send + Sync {
     /// side: confirmed by the broker, or (in process) handled by every
     /// matching consumer. On `Err` the outbox keeps the event and retries.
     async fn publish(&self, event: &Envelope) -> Result<()>;
+    /// Publishes several events, one result each, in order; by default up to
+    /// `concurrency` `publish` calls at a time. The in-process bus hands each
+    /// consumer group its matching events in one batch.
+    async fn publish_batch(&self, events: &[Envelope], concurrency: usize) -> Vec<Result<()>> {
+        use futures::StreamExt;
+        let publishes: Vec<_> = events.iter().map(|e| self.publish(e)).collect();
+        futures::stream::iter(publishes)
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
     /// Starts delivering events whose key matches one of `patterns` (AMQP
     /// topic syntax: `*` one word, `#` any number of words) to `handler`.
     /// Consumers of one `group` share the work (each event reaches one of

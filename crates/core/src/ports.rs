@@ -323,6 +323,12 @@ pub trait NotificationStore: Send + Sync {
         n: &NotificationRecord,
         subject: Subject,
     ) -> Result<Option<i64>>;
+    /// [`NotificationStore::insert_notification`] for each, in order, all in
+    /// one transaction: on an error nothing is stored.
+    async fn insert_notifications(
+        &self,
+        items: &[(NotificationRecord, Subject)],
+    ) -> Result<Vec<Option<i64>>>;
     /// Newest first, ids below `before`.
     async fn notifications(
         &self,

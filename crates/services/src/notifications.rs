@@ -510,22 +510,11 @@ impl Notifications {
 
     // ---- the worker ----
 
-    async fn notify(
-        self: &Arc<Self>,
-        event: &Envelope,
-        recipient: UserId,
-        kind: NotificationKind,
-        actor: UserId,
-        about: (Option<PostId>, Option<CommentId>),
-        subject: Subject,
-    ) -> Result<()> {
-        self.notify_about(event, recipient, kind, actor, about, None, subject)
-            .await
-    }
-
+    /// A notification to store, and what to mark in the cache afterwards
+    /// (whether or not it was stored).
     #[allow(clippy::too_many_arguments)]
-    async fn notify_about(
-        self: &Arc<Self>,
+    fn planned(
+        &self,
         event: &Envelope,
         recipient: UserId,
         kind: NotificationKind,
@@ -533,83 +522,152 @@ impl Notifications {
         about: (Option<PostId>, Option<CommentId>),
         room_id: Option<RoomId>,
         subject: Subject,
-    ) -> Result<()> {
+    ) -> Option<Planned> {
         if recipient == actor {
-            return Ok(());
+            return None;
         }
-        let record = NotificationRecord {
-            id: NotificationId(self.ids.next()),
-            event_id: event.id,
-            recipient_id: recipient,
-            kind,
-            actor_id: actor,
-            post_id: about.0,
-            comment_id: about.1,
-            room_id,
-            created_at: Timestamp::now(),
-            read_at: None,
-        };
-        let Some(unread) = self
-            .ports
-            .notifications
-            .insert_notification(&record, subject)
-            .await?
-        else {
+        Some(Planned {
+            record: NotificationRecord {
+                id: NotificationId(self.ids.next()),
+                event_id: event.id,
+                recipient_id: recipient,
+                kind,
+                actor_id: actor,
+                post_id: about.0,
+                comment_id: about.1,
+                room_id,
+                created_at: Timestamp::now(),
+                read_at: None,
+            },
+            subject,
+            mark_after: None,
+        })
+    }
+
+    /// What follows a stored notification (`unread` is the recipient's new
+    /// count, `None` when it was not stored): the live stream, or Web Push
+    /// for a recipient with no stream open.
+    async fn deliver(self: &Arc<Self>, planned: Planned, unread: Option<i64>) -> Result<()> {
+        if let Some(key) = &planned.mark_after {
+            let _ = self
+                .ports
+                .cache
+                .set(key, Bytes::from_static(b"1"), ROOM_PENDING_TTL)
+                .await;
+        }
+        let Some(unread) = unread else {
             return Ok(()); // delivered before, or its subject is gone
         };
+        let recipient = planned.record.recipient_id;
         let _ = self.ports.cache.delete(&unread_key(recipient)).await;
         let live = self.is_live(recipient).await;
         self.publish(
             recipient,
             &LiveMessage::Notification {
-                record: record.clone(),
+                record: planned.record.clone(),
                 unread,
             },
         )
         .await;
-        if !live && let Some(view) = self.view(record).await? {
+        if !live && let Some(view) = self.view(planned.record).await? {
             self.push_later(&view);
         }
         Ok(())
     }
 
+    /// Stores and delivers the notifications of one event, one at a time.
     async fn handle_event(self: &Arc<Self>, event: &Envelope) -> Result<()> {
+        for p in self.plan(event).await? {
+            let unread = self
+                .ports
+                .notifications
+                .insert_notification(&p.record, p.subject)
+                .await?;
+            self.deliver(p, unread).await?;
+        }
+        Ok(())
+    }
+
+    /// The notifications of several events stored in one transaction, then
+    /// delivered. If that transaction fails, each event is handled alone, so
+    /// one bad event fails only itself.
+    async fn handle_events(self: &Arc<Self>, events: &[Envelope]) -> Vec<Result<()>> {
+        let mut results: Vec<Result<()>> = Vec::with_capacity(events.len());
+        let mut plans: Vec<(usize, Planned)> = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            match self.plan(event).await {
+                Ok(planned) => {
+                    plans.extend(planned.into_iter().map(|p| (i, p)));
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let items: Vec<(NotificationRecord, Subject)> = plans
+            .iter()
+            .map(|(_, p)| (p.record.clone(), p.subject))
+            .collect();
+        match self.ports.notifications.insert_notifications(&items).await {
+            Ok(unreads) => {
+                for ((i, p), unread) in plans.into_iter().zip(unreads) {
+                    if let Err(e) = self.deliver(p, unread).await
+                        && results[i].is_ok()
+                    {
+                        results[i] = Err(e);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a batch of notifications failed; storing them event by event");
+                for (i, event) in events.iter().enumerate() {
+                    if results[i].is_ok() {
+                        results[i] = self.handle_event(event).await;
+                    }
+                }
+            }
+        }
+        results
+    }
+
+    /// Who gets which notification for `event`.
+    async fn plan(&self, event: &Envelope) -> Result<Vec<Planned>> {
+        let mut out = Vec::new();
         match DomainEvent::decode(event)? {
             DomainEvent::PostLoved { actor, post } => {
                 let Some(p) = self.ports.posts.posts_by_ids(&[post]).await?.pop() else {
-                    return Ok(());
+                    return Ok(out);
                 };
                 let subject = Subject::Love {
                     actor,
                     target: LoveTarget::Post(post),
                 };
-                self.notify(
+                out.extend(self.planned(
                     event,
                     p.author_id,
                     NotificationKind::Love,
                     actor,
                     (Some(post), None),
+                    None,
                     subject,
-                )
-                .await
+                ));
             }
             DomainEvent::CommentLoved { actor, comment } => {
                 let Some(c) = self.ports.comments.comments_by_ids(&[comment]).await?.pop() else {
-                    return Ok(());
+                    return Ok(out);
                 };
                 let subject = Subject::Love {
                     actor,
                     target: LoveTarget::Comment(comment),
                 };
-                self.notify(
+                out.extend(self.planned(
                     event,
                     c.author_id,
                     NotificationKind::Love,
                     actor,
                     (Some(c.post_id), Some(comment)),
+                    None,
                     subject,
-                )
-                .await
+                ));
             }
             DomainEvent::CommentCreated {
                 actor,
@@ -628,36 +686,42 @@ impl Notifications {
                     && !pc.deleted
                     && told.insert(pc.author_id)
                 {
-                    self.notify(
+                    out.extend(self.planned(
                         event,
                         pc.author_id,
                         NotificationKind::Reply,
                         actor,
                         about,
+                        None,
                         subject,
-                    )
-                    .await?;
+                    ));
                 }
                 if let Some(p) = self.ports.posts.posts_by_ids(&[post]).await?.pop()
                     && told.insert(p.author_id)
                 {
-                    self.notify(
+                    out.extend(self.planned(
                         event,
                         p.author_id,
                         NotificationKind::Comment,
                         actor,
                         about,
+                        None,
                         subject,
-                    )
-                    .await?;
+                    ));
                 }
                 for m in mentions {
                     if told.insert(m) {
-                        self.notify(event, m, NotificationKind::Mention, actor, about, subject)
-                            .await?;
+                        out.extend(self.planned(
+                            event,
+                            m,
+                            NotificationKind::Mention,
+                            actor,
+                            about,
+                            None,
+                            subject,
+                        ));
                     }
                 }
-                Ok(())
             }
             DomainEvent::PostCreated {
                 actor,
@@ -665,28 +729,27 @@ impl Notifications {
                 mentions,
             } => {
                 for m in unique(mentions.into_iter()) {
-                    self.notify(
+                    out.extend(self.planned(
                         event,
                         m,
                         NotificationKind::Mention,
                         actor,
                         (Some(post), None),
+                        None,
                         Subject::Post(post),
-                    )
-                    .await?;
+                    ));
                 }
-                Ok(())
             }
             DomainEvent::Followed { actor, followee } => {
-                self.notify(
+                out.extend(self.planned(
                     event,
                     followee,
                     NotificationKind::Follow,
                     actor,
                     (None, None),
+                    None,
                     Subject::Follow { actor, followee },
-                )
-                .await
+                ));
             }
             DomainEvent::MessageSent {
                 sender,
@@ -715,28 +778,40 @@ impl Notifications {
                     if matches!(cache.get(&pending).await, Ok(Some(_))) {
                         continue;
                     }
-                    self.notify_about(
-                        event,
-                        recipient,
-                        NotificationKind::Message,
-                        sender,
-                        (None, None),
-                        Some(room),
-                        Subject::Membership {
-                            room,
-                            member: recipient,
-                        },
-                    )
-                    .await?;
-                    let _ = cache
-                        .set(&pending, Bytes::from_static(b"1"), ROOM_PENDING_TTL)
-                        .await;
+                    let subject = Subject::Membership {
+                        room,
+                        member: recipient,
+                    };
+                    // Marked once stored: a redelivered event still stores it.
+                    out.extend(
+                        self.planned(
+                            event,
+                            recipient,
+                            NotificationKind::Message,
+                            sender,
+                            (None, None),
+                            Some(room),
+                            subject,
+                        )
+                        .map(|p| Planned {
+                            mark_after: Some(pending),
+                            ..p
+                        }),
+                    );
                 }
-                Ok(())
             }
-            DomainEvent::UserRegistered { .. } => Ok(()),
+            DomainEvent::UserRegistered { .. } => {}
         }
+        Ok(out)
     }
+}
+
+/// A notification the worker is about to store.
+struct Planned {
+    record: NotificationRecord,
+    subject: Subject,
+    /// A cache key to set once the notification is stored (or found stored).
+    mark_after: Option<String>,
 }
 
 /// The consumer group that turns events into notifications.
@@ -757,6 +832,10 @@ impl NotificationWorker {
 impl EventHandler for NotificationWorker {
     async fn handle(&self, event: &Envelope) -> Result<()> {
         self.0.handle_event(event).await
+    }
+
+    async fn handle_batch(&self, events: &[Envelope]) -> Vec<Result<()>> {
+        self.0.handle_events(events).await
     }
 }
 

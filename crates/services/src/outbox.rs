@@ -148,14 +148,12 @@ impl Relay {
             return Ok(0);
         }
         let n = events.len();
-        // A few at a time: with the in-process bus, publishing runs the
-        // handlers, and each may hold a database connection (a fan-out's
-        // follower list); requests keep the rest of the pool.
-        use futures::StreamExt;
-        let publishes: Vec<_> = events.iter().map(|e| self.bus.publish(e)).collect();
-        let results: Vec<Result<()>> = futures::stream::iter(publishes)
-            .buffered(self.settings.concurrency.max(1))
-            .collect()
+        // The whole claim at once: the in-process bus hands each consumer
+        // group its events as one batch (one transaction for a batch of
+        // notifications); a broker gets `concurrency` publishes in flight.
+        let results = self
+            .bus
+            .publish_batch(&events, self.settings.concurrency)
             .await;
         let mut done = Vec::with_capacity(n);
         for (event, result) in events.iter().zip(results) {

@@ -204,6 +204,59 @@ async fn add_unread(tx: &mut crate::db::Tx, user: UserId, delta: i64) -> Result<
     .map_err(db_err)
 }
 
+/// Stores `n` in `tx` unless one exists for its event and recipient, or its
+/// subject is gone; returns the recipient's unread count when stored.
+/// The subjects whose removal would remove `n`.
+fn subjects_of(n: &NotificationRecord, subject: Subject) -> Vec<Subject> {
+    let mut subjects = vec![subject];
+    subjects.extend(n.post_id.map(Subject::Post));
+    subjects.extend(n.comment_id.map(Subject::Comment));
+    subjects.extend(n.room_id.map(Subject::Room));
+    subjects
+}
+
+/// The caller holds the locks of [`subjects_of`] (see [`lock_subjects`]).
+async fn insert_one(
+    tx: &mut crate::db::Tx,
+    n: &NotificationRecord,
+    subject: Subject,
+) -> Result<Option<i64>> {
+    let (check, binds) = subject_exists(subject);
+    let mut q = crate::db::query_scalar::<i64>(check.to_owned());
+    for b in binds {
+        q = q.bind(b);
+    }
+    if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
+        return Ok(None);
+    }
+    // No conflict target: a repeated event, or a second unread
+    // `message` notification for the same room, is skipped alike.
+    let inserted = crate::db::query(
+        "INSERT INTO notifications
+             (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(n.id.get())
+    .bind(n.event_id.get())
+    .bind(n.recipient_id.get())
+    .bind(n.kind.as_str())
+    .bind(n.actor_id.get())
+    .bind(n.post_id.map(PostId::get))
+    .bind(n.comment_id.map(CommentId::get))
+    .bind(n.room_id.map(RoomId::get))
+    .bind(n.created_at.millis())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(None);
+    }
+    Ok(Some(add_unread(tx, n.recipient_id, 1).await?))
+}
+
 #[async_trait]
 impl NotificationStore for SqlStore {
     async fn insert_notification(
@@ -215,47 +268,35 @@ impl NotificationStore for SqlStore {
         // Whoever deletes the subject removes its notifications after
         // committing, under the same lock: either this check sees the
         // deletion, or the removal sees this row.
-        let mut subjects = vec![subject];
-        subjects.extend(n.post_id.map(Subject::Post));
-        subjects.extend(n.comment_id.map(Subject::Comment));
-        subjects.extend(n.room_id.map(Subject::Room));
-        lock_subjects(&mut tx, self.dialect, &subjects).await?;
-        let (check, binds) = subject_exists(subject);
-        let mut q = crate::db::query_scalar::<i64>(check.to_owned());
-        for b in binds {
-            q = q.bind(b);
+        lock_subjects(&mut tx, self.dialect, &subjects_of(n, subject)).await?;
+        let unread = insert_one(&mut tx, n, subject).await?;
+        if unread.is_some() {
+            tx.commit().await.map_err(db_err)?;
         }
-        if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
-            return Ok(None);
+        Ok(unread)
+    }
+
+    async fn insert_notifications(
+        &self,
+        items: &[(NotificationRecord, Subject)],
+    ) -> Result<Vec<Option<i64>>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
         }
-        // No conflict target: a repeated event, or a second unread
-        // `message` notification for the same room, is skipped alike.
-        let inserted = crate::db::query(
-            "INSERT INTO notifications
-                 (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(n.id.get())
-        .bind(n.event_id.get())
-        .bind(n.recipient_id.get())
-        .bind(n.kind.as_str())
-        .bind(n.actor_id.get())
-        .bind(n.post_id.map(PostId::get))
-        .bind(n.comment_id.map(CommentId::get))
-        .bind(n.room_id.map(RoomId::get))
-        .bind(n.created_at.millis())
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            return Ok(None);
+        let mut tx = self.begin().await?;
+        // Every lock first, in key order (as one insert does), so batches
+        // never wait on each other in a cycle.
+        let all: Vec<Subject> = items
+            .iter()
+            .flat_map(|(n, subject)| subjects_of(n, *subject))
+            .collect();
+        lock_subjects(&mut tx, self.dialect, &all).await?;
+        let mut out = Vec::with_capacity(items.len());
+        for (n, subject) in items {
+            out.push(insert_one(&mut tx, n, *subject).await?);
         }
-        let unread = add_unread(&mut tx, n.recipient_id, 1).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(Some(unread))
+        Ok(out)
     }
 
     async fn notifications(

@@ -123,6 +123,7 @@ store_tests!(
     concurrent_relays_never_claim_the_same_event,
     outbox_retries_wait_and_dead_events_stay_aside,
     a_notification_is_stored_once_per_event_and_recipient,
+    a_batch_of_notifications_is_one_transaction_with_running_counts,
     no_notification_for_a_subject_already_gone,
     removing_notifications_keeps_unread_counts_exact,
     marking_read_is_for_the_recipient_only,
@@ -527,6 +528,59 @@ async fn a_notification_is_stored_once_per_event_and_recipient(s: &SqlStore) {
         .await
         .unwrap();
     assert_eq!(after.len(), 1);
+}
+
+async fn a_batch_of_notifications_is_one_transaction_with_running_counts(s: &SqlStore) {
+    use starling_core::model::{NotificationKind, Subject};
+    use starling_core::ports::NotificationStore;
+    let g = ids();
+    let a = user(s, &g, "batcha").await;
+    let b = user(s, &g, "batchb").await;
+    let c = user(s, &g, "batchc").await;
+    let p = post(s, &g, a).await;
+    let e1 = EventId(g.next());
+    let e2 = EventId(g.next());
+    let gone = starling_core::PostId(g.next());
+    let batch = vec![
+        (
+            notification(&g, e1, a, b, NotificationKind::Mention, Some(p)),
+            Subject::Post(p),
+        ),
+        (
+            notification(&g, e1, c, b, NotificationKind::Mention, Some(p)),
+            Subject::Post(p),
+        ),
+        // The same event and recipient again, in the same batch: skipped.
+        (
+            notification(&g, e1, a, b, NotificationKind::Mention, Some(p)),
+            Subject::Post(p),
+        ),
+        (
+            notification(&g, e2, a, c, NotificationKind::Mention, Some(p)),
+            Subject::Post(p),
+        ),
+        // A subject already gone: skipped, the rest stored.
+        (
+            notification(&g, e2, c, a, NotificationKind::Mention, Some(gone)),
+            Subject::Post(gone),
+        ),
+    ];
+    assert_eq!(
+        s.insert_notifications(&batch).await.unwrap(),
+        vec![Some(1), Some(1), None, Some(2), None]
+    );
+    assert_eq!(s.unread_count(a).await.unwrap(), 2);
+    assert_eq!(s.unread_count(c).await.unwrap(), 1);
+    assert_eq!(
+        s.insert_notifications(&[]).await.unwrap(),
+        Vec::<Option<i64>>::new()
+    );
+    // Redelivered as a whole: nothing new.
+    assert_eq!(
+        s.insert_notifications(&batch[..2]).await.unwrap(),
+        vec![None, None]
+    );
+    assert_eq!(s.notifications(a, None, 10, false).await.unwrap().len(), 2);
 }
 
 async fn no_notification_for_a_subject_already_gone(s: &SqlStore) {

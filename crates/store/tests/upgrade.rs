@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! A database written by the previous main (before the native engines and
 //! migration checksums) opens, migrates and reads back whole, on both engines.
 //! The fixtures were made by `tests/fixtures/make.py` with that main's binary:
