@@ -383,6 +383,7 @@ async fn bus_contract(backend: BusBackend) {
     bus_check_is_ok(backend.bus().await).await;
     bus_delivers_to_matching_group_only(backend.bus().await).await;
     bus_every_group_gets_each_event(backend.bus().await).await;
+    bus_publish_batch_gives_each_group_its_events(backend.bus().await).await;
     bus_consumers_of_one_group_share_events(backend.bus().await).await;
     bus_wildcards_follow_amqp_topic_rules(backend.bus().await).await;
     bus_failing_handler_gets_event_again_with_next_attempt(backend.bus().await).await;
@@ -448,6 +449,39 @@ async fn bus_every_group_gets_each_event(t: TestBus) {
         .collect();
     consumers.sort_unstable();
     assert_eq!(consumers, vec!["feed", "search"], "each group exactly once");
+    t.cleanup().await;
+}
+
+async fn bus_publish_batch_gives_each_group_its_events(t: TestBus) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    t.consume("feed", &["post.*"], Recorder::new("feed", &tx))
+        .await;
+    t.consume("mail", &["user.registered"], Recorder::new("mail", &tx))
+        .await;
+    let batch = vec![
+        event("post.created"),
+        event("user.registered"),
+        event("post.deleted"),
+        event("nobody.listens"),
+    ];
+    let results = t.bus.publish_batch(&batch, 2).await;
+    assert_eq!(results.len(), 4, "one result per event");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mut seen: Vec<(&str, String)> = expect_seen(&mut rx, 3)
+        .await
+        .into_iter()
+        .map(|s| (s.consumer, s.event.key))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("feed", "post.created".to_owned()),
+            ("feed", "post.deleted".to_owned()),
+            ("mail", "user.registered".to_owned()),
+        ]
+    );
+    assert!(t.bus.publish_batch(&[], 2).await.is_empty());
     t.cleanup().await;
 }
 
