@@ -1,8 +1,9 @@
 //! The two database engines under the store, each through its native driver:
 //!
 //! - **SQLite** through `rusqlite` (bundled SQLite with FTS5). One writer
-//!   connection, taken in turn by write transactions, and a small set of reader
-//!   connections. Statements run on the calling thread: a point read from the
+//!   connection, taken in turn by write transactions that share one COMMIT
+//!   when they queue (group commit, see [`SqliteDb::begin`]), and a small set
+//!   of reader connections. Statements run on the calling thread: a point read from the
 //!   page cache takes microseconds, less than any hand-off to another thread
 //!   would. Prepared statements are cached per connection.
 //! - **PostgreSQL** through sqlx's native `PgPool` (prepared statements cached
@@ -317,15 +318,137 @@ pub enum Db {
 
 /// SQLite: one writer, taken in turn, and readers taken without waiting when one is free.
 pub struct SqliteDb {
-    writer: Arc<tokio::sync::Mutex<Connection>>,
+    writer: Arc<WriterShared>,
     readers: Vec<std::sync::Mutex<Connection>>,
     next_reader: AtomicUsize,
     busy_readers: AtomicUsize,
     path: PathBuf,
 }
 
+/// The writer connection and the state of its group commit.
+///
+/// Write transactions take the writer in turn. Each runs inside a savepoint
+/// of one open SQLite transaction; when it commits and nobody is waiting for
+/// the writer, the SQLite transaction commits, with every write transaction
+/// that ran in it since it began (a *batch*). When others are waiting, the
+/// next one continues the same batch and the committer waits for the batch to
+/// commit before it returns: nothing is acknowledged before its COMMIT, and
+/// a queue of writers shares one COMMIT (one WAL append of each page they
+/// touched) instead of paying one each.
+struct WriterShared {
+    conn: Arc<tokio::sync::Mutex<Writer>>,
+    /// Tasks waiting to take the writer.
+    queued: AtomicUsize,
+    /// The newest batch number whose COMMIT has finished (or failed).
+    committed: tokio::sync::watch::Sender<u64>,
+    /// Recent batches whose COMMIT failed (their members get the error).
+    failed: std::sync::Mutex<std::collections::VecDeque<u64>>,
+}
+
+/// The writer connection.
+pub struct Writer {
+    conn: Connection,
+    /// A SQLite transaction is open (a batch is in progress).
+    open: bool,
+    /// The number of the open batch, or of the last one.
+    batch: u64,
+    /// Write transactions in the open batch so far.
+    members: usize,
+}
+
+impl Writer {
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Most write transactions one COMMIT carries.
+const MAX_BATCH: usize = 128;
+/// How long a committed member waits before it checks that its batch still
+/// has a writer to commit it (one that was waiting may have given up).
+const BATCH_CHECK: Duration = Duration::from_millis(2);
+
+/// Counts a task waiting for the writer until it has it (or gives up).
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::SeqCst);
+        Queued(n)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WriterShared {
+    /// Commits the open batch and tells its members.
+    fn finish(&self, w: &mut Writer) -> DbResult<()> {
+        if !w.open {
+            return Ok(());
+        }
+        w.open = false;
+        let result = w.conn.execute_batch("COMMIT");
+        if result.is_err() {
+            // Whatever SQLite left of the transaction goes.
+            let _ = w.conn.execute_batch("ROLLBACK");
+            let mut failed = match self.failed.lock() {
+                Ok(f) => f,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            failed.push_back(w.batch);
+            while failed.len() > 256 {
+                failed.pop_front();
+            }
+        }
+        self.committed.send_replace(w.batch);
+        result.map_err(DbError::from)
+    }
+
+    fn batch_failed(&self, batch: u64) -> bool {
+        match self.failed.lock() {
+            Ok(f) => f.contains(&batch),
+            Err(poisoned) => poisoned.into_inner().contains(&batch),
+        }
+    }
+
+    /// Waits until `batch` has committed; commits it itself if it is left
+    /// open with nobody to finish it.
+    async fn wait_committed(&self, batch: u64) -> DbResult<()> {
+        let mut rx = self.committed.subscribe();
+        loop {
+            if *rx.borrow_and_update() >= batch {
+                return if self.batch_failed(batch) {
+                    Err(DbError::Decode(format!(
+                        "the group commit of batch {batch} failed; nothing of it was stored"
+                    )))
+                } else {
+                    Ok(())
+                };
+            }
+            tokio::select! {
+                _ = rx.changed() => {}
+                _ = tokio::time::sleep(BATCH_CHECK) => {
+                    if let Ok(mut w) = self.conn.try_lock()
+                        && w.open
+                        && w.batch == batch
+                        && self.queued.load(Ordering::SeqCst) == 0
+                    {
+                        // Other members were told through `committed`.
+                        let _ = self.finish(&mut w);
+                    }
+                }
+            }
+        }
+    }
+}
+
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;";
+     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000; \
+     PRAGMA mmap_size = 268435456;";
 
 fn open_sqlite(path: &PathBuf, create: bool) -> DbResult<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -352,7 +475,17 @@ impl SqliteDb {
             .map(|_| open_sqlite(&path, false).map(std::sync::Mutex::new))
             .collect::<DbResult<Vec<_>>>()?;
         Ok(SqliteDb {
-            writer: Arc::new(tokio::sync::Mutex::new(writer)),
+            writer: Arc::new(WriterShared {
+                conn: Arc::new(tokio::sync::Mutex::new(Writer {
+                    conn: writer,
+                    open: false,
+                    batch: 0,
+                    members: 0,
+                })),
+                queued: AtomicUsize::new(0),
+                committed: tokio::sync::watch::channel(0).0,
+                failed: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            }),
             readers,
             next_reader: AtomicUsize::new(0),
             busy_readers: AtomicUsize::new(0),
@@ -390,46 +523,96 @@ impl SqliteDb {
         r
     }
 
-    /// Waits for the writer and opens a write transaction on it.
+    /// Waits for the writer and opens a write transaction on it: a savepoint
+    /// in the open batch, which it begins if there is none.
     pub async fn begin(&self) -> DbResult<SqliteTx> {
-        let conn = self.writer.clone().lock_owned().await;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        Ok(SqliteTx { conn, open: true })
+        let mut w = {
+            let _queued = Queued::new(&self.writer.queued);
+            self.writer.conn.clone().lock_owned().await
+        };
+        if !w.open {
+            w.conn.execute_batch("BEGIN IMMEDIATE")?;
+            w.open = true;
+            w.batch += 1;
+            w.members = 0;
+        }
+        if let Err(e) = w.conn.execute_batch("SAVEPOINT tx") {
+            // Leave no batch open behind us.
+            let _ = self.writer.finish(&mut w);
+            return Err(e.into());
+        }
+        w.members += 1;
+        Ok(SqliteTx {
+            w: Some(w),
+            shared: self.writer.clone(),
+        })
     }
 
-    /// The writer outside any transaction (migrations, maintenance).
-    pub async fn writer(&self) -> tokio::sync::OwnedMutexGuard<Connection> {
-        self.writer.clone().lock_owned().await
+    /// The writer outside any transaction (migrations, maintenance); an open
+    /// batch is committed first.
+    pub async fn writer(&self) -> tokio::sync::OwnedMutexGuard<Writer> {
+        let mut w = self.writer.conn.clone().lock_owned().await;
+        let _ = self.writer.finish(&mut w);
+        w
     }
 
     /// (busy, idle) connections, for metrics.
     pub fn usage(&self) -> (u32, u32) {
         let busy_readers = self.busy_readers.load(Ordering::Relaxed) as u32;
-        let writer_busy = u32::from(self.writer.try_lock().is_err());
+        let writer_busy = u32::from(self.writer.conn.try_lock().is_err());
         let total = self.readers.len() as u32 + 1;
         let busy = (busy_readers + writer_busy).min(total);
         (busy, total - busy)
     }
 }
 
-/// A write transaction on the SQLite writer; rolled back unless committed.
+/// A write transaction on the SQLite writer (a savepoint in the open batch);
+/// rolled back unless committed.
 pub struct SqliteTx {
-    conn: tokio::sync::OwnedMutexGuard<Connection>,
-    open: bool,
+    w: Option<tokio::sync::OwnedMutexGuard<Writer>>,
+    shared: Arc<WriterShared>,
 }
 
 impl SqliteTx {
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    fn writer(&self) -> DbResult<&Writer> {
+        self.w
+            .as_deref()
+            .ok_or_else(|| DbError::Decode("the transaction is over".into()))
+    }
+
+    /// Releases the savepoint, then commits the batch (when nobody else is
+    /// waiting for the writer) or waits for the one who does.
+    async fn commit(mut self) -> DbResult<()> {
+        let Some(mut w) = self.w.take() else {
+            return Ok(());
+        };
+        if let Err(e) = w.conn.execute_batch("RELEASE tx") {
+            let _ = w.conn.execute_batch("ROLLBACK TO tx; RELEASE tx");
+            let _ = self.shared.finish(&mut w);
+            return Err(e.into());
+        }
+        let batch = w.batch;
+        if self.shared.queued.load(Ordering::SeqCst) == 0 || w.members >= MAX_BATCH {
+            return self.shared.finish(&mut w);
+        }
+        drop(w);
+        self.shared.wait_committed(batch).await
     }
 }
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if self.open
-            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        let Some(mut w) = self.w.take() else {
+            return;
+        };
+        if let Err(e) = w.conn.execute_batch("ROLLBACK TO tx; RELEASE tx") {
+            tracing::warn!(error = %e, "rolling back a SQLite write transaction failed");
+        }
+        // The batch may hold others' work: commit it unless someone is next.
+        if self.shared.queued.load(Ordering::SeqCst) == 0
+            && let Err(e) = self.shared.finish(&mut w)
         {
-            tracing::warn!(error = %e, "rolling back a SQLite transaction failed");
+            tracing::warn!(error = %e, "committing a SQLite batch failed");
         }
     }
 }
@@ -443,11 +626,7 @@ pub enum Tx {
 impl Tx {
     pub async fn commit(self) -> DbResult<()> {
         match self {
-            Tx::Sqlite(mut t) => {
-                t.conn.execute_batch("COMMIT")?;
-                t.open = false;
-                Ok(())
-            }
+            Tx::Sqlite(t) => t.commit().await,
             Tx::Pg(t) => Ok(t.commit().await?),
         }
     }
@@ -603,12 +782,14 @@ impl Query {
     pub async fn execute<'c>(self, ex: impl Executor<'c>) -> DbResult<Done> {
         let n = match ex.exec() {
             Exec::Db(Db::Sqlite(db)) => {
-                // A write outside a transaction still takes the writer.
-                let conn = db.writer.lock().await;
-                sqlite_execute(&conn, &self.sql, &self.params)?
+                // A write outside a transaction is one of its own.
+                let tx = db.begin().await?;
+                let n = sqlite_execute(tx.writer()?.conn(), &self.sql, &self.params)?;
+                tx.commit().await?;
+                n
             }
             Exec::Db(Db::Pg(pool)) => self.pg().execute(pool).await?.rows_affected(),
-            Exec::Tx(Tx::Sqlite(t)) => sqlite_execute(&t.conn, &self.sql, &self.params)?,
+            Exec::Tx(Tx::Sqlite(t)) => sqlite_execute(t.writer()?.conn(), &self.sql, &self.params)?,
             Exec::Tx(Tx::Pg(t)) => self.pg().execute(&mut **t).await?.rows_affected(),
         };
         Ok(Done(n))
@@ -617,7 +798,9 @@ impl Query {
     async fn rows<'c, O: FromRow>(self, ex: impl Executor<'c>, max: usize) -> DbResult<Vec<O>> {
         match ex.exec() {
             Exec::Db(Db::Sqlite(db)) => db.read(|c| sqlite_rows(c, &self.sql, &self.params, max)),
-            Exec::Tx(Tx::Sqlite(t)) => sqlite_rows(&t.conn, &self.sql, &self.params, max),
+            Exec::Tx(Tx::Sqlite(t)) => {
+                sqlite_rows(t.writer()?.conn(), &self.sql, &self.params, max)
+            }
             Exec::Db(Db::Pg(pool)) => pg_rows(self.pg().fetch_all(pool).await?, max),
             Exec::Tx(Tx::Pg(t)) => pg_rows(self.pg().fetch_all(&mut **t).await?, max),
         }
@@ -690,10 +873,11 @@ impl<T: Col> QueryScalar<T> {
 pub async fn raw_sql<'c>(sql: &str, ex: impl Executor<'c>) -> DbResult<()> {
     match ex.exec() {
         Exec::Db(Db::Sqlite(db)) => {
-            let conn = db.writer.lock().await;
-            conn.execute_batch(sql)?;
+            let tx = db.begin().await?;
+            tx.writer()?.conn().execute_batch(sql)?;
+            tx.commit().await?;
         }
-        Exec::Tx(Tx::Sqlite(t)) => t.conn.execute_batch(sql)?,
+        Exec::Tx(Tx::Sqlite(t)) => t.writer()?.conn().execute_batch(sql)?,
         Exec::Db(Db::Pg(pool)) => {
             sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
                 .execute(pool)

@@ -88,8 +88,8 @@ fn unknown(versions: &[i64]) -> Result<()> {
 pub(crate) async fn run(db: &Db) -> Result<Vec<i64>> {
     match db {
         Db::Sqlite(db) => {
-            let conn = db.writer().await;
-            run_sqlite(&conn)
+            let w = db.writer().await;
+            run_sqlite(w.conn())
         }
         Db::Pg(pool) => {
             let mut conn = pool.acquire().await.map_err(|e| Error::Unavailable {
