@@ -13,4 +13,4 @@ pub mod state;
 pub mod web;
 
 pub use router::{api_router, ops_router};
-pub use state::{ApiConfig, AppState, NamedCheck};
+pub use state::{ApiConfig, AppState, AppStateInner, NamedCheck};

@@ -59,9 +59,26 @@ pub struct NamedCheck {
     pub check: Arc<dyn Health>,
 }
 
-/// Everything a handler can reach. Cheap to clone.
+/// Everything a handler can reach. One pointer to clone: axum clones the
+/// state for every extractor of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct AppStateInner {
     pub services: Services,
     pub keys: Arc<JwtKeys>,
     pub config: Arc<ApiConfig>,

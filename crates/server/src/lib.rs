@@ -15,7 +15,7 @@ use starling_adapters::{
     RedisCache, RedisPubSub, S3BlobStore, S3Options, SmtpMailer, VapidKey, WebPushSender,
 };
 use starling_api::metrics::Metrics;
-use starling_api::{ApiConfig, AppState, NamedCheck};
+use starling_api::{ApiConfig, AppState, AppStateInner, NamedCheck};
 use starling_core::messaging::{EventBus, Mailer, PubSub, PushSender};
 use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
@@ -292,7 +292,7 @@ impl Server {
         let metrics = Arc::new(Metrics::new(Some(Arc::new(move || {
             pool_store.pool_usage()
         }))));
-        let state = AppState {
+        let state = AppState::new(AppStateInner {
             services: services.clone(),
             keys,
             config: Arc::new(ApiConfig {
@@ -307,7 +307,7 @@ impl Server {
             checks: Arc::new(checks),
             chat_hub: chat_hub.hub(),
             stopping: stop_rx.clone(),
-        };
+        });
         chat_hub.install(state.clone()).await?;
         let router = if roles.api {
             starling_api::api_router(state)

@@ -134,7 +134,7 @@ impl Users {
         let key = user_key(id);
         match self.ports.cache.get(&key).await {
             Ok(Some(bytes)) => {
-                if let Ok(c) = serde_json::from_slice::<CachedUser>(&bytes) {
+                if let Some(c) = crate::cached::decode::<CachedUser>(&bytes) {
                     return Ok(c.into());
                 }
             }
@@ -142,7 +142,7 @@ impl Users {
             Err(e) => tracing::warn!(error = %e, "user cache unavailable; reading the store"),
         }
         let record = self.ports.users.user_by_id(id).await?;
-        if let Ok(bytes) = serde_json::to_vec(&CachedUser::from(&record)) {
+        if let Some(bytes) = crate::cached::encode(&CachedUser::from(&record)) {
             let _ = self
                 .ports
                 .cache

@@ -447,8 +447,7 @@ impl WriterShared {
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000; \
-     PRAGMA mmap_size = 268435456;";
+     PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;";
 
 fn open_sqlite(path: &PathBuf, create: bool) -> DbResult<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
