@@ -209,7 +209,13 @@ impl Cache for RedisCache {
     }
 
     async fn timeline_add_to_each(&self, keys: &[String], id: i64, cap: usize) -> Result<()> {
-        if keys.is_empty() || id <= 0 {
+        let adds: Vec<(String, i64)> = keys.iter().map(|k| (k.clone(), id)).collect();
+        self.timeline_add_pairs(&adds, cap).await
+    }
+
+    async fn timeline_add_pairs(&self, adds: &[(String, i64)], cap: usize) -> Result<()> {
+        let adds: Vec<&(String, i64)> = adds.iter().filter(|(_, id)| *id > 0).collect();
+        if adds.is_empty() {
             return Ok(());
         }
         let mut conn = self.conn.clone();
@@ -221,16 +227,15 @@ impl Cache for RedisCache {
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        let m = member(id);
-        for chunk in keys.chunks(1000) {
+        for chunk in adds.chunks(1000) {
             let mut pipe = redis::pipe();
-            for k in chunk {
+            for (k, id) in chunk {
                 pipe.cmd("EVALSHA")
                     .arg(&sha)
                     .arg(1)
                     .arg(self.key(k))
                     .arg(cap)
-                    .arg(&m)
+                    .arg(member(*id))
                     .ignore();
             }
             let _: () = pipe.query_async(&mut conn).await.map_err(redis_err)?;

@@ -130,6 +130,32 @@ async fn cache_contract(cache: Arc<dyn Cache>) {
     timeline_ids_beyond_double_precision_stay_exact(c).await;
     timeline_add_to_each_reaches_existing_timelines_only(c).await;
     timeline_contains_tells_members_and_missing(c).await;
+    timeline_add_pairs_reaches_existing_timelines_only(c).await;
+}
+
+async fn timeline_add_pairs_reaches_existing_timelines_only(c: &dyn Cache) {
+    c.timeline_replace("tl-p1", &[1], LONG_TTL).await.unwrap();
+    c.timeline_replace("tl-p2", &[], LONG_TTL).await.unwrap();
+    let adds: Vec<(String, i64)> = vec![
+        ("tl-p1".into(), 5),
+        ("tl-p2".into(), 6),
+        ("tl-p3".into(), 7),
+        ("tl-p1".into(), 8),
+    ];
+    c.timeline_add_pairs(&adds, 2).await.unwrap();
+    let page = |k: &'static str| async move { c.timeline_page(k, i64::MAX, 10).await.unwrap() };
+    assert_eq!(
+        page("tl-p1").await,
+        Some((vec![8, 5], 2)),
+        "trimmed to the cap"
+    );
+    assert_eq!(page("tl-p2").await, Some((vec![6], 1)));
+    assert_eq!(
+        page("tl-p3").await,
+        None,
+        "a missing timeline stays missing"
+    );
+    c.timeline_add_pairs(&[], 2).await.unwrap();
 }
 
 async fn timeline_contains_tells_members_and_missing(c: &dyn Cache) {

@@ -127,6 +127,14 @@ pub trait Cache: Send + Sync {
         }
         Ok(())
     }
+    /// Adds each `(key, id)` to its timeline if that exists (fan-outs of
+    /// several posts at once); adapters batch the round trips.
+    async fn timeline_add_pairs(&self, adds: &[(String, i64)], cap: usize) -> Result<()> {
+        for (k, id) in adds {
+            self.timeline_add(k, &[*id], cap).await?;
+        }
+        Ok(())
+    }
     async fn timeline_remove(&self, key: &str, ids: &[i64]) -> Result<()>;
     /// Which of `ids` the timeline at `key` holds, in order; `None` when the
     /// timeline is missing. (Timelines double as sets of ids.)

@@ -609,8 +609,21 @@ impl Notifications {
             .collect();
         match self.ports.notifications.insert_notifications(&items).await {
             Ok(unreads) => {
-                for ((i, p), unread) in plans.into_iter().zip(unreads) {
-                    if let Err(e) = self.deliver(p, unread).await
+                // Deliveries are round trips (cache, pub/sub, the view for a
+                // push): several at a time, or a batch of mentions on a
+                // networked cache would take longer than the events arrive.
+                use futures::StreamExt;
+                let delivered: Vec<(usize, Result<()>)> = futures::stream::iter(
+                    plans
+                        .into_iter()
+                        .zip(unreads)
+                        .map(|((i, p), unread)| async move { (i, self.deliver(p, unread).await) }),
+                )
+                .buffer_unordered(DELIVERY_CONCURRENCY)
+                .collect()
+                .await;
+                for (i, r) in delivered {
+                    if let Err(e) = r
                         && results[i].is_ok()
                     {
                         results[i] = Err(e);
@@ -805,6 +818,9 @@ impl Notifications {
         Ok(out)
     }
 }
+
+/// Notifications of a batch delivered at once.
+const DELIVERY_CONCURRENCY: usize = 16;
 
 /// A notification the worker is about to store.
 struct Planned {

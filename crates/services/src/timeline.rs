@@ -330,27 +330,22 @@ impl Timelines {
     }
 }
 
-async fn fan_out(
-    ports: &Ports,
-    author: UserId,
-    post: i64,
-    cap: usize,
-    threshold: i64,
-) -> Result<()> {
+/// The home timelines a new post of `author` goes into: their followers',
+/// unless the author is a celebrity (merged at read time instead).
+async fn fan_out_keys(ports: &Ports, author: UserId, threshold: i64) -> Result<Vec<String>> {
     // A celebrity's followers merge at read time: decide from the stored
     // count before reading (possibly) a hundred thousand follower ids.
     match ports.users.user_by_id(author).await {
-        Ok(u) if u.follower_count >= threshold => return Ok(()),
+        Ok(u) if u.follower_count >= threshold => return Ok(Vec::new()),
         Ok(_) => {}
-        Err(starling_core::Error::NotFound { .. }) => return Ok(()),
+        Err(starling_core::Error::NotFound { .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     }
     let followers = ports.follows.follower_ids(author).await?;
     if followers.len() as i64 >= threshold {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let keys: Vec<String> = followers.into_iter().map(home_key).collect();
-    ports.cache.timeline_add_to_each(&keys, post, cap).await
+    Ok(followers.into_iter().map(home_key).collect())
 }
 
 /// The consumer group that pushes new posts into followers' timelines.
@@ -364,21 +359,50 @@ impl FanOutWorker {
 #[async_trait::async_trait]
 impl starling_core::messaging::EventHandler for FanOutWorker {
     async fn handle(&self, event: &starling_core::messaging::Envelope) -> Result<()> {
-        let starling_core::events::DomainEvent::PostCreated { actor, post, .. } =
-            starling_core::events::DomainEvent::decode(event)?
-        else {
-            return Ok(());
-        };
+        self.handle_batch(std::slice::from_ref(event))
+            .await
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// Every new post of the batch into its author's followers' timelines,
+    /// in one batch of cache writes. Adding an id a timeline already holds
+    /// changes nothing, so a redelivered event is harmless.
+    async fn handle_batch(&self, events: &[starling_core::messaging::Envelope]) -> Vec<Result<()>> {
+        use starling_core::events::DomainEvent;
         let t = &self.0;
-        // Adding an id a timeline already holds changes nothing, so a
-        // redelivered event is harmless.
-        fan_out(
-            &t.ports,
-            actor,
-            post.get(),
-            t.settings.timeline_cap,
-            t.settings.celebrity_threshold,
-        )
-        .await
+        let mut results: Vec<Result<()>> = Vec::with_capacity(events.len());
+        let mut adds: Vec<(String, i64)> = Vec::new();
+        let mut fanned: Vec<usize> = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            let outcome = match DomainEvent::decode(event) {
+                Ok(DomainEvent::PostCreated { actor, post, .. }) => {
+                    match fan_out_keys(&t.ports, actor, t.settings.celebrity_threshold).await {
+                        Ok(keys) => {
+                            adds.extend(keys.into_iter().map(|k| (k, post.get())));
+                            fanned.push(i);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            results.push(outcome);
+        }
+        if let Err(e) = t
+            .ports
+            .cache
+            .timeline_add_pairs(&adds, t.settings.timeline_cap)
+            .await
+        {
+            for i in fanned {
+                results[i] = Err(starling_core::Error::Unavailable {
+                    message: format!("timeline fan-out: {e}"),
+                });
+            }
+        }
+        results
     }
 }
