@@ -286,14 +286,15 @@ impl Posts {
         let limit = Limit::parse(limit)?;
         let before = Cursor::decode_opt(cursor)?.map(|c| PostId::from_i64(c.id));
         if let Feed::Author(author) = feed {
-            // The author (through the user cache), then their cached timeline.
-            if !self.users.records(&[author]).await?.contains_key(&author) {
-                return Err(Error::not_found("user"));
-            }
+            // Their cached timeline; it exists only for a user who does
+            // (checked when it is built), and an empty page checks again.
             let page = self
                 .timelines
                 .user_posts(author, before, limit.get() as usize)
                 .await?;
+            if page.ids.is_empty() && !self.users.records(&[author]).await?.contains_key(&author) {
+                return Err(Error::not_found("user"));
+            }
             let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
             let items = self.views_by_ids(viewer, &page.ids).await?;
             if items.len() < page.ids.len() {

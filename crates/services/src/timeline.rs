@@ -62,7 +62,12 @@ const READD_AFTER: Duration = Duration::from_millis(150);
 pub struct Timelines {
     ports: Ports,
     settings: FeedSettings,
+    /// This node's copy of the shared "any celebrity" flag, and when it was read.
+    celebrities: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
+
+/// How long this node trusts its copy of the "any celebrity" flag.
+const CELEBRITIES_LOCAL: Duration = Duration::from_secs(1);
 
 /// A page of a timeline: post ids, and the id to continue before (if any).
 pub struct HomePage {
@@ -88,7 +93,11 @@ impl HomePage {
 
 impl Timelines {
     pub fn new(ports: Ports, settings: FeedSettings) -> Self {
-        Timelines { ports, settings }
+        Timelines {
+            ports,
+            settings,
+            celebrities: std::sync::Mutex::new(None),
+        }
     }
 
     pub fn settings(&self) -> &FeedSettings {
@@ -121,6 +130,10 @@ impl Timelines {
                 Ok(ids)
             }
             None => {
+                if let Feed::Author(author) = feed {
+                    // No timeline is built for an id that is nobody's.
+                    self.ports.users.user_by_id(*author).await?;
+                }
                 let all = self
                     .ports
                     .posts
@@ -187,8 +200,28 @@ impl Timelines {
     /// crosses the threshold is merged within that delay.
     async fn celebrities_exist(&self) -> Result<bool> {
         const KEY: &str = "timeline:celebrities-exist";
+        // This node keeps its answer for a second: one cache round trip fewer
+        // per home read.
+        let local = match self.celebrities.lock() {
+            Ok(g) => *g,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        if let Some((at, any)) = local
+            && at.elapsed() < CELEBRITIES_LOCAL
+        {
+            return Ok(any);
+        }
+        let remember = |any: bool| {
+            let mut g = match self.celebrities.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            *g = Some((std::time::Instant::now(), any));
+        };
         if let Ok(Some(v)) = self.ports.cache.get(KEY).await {
-            return Ok(v.as_ref() == b"1");
+            let any = v.as_ref() == b"1";
+            remember(any);
+            return Ok(any);
         }
         let any = self
             .ports
@@ -201,6 +234,7 @@ impl Timelines {
             .cache
             .set(KEY, value, Duration::from_secs(5))
             .await;
+        remember(any);
         Ok(any)
     }
 
