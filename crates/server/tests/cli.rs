@@ -1100,6 +1100,34 @@ async fn write_until_killed(
     }
 }
 
+/// Every item id of a paged list (`path` has a query already), following `nextCursor`.
+async fn all_ids(
+    http: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    path: &str,
+) -> std::collections::HashSet<String> {
+    let mut ids = std::collections::HashSet::new();
+    let mut cursor = String::new();
+    loop {
+        let r = http
+            .get(server.url(&format!("{path}{cursor}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let page: Value = r.json().await.unwrap();
+        for item in page["items"].as_array().unwrap() {
+            ids.insert(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return ids,
+        }
+    }
+}
+
 async fn sigkill_under_load_loses_nothing_acknowledged(envs: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -1212,21 +1240,8 @@ async fn sigkill_under_load_loses_nothing_acknowledged(envs: &[(&str, &str)]) {
     let commented: std::collections::BTreeSet<&String> =
         acked.comments.iter().map(|(p, _)| p).collect();
     for p in commented {
-        let mut cursor = String::new();
-        loop {
-            let page = get(
-                format!("/api/posts/{p}/comments?limit=100{cursor}"),
-                reader.clone(),
-            )
-            .await;
-            for c in page["items"].as_array().unwrap() {
-                stored_comments.insert(c["id"].as_str().unwrap().to_owned());
-            }
-            match page["nextCursor"].as_str() {
-                Some(next) => cursor = format!("&cursor={next}"),
-                None => break,
-            }
-        }
+        let path = format!("/api/posts/{p}/comments?limit=100");
+        stored_comments.extend(all_ids(&http, &second, &reader, &path).await);
     }
     for (p, c) in &acked.comments {
         assert!(
@@ -1234,22 +1249,8 @@ async fn sigkill_under_load_loses_nothing_acknowledged(envs: &[(&str, &str)]) {
             "acknowledged comment {c} on {p} survived"
         );
     }
-    let mut stored_messages = std::collections::HashSet::new();
-    let mut cursor = String::new();
-    loop {
-        let page = get(
-            format!("/api/chat/rooms/{room}/messages?limit=100{cursor}"),
-            reader.clone(),
-        )
-        .await;
-        for m in page["items"].as_array().unwrap() {
-            stored_messages.insert(m["id"].as_str().unwrap().to_owned());
-        }
-        match page["nextCursor"].as_str() {
-            Some(next) => cursor = format!("&cursor={next}"),
-            None => break,
-        }
-    }
+    let path = format!("/api/chat/rooms/{room}/messages?limit=100");
+    let stored_messages = all_ids(&http, &second, &reader, &path).await;
     for m in &acked.messages {
         assert!(
             stored_messages.contains(m),

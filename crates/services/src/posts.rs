@@ -295,19 +295,11 @@ impl Posts {
             if page.ids.is_empty() && !self.users.records(&[author]).await?.contains_key(&author) {
                 return Err(Error::not_found("user"));
             }
-            let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
-            let items = self.views_by_ids(viewer, &page.ids).await?;
-            if items.len() < page.ids.len() {
-                let live: HashSet<PostId> = items.iter().map(|v| v.record.id).collect();
-                let gone: Vec<PostId> = page
-                    .ids
-                    .iter()
-                    .filter(|p| !live.contains(p))
-                    .copied()
-                    .collect();
-                self.timelines.forget_user_posts(author, &gone).await;
+            let (page, stale) = self.timeline_views(viewer, &page).await?;
+            if stale {
+                self.timelines.forget_user_posts(author).await;
             }
-            return Ok(Page { items, next_cursor });
+            return Ok(page);
         }
         if let Feed::Home(me) = feed {
             // Home feeds come from the fan-out timelines.
@@ -315,20 +307,12 @@ impl Posts {
                 .timelines
                 .home(me, before, limit.get() as usize)
                 .await?;
-            let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
-            let items = self.views_by_ids(viewer, &page.ids).await?;
-            if items.len() < page.ids.len() {
-                // Deleted since they were pushed: drop them from this timeline too.
-                let live: HashSet<PostId> = items.iter().map(|v| v.record.id).collect();
-                let gone: Vec<PostId> = page
-                    .ids
-                    .iter()
-                    .filter(|p| !live.contains(p))
-                    .copied()
-                    .collect();
-                self.timelines.forget(me, &gone).await;
+            let (page, stale) = self.timeline_views(viewer, &page).await?;
+            if stale {
+                // Deleted since they were pushed: rebuild this timeline.
+                self.timelines.forget(me).await;
             }
-            return Ok(Page { items, next_cursor });
+            return Ok(page);
         }
         let mut records = self.ports.posts.feed(&feed, before, limit.fetch()).await?;
         let next_cursor = limit.page(&mut records, |p| Cursor::new("", p.id.get()));
@@ -615,6 +599,19 @@ impl Posts {
     ) -> Result<Vec<PostView>> {
         let ids: Vec<PostId> = records.iter().map(|p| p.id).collect();
         self.views_by_ids(viewer, &ids).await
+    }
+
+    /// A timeline page's posts as `viewer` sees them, and whether the page
+    /// held posts deleted since (its timeline is then stale).
+    async fn timeline_views(
+        &self,
+        viewer: Option<UserId>,
+        page: &crate::timeline::HomePage,
+    ) -> Result<(Page<PostView>, bool)> {
+        let next_cursor = page.next_before.map(|p| Cursor::new("", p.get()).encode());
+        let items = self.views_by_ids(viewer, &page.ids).await?;
+        let stale = items.len() < page.ids.len();
+        Ok((Page { items, next_cursor }, stale))
     }
 
     async fn views_by_ids(&self, viewer: Option<UserId>, ids: &[PostId]) -> Result<Vec<PostView>> {

@@ -277,7 +277,7 @@ impl Timelines {
 
     /// Posts that no longer exist were found in `author`'s own timeline: it
     /// is rebuilt on the next read (see [`Timelines::forget`]).
-    pub async fn forget_user_posts(&self, author: UserId, _gone: &[PostId]) {
+    pub async fn forget_user_posts(&self, author: UserId) {
         let _ = self.ports.cache.delete(&user_key(author)).await;
     }
 
@@ -285,7 +285,7 @@ impl Timelines {
     /// dropped and rebuilt on the next read. (Removing the ids alone would
     /// leave a full window one short, and a timeline shorter than its cap
     /// reads as the whole feed, hiding the older posts.)
-    pub async fn forget(&self, viewer: UserId, _gone: &[PostId]) {
+    pub async fn forget(&self, viewer: UserId) {
         let _ = self.ports.cache.delete(&home_key(viewer)).await;
     }
 
