@@ -404,7 +404,7 @@ impl ChatStore for SqlStore {
              VALUES {}
              ON CONFLICT (room_id, sender_id, client_msg_id) DO NOTHING
              RETURNING id",
-            crate::value_rows(self.dialect, batch.len(), 6)
+            crate::value_rows(batch.len(), 6)
         );
         let mut q = crate::db::query_scalar::<i64>(sql);
         for (m, _) in batch {
@@ -430,7 +430,7 @@ impl ChatStore for SqlStore {
             .filter(|(m, _)| inserted.contains(&m.id.get()))
             .map(|(_, e)| e)
             .collect();
-        crate::outbox::write_events(&mut tx, self.dialect, &events).await?;
+        crate::outbox::write_events(&mut tx, &events).await?;
         let mut rooms: Vec<i64> = batch
             .iter()
             .filter(|(m, _)| inserted.contains(&m.id.get()))

@@ -212,7 +212,7 @@ impl std::ops::DerefMut for WriteTx {
 
 /// `($1, $2), ($3, $4), ...` rows of `width` parameters for a multi-row
 /// `VALUES` list.
-pub(crate) fn value_rows(_dialect: Dialect, rows: usize, width: usize) -> String {
+pub(crate) fn value_rows(rows: usize, width: usize) -> String {
     (0..rows)
         .map(|r| {
             let row: Vec<String> = (0..width)

@@ -28,17 +28,13 @@ pub(crate) async fn write_event(tx: &mut crate::db::Tx, event: &Envelope) -> Res
 }
 
 /// Writes several events in one statement.
-pub(crate) async fn write_events(
-    tx: &mut crate::db::Tx,
-    dialect: crate::Dialect,
-    events: &[&Envelope],
-) -> Result<()> {
+pub(crate) async fn write_events(tx: &mut crate::db::Tx, events: &[&Envelope]) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
     let sql = format!(
         "INSERT INTO outbox (id, event_key, payload, created_at) VALUES {}",
-        crate::value_rows(dialect, events.len(), 4)
+        crate::value_rows(events.len(), 4)
     );
     let now = Timestamp::now().millis();
     let mut q = crate::db::query(sql);

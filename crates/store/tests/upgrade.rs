@@ -214,3 +214,58 @@ async fn a_postgres_database_from_the_previous_main_opens_whole() {
     .execute(&mut c)
     .await;
 }
+
+/// Two nodes starting together on one empty database: one applies every
+/// migration, the other waits its turn and finds nothing to do.
+async fn concurrent_migrators_take_turns(url: &str) {
+    let a = SqlStore::connect(url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let b = SqlStore::connect(url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.version).collect();
+    let mut both = [ra, rb];
+    both.sort();
+    assert_eq!(both, [Vec::new(), all], "one applied them all, once");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrators_take_turns_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    concurrent_migrators_take_turns(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_migrators_take_turns_on_postgres() {
+    let Some(admin) = std::env::var("STARLING_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but STARLING_TEST_DATABASE_URL is not set"
+        );
+        starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
+        return;
+    };
+    let name = format!("starling_m_{:016x}", rand::random::<u64>());
+    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    concurrent_migrators_take_turns(url.as_str()).await;
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut c)
+    .await;
+}
