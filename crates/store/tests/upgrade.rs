@@ -14,6 +14,48 @@ use starling_store::{MIGRATIONS, SqlStore, StoreOptions, migrate_checksum};
 const SQLITE_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/v0.1-main.db");
 const PG_FIXTURE: &str = include_str!("fixtures/v0.1-main.postgres.sql");
 
+/// An empty database on the test server (`STARLING_TEST_DATABASE_URL`), or
+/// `None` when there is none (the test is skipped; with CI=true it fails).
+struct FreshPg {
+    admin: sqlx::PgConnection,
+    name: String,
+    url: url::Url,
+}
+
+impl FreshPg {
+    async fn new() -> Option<FreshPg> {
+        let Some(admin_url) = std::env::var("STARLING_TEST_DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+        else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but STARLING_TEST_DATABASE_URL is not set"
+            );
+            starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
+            return None;
+        };
+        let name = format!("starling_u_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        Some(FreshPg { admin, name, url })
+    }
+
+    async fn drop_database(mut self) {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await;
+    }
+}
+
 async fn everything_is_there(store: &SqlStore) {
     let ada = store.user_by_username("ada").await.unwrap();
     let grace = store.user_by_username("grace").await.unwrap();
@@ -165,25 +207,10 @@ async fn an_edited_migration_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_database_from_the_previous_main_opens_whole() {
-    let Some(admin) = std::env::var("STARLING_TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but STARLING_TEST_DATABASE_URL is not set"
-        );
-        starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
+    let Some(db) = FreshPg::new().await else {
         return;
     };
-    let name = format!("starling_u_{:016x}", rand::random::<u64>());
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
+    let url = &db.url;
     {
         // The dump's psql meta-commands (\restrict) are for psql alone.
         let dump: String = PG_FIXTURE
@@ -191,28 +218,21 @@ async fn a_postgres_database_from_the_previous_main_opens_whole() {
             .filter(|l| !l.starts_with('\\'))
             .collect::<Vec<_>>()
             .join("\n");
-        let mut db = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
+        let mut conn = sqlx::PgConnection::connect(url.as_str()).await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(dump))
-            .execute(&mut db)
+            .execute(&mut conn)
             .await
             .unwrap();
-        let _ = db.close().await;
+        let _ = conn.close().await;
     }
     let store = SqlStore::connect(url.as_str(), &StoreOptions::default())
         .await
         .unwrap();
-    let result = async {
-        assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
-        everything_is_there(&store).await;
-        assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
-    };
-    result.await;
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
+    everything_is_there(&store).await;
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     store.close().await;
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut c)
-    .await;
+    db.drop_database().await;
 }
 
 /// Two nodes starting together on one empty database: one applies every
@@ -243,29 +263,9 @@ async fn concurrent_migrators_take_turns_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_migrators_take_turns_on_postgres() {
-    let Some(admin) = std::env::var("STARLING_TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-    else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but STARLING_TEST_DATABASE_URL is not set"
-        );
-        starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
+    let Some(db) = FreshPg::new().await else {
         return;
     };
-    let name = format!("starling_m_{:016x}", rand::random::<u64>());
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let mut url = url::Url::parse(&admin).unwrap();
-    url.set_path(&format!("/{name}"));
-    concurrent_migrators_take_turns(url.as_str()).await;
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut c)
-    .await;
+    concurrent_migrators_take_turns(db.url.as_str()).await;
+    db.drop_database().await;
 }
