@@ -970,7 +970,13 @@ async fn a_lazy_rabbit_bus_starts_without_the_broker_and_catches_up() {
     let proxy = Proxy::start(target_addr(&url).await).await;
     proxy.cut();
     let exchange = unique_name();
-    let options = rabbit_options(&exchange);
+    // As in production: a publish is refused until a queue takes it, so the
+    // consumer registered while down cannot miss one sent before its queue
+    // is declared again.
+    let options = RabbitOptions {
+        require_route: true,
+        ..rabbit_options(&exchange)
+    };
     assert!(
         RabbitBus::connect(&proxy.url(&url), options.clone())
             .await
