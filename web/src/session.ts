@@ -80,7 +80,9 @@ function schedule() {
 }
 
 function accept(s: Session) {
-  token = { value: s.accessToken, until: Date.now() + s.expiresIn * 1000 };
+  // A refresh by cookie leaves the token in its HttpOnly cookie; the socket
+  // then signs in with the cookie too.
+  token = s.accessToken ? { value: s.accessToken, until: Date.now() + s.expiresIn * 1000 } : null;
   me.value = s.user;
   status.value = 'signedIn';
   try {

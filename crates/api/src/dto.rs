@@ -125,20 +125,31 @@ pub struct RefreshRequest {
 #[serde(rename_all = "camelCase")]
 pub struct SessionResponse {
     pub user: Profile,
-    /// JWT (EdDSA); send as `Authorization: Bearer <token>`.
-    pub access_token: String,
-    /// Opaque; single use: every refresh returns a new one.
-    pub refresh_token: String,
+    /// JWT (EdDSA); send as `Authorization: Bearer <token>`. Absent when the
+    /// session was refreshed by cookie: the new one is in the cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// Opaque; single use: every refresh returns a new one. Absent when the
+    /// session was refreshed by cookie, so no script on the page can read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// Seconds until the access token expires.
     pub expires_in: u64,
 }
 
 impl SessionResponse {
+    /// The answer to a cookie session: the tokens stay in their cookies.
+    pub fn without_tokens(mut self) -> Self {
+        self.access_token = None;
+        self.refresh_token = None;
+        self
+    }
+
     pub fn from_session(s: &Session, public_url: &str) -> Self {
         SessionResponse {
             user: Profile::from_view(&s.user, public_url),
-            access_token: s.access_token.clone(),
-            refresh_token: s.refresh_token.clone(),
+            access_token: Some(s.access_token.clone()),
+            refresh_token: Some(s.refresh_token.clone()),
             expires_in: s.expires_in,
         }
     }

@@ -52,6 +52,7 @@ impl ApiError {
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,6 +76,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::UnsupportedMediaType { .. } => "unsupported_media_type",
         Error::RateLimited { .. } => "rate_limited",
         Error::Unavailable { .. } => "unavailable",
+        Error::RequestTimeout { .. } => "request_timeout",
         Error::Internal(_) => "internal",
     }
 }

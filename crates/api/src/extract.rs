@@ -1,7 +1,7 @@
 //! Extractors whose every rejection is the JSON error body: request bodies,
 //! query strings, path parameters, the authenticated user, the client address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -149,16 +149,31 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
+/// The session cookie called `name`. Over HTTPS the server sets it with a
+/// `__Host-` (or, for the refresh cookie's narrower path, `__Secure-`)
+/// prefix, which only a secure origin can set; such a one wins over a plain
+/// one (a left-over from before the site moved to HTTPS).
 pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
+    let mut plain = None;
+    for (k, v) in parts
         .headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    {
+        if k == name {
+            plain.get_or_insert(v);
+        } else if k
+            .strip_prefix("__Host-")
+            .or_else(|| k.strip_prefix("__Secure-"))
+            == Some(name)
+        {
+            return Some(v);
+        }
+    }
+    plain
 }
 
 /// Constant-time comparison for the CSRF token.
@@ -261,32 +276,122 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop
-/// when the server is configured to trust its proxy.
+/// The loopback networks: the default `trusted_proxies`.
+pub fn loopback_nets() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port.
+fn hop_addr(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
+}
+
+/// The client of a request that reached us from `peer`: with `trusted`
+/// proxies, the rightmost `X-Forwarded-For` address that is not one of them.
+/// Entries left of it are whatever the client chose to send, so they are
+/// never believed; nor is the header at all when the peer is not a proxy.
+pub fn client_addr(peer: IpAddr, forwarded: &[&str], trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let mut client = peer.to_canonical();
+    if !is_trusted(&client) {
+        return client;
+    }
+    for hop in forwarded.iter().rev().flat_map(|v| v.rsplit(',')) {
+        match hop_addr(hop) {
+            Some(ip) if is_trusted(&ip) => client = ip,
+            Some(ip) => return ip,
+            // Garbage in the chain: the last proxy we believe handed it over.
+            None => return client,
+        }
+    }
+    client
+}
+
+/// The client's address: the socket peer or, when the server is configured
+/// to trust its proxies, the rightmost `X-Forwarded-For` address that is not
+/// one of `trusted_proxies`.
 pub struct ClientIp(pub String);
 
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty());
-        if state.config.trust_proxy
-            && let Some(ip) = forwarded
-        {
-            return Ok(ClientIp(ip.to_owned()));
-        }
-        let ip = parts
+        let Some(peer) = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
+            .map(|c| c.0.ip())
+        else {
+            return Ok(ClientIp("unknown".into()));
+        };
+        if !state.config.trust_proxy {
+            return Ok(ClientIp(peer.to_canonical().to_string()));
+        }
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let ip = client_addr(peer, &forwarded, &state.config.trusted_proxies);
+        Ok(ClientIp(ip.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_hop() {
+        let lb = "127.0.0.1".parse().unwrap();
+        let trusted = nets(&["127.0.0.0/8", "10.0.0.0/8"]);
+        // The client wrote the first entry; the proxy appended the real peer.
+        assert_eq!(
+            client_addr(lb, &["6.6.6.6, 203.0.113.7"], &trusted).to_string(),
+            "203.0.113.7"
+        );
+        // Two proxies, and headers split over two lines.
+        assert_eq!(
+            client_addr(lb, &["6.6.6.6", "203.0.113.7, 10.1.2.3"], &trusted).to_string(),
+            "203.0.113.7"
+        );
+        // Only proxies: the leftmost of them.
+        assert_eq!(
+            client_addr(lb, &["10.9.9.9"], &trusted).to_string(),
+            "10.9.9.9"
+        );
+        // Garbage: the last proxy believed.
+        assert_eq!(
+            client_addr(lb, &["203.0.113.7, nonsense, 10.1.2.3"], &trusted).to_string(),
+            "10.1.2.3"
+        );
+        // A peer that is not a proxy is the client, whatever it says.
+        let direct = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_addr(direct, &["6.6.6.6"], &trusted).to_string(),
+            "198.51.100.1"
+        );
+        // Ports and IPv4-mapped IPv6.
+        assert_eq!(
+            client_addr(
+                "::ffff:127.0.0.1".parse().unwrap(),
+                &["[2001:db8::1]:4711"],
+                &trusted
+            )
+            .to_string(),
+            "2001:db8::1"
+        );
     }
 }
 

@@ -92,7 +92,7 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(chat::add_member))
         .routes(routes!(chat::remove_member))
-        .routes(routes!(chat::direct_room))
+        .routes(routes!(chat::direct_room, chat::open_direct_room))
         .routes(routes!(chat::list_messages, chat::send_message))
         .routes(routes!(chat::mark_read))
         .routes(routes!(chat::remove_messages))
@@ -105,13 +105,31 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .route("/media/{*key}", axum::routing::get(media::get_media))
 }
 
+/// Operations kept for old clients that new ones should not use.
+const DEPRECATED: [(
+    &str,
+    fn(&mut utoipa::openapi::PathItem) -> Option<&mut utoipa::openapi::path::Operation>,
+); 1] = [
+    // It used to create the room; `POST` does that now.
+    ("/api/chat/direct/{partnerId}", |p| p.get.as_mut()),
+];
+
+fn mark_deprecated(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for (path, op) in DEPRECATED {
+        if let Some(o) = doc.paths.paths.get_mut(path).and_then(op) {
+            o.deprecated = Some(utoipa::openapi::Deprecated::True);
+        }
+    }
+    doc
+}
+
 /// The complete OpenAPI document (all roles' routes).
 pub fn openapi(st: &AppState) -> utoipa::openapi::OpenApi {
     let (_, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops_routes())
         .merge(api_routes(st))
         .split_for_parts();
-    doc
+    mark_deprecated(doc)
 }
 
 /// Operations routes only (health, ready, metrics): what a worker-only node serves.
@@ -128,7 +146,8 @@ pub fn api_router(st: AppState) -> Router {
         .merge(ops_routes())
         .merge(api_routes(&st))
         .split_for_parts();
-    let router = router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc));
+    let router =
+        router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", mark_deprecated(doc)));
     // Whatever no route matches: the browser app (JSON 404 for /api/...).
     finish(router, st, crate::web::fallback)
 }
@@ -186,6 +205,46 @@ async fn reject_declared_oversize(
     next.run(req).await
 }
 
+/// Answers 408 to a request not answered within `request_timeout`: a body
+/// sent slowly, a byte at a time, cannot hold a handler for ever. Streams
+/// are answered at once, so they are not cut.
+async fn request_timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => crate::error::ApiError(starling_core::Error::RequestTimeout {
+            message: format!("the request was not complete within {} s", limit.as_secs()),
+        })
+        .into_response(),
+    }
+}
+
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000");
+
+/// Headers every answer carries: no MIME sniffing, no referrer beyond this
+/// site, and HSTS when the site is served over HTTPS. A handler's own values
+/// (the web app's) win.
+async fn security_headers(
+    axum::extract::State(hsts): axum::extract::State<bool>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY)
+        .or_insert(HeaderValue::from_static("same-origin"));
+    if hsts {
+        h.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HSTS);
+    }
+    res
+}
+
 fn finish<H, T>(router: Router<AppState>, st: AppState, fallback: H) -> Router
 where
     H: axum::handler::Handler<T, AppState>,
@@ -194,11 +253,17 @@ where
     let metrics = Arc::clone(&st.metrics);
     let body_limit = st.config.body_limit;
     let cors = cors(&st.config.cors_origins);
+    let hsts = st.config.hsts;
+    let timeout = st.config.request_timeout;
     let router = router
         .route_layer(axum::middleware::from_fn_with_state(metrics, track))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            timeout,
+            request_timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             reject_declared_oversize,
@@ -211,6 +276,7 @@ where
     // Outermost: give every request an id, log within a span that carries it,
     // and echo it in the response.
     router
+        .layer(axum::middleware::from_fn_with_state(hsts, security_headers))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -8,29 +8,39 @@ use crate::metrics::Metrics;
 /// HTTP-level settings.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Mark cookies `Secure` (serve over HTTPS).
+    /// Mark cookies `Secure` (serve over HTTPS), with `__Host-`/`__Secure-` names.
     pub cookie_secure: bool,
+    /// Send `Strict-Transport-Security` (the site is served over HTTPS).
+    pub hsts: bool,
     /// Origins allowed by CORS; empty = same-origin only; `*` = any (no credentials).
     pub cors_origins: Vec<String>,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy).
     pub trust_proxy: bool,
+    /// The proxies whose `X-Forwarded-For` entries are believed: the client is
+    /// the rightmost address not among them.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Maximum JSON request body, bytes.
     pub body_limit: usize,
     /// Prefix of media URLs, e.g. `https://cdn.example.org`; empty = same origin.
     pub public_url: String,
     /// How often an idle notification stream sends a heartbeat.
     pub sse_heartbeat: std::time::Duration,
+    /// How long a request may take until it is answered (408 after).
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             cookie_secure: false,
+            hsts: false,
             cors_origins: Vec::new(),
             trust_proxy: false,
+            trusted_proxies: crate::extract::loopback_nets(),
             body_limit: 64 * 1024,
             public_url: String::new(),
             sse_heartbeat: std::time::Duration::from_secs(15),
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

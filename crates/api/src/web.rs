@@ -6,10 +6,12 @@
 //! revalidated (`no-cache`, with an ETag). `/api/...` addresses, other
 //! methods than GET and HEAD, and missing files keep the JSON 404.
 
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::not_found_fallback;
+use crate::state::AppState;
 
 /// One embedded file.
 pub struct Asset {
@@ -87,8 +89,41 @@ fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
         })
 }
 
-fn serve(a: &'static Asset, method: &Method, req: &HeaderMap) -> Response {
+/// The browser app's Content-Security-Policy: its own scripts and styles
+/// only, no framing, and images and media also from `public_url` (a CDN)
+/// and the `blob:` previews of files about to be uploaded.
+pub fn content_security_policy(public_url: &str) -> String {
+    let media_origin = url_origin(public_url)
+        .map(|o| format!(" {o}"))
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' blob: data:{media_origin}; media-src 'self' blob:{media_origin}; \
+         connect-src 'self'; font-src 'self'; worker-src 'self'; manifest-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// `scheme://host[:port]` of an http(s) URL; None for anything else.
+fn url_origin(u: &str) -> Option<&str> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))?;
+    let host_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host = &rest[..host_len];
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    ok.then(|| &u[..u.len() - rest.len() + host_len])
+}
+
+fn serve(a: &'static Asset, method: &Method, req: &HeaderMap, csp: &str) -> Response {
     let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     let cache = if a.path.starts_with("/assets/") {
         IMMUTABLE
     } else {
@@ -129,18 +164,24 @@ fn serve(a: &'static Asset, method: &Method, req: &HeaderMap) -> Response {
 }
 
 /// The router's fallback on nodes that serve the API.
-pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub async fn fallback(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri.path();
     if is_api(path) || !(method == Method::GET || method == Method::HEAD) {
         return not_found_fallback().await.into_response();
     }
+    let csp = content_security_policy(&st.config.public_url);
     if let Some(a) = asset(path) {
-        return serve(a, &method, &headers);
+        return serve(a, &method, &headers, &csp);
     }
     if is_page(path)
         && let Some(index) = asset("/index.html")
     {
-        return serve(index, &method, &headers);
+        return serve(index, &method, &headers, &csp);
     }
     not_found_fallback().await.into_response()
 }
@@ -153,6 +194,21 @@ mod tests {
     fn the_app_has_an_index_page_and_sorted_assets() {
         assert!(asset("/index.html").is_some());
         assert!(embedded::ASSETS.windows(2).all(|w| w[0].path < w[1].path));
+    }
+
+    #[test]
+    fn the_policy_names_the_media_origin_only() {
+        let p = content_security_policy("https://cdn.example.org/media?x=1");
+        assert!(
+            p.contains("img-src 'self' blob: data: https://cdn.example.org;"),
+            "{p}"
+        );
+        assert!(p.contains("frame-ancestors 'none'"), "{p}");
+        let p = content_security_policy("");
+        assert!(p.contains("img-src 'self' blob: data:;"), "{p}");
+        // Nothing that could smuggle another directive in.
+        let p = content_security_policy("https://a.example; script-src *");
+        assert!(!p.contains("script-src *"), "{p}");
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("{message}")]
     Unavailable { message: String },
+    /// The client took too long to send its request.
+    #[error("{message}")]
+    RequestTimeout { message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

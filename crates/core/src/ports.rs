@@ -395,6 +395,8 @@ use crate::{MessageId, RoomId};
 pub trait ChatStore: Send + Sync {
     /// The direct room of `a` and `b`, created (as `room`) on first use.
     async fn direct_room(&self, a: UserId, b: UserId, room: &RoomRecord) -> Result<RoomRecord>;
+    /// The direct room of `a` and `b` if they have one; creates nothing.
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomRecord>>;
     /// Creates a group with its members (the owner among them).
     async fn create_group(&self, room: &RoomRecord, members: &[UserId]) -> Result<()>;
     /// NotFound when there is no such room.

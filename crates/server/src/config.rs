@@ -83,9 +83,15 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Comma-separated origins allowed by CORS; `*` for any; empty for none.
     pub cors_origins: String,
-    pub cookie_secure: bool,
+    /// Mark session cookies `Secure` (with `__Host-` names); default: when
+    /// `public_url` is https.
+    pub cookie_secure: Option<bool>,
     /// Trust `X-Forwarded-For` for the client address.
     pub trust_proxy: bool,
+    /// With `trust_proxy`: comma-separated CIDRs of the proxies in front of
+    /// this node. The client is the rightmost `X-Forwarded-For` address not
+    /// among them; the header is ignored unless the peer is one of them.
+    pub trusted_proxies: String,
     /// Prefix for media URLs (e.g. a CDN); empty = same origin.
     pub public_url: String,
     /// `text` or `json`.
@@ -105,6 +111,13 @@ pub struct Settings {
     pub presence_ttl_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a request may take, reading its body included (408 after);
+    /// streams (notifications, sockets) are not cut once they are answered.
+    pub request_timeout_secs: u64,
+    /// Open connections per node (WebSockets included); more get a 503.
+    pub max_connections: usize,
 }
 
 impl Default for Settings {
@@ -149,8 +162,9 @@ impl Default for Settings {
             celebrity_threshold: 10_000,
             body_limit_bytes: 64 * 1024,
             cors_origins: String::new(),
-            cookie_secure: false,
+            cookie_secure: None,
             trust_proxy: false,
+            trusted_proxies: "127.0.0.0/8,::1/128".into(),
             public_url: String::new(),
             log_format: "text".into(),
             log: "info".into(),
@@ -160,6 +174,9 @@ impl Default for Settings {
             chat_rate_burst: 30.0,
             presence_ttl_secs: 60,
             shutdown_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 60,
+            max_connections: 10_000,
         }
     }
 }
@@ -329,6 +346,7 @@ impl Settings {
             url::Url::parse(u).map_err(|e| bad("broker_url", format!("is not a URL: {e}")))?;
         }
         self.s3_location()?;
+        self.trusted_proxies()?;
         if let Some(ep) = &self.s3_endpoint
             && !(ep.starts_with("http://") || ep.starts_with("https://"))
         {
@@ -348,6 +366,9 @@ impl Settings {
                 "media_cleanup_interval_secs",
                 self.media_cleanup_interval_secs,
             ),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("max_connections", self.max_connections as u64),
         ] {
             if v == 0 {
                 return Err(bad(name, "must be greater than 0"));
@@ -443,6 +464,35 @@ impl Settings {
         }))
     }
 
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<ipnet::IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        bad(
+                            "trusted_proxies",
+                            format!("'{s}' is not a CIDR like 10.0.0.0/8 or an address"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// Whether the site is served over HTTPS, as `public_url` says.
+    pub fn https(&self) -> bool {
+        self.public_url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure.unwrap_or_else(|| self.https())
+    }
+
     pub fn cors_origins(&self) -> Vec<String> {
         self.cors_origins
             .split(',')
@@ -469,14 +519,49 @@ impl Settings {
     }
 }
 
-/// Replaces a URL's password with `***`.
+/// Query parameter names that carry secrets (`password`, `sslpassword`,
+/// `auth_token`, `secret_key`, `X-Amz-Signature`, ...), compared in lower case.
+const SECRET_PARAMS: [&str; 8] = [
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+    "signature",
+];
+
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMS.iter().any(|s| name.contains(s))
+}
+
+/// Replaces a URL's password, and the value of every secret-looking query
+/// parameter, with `***`. Text that is not a URL is shown as it is.
 pub fn redact_url(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
+    let Ok(mut parsed) = url::Url::parse(u) else {
+        return u.to_owned();
+    };
+    let mut changed = false;
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+        changed = true;
+    }
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(k, _)| is_secret_param(k)) {
+        let mut q = parsed.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            q.append_pair(k, if is_secret_param(k) { "***" } else { v });
         }
-        _ => u.to_owned(),
+        drop(q);
+        changed = true;
+    }
+    if changed {
+        parsed.to_string()
+    } else {
+        u.to_owned()
     }
 }
 
@@ -528,6 +613,7 @@ mod tests {
             ("media_url = \"ftp://x\"", "media_url"),
             ("broker_url = \"http://x\"", "broker_url"),
             ("log_format = \"xml\"", "log_format"),
+            ("trusted_proxies = \"10.0.0.0/33\"", "trusted_proxies"),
             ("colour = \"blue\"", "colour"),
         ] {
             std::fs::write(&file, toml).unwrap();
@@ -548,6 +634,39 @@ mod tests {
         let shown = serde_json::to_string(&s.redacted()).unwrap();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn redaction_hides_secret_query_parameters() {
+        let s = Settings {
+            database_url: Some(
+                "postgres://db/starling?user=app&password=hunter2&sslmode=require&sslpassword=hunter3"
+                    .into(),
+            ),
+            redis_url: Some("redis://r:6379/?auth_token=hunter4".into()),
+            broker_url: Some("amqp://mq/vhost?secret_key=hunter5&heartbeat=10".into()),
+            ..Settings::default()
+        };
+        let r = s.redacted();
+        let shown = serde_json::to_string(&r).unwrap();
+        for secret in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        // What is not secret stays readable.
+        let db = r.database_url.unwrap();
+        assert!(
+            db.contains("user=app") && db.contains("sslmode=require"),
+            "{db}"
+        );
+        assert!(
+            db.contains("password=***") || db.contains("password=%2A%2A%2A"),
+            "{db}"
+        );
+        assert!(r.broker_url.unwrap().contains("heartbeat=10"));
+        assert_eq!(
+            redact_url("sqlite://./data/starling.db?mode=rwc"),
+            "sqlite://./data/starling.db?mode=rwc"
+        );
     }
 
     #[test]

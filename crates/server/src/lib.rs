@@ -2,6 +2,7 @@
 //! serves the roles asked for, and shuts down gracefully.
 
 pub mod config;
+mod http;
 mod probe;
 
 use std::net::SocketAddr;
@@ -67,12 +68,39 @@ impl Health for BlobHealth {
     }
 }
 
+/// Creates the data dir for its owner only (0700): it holds the database, the
+/// signing keys, mail and media. An existing one open to others is narrowed.
+pub fn private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating data dir {}", dir.display()))?;
+        }
+        let mode = std::fs::metadata(dir)
+            .with_context(|| format!("reading data dir {}", dir.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("narrowing data dir {} to 0700", dir.display()))?;
+            tracing::info!(dir = %dir.display(), "narrowed the data dir to mode 0700");
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    Ok(())
+}
+
 /// Connects the database and applies migrations; used by `serve` and `migrate`.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<(SqlStore, Vec<i64>)> {
     let url = settings.database_url();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        private_dir(&settings.data_dir)?;
     }
     let store = SqlStore::connect(
         &url,
@@ -103,8 +131,7 @@ impl Server {
     pub async fn start(settings: Settings) -> anyhow::Result<Server> {
         let roles = settings.roles()?;
         let addr = settings.bind_addr()?;
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        private_dir(&settings.data_dir)?;
 
         let ids = Arc::new(IdGenerator::new(settings.node_id)?);
         let (store, _) = open_store(&settings).await?;
@@ -296,12 +323,15 @@ impl Server {
             services: services.clone(),
             keys,
             config: Arc::new(ApiConfig {
-                cookie_secure: settings.cookie_secure,
+                cookie_secure: settings.cookie_secure(),
+                hsts: settings.https(),
                 cors_origins: settings.cors_origins(),
                 trust_proxy: settings.trust_proxy,
+                trusted_proxies: settings.trusted_proxies()?,
                 body_limit: settings.body_limit_bytes,
                 public_url: settings.public_url.clone(),
                 sse_heartbeat: Duration::from_secs(settings.sse_heartbeat_secs.max(1)),
+                request_timeout: Duration::from_secs(settings.request_timeout_secs),
             }),
             metrics,
             checks: Arc::new(checks),
@@ -324,25 +354,12 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let addr = listener.local_addr()?;
-        // Chat frames and acks are small writes: without TCP_NODELAY, Nagle's
-        // algorithm holds one back until the peer's delayed ACK (~40 ms).
-        let listener =
-            axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
-                }
-            });
-        let mut rx = stop_rx;
-        let http = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
-        });
+        let limits = http::HttpLimits {
+            header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
+            max_connections: settings.max_connections,
+            max_head_bytes: http::MAX_HEAD_BYTES,
+        };
+        let http = tokio::spawn(http::serve(listener, router, limits, stop_rx));
 
         let mut workers = Vec::new();
         if roles.worker {
@@ -524,11 +541,18 @@ impl SocketLayer {
     }
 }
 
+/// The largest Socket.IO message, over polling or WebSocket: the API's body limit.
+const SOCKET_MESSAGE_LIMIT: usize = 64 * 1024;
+
 async fn socket_io(settings: &Settings) -> anyhow::Result<(SioLayer, SocketLayer)> {
     let builder = socketioxide::SocketIo::builder()
         .ping_interval(Duration::from_secs(25))
         .ping_timeout(Duration::from_secs(20))
-        .max_payload(64 * 1024)
+        .max_payload(SOCKET_MESSAGE_LIMIT as u64)
+        // The same cap on WebSocket messages and frames: without it one
+        // unauthenticated socket may hold tens of MiB of an unfinished one.
+        .ws_max_message_size(SOCKET_MESSAGE_LIMIT)
+        .ws_max_frame_size(SOCKET_MESSAGE_LIMIT)
         // Allocated per connection up front; chat frames are small and a
         // larger one just takes more reads (memory per idle connection).
         .ws_read_buffer_size(1024);

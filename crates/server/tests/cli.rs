@@ -370,9 +370,19 @@ fn config_hides_secrets() {
     cmd.arg("config")
         .env("STARLING_DATABASE_URL", "postgres://u:hunter2@h/db")
         .env("STARLING_REDIS_URL", "redis://:hunter2@h:6379")
-        .env("STARLING_S3_SECRET_ACCESS_KEY", "hunter2");
+        .env("STARLING_S3_SECRET_ACCESS_KEY", "hunter2")
+        .env(
+            "STARLING_BROKER_URL",
+            "amqp://mq/vhost?auth_mechanism=plain&password=hunter2",
+        )
+        .env("STARLING_SMTP_URL", "smtp://mail:25?token=hunter2");
     let (out, s) = config_output(cmd);
     assert!(!out.contains("hunter2"), "a secret is shown:\n{out}");
+    let broker = s["broker_url"].as_str().unwrap_or_default();
+    assert!(
+        broker.contains("auth_mechanism=plain") && broker.contains("password=***"),
+        "broker_url keeps what is not secret:\n{out}"
+    );
     assert!(out.contains("***"), "no secret is shown as ***:\n{out}");
     let db = s["database_url"].as_str().unwrap_or_default();
     assert!(
@@ -513,6 +523,20 @@ fn migrate_creates_the_sqlite_database_then_is_up_to_date() {
         data.join("starling.db").is_file(),
         "no starling.db in the data dir after migrate"
     );
+    // Password hashes and emails: the owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "data dir mode");
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            assert_eq!(mode(&path), 0o600, "{} mode", path.display());
+        }
+    }
+    // An older install's wider modes are narrowed on the next start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = data.join("starling.db");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
 
     let mut cmd = starling(dir.path());
     cmd.arg("migrate").arg("--data-dir").arg(&data);
@@ -522,6 +546,8 @@ fn migrate_creates_the_sqlite_database_then_is_up_to_date() {
         out.contains("database is up to date"),
         "second migrate:\n{out}"
     );
+    assert_eq!(mode(&data), 0o700, "an existing data dir is narrowed");
+    assert_eq!(mode(&db), 0o600, "an existing database file is narrowed");
 }
 
 fn psql(url: &str, sql: &str) -> Result<(), String> {

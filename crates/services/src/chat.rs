@@ -340,7 +340,20 @@ impl Chat {
         self.view(me, room).await
     }
 
-    async fn direct_record(&self, me: UserId, partner: UserId) -> Result<RoomRecord> {
+    /// The direct room of `me` and `partner` if it exists (404 otherwise):
+    /// looking never creates one.
+    pub async fn existing_direct(&self, me: UserId, partner: UserId) -> Result<RoomView> {
+        self.check_partner(me, partner).await?;
+        let room = self
+            .ports
+            .chat
+            .find_direct_room(me, partner)
+            .await?
+            .ok_or_else(|| Error::not_found("chat room"))?;
+        self.view(me, room).await
+    }
+
+    async fn check_partner(&self, me: UserId, partner: UserId) -> Result<()> {
         if me == partner {
             return Err(Error::unprocessable(
                 "self_chat",
@@ -350,6 +363,11 @@ impl Chat {
         if self.users.records(&[partner]).await?.is_empty() {
             return Err(Error::not_found("user"));
         }
+        Ok(())
+    }
+
+    async fn direct_record(&self, me: UserId, partner: UserId) -> Result<RoomRecord> {
+        self.check_partner(me, partner).await?;
         let now = Timestamp::now();
         let fresh = RoomRecord {
             id: RoomId(self.ids.next()),

@@ -157,18 +157,21 @@ async fn insert_member(
 
 #[async_trait]
 impl ChatStore for SqlStore {
+    async fn find_direct_room(&self, a: UserId, b: UserId) -> Result<Option<RoomRecord>> {
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.direct_key = $1");
+        crate::db::query_as::<RoomRow>(sql)
+            .bind(direct_key(a, b))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .map(TryInto::try_into)
+            .transpose()
+    }
+
     async fn direct_room(&self, a: UserId, b: UserId, room: &RoomRecord) -> Result<RoomRecord> {
         let key = direct_key(a, b);
-        let existing = |key: String| async move {
-            let sql = format!("SELECT {ROOM_COLUMNS} FROM chat_rooms r WHERE r.direct_key = $1");
-            crate::db::query_as::<RoomRow>(sql)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_err)
-        };
-        if let Some(r) = existing(key.clone()).await? {
-            return r.try_into();
+        if let Some(r) = self.find_direct_room(a, b).await? {
+            return Ok(r);
         }
         let mut tx = self.begin().await?;
         let created = crate::db::query(
@@ -191,10 +194,9 @@ impl ChatStore for SqlStore {
         } else {
             drop(tx);
         }
-        existing(key)
+        self.find_direct_room(a, b)
             .await?
-            .ok_or_else(|| Error::not_found("chat room"))?
-            .try_into()
+            .ok_or_else(|| Error::not_found("chat room"))
     }
 
     async fn create_group(&self, room: &RoomRecord, members: &[UserId]) -> Result<()> {

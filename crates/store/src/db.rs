@@ -449,7 +449,52 @@ impl WriterShared {
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;";
 
+/// The database holds password hashes and email addresses: only its owner
+/// may read it. A new file is created 0600 before SQLite opens it (SQLite
+/// gives its `-wal` and `-shm` files the same mode); an existing one readable
+/// by others is narrowed to 0600, with its `-wal` and `-shm` files.
+#[cfg(unix)]
+fn make_private(path: &std::path::Path, create: bool) -> DbResult<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e: std::io::Error| DbError::Decode(format!("{}: {e}", path.display()));
+    if create && !path.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => return Ok(()),
+            // Another process created it first: narrow it below.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        files.push(PathBuf::from(p));
+    }
+    for file in files {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+            tracing::info!(file = %file.display(), "narrowed the database file to mode 0600");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_: &std::path::Path, _: bool) -> DbResult<()> {
+    Ok(())
+}
+
 fn open_sqlite(path: &PathBuf, create: bool) -> DbResult<Connection> {
+    make_private(path, create)?;
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;

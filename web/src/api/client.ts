@@ -25,15 +25,19 @@ export function errorMessage(e: unknown): string {
 }
 
 const CSRF_COOKIE = 'starling_csrf';
+/** Over HTTPS the server prefixes it so only this origin can set it. */
+const SECURE_CSRF_COOKIE = `__Host-${CSRF_COOKIE}`;
 const CSRF_HEADER = 'X-CSRF-Token';
 
 /** The double-submit token the server set as a readable cookie at sign-in. */
 export function csrfToken(): string | null {
+  let plain: string | null = null;
   for (const part of document.cookie.split(';')) {
     const [k, ...v] = part.trim().split('=');
-    if (k === CSRF_COOKIE) return v.join('=') || null;
+    if (k === SECURE_CSRF_COOKIE) return v.join('=') || null;
+    if (k === CSRF_COOKIE && plain === null) plain = v.join('=') || null;
   }
-  return null;
+  return plain;
 }
 
 /** How the session store plugs into the client (set once at start-up). */

@@ -19,8 +19,10 @@ export interface Profile extends User {
 
 export interface Session {
   user: Profile;
-  accessToken: string;
-  refreshToken: string;
+  /** Absent when the session was refreshed by cookie. */
+  accessToken?: string;
+  /** Absent when the session was refreshed by cookie. */
+  refreshToken?: string;
   expiresIn: number;
 }
 

@@ -19,7 +19,8 @@ export const chat = {
   /** The owner removes anyone; a member removing itself leaves. */
   removeMember: (id: string, userId: string) =>
     request<void>('DELETE', `/api/chat/rooms/${enc(id)}/members/${enc(userId)}`),
-  direct: (partnerId: string) => get<ChatRoom>(`/api/chat/direct/${enc(partnerId)}`),
+  /** Opens (creating on first use) the direct room with a user. */
+  direct: (partnerId: string) => request<ChatRoom>('POST', `/api/chat/direct/${enc(partnerId)}`),
   /** Newest first. */
   messages: (id: string, p: Cursor = {}) => get<Page<ChatMessage>>(`/api/chat/rooms/${enc(id)}/messages`, { ...p }),
   send: (id: string, text: string, clientMsgId: string) =>

@@ -23,15 +23,41 @@ fn set_cookie(headers: &mut HeaderMap, value: String) {
     }
 }
 
+/// How the session cookies are named and marked. Over HTTPS they are
+/// `Secure`, and prefixed so that nothing but this origin over HTTPS can set
+/// them: `__Host-` where the path is `/`, `__Secure-` for the refresh
+/// cookie, whose path is narrower than `__Host-` allows.
+struct CookieStyle {
+    host: &'static str,
+    secure_prefix: &'static str,
+    secure: &'static str,
+}
+
+fn cookie_style(st: &AppState) -> CookieStyle {
+    if st.config.cookie_secure {
+        CookieStyle {
+            host: "__Host-",
+            secure_prefix: "__Secure-",
+            secure: "; Secure",
+        }
+    } else {
+        CookieStyle {
+            host: "",
+            secure_prefix: "",
+            secure: "",
+        }
+    }
+}
+
 /// The session cookies: the access token (HttpOnly, all paths), the refresh
 /// token (HttpOnly, only sent to /api/auth), and the CSRF token that scripts
 /// read and echo in `X-CSRF-Token`.
 fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
-    let secure = if st.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
+    let CookieStyle {
+        host,
+        secure_prefix,
+        secure,
+    } = cookie_style(st);
     let settings = st.services.accounts.settings();
     let refresh_age = settings.refresh_ttl.as_secs();
     let mut csrf = [0u8; 24];
@@ -40,21 +66,21 @@ fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
     set_cookie(
         &mut h,
         format!(
-            "{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            "{host}{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
             s.access_token, s.expires_in
         ),
     );
     set_cookie(
         &mut h,
         format!(
-            "{REFRESH_COOKIE}={}; Path=/api/auth; Max-Age={refresh_age}; HttpOnly; SameSite=Strict{secure}",
+            "{secure_prefix}{REFRESH_COOKIE}={}; Path=/api/auth; Max-Age={refresh_age}; HttpOnly; SameSite=Strict{secure}",
             s.refresh_token
         ),
     );
     set_cookie(
         &mut h,
         format!(
-            "{CSRF_COOKIE}={}; Path=/; Max-Age={refresh_age}; SameSite=Strict{secure}",
+            "{host}{CSRF_COOKIE}={}; Path=/; Max-Age={refresh_age}; SameSite=Strict{secure}",
             URL_SAFE_NO_PAD.encode(csrf)
         ),
     );
@@ -62,29 +88,41 @@ fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
 }
 
 fn clear_cookies(st: &AppState) -> HeaderMap {
-    let secure = if st.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
+    let CookieStyle {
+        host,
+        secure_prefix,
+        secure,
+    } = cookie_style(st);
     let mut h = HeaderMap::new();
     set_cookie(
         &mut h,
-        format!("{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
+        format!("{host}{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
     );
     set_cookie(
         &mut h,
-        format!("{REFRESH_COOKIE}=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Strict{secure}"),
+        format!(
+            "{secure_prefix}{REFRESH_COOKIE}=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
+        ),
     );
     set_cookie(
         &mut h,
-        format!("{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"),
+        format!("{host}{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"),
     );
     h
 }
 
 fn session_response(st: &AppState, status: StatusCode, s: &Session) -> Response {
+    session_answer(st, status, s, false)
+}
+
+/// A new session in cookies and, unless `cookie_only`, in the body.
+fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: bool) -> Response {
     let body = SessionResponse::from_session(s, &st.config.public_url);
+    let body = if cookie_only {
+        body.without_tokens()
+    } else {
+        body
+    };
     let mut headers = session_cookies(st, s);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     (status, headers, axum::Json(body)).into_response()
@@ -155,7 +193,7 @@ impl FromRequestParts<AppState> for RefreshCookie {
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Omit the body to use the refresh cookie (then X-CSRF-Token is required)"),
     responses(
-        (status = 200, description = "A new session; the presented token is spent", body = SessionResponse),
+        (status = 200, description = "A new session; the presented token is spent. Refreshed by cookie, the tokens are only in the new cookies (the body has neither `accessToken` nor `refreshToken`)", body = SessionResponse),
         (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (family revoked)", body = ErrorBody),
         (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
     ))]
@@ -164,17 +202,18 @@ pub async fn refresh(
     RefreshCookie(from_cookie): RefreshCookie,
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    let token = body
-        .and_then(|b| b.refresh_token)
-        .or(from_cookie)
-        .ok_or_else(|| {
-            ApiError(Error::unauthorized(
+    let (token, by_cookie) = match (body.and_then(|b| b.refresh_token), from_cookie) {
+        (Some(t), _) => (t, false),
+        (None, Some(t)) => (t, true),
+        (None, None) => {
+            return Err(ApiError(Error::unauthorized(
                 "invalid_refresh_token",
                 "no refresh token was given",
-            ))
-        })?;
+            )));
+        }
+    };
     let s = st.services.accounts.refresh(&token).await?;
-    Ok(session_response(&st, StatusCode::OK, &s))
+    Ok(session_answer(&st, StatusCode::OK, &s, by_cookie))
 }
 
 /// Sign out: revokes the refresh token (and its family) and clears the cookies.

@@ -174,11 +174,34 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Your direct room with a user, created on first use.
+/// Your direct room with a user, if you have one. Deprecated: it used to
+/// create the room, which a GET must not do; it no longer creates (404 until
+/// `POST /api/chat/direct/{partnerId}` has opened the room).
 #[utoipa::path(get, path = "/api/chat/direct/{partnerId}", tag = "chat",
     security(("bearer" = []), ("cookie" = [])), params(("partnerId" = String, Path)),
-    responses((status = 200, body = ChatRoom), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ChatRoom),
+        (status = 404, description = "No such user, or no direct room with them yet", body = ErrorBody),
+        (status = 422, description = "`self_chat`", body = ErrorBody)))]
 pub async fn direct_room(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Path(partner): Path<UserId>,
+) -> ApiResult<axum::Json<ChatRoom>> {
+    let room = st.services.chat.existing_direct(me, partner).await?;
+    Ok(axum::Json(ChatRoom::from_view(
+        &room,
+        &st.config.public_url,
+    )))
+}
+
+/// Opens your direct room with a user: creates it on first use and returns
+/// the same room every time after (from either side).
+#[utoipa::path(post, path = "/api/chat/direct/{partnerId}", tag = "chat",
+    security(("bearer" = []), ("cookie" = [])), params(("partnerId" = String, Path)),
+    responses((status = 200, body = ChatRoom),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "`self_chat`", body = ErrorBody)))]
+pub async fn open_direct_room(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
     Path(partner): Path<UserId>,

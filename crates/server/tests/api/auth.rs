@@ -346,6 +346,120 @@ async fn refresh_by_cookie_needs_the_csrf_header(b: Backend) {
         refresh,
         "rotated cookie"
     );
+    // A cookie session keeps its tokens in HttpOnly cookies: no script on
+    // the page may read a 30-day refresh token from the body.
+    assert_eq!(ok.body["user"]["username"], "gina", "{}", ok.text);
+    assert!(ok.body["expiresIn"].as_u64().is_some(), "{}", ok.text);
+    for field in ["refreshToken", "accessToken"] {
+        assert!(ok.body.get(field).is_none(), "{field} in {}", ok.text);
+    }
+    let refresh = cookie_value(&ok.set_cookies(), "starling_refresh");
+    assert!(
+        !ok.text.contains(&refresh),
+        "the new refresh token in {}",
+        ok.text
+    );
+    // A client that sent its token in the body gets the new one back there.
+    let by_body = app
+        .post("/api/auth/refresh", None, json!({"refreshToken": refresh}))
+        .await;
+    by_body.assert_status(200);
+    assert!(
+        by_body.body["refreshToken"].as_str().is_some(),
+        "{}",
+        by_body.text
+    );
+    assert!(
+        by_body.body["accessToken"].as_str().is_some(),
+        "{}",
+        by_body.text
+    );
+}
+
+/// Over HTTPS (`public_url` https://...), cookies are `Secure` with
+/// `__Host-`/`__Secure-` names, every answer carries HSTS, and the prefixed
+/// cookies work as the plain ones did. (No backend is involved.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_sites_get_secure_prefixed_cookies_and_hsts() {
+    let b = Backend::Embedded;
+    let app = TestApp::spawn_with(b, |s| {
+        s.public_url = "https://social.example".into();
+    })
+    .await;
+    let r = app
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "ivy", "email": "i@example.org", "password": "long enough"}),
+        )
+        .await;
+    r.assert_status(201);
+    let cookies = r.set_cookies();
+    for (name, path) in [
+        ("__Host-starling_access", "Path=/;"),
+        ("__Secure-starling_refresh", "Path=/api/auth;"),
+        ("__Host-starling_csrf", "Path=/;"),
+    ] {
+        let c = cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {cookies:?}"));
+        assert!(c.contains("; Secure"), "{c}");
+        assert!(c.contains(path), "{c}");
+        assert!(!c.contains("Domain="), "{c}");
+    }
+    assert_eq!(
+        r.header("strict-transport-security").as_deref(),
+        Some("max-age=63072000")
+    );
+    assert_eq!(
+        app.get("/health", None)
+            .await
+            .header("strict-transport-security")
+            .as_deref(),
+        Some("max-age=63072000")
+    );
+    // The prefixed cookies sign in, and writes still need the CSRF header.
+    let access = cookie_value(&cookies, "__Host-starling_access");
+    let csrf = cookie_value(&cookies, "__Host-starling_csrf");
+    let jar = format!("__Host-starling_access={access}; __Host-starling_csrf={csrf}");
+    let me = app
+        .send(
+            app.request(Method::GET, "/api/profile", None)
+                .header("cookie", &jar),
+        )
+        .await;
+    assert_eq!(me.assert_status(200)["username"], "ivy");
+    app.send(
+        app.request(Method::POST, "/api/posts", None)
+            .header("cookie", &jar)
+            .json(&json!({"text": "hello"})),
+    )
+    .await
+    .assert_error(403, "forbidden");
+    app.send(
+        app.request(Method::POST, "/api/posts", None)
+            .header("cookie", &jar)
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"text": "hello"})),
+    )
+    .await
+    .assert_status(201);
+    // Plain http sites keep plain names and send no HSTS.
+    let plain = TestApp::spawn(Backend::Embedded).await;
+    let r = plain
+        .post(
+            "/api/auth/register",
+            None,
+            json!({"username": "jay", "email": "j@example.org", "password": "long enough"}),
+        )
+        .await;
+    assert!(
+        r.set_cookies()
+            .iter()
+            .all(|c| c.starts_with("starling_") && !c.contains("Secure"))
+    );
+    assert!(r.header("strict-transport-security").is_none());
 }
 
 async fn logout_revokes_the_refresh_token_and_clears_cookies(b: Backend) {

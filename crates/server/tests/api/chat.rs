@@ -30,9 +30,10 @@ backend_tests!(
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
     let r = app
-        .get(
+        .post(
             &format!("/api/chat/direct/{}", partner.id),
             Some(&me.access),
+            Value::Null,
         )
         .await;
     r.assert_status(200)["id"].as_str().unwrap().to_owned()
@@ -78,10 +79,26 @@ async fn direct_rooms_are_one_per_pair(backend: Backend) {
     let bob = app.register("bob").await;
     let cat = app.register("cat").await;
 
+    // Looking creates nothing: GET is read-only (top-level navigation with
+    // the Lax cookie must not open a room), and the rooms list stays empty.
+    app.get(&format!("/api/chat/direct/{}", bob.id), Some(&ann.access))
+        .await
+        .assert_error(404, "not_found");
+    let rooms = app.get("/api/chat/rooms", Some(&ann.access)).await;
+    assert_eq!(rooms.assert_status(200)["items"], serde_json::json!([]));
     let r = app
-        .get(&format!("/api/chat/direct/{}", bob.id), Some(&ann.access))
+        .post(
+            &format!("/api/chat/direct/{}", bob.id),
+            Some(&ann.access),
+            Value::Null,
+        )
         .await;
     let room = r.assert_status(200).clone();
+    // Once opened, the deprecated GET finds the same room.
+    let got = app
+        .get(&format!("/api/chat/direct/{}", bob.id), Some(&ann.access))
+        .await;
+    assert_eq!(got.assert_status(200)["id"], room["id"]);
     assert_eq!(room["kind"], "direct");
     assert_eq!(room["name"], Value::Null);
     assert_eq!(member_names(&room), ["ann", "bob"]);
@@ -102,13 +119,17 @@ async fn direct_rooms_are_one_per_pair(backend: Backend) {
         .await
         .assert_error(404, "not_found");
     // Not with yourself, not with nobody, not signed out.
-    app.get(&format!("/api/chat/direct/{}", ann.id), Some(&ann.access))
-        .await
-        .assert_error(422, "self_chat");
-    app.get("/api/chat/direct/12345", Some(&ann.access))
+    app.post(
+        &format!("/api/chat/direct/{}", ann.id),
+        Some(&ann.access),
+        Value::Null,
+    )
+    .await
+    .assert_error(422, "self_chat");
+    app.post("/api/chat/direct/12345", Some(&ann.access), Value::Null)
         .await
         .assert_error(404, "not_found");
-    app.get(&format!("/api/chat/direct/{}", bob.id), None)
+    app.post(&format!("/api/chat/direct/{}", bob.id), None, Value::Null)
         .await
         .assert_status(401);
     // A direct room has no owner to rename or leave it.

@@ -92,7 +92,11 @@ async fn an_offline_chat_recipient_gets_one_push_per_room(b: Backend) {
     let (endpoint, id) = service.endpoint(201);
     subscribe(&app, &ann, &browser, &endpoint).await;
     let room = app
-        .get(&format!("/api/chat/direct/{}", ann.id), Some(&bob.access))
+        .post(
+            &format!("/api/chat/direct/{}", ann.id),
+            Some(&bob.access),
+            Value::Null,
+        )
         .await
         .assert_status(200)["id"]
         .as_str()

@@ -220,6 +220,7 @@ async fn openapi_documents_every_route_with_schemas_and_errors(b: Backend) {
         ("post", "/api/chat/rooms/{id}/members"),
         ("delete", "/api/chat/rooms/{id}/members/{userId}"),
         ("get", "/api/chat/direct/{partnerId}"),
+        ("post", "/api/chat/direct/{partnerId}"),
         ("get", "/api/chat/rooms/{id}/messages"),
         ("post", "/api/chat/rooms/{id}/messages"),
         ("post", "/api/chat/rooms/{id}/read"),
