@@ -28,7 +28,7 @@ use tower::ServiceExt;
 
 /// hyper's read buffer, and so the largest request head (request line and
 /// headers) it takes; one over it gets the JSON 431.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub const MAX_HEAD_BYTES: usize = 96 * 1024;
 
 /// Limits of the HTTP server.
 #[derive(Debug, Clone)]
@@ -83,8 +83,16 @@ pub async fn serve(
         let io = TokioIo::new(Guarded::new(tcp, permit));
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
-            req.extensions_mut().insert(ConnectInfo(remote));
-            router.clone().oneshot(req.map(axum::body::Body::new))
+            let router = router.clone();
+            async move {
+                // hyper checks its buffer only while a head is incomplete: one
+                // that arrives whole in a single read is measured here.
+                if header_bytes(req.headers()) > MAX_HEADER_BYTES {
+                    return Ok(headers_too_large());
+                }
+                req.extensions_mut().insert(ConnectInfo(remote));
+                router.oneshot(req.map(axum::body::Body::new)).await
+            }
         });
         let conn = builder
             .serve_connection_with_upgrades(io, service)
@@ -99,6 +107,28 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// The most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum()
+}
+
+fn headers_too_large() -> axum::response::Response {
+    let body =
+        r#"{"error":{"code":"headers_too_large","message":"the request headers are too large"}}"#;
+    let mut res = axum::response::Response::new(axum::body::Body::from(body));
+    *res.status_mut() = axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    res
 }
 
 /// The answer to a connection over `max_connections`.

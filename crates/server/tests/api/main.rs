@@ -14,5 +14,6 @@ mod notifications;
 mod ops;
 mod posts;
 mod profile;
+mod transport;
 mod users;
 mod web;
