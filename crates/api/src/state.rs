@@ -27,6 +27,9 @@ pub struct ApiConfig {
     pub sse_heartbeat: std::time::Duration,
     /// How long a request may take until it is answered (408 after).
     pub request_timeout: std::time::Duration,
+    /// The Bearer token that shows metrics and readiness details; without
+    /// one, they are shown to this host only.
+    pub ops_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +44,7 @@ impl Default for ApiConfig {
             public_url: String::new(),
             sse_heartbeat: std::time::Duration::from_secs(15),
             request_timeout: std::time::Duration::from_secs(60),
+            ops_token: None,
         }
     }
 }

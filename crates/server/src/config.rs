@@ -118,6 +118,9 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// Open connections per node (WebSockets included); more get a 503.
     pub max_connections: usize,
+    /// Bearer token for `/metrics` and `/ready`'s details; without it they
+    /// are shown only to requests from this host.
+    pub ops_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -177,6 +180,7 @@ impl Default for Settings {
             header_read_timeout_secs: 10,
             request_timeout_secs: 60,
             max_connections: 10_000,
+            ops_token: None,
         }
     }
 }
@@ -389,6 +393,9 @@ impl Settings {
         if self.media_max_bytes < 1024 {
             return Err(bad("media_max_bytes", "must be at least 1024"));
         }
+        if self.ops_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad("ops_token", "must be at least 16 characters"));
+        }
         if self.body_limit_bytes < 1024 {
             return Err(bad("body_limit_bytes", "must be at least 1024"));
         }
@@ -514,6 +521,9 @@ impl Settings {
         }
         if s.s3_secret_access_key.is_some() {
             s.s3_secret_access_key = Some("***".into());
+        }
+        if s.ops_token.is_some() {
+            s.ops_token = Some("***".into());
         }
         s
     }

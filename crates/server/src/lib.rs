@@ -332,6 +332,7 @@ impl Server {
                 public_url: settings.public_url.clone(),
                 sse_heartbeat: Duration::from_secs(settings.sse_heartbeat_secs.max(1)),
                 request_timeout: Duration::from_secs(settings.request_timeout_secs),
+                ops_token: settings.ops_token.clone(),
             }),
             metrics,
             checks: Arc::new(checks),

@@ -16,6 +16,53 @@ backend_tests!(
     cors_allows_only_configured_origins,
 );
 
+/// Metrics and what a failing backend said are for operators: this host
+/// by default, or whoever holds `ops_token`. `/health` stays public.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_details_are_for_operators_only() {
+    // Behind a proxy on this host, a client elsewhere is not an operator.
+    let app = TestApp::spawn_with(Backend::Embedded, |s| {
+        s.trust_proxy = true;
+        s.broker_url = Some("amqp://127.0.0.1:1".into());
+    })
+    .await;
+    let remote = |path: &str| {
+        app.request(reqwest::Method::GET, path, None)
+            .header("x-forwarded-for", "203.0.113.5")
+    };
+    app.send(remote("/metrics"))
+        .await
+        .assert_error(403, "forbidden");
+    let r = app.send(remote("/ready")).await;
+    assert_eq!(r.status.as_u16(), 503, "{}", r.text);
+    assert_eq!(r.body["checks"]["broker"], "down", "{}", r.text);
+    assert_eq!(r.body["checks"]["database"], "ok", "{}", r.text);
+    assert!(
+        !r.text.contains("127.0.0.1:1"),
+        "the error text leaks: {}",
+        r.text
+    );
+    app.send(remote("/health")).await.assert_status(200);
+    // From this host: the details.
+    app.get("/metrics", None).await.assert_status(200);
+    let r = app.get("/ready", None).await;
+    assert_ne!(r.body["checks"]["broker"], "down", "{}", r.text);
+    assert_ne!(r.body["checks"]["broker"], "ok", "{}", r.text);
+
+    // With a token, only the token counts, wherever it comes from.
+    let token = "an-ops-token-of-some-length";
+    let app = TestApp::spawn_with(Backend::Embedded, |s| s.ops_token = Some(token.into())).await;
+    app.get("/metrics", None)
+        .await
+        .assert_error(403, "forbidden");
+    app.get("/metrics", Some("not-the-token-at-all"))
+        .await
+        .assert_error(403, "forbidden");
+    let m = app.get("/metrics", Some(token)).await;
+    m.assert_status(200);
+    assert!(m.text.contains("starling_"), "{}", m.text);
+}
+
 async fn health_and_ready_report_each_backend(b: Backend) {
     let scaled = matches!(b, Backend::Scaled(_));
     let app = TestApp::spawn(b).await;
