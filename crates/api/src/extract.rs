@@ -10,6 +10,7 @@ use axum::http::{Method, StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use starling_core::{Error, UserId};
+use starling_services::jwt::Verified;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -239,16 +240,20 @@ pub(crate) fn bearer_token(parts: &Parts) -> Result<Option<&str>, Error> {
         })
 }
 
-fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<UserId>, ApiError> {
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Verified>, ApiError> {
     if let Some(token) = bearer_token(parts)? {
-        return Ok(Some(state.services.verifier.verify(token)?));
+        return Ok(Some(state.services.sessions.authenticate(token).await?));
     }
     if let Some(token) = cookie(parts, ACCESS_COOKIE).filter(|t| !t.is_empty()) {
-        let user = state.services.verifier.verify(token)?;
+        let v = state.services.sessions.authenticate(token).await?;
         check_csrf(parts)?;
-        return Ok(Some(user));
+        return Ok(Some(v));
     }
     Ok(None)
+}
+
+fn unauthenticated() -> ApiError {
+    ApiError(Error::unauthorized("unauthenticated", "sign in to do this"))
 }
 
 /// The signed-in user (Bearer token or session cookie); 401 otherwise.
@@ -258,9 +263,39 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)?
-            .map(AuthUser)
-            .ok_or_else(|| ApiError(Error::unauthorized("unauthenticated", "sign in to do this")))
+        authenticate(parts, state)
+            .await?
+            .map(|v| AuthUser(v.user))
+            .ok_or_else(unauthenticated)
+    }
+}
+
+/// The signed-in user's access token as verified: its session and expiry.
+pub struct AuthSession(pub Verified);
+
+impl FromRequestParts<AppState> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .await?
+            .map(AuthSession)
+            .ok_or_else(unauthenticated)
+    }
+}
+
+/// The session of the request's access token if it is valid; None for no
+/// token or one that is not (expired, ended): for signing out, which must
+/// work either way.
+pub struct ValidSession(pub Option<Verified>);
+
+impl FromRequestParts<AppState> for ValidSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(ValidSession(
+            authenticate(parts, state).await.ok().flatten(),
+        ))
     }
 }
 
@@ -272,7 +307,7 @@ impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state).map(MaybeUser)
+        Ok(MaybeUser(authenticate(parts, state).await?.map(|v| v.user)))
     }
 }
 

@@ -7,6 +7,7 @@
 //! both across nodes, so a REST call on one node reaches sockets on another.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -16,8 +17,10 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide_core::adapter::DefinedAdapter;
-use starling_core::{Error, MessageId, RoomId, UserId};
+use starling_core::id::TokenFamilyId;
+use starling_core::{Error, MessageId, RoomId, Timestamp, UserId};
 use starling_services::chat::{Departure, Destination, Presence, Retracted, RoomView, Sent};
+use starling_services::jwt::Verified;
 
 use crate::dto::{ChatMessage, ChatRoom, PresenceDto, ReadMarkDto, rfc3339};
 use crate::error::error_code;
@@ -198,24 +201,33 @@ struct HandshakeAuth {
     token: Option<String>,
 }
 
-/// The user of a handshake: `auth.token`, a Bearer header, or the session
+/// The session a socket signed in with. Its expiry moves on when the client
+/// sends a fresh token in an `auth` event.
+pub struct SocketSession {
+    user: UserId,
+    family: Option<TokenFamilyId>,
+    expires_at: AtomicI64,
+}
+
+/// The session of a handshake: `auth.token`, a Bearer header, or the session
 /// cookie (then only from our own origin, against cross-site hijacking).
-fn authenticate(
+async fn authenticate(
     st: &AppState,
     parts: &axum::http::request::Parts,
     auth: Option<HandshakeAuth>,
-) -> Result<UserId, Refused> {
-    let verify = |token: &str| {
+) -> Result<Verified, Refused> {
+    let verify = |token: String| async move {
         st.services
-            .verifier
-            .verify(token)
+            .sessions
+            .authenticate(&token)
+            .await
             .map_err(|e| Refused(format!("unauthorized: {e}")))
     };
     if let Some(token) = auth.and_then(|a| a.token).filter(|t| !t.is_empty()) {
-        return verify(&token);
+        return verify(token).await;
     }
     if let Some(token) = bearer_token(parts).map_err(|e| Refused(format!("unauthorized: {e}")))? {
-        return verify(token);
+        return verify(token.to_owned()).await;
     }
     if let Some(token) = cookie(parts, ACCESS_COOKIE).filter(|t| !t.is_empty()) {
         if !same_origin(st, parts) {
@@ -223,7 +235,7 @@ fn authenticate(
                 "unauthorized: cookie sign-in is accepted only from this site's pages".into(),
             ));
         }
-        return verify(token);
+        return verify(token.to_owned()).await;
     }
     Err(Refused(
         "unauthorized: sign in first (auth.token, a Bearer header or the session cookie)".into(),
@@ -275,6 +287,11 @@ fn payload<T: DeserializeOwned>(data: Result<Value, impl std::fmt::Display>) -> 
 }
 
 #[derive(Deserialize)]
+struct AuthPayload {
+    token: String,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PartnerPayload {
     partner_id: UserId,
@@ -321,8 +338,14 @@ pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A
         move |s: SocketRef<A>, io: SocketIo<A>, TryData(auth): TryData<HandshakeAuth>| {
             let st = auth_state.clone();
             async move {
-                let me = authenticate(&st, s.req_parts(), auth.ok())?;
+                let session = authenticate(&st, s.req_parts(), auth.ok()).await?;
+                let me = session.user;
                 s.extensions.insert(me);
+                s.extensions.insert(Arc::new(SocketSession {
+                    user: me,
+                    family: session.family,
+                    expires_at: AtomicI64::new(session.expires_at),
+                }));
                 s.join(user_channel(me));
                 register(&s, io, &st, me);
                 // Counted here, in step with the disconnect handler just set.
@@ -487,6 +510,21 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
             Ok(json!({"read": dto}))
         },
     );
+    on(&s, st, me, "auth", |st, s, me, p: AuthPayload| async move {
+        // A fresh access token keeps the socket open past the old one's
+        // expiry; it must be the same user's.
+        let v = st.services.sessions.authenticate(&p.token).await?;
+        if v.user != me {
+            return Err(Error::forbidden("the token is another user's"));
+        }
+        let Some(session) = s.extensions.get::<Arc<SocketSession>>() else {
+            return Err(Error::internal("a socket without its session"));
+        };
+        session
+            .expires_at
+            .fetch_max(v.expires_at, Ordering::Relaxed);
+        Ok(json!({"ok": true, "expiresAt": rfc3339(Timestamp(v.expires_at * 1000))}))
+    });
     on(
         &s,
         st,
@@ -529,6 +567,62 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
             announce_presence(&st, p).await;
         }
     });
+}
+
+/// How often this node looks for sockets whose token has expired.
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Closes this node's sockets whose session ended (on any node) or whose
+/// access token expired without an `auth` renewal, telling each client
+/// why first (`session-ended` or `session-expired`), until `stop`.
+pub async fn police_sessions<A: Adapter>(
+    io: SocketIo<A>,
+    st: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ended = st.services.sessions.watch();
+    let mut sweep = tokio::time::interval(EXPIRY_SWEEP);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let close = |s: SocketRef<A>, event: &str| {
+        let _ = s.emit(event, &json!({"reason": event}));
+        if let Err(e) = s.disconnect() {
+            tracing::debug!(error = %e, "closing a socket failed");
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = sweep.tick() => {
+                let now = Timestamp::now().as_secs();
+                for s in io.sockets() {
+                    let expired = s
+                        .extensions
+                        .get::<Arc<SocketSession>>()
+                        .is_some_and(|x| x.expires_at.load(Ordering::Relaxed) <= now);
+                    if expired {
+                        close(s, "session-expired");
+                    }
+                }
+            }
+            e = ended.recv() => match e {
+                Ok(e) => {
+                    for s in io.to(user_channel(e.user)).local().sockets() {
+                        let ours = s
+                            .extensions
+                            .get::<Arc<SocketSession>>()
+                            .is_some_and(|x| x.user == e.user && x.family == Some(e.family));
+                        if ours {
+                            close(s, "session-ended");
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "ended sessions came faster than sockets closed");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+        }
+    }
 }
 
 pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {

@@ -61,11 +61,17 @@ pub struct RefreshTokenRecord {
 #[derive(Debug, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The token was current: it is now spent and the new one is stored.
-    Rotated { user_id: UserId },
+    Rotated {
+        user_id: UserId,
+        family_id: TokenFamilyId,
+    },
     /// Unknown, expired or revoked token.
     Invalid,
     /// The token had already been rotated: its whole family is now revoked.
-    Reused,
+    Reused {
+        user_id: UserId,
+        family_id: TokenFamilyId,
+    },
 }
 
 /// A position in a follower/following list.

@@ -82,8 +82,13 @@ pub trait TokenStore: Send + Sync {
         next: RefreshTokenRecord,
         now: Timestamp,
     ) -> Result<RotateOutcome>;
-    /// Revokes the family of the token with this hash, if there is one.
-    async fn revoke_refresh_token(&self, token_hash: &[u8], now: Timestamp) -> Result<()>;
+    /// Revokes the family of the token with this hash, if there is one, and
+    /// says whose family it was.
+    async fn revoke_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(UserId, TokenFamilyId)>>;
     async fn revoke_family(&self, family: TokenFamilyId, now: Timestamp) -> Result<()>;
     /// Deletes tokens that expired before `cutoff`; returns how many.
     async fn purge_expired_tokens(&self, cutoff: Timestamp) -> Result<u64>;

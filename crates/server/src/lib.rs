@@ -340,6 +340,7 @@ impl Server {
             stopping: stop_rx.clone(),
         });
         chat_hub.install(state.clone()).await?;
+        let police_state = state.clone();
         let router = if roles.api {
             starling_api::api_router(state)
         } else {
@@ -363,6 +364,16 @@ impl Server {
         let http = tokio::spawn(http::serve(listener, router, limits, stop_rx));
 
         let mut workers = Vec::new();
+        if roles.api || roles.realtime {
+            // Ended sessions from every node; and the sockets of ended or
+            // expired sessions close.
+            workers.push(tokio::spawn(
+                services.sessions.clone().listen(shutdown.subscribe()),
+            ));
+            if let Some(w) = chat_hub.police(police_state, shutdown.subscribe()) {
+                workers.push(w);
+            }
+        }
         if roles.worker {
             // Consumers first, so the relay's first events find them.
             bus.consume(
@@ -527,6 +538,16 @@ impl SocketLayer {
             SocketLayer::None => {}
             SocketLayer::Local(io) => io.close().await,
             SocketLayer::Redis(io) => io.close().await,
+        }
+    }
+
+    /// Closes the sockets of ended and expired sessions.
+    fn police(&self, state: AppState, stop: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+        use starling_api::realtime::police_sessions;
+        match self {
+            SocketLayer::None => None,
+            SocketLayer::Local(io) => Some(tokio::spawn(police_sessions(io.clone(), state, stop))),
+            SocketLayer::Redis(io) => Some(tokio::spawn(police_sessions(io.clone(), state, stop))),
         }
     }
 

@@ -15,6 +15,7 @@ use starling_core::types::{DisplayName, Email, Password, Username};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
 use crate::outbox::Outbox;
+use crate::sessions::{Ended, Sessions};
 use crate::users::{UserView, Users};
 use crate::{JwtKeys, Ports, passwords};
 
@@ -67,6 +68,7 @@ pub struct Accounts {
     settings: AuthSettings,
     hashing: passwords::Hashing,
     outbox: Arc<Outbox>,
+    sessions: Arc<Sessions>,
 }
 
 fn new_refresh_token() -> (String, Vec<u8>) {
@@ -97,6 +99,7 @@ impl Accounts {
         users: Arc<Users>,
         settings: AuthSettings,
         outbox: Arc<Outbox>,
+        sessions: Arc<Sessions>,
     ) -> Self {
         Accounts {
             ports,
@@ -105,6 +108,7 @@ impl Accounts {
             users,
             settings,
             outbox,
+            sessions,
             hashing: passwords::Hashing::new(),
         }
     }
@@ -211,9 +215,18 @@ impl Accounts {
             .rotate_refresh_token(&hash_token(presented), next, now)
             .await?
         {
-            RotateOutcome::Rotated { user_id } => self.session_for(user_id, token).await,
-            RotateOutcome::Reused => {
+            RotateOutcome::Rotated { user_id, family_id } => {
+                self.session_for(user_id, family_id, token).await
+            }
+            RotateOutcome::Reused { user_id, family_id } => {
                 tracing::warn!("a rotated refresh token was presented again; family revoked");
+                // Whoever holds the session's access tokens loses them too.
+                self.sessions
+                    .end(Ended {
+                        user: user_id,
+                        family: family_id,
+                    })
+                    .await?;
                 Err(Error::unauthorized(
                     "refresh_token_reused",
                     "the refresh token was already used; sign in again",
@@ -223,14 +236,37 @@ impl Accounts {
         }
     }
 
-    pub async fn logout(&self, presented: &str) -> Result<()> {
-        if presented.is_empty() {
-            return Ok(());
+    /// Ends the session of a refresh token, and of the access token the
+    /// request came with: neither works again anywhere, and the session's
+    /// sockets and streams close.
+    pub async fn logout(
+        &self,
+        presented: Option<&str>,
+        access: Option<(UserId, TokenFamilyId)>,
+    ) -> Result<()> {
+        let mut ended = Vec::new();
+        if let Some(token) = presented.filter(|t| !t.is_empty() && t.len() <= 256)
+            && let Some((user, family)) = self
+                .ports
+                .tokens
+                .revoke_refresh_token(&hash_token(token), Timestamp::now())
+                .await?
+        {
+            ended.push(Ended { user, family });
         }
-        self.ports
-            .tokens
-            .revoke_refresh_token(&hash_token(presented), Timestamp::now())
-            .await
+        if let Some((user, family)) = access {
+            self.ports
+                .tokens
+                .revoke_family(family, Timestamp::now())
+                .await?;
+            if !ended.iter().any(|e| e.family == family) {
+                ended.push(Ended { user, family });
+            }
+        }
+        for e in ended {
+            self.sessions.end(e).await?;
+        }
+        Ok(())
     }
 
     /// Deletes refresh tokens that expired over a day ago.
@@ -252,14 +288,21 @@ impl Accounts {
                 expires_at: now.plus(self.settings.refresh_ttl),
             })
             .await?;
-        self.session_for(user, token).await
+        self.session_for(user, family, token).await
     }
 
-    async fn session_for(&self, user: UserId, refresh_token: String) -> Result<Session> {
+    async fn session_for(
+        &self,
+        user: UserId,
+        family: TokenFamilyId,
+        refresh_token: String,
+    ) -> Result<Session> {
         let view = self.users.me(user).await?;
         Ok(Session {
             user: view,
-            access_token: self.keys.issue(user, self.settings.access_ttl)?,
+            access_token: self
+                .keys
+                .issue_session(user, family, self.settings.access_ttl)?,
             refresh_token,
             expires_in: self.settings.access_ttl.as_secs(),
         })

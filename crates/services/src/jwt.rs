@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use starling_core::id::TokenFamilyId;
 use starling_core::{Error, Result, Timestamp, UserId};
 
 pub const ISSUER: &str = "starling";
@@ -25,6 +26,29 @@ struct Claims {
     iat: i64,
     exp: i64,
     iss: String,
+    /// The session (refresh-token family) the token belongs to: ending the
+    /// session revokes it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fam: Option<String>,
+}
+
+/// What a verified access token says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub user: UserId,
+    /// Its session; tokens from before sessions were named have none.
+    pub family: Option<TokenFamilyId>,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: i64,
+    /// Verified just now rather than remembered: the first time this node
+    /// sees the token.
+    pub fresh: bool,
+}
+
+/// The answer to a token whose session has ended (logout, a reused refresh
+/// token, a password change).
+pub fn session_ended() -> Error {
+    Error::unauthorized("session_ended", "this session has ended; sign in again")
 }
 
 pub struct JwtKeys {
@@ -107,14 +131,29 @@ impl JwtKeys {
         })
     }
 
-    /// Signs an access token for `user` valid for `ttl`.
+    /// Signs an access token for `user` valid for `ttl`, outside any session.
     pub fn issue(&self, user: UserId, ttl: Duration) -> Result<String> {
+        self.sign(user, None, ttl)
+    }
+
+    /// Signs an access token of the session `family`.
+    pub fn issue_session(
+        &self,
+        user: UserId,
+        family: TokenFamilyId,
+        ttl: Duration,
+    ) -> Result<String> {
+        self.sign(user, Some(family), ttl)
+    }
+
+    fn sign(&self, user: UserId, family: Option<TokenFamilyId>, ttl: Duration) -> Result<String> {
         let now = Timestamp::now().as_secs();
         let claims = Claims {
             sub: user.to_string(),
             iat: now,
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),
+            fam: family.map(|f| f.to_string()),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());
@@ -157,11 +196,14 @@ fn write_private(path: &Path, pem: &str) -> Result<()> {
         .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))
 }
 
-/// Verifies access tokens, remembering the ones it has verified until they expire.
+/// Verifies access tokens, remembering the ones it has verified until they
+/// expire, and the sessions this node knows have ended.
 pub struct TokenVerifier {
     keys: Arc<JwtKeys>,
     validation: Validation,
-    verified: moka::sync::Cache<Arc<str>, (UserId, i64)>,
+    verified: moka::sync::Cache<Arc<str>, (UserId, Option<TokenFamilyId>, i64)>,
+    /// Ended sessions, for as long as one of their tokens may still be valid.
+    ended: moka::sync::Cache<i64, ()>,
 }
 
 impl TokenVerifier {
@@ -179,14 +221,41 @@ impl TokenVerifier {
                 .max_capacity(100_000)
                 .time_to_live(ttl)
                 .build(),
+            ended: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(ttl + Duration::from_secs(60))
+                .build(),
         }
     }
 
+    /// The user of a valid token of a session that has not ended.
     pub fn verify(&self, token: &str) -> Result<UserId> {
+        self.verify_session(token).map(|v| v.user)
+    }
+
+    /// Remembers that `family` has ended: its tokens are refused from now on.
+    pub fn end_locally(&self, family: TokenFamilyId) {
+        self.ended.insert(family.get(), ());
+    }
+
+    fn check_open(&self, family: Option<TokenFamilyId>) -> Result<()> {
+        match family {
+            Some(f) if self.ended.contains_key(&f.get()) => Err(session_ended()),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn verify_session(&self, token: &str) -> Result<Verified> {
         let now = Timestamp::now().as_secs();
-        if let Some((user, exp)) = self.verified.get(token) {
+        if let Some((user, family, exp)) = self.verified.get(token) {
             if exp > now {
-                return Ok(user);
+                self.check_open(family)?;
+                return Ok(Verified {
+                    user,
+                    family,
+                    expires_at: exp,
+                    fresh: false,
+                });
             }
             self.verified.invalidate(token);
         }
@@ -200,13 +269,21 @@ impl TokenVerifier {
                     _ => Error::unauthorized("invalid_token", "the access token is not valid"),
                 }
             })?;
-        let user: UserId =
-            data.claims.sub.parse().map_err(|_| {
-                Error::unauthorized("invalid_token", "the access token is not valid")
-            })?;
+        let invalid = || Error::unauthorized("invalid_token", "the access token is not valid");
+        let user: UserId = data.claims.sub.parse().map_err(|_| invalid())?;
+        let family = match data.claims.fam.as_deref() {
+            Some(f) => Some(f.parse::<TokenFamilyId>().map_err(|_| invalid())?),
+            None => None,
+        };
+        self.check_open(family)?;
         self.verified
-            .insert(Arc::from(token), (user, data.claims.exp));
-        Ok(user)
+            .insert(Arc::from(token), (user, family, data.claims.exp));
+        Ok(Verified {
+            user,
+            family,
+            expires_at: data.claims.exp,
+            fresh: true,
+        })
     }
 }
 

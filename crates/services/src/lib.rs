@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod passwords;
 pub mod posts;
+pub mod sessions;
 pub mod text;
 pub mod timeline;
 pub mod users;
@@ -63,6 +64,7 @@ pub struct Services {
     pub outbox: Arc<outbox::Outbox>,
     pub chat: Arc<chat::Chat>,
     pub verifier: Arc<TokenVerifier>,
+    pub sessions: Arc<sessions::Sessions>,
     pub ports: Ports,
 }
 
@@ -94,6 +96,12 @@ impl Services {
             chat,
         } = settings;
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
+        let sessions = Arc::new(sessions::Sessions::new(
+            ports.cache.clone(),
+            ports.pubsub.clone(),
+            verifier.clone(),
+            auth.access_ttl,
+        ));
         let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(ports.clone(), feed));
         let outbox = Arc::new(outbox::Outbox::new(ids.clone()));
@@ -136,6 +144,7 @@ impl Services {
             users.clone(),
             auth,
             outbox.clone(),
+            sessions.clone(),
         ));
         Services {
             accounts,
@@ -147,6 +156,7 @@ impl Services {
             outbox,
             chat,
             verifier,
+            sessions,
             ports,
         }
     }

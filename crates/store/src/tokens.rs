@@ -62,17 +62,18 @@ impl TokenStore for SqlStore {
             tx.commit().await.map_err(db_err)?;
             return Ok(RotateOutcome::Rotated {
                 user_id: next.user_id,
+                family_id: next.family_id,
             });
         }
-        let found: Option<(i64, Option<i64>)> = crate::db::query_as(
-            "SELECT family_id, rotated_at FROM refresh_tokens WHERE token_hash = $1",
+        let found: Option<(i64, Option<i64>, i64)> = crate::db::query_as(
+            "SELECT family_id, rotated_at, user_id FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(&hash)
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?;
         let outcome = match found {
-            Some((family, Some(_))) => {
+            Some((family, Some(_), user)) => {
                 // A spent token came back: it was stolen or replayed. Revoke
                 // every token of the family so neither party keeps a session.
                 crate::db::query(
@@ -84,7 +85,10 @@ impl TokenStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-                RotateOutcome::Reused
+                RotateOutcome::Reused {
+                    user_id: UserId::from_i64(user),
+                    family_id: TokenFamilyId::from_i64(family),
+                }
             }
             _ => RotateOutcome::Invalid,
         };
@@ -92,18 +96,33 @@ impl TokenStore for SqlStore {
         Ok(outcome)
     }
 
-    async fn revoke_refresh_token(&self, token_hash: &[u8], now: Timestamp) -> Result<()> {
-        crate::db::query(
-            "UPDATE refresh_tokens SET revoked_at = $2
-             WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
-               AND revoked_at IS NULL",
+    async fn revoke_refresh_token(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(UserId, TokenFamilyId)>> {
+        let found: Option<(i64, i64)> = crate::db::query_as(
+            "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1",
         )
         .bind(hex(token_hash))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((user, family)) = found else {
+            return Ok(None);
+        };
+        crate::db::query(
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(family)
         .bind(now.millis())
         .execute(&self.pool)
         .await
         .map_err(db_err)?;
-        Ok(())
+        Ok(Some((
+            UserId::from_i64(user),
+            TokenFamilyId::from_i64(family),
+        )))
     }
 
     async fn revoke_family(&self, family: TokenFamilyId, now: Timestamp) -> Result<()> {

@@ -250,11 +250,11 @@ async fn concurrent_refreshes_with_one_token_let_exactly_one_through(s: &SqlStor
     let mut rotated = Vec::new();
     for (i, t) in tasks.into_iter().enumerate() {
         match t.await.unwrap() {
-            RotateOutcome::Rotated { user_id } => {
+            RotateOutcome::Rotated { user_id, .. } => {
                 assert_eq!(user_id, u);
                 rotated.push(i as u8);
             }
-            RotateOutcome::Reused => {}
+            RotateOutcome::Reused { user_id, .. } => assert_eq!(user_id, u),
             RotateOutcome::Invalid => panic!("a known token is never 'invalid' here"),
         }
     }

@@ -107,6 +107,14 @@ async function open(gen: number): Promise<Socket> {
       retryTimer = setTimeout(() => gen === generation && s.connect(), 15_000);
     }
   });
+  // The server closes a socket when its access token expires
+  // ('session-expired'): renew the session and connect again at once.
+  s.on('session-expired', () => {
+    clearTimeout(retryTimer);
+    void renew(true).then((ok) => {
+      if (ok && gen === generation) s.connect();
+    });
+  });
   s.onAny((event: string, payload: unknown) => dispatch(event, payload));
   socket = s;
   chatState.value = 'connecting';

@@ -13,7 +13,8 @@ use starling_services::accounts::{RegisterInput, Session};
 use crate::dto::{LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{
-    ACCESS_COOKIE, CSRF_COOKIE, ClientIp, Json, OptionalJson, REFRESH_COOKIE, refresh_cookie,
+    ACCESS_COOKIE, CSRF_COOKIE, ClientIp, Json, OptionalJson, REFRESH_COOKIE, ValidSession,
+    refresh_cookie,
 };
 use crate::state::AppState;
 
@@ -216,7 +217,9 @@ pub async fn refresh(
     Ok(session_answer(&st, StatusCode::OK, &s, by_cookie))
 }
 
-/// Sign out: revokes the refresh token (and its family) and clears the cookies.
+/// Sign out: ends the session of the refresh token and of the access token
+/// the request carries, on every node (its sockets and streams close), and
+/// clears the cookies.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Omit the body to use the refresh cookie"),
     responses(
@@ -225,12 +228,18 @@ pub async fn refresh(
     ))]
 pub async fn logout(
     State(st): State<AppState>,
+    ValidSession(access): ValidSession,
     RefreshCookie(from_cookie): RefreshCookie,
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Response> {
-    if let Some(token) = body.and_then(|b| b.refresh_token).or(from_cookie) {
-        st.services.accounts.logout(&token).await?;
-    }
+    let token = body.and_then(|b| b.refresh_token).or(from_cookie);
+    // The access token the request came with ends too (if it is still good:
+    // signing out with an expired one must still work).
+    let access = access.and_then(|v| v.family.map(|f| (v.user, f)));
+    st.services
+        .accounts
+        .logout(token.as_deref(), access)
+        .await?;
     Ok((StatusCode::NO_CONTENT, clear_cookies(&st)).into_response())
 }
 

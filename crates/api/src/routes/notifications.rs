@@ -12,7 +12,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use starling_core::messaging::Subscription;
 use starling_core::{NotificationId, PushSubscriptionId};
+use starling_services::jwt::Verified;
 use starling_services::notifications::{LiveGuard, LiveMessage, NotificationView, Notifications};
+use starling_services::sessions::Ended;
 use tokio::sync::watch;
 
 use crate::dto::{
@@ -20,7 +22,7 @@ use crate::dto::{
     UnreadCount, VapidKey, rfc3339,
 };
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthUser, Json, Path, Query};
+use crate::extract::{AuthSession, AuthUser, Json, Path, Query};
 use crate::state::AppState;
 
 /// Your notifications, newest first.
@@ -125,7 +127,30 @@ struct Open {
     replayed: HashSet<i64>,
     pending: VecDeque<Event>,
     stopping: watch::Receiver<bool>,
+    /// The stream ends when the access token it was opened with expires
+    /// (the client reconnects with a fresh one), or its session ends.
+    session: Verified,
+    ended: tokio::sync::broadcast::Receiver<Ended>,
     _guard: LiveGuard,
+}
+
+/// Waits until `session` ends (on any node) or its token expires.
+async fn session_over(session: &Verified, ended: &mut tokio::sync::broadcast::Receiver<Ended>) {
+    let left = session.expires_at - starling_core::Timestamp::now().as_secs();
+    let expiry = tokio::time::sleep(std::time::Duration::from_secs(left.max(0) as u64));
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            _ = &mut expiry => return,
+            e = ended.recv() => match e {
+                Ok(e) if Some(e.family) == session.family => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    std::future::pending::<()>().await
+                }
+            },
+        }
+    }
 }
 
 impl Open {
@@ -137,6 +162,7 @@ impl Open {
             let msg = tokio::select! {
                 m = self.live.next() => m?,
                 _ = self.stopping.wait_for(|s| *s) => return None,
+                _ = session_over(&self.session, &mut self.ended) => return None,
             };
             match serde_json::from_slice::<LiveMessage>(&msg) {
                 Ok(LiveMessage::Notification { record, unread }) => {
@@ -179,9 +205,11 @@ impl Open {
     ))]
 pub async fn stream(
     State(st): State<AppState>,
-    AuthUser(me): AuthUser,
+    AuthSession(session): AuthSession,
     headers: HeaderMap,
 ) -> ApiResult<impl IntoResponse> {
+    let me = session.user;
+    let ended = st.services.sessions.watch();
     let last = match headers.get("last-event-id").map(|v| v.to_str()) {
         None => None,
         Some(Ok(s)) if s.trim().is_empty() => None,
@@ -214,6 +242,8 @@ pub async fn stream(
         replayed,
         pending,
         stopping: st.stopping.clone(),
+        session,
+        ended,
         _guard: guard,
     };
     let events: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
