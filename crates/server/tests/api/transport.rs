@@ -259,3 +259,34 @@ async fn every_answer_says_nosniff_and_the_app_has_a_strict_policy() {
     // No HSTS over plain http.
     assert!(page.header("strict-transport-security").is_none());
 }
+
+/// Behind a proxy, the client is the rightmost address the proxy did not
+/// add itself: one that writes its own `X-Forwarded-For` first hops cannot
+/// escape a per-address limit by changing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_forwarded_for_does_not_escape_per_address_limits() {
+    let app = TestApp::spawn_with(Backend::Embedded, |s| {
+        s.trust_proxy = true;
+        s.login_max_per_ip = 3;
+    })
+    .await;
+    let login = |forwarded: String| {
+        app.request(reqwest::Method::POST, "/api/auth/login", None)
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"login": "nobody", "password": "whatever1"}))
+    };
+    // The proxy (this host) appended the real client, 203.0.113.9; what is
+    // left of it is whatever the client sent.
+    for i in 0..3 {
+        app.send(login(format!("10.0.0.{i}, 203.0.113.9")))
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    app.send(login("10.0.0.200, 203.0.113.9".into()))
+        .await
+        .assert_error(429, "rate_limited");
+    // Another client behind the same proxy is not held back.
+    app.send(login("203.0.113.10".into()))
+        .await
+        .assert_error(401, "invalid_credentials");
+}
