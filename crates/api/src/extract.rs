@@ -379,6 +379,48 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+fn multipart_error(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError(Error::PayloadTooLarge {
+            message: "the file is too large".into(),
+        })
+    } else {
+        ApiError(Error::bad_request("invalid_multipart", text))
+    }
+}
+
+/// The `file` field of a multipart/form-data body. Rejections: 415 when the
+/// body is not multipart, 413 over the route's limit, 400 without a `file`.
+pub struct FileField(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FileField {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let mut multipart = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|e| {
+                ApiError(Error::UnsupportedMediaType {
+                    message: format!("send the file as multipart/form-data: {}", e.body_text()),
+                })
+            })?;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| multipart_error(e.status(), e.body_text()))?
+        {
+            if field.name() == Some("file") {
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| multipart_error(e.status(), e.body_text()))?;
+                return Ok(FileField(bytes));
+            }
+        }
+        Err(ApiError(Error::field("file", "is required")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,47 +469,5 @@ mod tests {
             .to_string(),
             "2001:db8::1"
         );
-    }
-}
-
-fn multipart_error(status: StatusCode, text: String) -> ApiError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError(Error::PayloadTooLarge {
-            message: "the file is too large".into(),
-        })
-    } else {
-        ApiError(Error::bad_request("invalid_multipart", text))
-    }
-}
-
-/// The `file` field of a multipart/form-data body. Rejections: 415 when the
-/// body is not multipart, 413 over the route's limit, 400 without a `file`.
-pub struct FileField(pub Bytes);
-
-impl<S: Send + Sync> FromRequest<S> for FileField {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let mut multipart = axum::extract::Multipart::from_request(req, state)
-            .await
-            .map_err(|e| {
-                ApiError(Error::UnsupportedMediaType {
-                    message: format!("send the file as multipart/form-data: {}", e.body_text()),
-                })
-            })?;
-        while let Some(field) = multipart
-            .next_field()
-            .await
-            .map_err(|e| multipart_error(e.status(), e.body_text()))?
-        {
-            if field.name() == Some("file") {
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|e| multipart_error(e.status(), e.body_text()))?;
-                return Ok(FileField(bytes));
-            }
-        }
-        Err(ApiError(Error::field("file", "is required")))
     }
 }

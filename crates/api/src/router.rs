@@ -106,10 +106,10 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// Operations kept for old clients that new ones should not use.
-const DEPRECATED: [(
-    &str,
-    fn(&mut utoipa::openapi::PathItem) -> Option<&mut utoipa::openapi::path::Operation>,
-); 1] = [
+type PickOperation =
+    fn(&mut utoipa::openapi::PathItem) -> Option<&mut utoipa::openapi::path::Operation>;
+
+const DEPRECATED: [(&str, PickOperation); 1] = [
     // It used to create the room; `POST` does that now.
     ("/api/chat/direct/{partnerId}", |p| p.get.as_mut()),
 ];
