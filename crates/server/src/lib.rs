@@ -266,6 +266,7 @@ impl Server {
                 media: MediaSettings {
                     max_bytes: settings.media_max_bytes,
                     unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
+                    image_memory_budget: settings.image_memory_budget,
                 },
                 chat: ChatSettings {
                     max_members: settings.chat_max_members.max(2),

@@ -11,9 +11,11 @@ use starling_core::{Error, IdGenerator, MediaId, Result, Timestamp, UserId};
 use crate::Ports;
 use crate::images;
 
-/// The original keeps its size (the decoder refuses anything larger anyway).
-pub const ORIGINAL_MAX: u32 = 16_384;
-/// Previews are fitted within this square.
+/// The stored image (`url`, what a viewer opens) is fitted within this
+/// square: the largest size the app shows. No full-size copy is kept, so an
+/// upload of up to 16 MP costs at most 2048x2048 in storage and encoding.
+pub const DISPLAY_MAX: u32 = 2048;
+/// Previews (`previewUrl`, the post grid) are fitted within this square.
 pub const PREVIEW_SIZE: u32 = 640;
 /// Uploads a post may carry.
 pub const MAX_MEDIA_PER_POST: usize = 4;
@@ -22,12 +24,17 @@ const CLEANUP_BATCH: u32 = 100;
 /// Batches per cleanup pass; the rest waits for the next pass.
 const CLEANUP_MAX_BATCHES: usize = 50;
 
+/// Default of `image_memory_budget`: 256 MiB, two decodes at once.
+pub const DEFAULT_IMAGE_MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
     /// Largest accepted upload, bytes.
     pub max_bytes: usize,
     /// Uploads never attached to a post are deleted after this long.
     pub unattached_ttl: Duration,
+    /// Memory image decoding may use at once, bytes (sizes [`images::ImageGate`]).
+    pub image_memory_budget: u64,
 }
 
 impl Default for MediaSettings {
@@ -35,6 +42,7 @@ impl Default for MediaSettings {
         MediaSettings {
             max_bytes: 10 * 1024 * 1024,
             unattached_ttl: Duration::from_secs(24 * 3600),
+            image_memory_budget: DEFAULT_IMAGE_MEMORY_BUDGET,
         }
     }
 }
@@ -43,14 +51,21 @@ pub struct Media {
     ports: Ports,
     ids: Arc<IdGenerator>,
     settings: MediaSettings,
+    images: images::ImageGate,
 }
 
 impl Media {
-    pub fn new(ports: Ports, ids: Arc<IdGenerator>, settings: MediaSettings) -> Self {
+    pub fn new(
+        ports: Ports,
+        ids: Arc<IdGenerator>,
+        settings: MediaSettings,
+        images: images::ImageGate,
+    ) -> Self {
         Media {
             ports,
             ids,
             settings,
+            images,
         }
     }
 
@@ -59,9 +74,10 @@ impl Media {
     }
 
     /// Stores an upload of `owner`: PNG, JPEG, WebP or GIF by its bytes (415
-    /// otherwise), decodable (422 otherwise), re-encoded so no metadata
-    /// survives, with a preview fitted within 640x640. Unattached until a
-    /// post claims it.
+    /// otherwise), at most 16 MP (422 `image_too_large`), decodable (422
+    /// otherwise), re-encoded within 2048x2048 so no metadata survives, with
+    /// a preview fitted within 640x640. 503 `busy` when every decode permit
+    /// stays taken for a while. Unattached until a post claims it.
     pub async fn upload(&self, owner: UserId, upload: Bytes) -> Result<MediaRecord> {
         if upload.len() > self.settings.max_bytes {
             return Err(Error::PayloadTooLarge {
@@ -71,14 +87,12 @@ impl Media {
         if images::sniff(&upload).is_none() {
             return Err(images::unsupported());
         }
-        let (original, preview) = tokio::task::spawn_blocking(move || {
-            let (kind, img) = images::decode(&upload)?;
-            let original = images::encode_within(&img, kind, ORIGINAL_MAX)?;
-            let preview = images::encode_within(&img, kind, PREVIEW_SIZE)?;
-            Ok::<_, Error>((original, preview))
-        })
-        .await
-        .map_err(|e| Error::internal(format!("image task: {e}")))??;
+        let (original, preview) = self
+            .images
+            .run(upload, |bytes| {
+                images::fit_twice(bytes, DISPLAY_MAX, PREVIEW_SIZE)
+            })
+            .await?;
 
         let id = MediaId(self.ids.next());
         let blob_key = format!("media/{owner}/{id}.{}", original.extension);

@@ -25,7 +25,8 @@ use crate::state::AppState;
         (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
         (status = 413, description = "Over the upload size limit (10 MiB by default)", body = ErrorBody),
         (status = 415, description = "Not a PNG, JPEG, WebP or GIF, or not a multipart body", body = ErrorBody),
-        (status = 422, description = "`invalid_image`: looks like an image but cannot be decoded", body = ErrorBody),
+        (status = 422, description = "`invalid_image`: looks like an image but cannot be decoded; `image_too_large`: over 16 megapixels", body = ErrorBody),
+        (status = 503, description = "`busy`: too many images are being decoded; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn upload_media(
     State(st): State<AppState>,
