@@ -21,6 +21,7 @@ use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
 use starling_services::chat::ChatSettings;
 use starling_services::mail::WelcomeMailer;
+use starling_services::media::MediaReaper;
 use starling_services::notifications::NotificationWorker;
 use starling_services::outbox::{Relay, RelaySettings};
 use starling_services::timeline::FanOutWorker;
@@ -358,6 +359,12 @@ impl Server {
                 FanOutWorker::GROUP,
                 FanOutWorker::PATTERNS,
                 Arc::new(FanOutWorker(services.timelines.clone())),
+            )
+            .await?;
+            bus.consume(
+                MediaReaper::GROUP,
+                MediaReaper::PATTERNS,
+                Arc::new(MediaReaper(services.media.clone())),
             )
             .await?;
             bus.consume(

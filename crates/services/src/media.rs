@@ -1,12 +1,24 @@
 //! Post media: uploads recognised from their bytes, re-encoded without
 //! metadata, stored with a preview, and removed when nothing uses them.
+//!
+//! Keys are `media/{owner}/{id}-{128 random bits, hex}.{ext}` (and
+//! `...-preview.{ext}`): the id alone no longer finds a file. `/media` serves
+//! an upload only while it is attached to a live post: before a post claims
+//! it, only the uploader's own client has it (as Twitter does with uploads
+//! not yet in a tweet), and once the post is deleted it is gone at once. The
+//! files of a deleted post are deleted by the `post.deleted` handler
+//! ([`MediaReaper`]) within moments; unattached uploads by the cleanup job
+//! after `unattached_ttl`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
+use starling_core::events::DomainEvent;
+use starling_core::messaging::{Envelope, EventHandler};
 use starling_core::model::MediaRecord;
-use starling_core::{Error, IdGenerator, MediaId, Result, Timestamp, UserId};
+use starling_core::{Error, IdGenerator, MediaId, PostId, Result, Timestamp, UserId};
 
 use crate::Ports;
 use crate::images;
@@ -95,8 +107,10 @@ impl Media {
             .await?;
 
         let id = MediaId(self.ids.next());
-        let blob_key = format!("media/{owner}/{id}.{}", original.extension);
-        let preview_key = format!("media/{owner}/{id}-preview.{}", preview.extension);
+        // The id is time-ordered, hence guessable; 128 random bits are not.
+        let secret = format!("{:032x}", rand::random::<u128>());
+        let blob_key = format!("media/{owner}/{id}-{secret}.{}", original.extension);
+        let preview_key = format!("media/{owner}/{id}-{secret}-preview.{}", preview.extension);
         let record = MediaRecord {
             id,
             owner_id: owner,
@@ -131,6 +145,55 @@ impl Media {
             return Err(e);
         }
         Ok(record)
+    }
+
+    /// A stored object for `/media/{key}` with its content type. Post media
+    /// (`media/...`) only while attached to a live post; other objects
+    /// (avatars) as stored. 404 otherwise.
+    pub async fn read(&self, key: &str) -> Result<(Bytes, &'static str)> {
+        if let Some(rest) = key.strip_prefix("media/") {
+            // Old keys (`{id}.ext`, `{id}-preview.ext`) and new ones
+            // (`{id}-{secret}...`) both start their file name with the id.
+            let id = rest
+                .rsplit('/')
+                .next()
+                .and_then(|file| file.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse::<i64>().ok())
+                .ok_or_else(|| Error::not_found("media"))?;
+            let served = self.ports.media.served_media(MediaId::from_i64(id)).await?;
+            if !served.is_some_and(|m| m.blob_key == key || m.preview_key == key) {
+                return Err(Error::not_found("media"));
+            }
+        }
+        let blob = self
+            .ports
+            .blobs
+            .get(key)
+            .await?
+            .ok_or_else(|| Error::not_found("media"))?;
+        Ok((blob.bytes, images::content_type_for(key)))
+    }
+
+    /// Deletes the files and rows of a deleted post's media: files first, so
+    /// a failure leaves the row for a retry (or the cleanup job) to find.
+    /// Only released rows go: the event is written with the post's deletion.
+    pub async fn remove_media_of(&self, post: PostId) -> Result<u64> {
+        let mut removed = 0;
+        for m in self.ports.media.media_of(&[post]).await? {
+            for key in [&m.blob_key, &m.preview_key] {
+                self.ports.blobs.delete(key).await?;
+            }
+            // No cutoff for unattached uploads: only a released row matches.
+            if self
+                .ports
+                .media
+                .delete_expired_media(m.id, Timestamp(i64::MIN))
+                .await?
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// One cleanup pass: deletes uploads never attached within the configured
@@ -172,4 +235,26 @@ impl Media {
 
 fn ttl_millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The consumer group that deletes the media of deleted posts.
+pub struct MediaReaper(pub Arc<Media>);
+
+impl MediaReaper {
+    pub const GROUP: &'static str = "media";
+    pub const PATTERNS: &'static [&'static str] = &["post.deleted"];
+}
+
+#[async_trait]
+impl EventHandler for MediaReaper {
+    async fn handle(&self, event: &Envelope) -> Result<()> {
+        let DomainEvent::PostDeleted { post, .. } = DomainEvent::decode(event)? else {
+            return Ok(());
+        };
+        let n = self.0.remove_media_of(post).await?;
+        if n > 0 {
+            tracing::debug!(%post, removed = n, "deleted the media of a deleted post");
+        }
+        Ok(())
+    }
 }

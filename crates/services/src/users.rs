@@ -287,16 +287,6 @@ impl Users {
         self.me(me).await
     }
 
-    pub async fn media(&self, key: &str) -> Result<(Bytes, &'static str)> {
-        let blob = self
-            .ports
-            .blobs
-            .get(key)
-            .await?
-            .ok_or_else(|| Error::not_found("media"))?;
-        Ok((blob.bytes, images::content_type_for(key)))
-    }
-
     pub async fn search(
         &self,
         viewer: Option<UserId>,

@@ -62,7 +62,7 @@ pub async fn get_media(
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
         // Still confirm the object exists before saying "not modified".
-        st.services.users.media(&key).await?;
+        st.services.media.read(&key).await?;
         let mut h = HeaderMap::new();
         h.insert(header::CACHE_CONTROL, cache);
         if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -70,7 +70,7 @@ pub async fn get_media(
         }
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
-    let (bytes, content_type) = st.services.users.media(&key).await?;
+    let (bytes, content_type) = st.services.media.read(&key).await?;
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, cache);
