@@ -286,6 +286,65 @@ mod tests {
         assert_eq!(sniff(b"%PDF-1.4"), None);
     }
 
+    fn grey_png(w: u32, h: u32) -> Vec<u8> {
+        let mut out = Cursor::new(Vec::new());
+        image::GrayImage::new(w, h)
+            .write_to(&mut out, ImageFormat::Png)
+            .unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn dimensions_are_checked_from_the_header() {
+        assert_eq!(
+            check_header(&grey_png(4096, 4096)).unwrap(),
+            (Kind::Png, 4096, 4096)
+        );
+        for (w, h) in [(4097, 4096), (8000, 8000), (MAX_SIDE + 1, 1)] {
+            match check_header(&grey_png(w, h)) {
+                Err(Error::Unprocessable { code, message }) => {
+                    assert_eq!(code, "image_too_large");
+                    assert!(message.contains(&format!("{w}x{h}")), "{message}");
+                }
+                Err(other) => panic!("{w}x{h}: {other:?}"),
+                Ok(_) => panic!("{w}x{h} accepted"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_gate_runs_one_job_per_permit_and_answers_busy_when_full() {
+        let gate = ImageGate {
+            wait: Duration::from_millis(100),
+            ..ImageGate::new(JOB_WORST_CASE + JOB_WORST_CASE / 2)
+        };
+        assert_eq!(gate.size(), 1);
+        assert_eq!(ImageGate::new(256 * 1024 * 1024).size(), 2);
+        assert_eq!(ImageGate::new(0).size(), 1, "never zero");
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let png = Bytes::from(grey_png(8, 8));
+        let held = tokio::spawn({
+            let (gate, png) = (gate.clone(), png.clone());
+            async move {
+                gate.run(png, move |_| {
+                    let _ = wait.recv();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match gate.run(png.clone(), |b| fit_within(b, 4)).await {
+            Err(Error::Busy { retry_after, .. }) => assert!(retry_after >= Duration::from_secs(1)),
+            Err(e) => panic!("{e:?}"),
+            Ok(_) => panic!("ran without a permit"),
+        }
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        let p = gate.run(png, |b| fit_within(b, 4)).await.unwrap();
+        assert_eq!((p.width, p.height), (4, 4));
+    }
+
     #[test]
     fn large_images_are_fitted_and_small_ones_kept() {
         let big = DynamicImage::new_rgb8(1200, 600);

@@ -11,10 +11,11 @@ use crate::extract::{AuthUser, FileField, Path};
 use crate::state::AppState;
 
 /// Upload an image for a post (multipart, field `file`). The format is
-/// recognised from the bytes; the original is re-encoded so its metadata
-/// (EXIF, GPS, ...) is gone, and a preview fitted within 640x640 is made.
-/// Attach it with `mediaIds` in `POST /api/posts`; uploads never attached
-/// are deleted after 24 hours (by default).
+/// recognised from the bytes; at most 16 megapixels. It is re-encoded within
+/// 2048x2048 so its metadata (EXIF, GPS, ...) is gone, and a preview fitted
+/// within 640x640 is made. Attach it with `mediaIds` in `POST /api/posts`:
+/// its URLs answer 404 until a post shows it, and again once that post is
+/// deleted. Uploads never attached are deleted after 24 hours (by default).
 #[utoipa::path(post, path = "/api/media", tag = "media",
     security(("bearer" = []), ("cookie" = [])),
     request_body(content = crate::dto::MediaUpload, content_type = "multipart/form-data"),
@@ -41,7 +42,8 @@ pub async fn upload_media(
         .into_response())
 }
 
-/// A stored media object (avatars, images).
+/// A stored media object (avatars, images). Post images only while a post
+/// shows them.
 #[utoipa::path(get, path = "/media/{key}", tag = "media",
     params(("key" = String, Path, description = "Media key, e.g. avatars/1/2.png")),
     responses(
