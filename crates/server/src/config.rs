@@ -537,6 +537,7 @@ mod tests {
             ("roles = \"api,chef\"", "roles"),
             ("database_url = \"mysql://x\"", "database_url"),
             ("media_url = \"ftp://x\"", "media_url"),
+            ("image_memory_budget = 1048576", "image_memory_budget"),
             ("broker_url = \"http://x\"", "broker_url"),
             ("log_format = \"xml\"", "log_format"),
             ("colour = \"blue\"", "colour"),
