@@ -51,7 +51,7 @@ impl ApiError {
             Error::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable { .. } | Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +76,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::UnsupportedMediaType { .. } => "unsupported_media_type",
         Error::RateLimited { .. } => "rate_limited",
         Error::Unavailable { .. } => "unavailable",
+        Error::Busy { .. } => "busy",
         Error::RequestTimeout { .. } => "request_timeout",
         Error::Internal(_) => "internal",
     }
@@ -113,7 +114,7 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, Json(body)).into_response();
         match &self.0 {
-            Error::RateLimited { retry_after } => {
+            Error::RateLimited { retry_after } | Error::Busy { retry_after, .. } => {
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
                     resp.headers_mut().insert(header::RETRY_AFTER, v);

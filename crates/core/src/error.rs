@@ -44,6 +44,14 @@ pub enum Error {
     /// The client took too long to send its request.
     #[error("{message}")]
     RequestTimeout { message: String },
+    /// The server is at capacity for this kind of work (e.g. image decoding);
+    /// retrying after `retry_after` may succeed. Answered with 503 and
+    /// `Retry-After`.
+    #[error("{message}")]
+    Busy {
+        message: String,
+        retry_after: Duration,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

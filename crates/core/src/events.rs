@@ -28,6 +28,11 @@ pub enum DomainEvent {
         post: PostId,
         mentions: Vec<UserId>,
     },
+    /// Its author deleted a post (written in the same transaction).
+    PostDeleted {
+        actor: UserId,
+        post: PostId,
+    },
     PostLoved {
         actor: UserId,
         post: PostId,
@@ -60,6 +65,7 @@ impl DomainEvent {
             DomainEvent::UserRegistered { .. } => "user.registered",
             DomainEvent::Followed { .. } => "follow.created",
             DomainEvent::PostCreated { .. } => "post.created",
+            DomainEvent::PostDeleted { .. } => "post.deleted",
             DomainEvent::PostLoved { .. } => "love.post",
             DomainEvent::CommentLoved { .. } => "love.comment",
             DomainEvent::CommentCreated { .. } => "comment.created",

@@ -203,7 +203,13 @@ pub trait PostStore: Send + Sync {
     /// the post is gone, Forbidden when `author_id` did not write it.
     async fn edit_post(&self, edit: PostEdit) -> Result<PostRecord>;
     /// Deletes a post (its row stays, marked). NotFound / Forbidden as for edits.
-    async fn delete_post(&self, id: PostId, author_id: UserId, at: Timestamp) -> Result<()>;
+    async fn delete_post(
+        &self,
+        id: PostId,
+        author_id: UserId,
+        at: Timestamp,
+        event: &Envelope,
+    ) -> Result<()>;
     /// Every version, oldest first (the current text is the last).
     async fn post_history(&self, id: PostId) -> Result<Vec<PostVersion>>;
     /// A page of a feed, newest first, strictly older than `before`.
@@ -286,6 +292,9 @@ pub trait MediaStore: Send + Sync {
     /// attached meanwhile is kept). True when the row was deleted.
     async fn delete_expired_media(&self, id: MediaId, unattached_before: Timestamp)
     -> Result<bool>;
+    /// The upload if `/media` may serve it: attached to a post that is not
+    /// deleted. `None` for unknown, unattached and released uploads.
+    async fn served_media(&self, id: MediaId) -> Result<Option<MediaRecord>>;
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use starling_services::images::JOB_WORST_CASE as IMAGE_JOB_WORST_CASE;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -69,6 +70,9 @@ pub struct Settings {
     pub media_unattached_ttl_secs: u64,
     /// How often the worker deletes unattached and released media.
     pub media_cleanup_interval_secs: u64,
+    /// Bytes image decoding (uploads, avatars) may use at once, over idle:
+    /// one decode runs per 96 MiB of it; others wait briefly, then get 503.
+    pub image_memory_budget: u64,
     /// Seconds a user record may be served from the cache; 0 disables it.
     pub user_cache_ttl_secs: u64,
     /// Seconds a post may be served from the cache; 0 disables it.
@@ -158,6 +162,7 @@ impl Default for Settings {
             media_max_bytes: 10 * 1024 * 1024,
             media_unattached_ttl_secs: 24 * 3600,
             media_cleanup_interval_secs: 600,
+            image_memory_budget: 256 * 1024 * 1024,
             user_cache_ttl_secs: 30,
             post_cache_ttl_secs: 30,
             timeline_cap: 800,
@@ -396,6 +401,12 @@ impl Settings {
         if self.ops_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(bad("ops_token", "must be at least 16 characters"));
         }
+        if self.image_memory_budget < IMAGE_JOB_WORST_CASE {
+            return Err(bad(
+                "image_memory_budget",
+                format!("must be at least {IMAGE_JOB_WORST_CASE} (one image decode)"),
+            ));
+        }
         if self.body_limit_bytes < 1024 {
             return Err(bad("body_limit_bytes", "must be at least 1024"));
         }
@@ -621,6 +632,7 @@ mod tests {
             ("roles = \"api,chef\"", "roles"),
             ("database_url = \"mysql://x\"", "database_url"),
             ("media_url = \"ftp://x\"", "media_url"),
+            ("image_memory_budget = 1048576", "image_memory_budget"),
             ("broker_url = \"http://x\"", "broker_url"),
             ("log_format = \"xml\"", "log_format"),
             ("trusted_proxies = \"10.0.0.0/33\"", "trusted_proxies"),

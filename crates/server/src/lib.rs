@@ -22,6 +22,7 @@ use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
 use starling_services::chat::ChatSettings;
 use starling_services::mail::WelcomeMailer;
+use starling_services::media::MediaReaper;
 use starling_services::notifications::NotificationWorker;
 use starling_services::outbox::{Relay, RelaySettings};
 use starling_services::timeline::FanOutWorker;
@@ -293,6 +294,7 @@ impl Server {
                 media: MediaSettings {
                     max_bytes: settings.media_max_bytes,
                     unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
+                    image_memory_budget: settings.image_memory_budget,
                 },
                 chat: ChatSettings {
                     max_members: settings.chat_max_members.max(2),
@@ -386,6 +388,12 @@ impl Server {
                 FanOutWorker::GROUP,
                 FanOutWorker::PATTERNS,
                 Arc::new(FanOutWorker(services.timelines.clone())),
+            )
+            .await?;
+            bus.consume(
+                MediaReaper::GROUP,
+                MediaReaper::PATTERNS,
+                Arc::new(MediaReaper(services.media.clone())),
             )
             .await?;
             bus.consume(

@@ -110,10 +110,15 @@ impl Services {
             ids.clone(),
             push,
         ));
+        // Avatars and post media share one decode budget.
+        let image_gate = images::ImageGate::new(media.image_memory_budget);
         let users = Arc::new(Users::new(
             ports.clone(),
             ids.clone(),
-            auth.avatar_max_bytes,
+            users::AvatarIntake {
+                max_bytes: auth.avatar_max_bytes,
+                images: image_gate.clone(),
+            },
             auth.user_cache_ttl,
             timelines.clone(),
             outbox.clone(),
@@ -128,7 +133,12 @@ impl Services {
             outbox.clone(),
             notifications.clone(),
         ));
-        let media = Arc::new(media::Media::new(ports.clone(), ids.clone(), media));
+        let media = Arc::new(media::Media::new(
+            ports.clone(),
+            ids.clone(),
+            media,
+            image_gate,
+        ));
         let chat = Arc::new(chat::Chat::new(
             ports.clone(),
             ids.clone(),

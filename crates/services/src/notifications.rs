@@ -813,7 +813,7 @@ impl Notifications {
                     );
                 }
             }
-            DomainEvent::UserRegistered { .. } => {}
+            DomainEvent::UserRegistered { .. } | DomainEvent::PostDeleted { .. } => {}
         }
         Ok(out)
     }

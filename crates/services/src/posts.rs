@@ -252,13 +252,18 @@ impl Posts {
     }
 
     pub async fn delete(&self, author: UserId, id: PostId) -> Result<()> {
+        let event = self.outbox.event(&DomainEvent::PostDeleted {
+            actor: author,
+            post: id,
+        })?;
         let r = self
             .ports
             .posts
-            .delete_post(id, author, Timestamp::now())
+            .delete_post(id, author, Timestamp::now(), &event)
             .await;
         self.invalidate(id).await;
         r?;
+        self.outbox.committed();
         self.timelines.deleted(id, author).await;
         self.notifications.forget(Subject::Post(id)).await;
         Ok(())

@@ -50,6 +50,7 @@ pub struct Users {
     timelines: Arc<Timelines>,
     outbox: Arc<Outbox>,
     notifications: Arc<Notifications>,
+    images: images::ImageGate,
 }
 
 /// A user record as kept in the cache port (read-through, by id).
@@ -98,6 +99,13 @@ impl From<CachedUser> for UserRecord {
     }
 }
 
+/// How avatars are taken in: the largest upload, and the decode gate shared
+/// with post media.
+pub struct AvatarIntake {
+    pub max_bytes: usize,
+    pub images: images::ImageGate,
+}
+
 fn user_key(id: UserId) -> String {
     format!("user:{id}")
 }
@@ -108,13 +116,18 @@ impl Users {
     pub fn new(
         ports: Ports,
         ids: Arc<IdGenerator>,
-        avatar_max_bytes: usize,
+        avatars: AvatarIntake,
         cache_ttl: Duration,
         timelines: Arc<Timelines>,
         outbox: Arc<Outbox>,
         notifications: Arc<Notifications>,
     ) -> Self {
+        let AvatarIntake {
+            max_bytes: avatar_max_bytes,
+            images,
+        } = avatars;
         Users {
+            images,
             ports,
             ids,
             avatar_max_bytes,
@@ -249,10 +262,10 @@ impl Users {
         if images::sniff(&upload).is_none() {
             return Err(images::unsupported());
         }
-        let processed =
-            tokio::task::spawn_blocking(move || images::fit_within(&upload, AVATAR_SIZE))
-                .await
-                .map_err(|e| Error::internal(format!("image task: {e}")))??;
+        let processed = self
+            .images
+            .run(upload, |bytes| images::fit_within(bytes, AVATAR_SIZE))
+            .await?;
         let key = format!("avatars/{}/{}.{}", me, self.ids.next(), processed.extension);
         self.ports
             .blobs
@@ -272,16 +285,6 @@ impl Users {
             tracing::warn!(key = %old, error = %e, "could not delete the replaced avatar");
         }
         self.me(me).await
-    }
-
-    pub async fn media(&self, key: &str) -> Result<(Bytes, &'static str)> {
-        let blob = self
-            .ports
-            .blobs
-            .get(key)
-            .await?
-            .ok_or_else(|| Error::not_found("media"))?;
-        Ok((blob.bytes, images::content_type_for(key)))
     }
 
     pub async fn search(

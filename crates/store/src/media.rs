@@ -193,4 +193,17 @@ impl MediaStore for SqlStore {
         .rows_affected();
         Ok(deleted == 1)
     }
+
+    async fn served_media(&self, id: MediaId) -> Result<Option<MediaRecord>> {
+        let sql = format!(
+            "SELECT {MEDIA_COLUMNS} FROM media
+             WHERE id = $1 AND post_id IS NOT NULL AND post_deleted_at IS NULL"
+        );
+        let row = crate::db::query_as::<MediaRow>(sql)
+            .bind(id.get())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(Into::into))
+    }
 }

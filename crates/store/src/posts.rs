@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use starling_core::messaging::Envelope;
 use starling_core::model::{Feed, Mention, NewPost, PostEdit, PostRecord, PostVersion};
 use starling_core::ports::PostStore;
 use starling_core::{Error, PostId, Result, Timestamp, UserId};
@@ -235,7 +236,13 @@ impl PostStore for SqlStore {
         Ok(row.into())
     }
 
-    async fn delete_post(&self, id: PostId, author_id: UserId, at: Timestamp) -> Result<()> {
+    async fn delete_post(
+        &self,
+        id: PostId,
+        author_id: UserId,
+        at: Timestamp,
+        event: &Envelope,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let deleted = crate::db::query(
             "UPDATE posts SET deleted_at = $3 WHERE id = $1 AND author_id = $2 AND deleted_at IS NULL",
@@ -260,8 +267,10 @@ impl PostStore for SqlStore {
                 None => Error::not_found("post"),
             });
         }
-        // Its media files are removed by the cleanup job.
+        // Its media stop being served at once; the `post.deleted` event's
+        // handler deletes their files (the cleanup job, whatever it missed).
         crate::media::release_media_of(&mut tx, id, at).await?;
+        crate::outbox::write_events(&mut tx, &[event]).await?;
         // Tags and mentions go with it, so the post leaves tag pages at once.
         crate::db::query("DELETE FROM post_tags WHERE post_id = $1")
             .bind(id.get())

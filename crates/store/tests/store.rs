@@ -615,7 +615,7 @@ async fn no_notification_for_a_subject_already_gone(s: &SqlStore) {
     };
     let f = notification(&g, EventId(g.next()), a, b, NotificationKind::Follow, None);
     assert_eq!(s.insert_notification(&f, follow).await.unwrap(), None);
-    s.delete_post(p, a, Timestamp::now()).await.unwrap();
+    s.delete_post(p, a, Timestamp::now(), &ev()).await.unwrap();
     let m = notification(
         &g,
         EventId(g.next()),

@@ -11,10 +11,11 @@ use crate::extract::{AuthUser, FileField, Path};
 use crate::state::AppState;
 
 /// Upload an image for a post (multipart, field `file`). The format is
-/// recognised from the bytes; the original is re-encoded so its metadata
-/// (EXIF, GPS, ...) is gone, and a preview fitted within 640x640 is made.
-/// Attach it with `mediaIds` in `POST /api/posts`; uploads never attached
-/// are deleted after 24 hours (by default).
+/// recognised from the bytes; at most 16 megapixels. It is re-encoded within
+/// 2048x2048 so its metadata (EXIF, GPS, ...) is gone, and a preview fitted
+/// within 640x640 is made. Attach it with `mediaIds` in `POST /api/posts`:
+/// its URLs answer 404 until a post shows it, and again once that post is
+/// deleted. Uploads never attached are deleted after 24 hours (by default).
 #[utoipa::path(post, path = "/api/media", tag = "media",
     security(("bearer" = []), ("cookie" = [])),
     request_body(content = crate::dto::MediaUpload, content_type = "multipart/form-data"),
@@ -25,7 +26,8 @@ use crate::state::AppState;
         (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
         (status = 413, description = "Over the upload size limit (10 MiB by default)", body = ErrorBody),
         (status = 415, description = "Not a PNG, JPEG, WebP or GIF, or not a multipart body", body = ErrorBody),
-        (status = 422, description = "`invalid_image`: looks like an image but cannot be decoded", body = ErrorBody),
+        (status = 422, description = "`invalid_image`: looks like an image but cannot be decoded; `image_too_large`: over 16 megapixels", body = ErrorBody),
+        (status = 503, description = "`busy`: too many images are being decoded; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn upload_media(
     State(st): State<AppState>,
@@ -40,7 +42,8 @@ pub async fn upload_media(
         .into_response())
 }
 
-/// A stored media object (avatars, images).
+/// A stored media object (avatars, images). Post images only while a post
+/// shows them.
 #[utoipa::path(get, path = "/media/{key}", tag = "media",
     params(("key" = String, Path, description = "Media key, e.g. avatars/1/2.png")),
     responses(
@@ -61,7 +64,7 @@ pub async fn get_media(
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     {
         // Still confirm the object exists before saying "not modified".
-        st.services.users.media(&key).await?;
+        st.services.media.read(&key).await?;
         let mut h = HeaderMap::new();
         h.insert(header::CACHE_CONTROL, cache);
         if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -69,7 +72,7 @@ pub async fn get_media(
         }
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
-    let (bytes, content_type) = st.services.users.media(&key).await?;
+    let (bytes, content_type) = st.services.media.read(&key).await?;
     let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, cache);

@@ -63,7 +63,8 @@ pub async fn update_profile(
         (status = 401, body = ErrorBody),
         (status = 413, description = "Over the avatar size limit (5 MiB by default)", body = ErrorBody),
         (status = 415, description = "Not a PNG, JPEG, WebP or GIF", body = ErrorBody),
-        (status = 422, description = "Looks like an image but cannot be decoded", body = ErrorBody),
+        (status = 422, description = "`invalid_image`: looks like an image but cannot be decoded; `image_too_large`: over 16 megapixels", body = ErrorBody),
+        (status = 503, description = "`busy`: too many images are being decoded; retry after `Retry-After` seconds", body = ErrorBody),
     ))]
 pub async fn put_avatar(
     State(st): State<AppState>,

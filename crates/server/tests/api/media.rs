@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use image::ImageFormat;
@@ -9,6 +10,7 @@ use crate::backend_tests;
 use crate::helpers::{
     Backend, Resp, TestApp, TestUser, broken_png, image_bytes, jpeg_with_exif, not_images,
 };
+use starling_core::ports::BlobStore;
 
 backend_tests!(
     uploads_are_recognised_by_their_bytes_stored_and_served,
@@ -22,6 +24,9 @@ backend_tests!(
     media_count_and_text_rules,
     an_idempotent_retry_with_media_returns_the_same_post,
     cleanup_deletes_unattached_uploads_and_media_of_deleted_posts,
+    images_over_16_megapixels_are_refused_and_normal_ones_still_work,
+    deleting_a_post_deletes_its_media_files_through_the_outbox,
+    media_keys_are_unguessable_and_old_keys_still_serve,
 );
 
 async fn upload(app: &TestApp, token: &str, bytes: Vec<u8>, name: &str, mime: &str) -> Resp {
@@ -128,8 +133,18 @@ async fn uploads_are_recognised_by_their_bytes_stored_and_served(b: Backend) {
         } else {
             "png"
         };
-        assert_eq!(url, format!("/media/media/{}/{id}.{ext}", u.id));
-        assert_eq!(preview, format!("/media/media/{}/{id}-preview.{ext}", u.id));
+        // `/media/media/{owner}/{id}-{128 random bits in hex}.{ext}`.
+        let secret = secret_of(url, &u.id, &id, ext);
+        assert_eq!(
+            preview,
+            format!("/media/media/{}/{id}-{secret}-preview.{ext}", u.id)
+        );
+        // Not served before a post shows it.
+        for url in [url, preview] {
+            let (status, _, _) = fetch_media(&app, url).await;
+            assert_eq!(status, 404, "{url} is served before it is attached");
+        }
+        create_post(&app, &u, "", &[&id]).await.assert_status(201);
         let (status, ct, bytes) = fetch_media(&app, url).await;
         assert_eq!((status, ct.as_str()), (200, stored_as));
         assert_eq!(bytes.len() as i64, m["size"].as_i64().unwrap(), "size");
@@ -156,6 +171,9 @@ async fn a_large_image_keeps_its_size_and_gets_a_640_preview(b: Backend) {
     let bytes = image_bytes(2000, 1000, ImageFormat::Jpeg);
     let r = upload(&app, &u.access, bytes, "wide.jpg", "image/jpeg").await;
     let m = r.assert_status(201);
+    create_post(&app, &u, "", &[&id_of(m)])
+        .await
+        .assert_status(201);
     assert_eq!(
         (m["width"].as_i64(), m["height"].as_i64()),
         (Some(2000), Some(1000))
@@ -179,9 +197,37 @@ async fn a_large_image_keeps_its_size_and_gets_a_640_preview(b: Backend) {
     )
     .await;
     let m = r.assert_status(201);
+    create_post(&app, &u, "", &[&id_of(m)])
+        .await
+        .assert_status(201);
     let (_, _, preview) = fetch_media(&app, m["previewUrl"].as_str().unwrap()).await;
     let img = image::load_from_memory(&preview).unwrap();
     assert_eq!((img.width(), img.height()), (213, 640));
+    // Larger than the app ever shows: stored within 2048x2048, no full-size copy.
+    let r = upload(
+        &app,
+        &u.access,
+        image_bytes(3000, 1500, ImageFormat::Jpeg),
+        "huge.jpg",
+        "image/jpeg",
+    )
+    .await;
+    let m = r.assert_status(201);
+    assert_eq!(
+        (m["width"].as_i64(), m["height"].as_i64()),
+        (Some(2048), Some(1024))
+    );
+    create_post(&app, &u, "", &[&id_of(m)])
+        .await
+        .assert_status(201);
+    let (status, _, stored) = fetch_media(&app, m["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    let img = image::load_from_memory(&stored).unwrap();
+    assert_eq!((img.width(), img.height()), (2048, 1024));
+    assert_eq!(stored.len() as i64, m["size"].as_i64().unwrap());
+    let (_, _, preview) = fetch_media(&app, m["previewUrl"].as_str().unwrap()).await;
+    let img = image::load_from_memory(&preview).unwrap();
+    assert_eq!((img.width(), img.height()), (640, 320));
 }
 
 async fn exif_is_stripped_from_the_original_and_the_preview(b: Backend) {
@@ -192,6 +238,9 @@ async fn exif_is_stripped_from_the_original_and_the_preview(b: Backend) {
     assert!(with_exif.windows(6).any(|w| w == b"SECRET"));
     let r = upload(&app, &u.access, with_exif, "holiday.jpg", "image/jpeg").await;
     let m = r.assert_status(201);
+    create_post(&app, &u, "", &[&id_of(m)])
+        .await
+        .assert_status(201);
     for key in ["url", "previewUrl"] {
         let (status, ct, bytes) = fetch_media(&app, m[key].as_str().unwrap()).await;
         assert_eq!((status, ct.as_str()), (200, "image/jpeg"), "{key}");
@@ -447,9 +496,34 @@ async fn an_attached_upload_cannot_be_attached_again(b: Backend) {
     app.delete(&format!("/api/posts/{third}"), Some(&a.access))
         .await
         .assert_status(204);
+    // Until the `post.deleted` handler has removed it, it is still attached
+    // (409); afterwards it does not exist (404). Never attachable.
+    let r = create_post(&app, &a, "fourth", &[&m3]).await;
+    if r.status != 404 {
+        r.assert_error(409, "media_already_attached");
+    }
+    assert!(
+        wait_row_gone(&app, &m3, Duration::from_secs(10)).await,
+        "the upload of a deleted post was not removed"
+    );
     create_post(&app, &a, "fourth", &[&m3])
         .await
-        .assert_error(409, "media_already_attached");
+        .assert_error(404, "not_found");
+}
+
+/// Polls until the media row `id` is gone, for up to `within`.
+async fn wait_row_gone(app: &TestApp, id: &str, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        let n = app
+            .sql_i64(&format!("SELECT COUNT(*) FROM media WHERE id = {id}"))
+            .await;
+        if n == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 async fn media_count_and_text_rules(b: Backend) {
@@ -524,11 +598,13 @@ async fn an_idempotent_retry_with_media_returns_the_same_post(b: Backend) {
     assert_eq!(post_count(&mine), 1);
 }
 
-/// Polls a media URL until it is gone, for up to `within`.
-async fn wait_gone(app: &TestApp, url: &str, within: Duration) -> bool {
+/// Polls until the files behind a media object are deleted from the store,
+/// for up to `within`.
+async fn wait_gone(blobs: &dyn BlobStore, url: &str, within: Duration) -> bool {
+    let key = url.strip_prefix("/media/").unwrap();
     let start = Instant::now();
     while start.elapsed() < within {
-        if fetch(app, url).await.status() == 404 {
+        if blobs.get(key).await.unwrap().is_none() {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -542,6 +618,7 @@ async fn cleanup_deletes_unattached_uploads_and_media_of_deleted_posts(b: Backen
         s.media_cleanup_interval_secs = 1;
     })
     .await;
+    let blobs = blob_store(&app).await;
     let a = app.register("tidy").await;
     let unattached = upload_png(&app, &a).await;
     let kept = upload_png(&app, &a).await;
@@ -558,13 +635,16 @@ async fn cleanup_deletes_unattached_uploads_and_media_of_deleted_posts(b: Backen
     for m in [&unattached, &released] {
         for key in ["url", "previewUrl"] {
             let url = m[key].as_str().unwrap();
+            let (status, _, _) = fetch_media(&app, url).await;
+            assert_eq!(status, 404, "{url} is not served");
             assert!(
-                wait_gone(&app, url, Duration::from_secs(15)).await,
+                wait_gone(&*blobs, url, Duration::from_secs(15)).await,
                 "{url} was not cleaned up"
             );
         }
     }
     // The unattached upload can no longer be attached: it no longer exists.
+    assert!(wait_row_gone(&app, &id_of(&unattached), Duration::from_secs(15)).await);
     create_post(&app, &a, "late", &[&id_of(&unattached)])
         .await
         .assert_error(404, "not_found");
@@ -575,4 +655,250 @@ async fn cleanup_deletes_unattached_uploads_and_media_of_deleted_posts(b: Backen
     }
     let got = app.get(&format!("/api/posts/{kept_post}"), None).await;
     assert_eq!(media_ids(got.assert_status(200)), [id_of(&kept)]);
+}
+
+/// The random part of a new media URL, checked: 32 lowercase hex digits
+/// between the id and the extension.
+fn secret_of(url: &str, owner: &str, id: &str, ext: &str) -> String {
+    let prefix = format!("/media/media/{owner}/{id}-");
+    let secret = url
+        .strip_prefix(&prefix)
+        .and_then(|rest| rest.strip_suffix(&format!(".{ext}")))
+        .unwrap_or_else(|| panic!("{url} is not {prefix}<secret>.{ext}"));
+    assert_eq!(secret.len(), 32, "{url}: 128 bits in hex");
+    assert!(
+        secret
+            .bytes()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+        "{url}"
+    );
+    secret.to_owned()
+}
+
+/// The server's media store, opened beside it from its settings.
+async fn blob_store(app: &TestApp) -> Arc<dyn BlobStore> {
+    let s = &app.settings;
+    match s.s3_location().unwrap() {
+        Some(loc) => Arc::new(
+            starling_adapters::S3BlobStore::new(&starling_adapters::S3Options {
+                bucket: loc.bucket,
+                prefix: loc.prefix,
+                endpoint: s.s3_endpoint.clone(),
+                region: s.s3_region.clone(),
+                access_key_id: s.s3_access_key_id.clone(),
+                secret_access_key: s.s3_secret_access_key.clone(),
+            })
+            .unwrap(),
+        ),
+        None => Arc::new(
+            starling_adapters::FsBlobStore::open(s.data_dir.join("media"))
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// Runs one statement on the server's database, behind its back.
+async fn sql_exec(app: &TestApp, statement: &str) {
+    use sqlx::Connection;
+    let url = app.database_url();
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap().to_owned();
+        let c = rusqlite::Connection::open(path).unwrap();
+        c.execute(statement, []).unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+/// A PNG of `w` x `h` black pixels, 8-bit grey: a huge canvas in a small file.
+fn blank_png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::GrayImage::new(w, h)
+        .write_to(&mut out, ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+async fn images_over_16_megapixels_are_refused_and_normal_ones_still_work(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let u = app.register("bomber").await;
+    // 64 MP in a small file: refused from its header, before any decoding.
+    let bomb = blank_png(8000, 8000);
+    assert!(bomb.len() < 512 * 1024, "{}", bomb.len());
+    let r = upload(&app, &u.access, bomb.clone(), "bomb.png", "image/png").await;
+    r.assert_error(422, "image_too_large");
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("8000x8000") && message.contains("16 megapixels"),
+        "{message}"
+    );
+    // One pixel row over the cap is over; exactly 16 MP is accepted and
+    // stored at the display size.
+    upload(&app, &u.access, blank_png(4096, 4097), "a.png", "image/png")
+        .await
+        .assert_error(422, "image_too_large");
+    let r = upload(&app, &u.access, blank_png(4096, 4096), "b.png", "image/png").await;
+    let m = r.assert_status(201);
+    assert_eq!(
+        (m["width"].as_i64(), m["height"].as_i64()),
+        (Some(2048), Some(2048))
+    );
+    // A long, thin image over the side limit is refused too.
+    upload(&app, &u.access, blank_png(16_385, 8), "c.png", "image/png")
+        .await
+        .assert_error(422, "image_too_large");
+    // Under 16 MP but 16 bits per channel: over the decoder's 64 MiB.
+    let deep = image::DynamicImage::ImageRgba16(image::ImageBuffer::new(3000, 3000));
+    let mut out = std::io::Cursor::new(Vec::new());
+    deep.write_to(&mut out, ImageFormat::Png).unwrap();
+    let r = upload(&app, &u.access, out.into_inner(), "d.png", "image/png").await;
+    r.assert_error(422, "image_too_large");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 MiB"),
+        "{}",
+        r.text
+    );
+    // The avatar route has the same limits.
+    let part = Part::bytes(bomb).file_name("bomb.png");
+    app.send(
+        app.request(Method::PUT, "/api/profile/avatar", Some(&u.access))
+            .multipart(Form::new().part("file", part)),
+    )
+    .await
+    .assert_error(422, "image_too_large");
+    // A normal image still goes through, and shows in a post.
+    let ok = upload_png(&app, &u).await;
+    let r = create_post(&app, &u, "fine", &[&id_of(&ok)]).await;
+    r.assert_status(201);
+    let (status, ct, _) = fetch_media(&app, ok["url"].as_str().unwrap()).await;
+    assert_eq!((status, ct.as_str()), (200, "image/png"));
+}
+
+async fn deleting_a_post_deletes_its_media_files_through_the_outbox(b: Backend) {
+    // The cleanup job runs once at start and then not for 10 minutes: what
+    // deletes the files here is the `post.deleted` event's handler.
+    let app = TestApp::spawn(b).await;
+    let blobs = blob_store(&app).await;
+    let a = app.register("deleter").await;
+    let first = upload_png(&app, &a).await;
+    let second = upload_png(&app, &a).await;
+    let kept = upload_png(&app, &a).await;
+    let r = create_post(&app, &a, "two", &[&id_of(&first), &id_of(&second)]).await;
+    let post = id_of(r.assert_status(201));
+    create_post(&app, &a, "kept", &[&id_of(&kept)])
+        .await
+        .assert_status(201);
+    let keys = |m: &Value| {
+        ["url", "previewUrl"].map(|k| {
+            m[k].as_str()
+                .unwrap()
+                .strip_prefix("/media/")
+                .unwrap()
+                .to_owned()
+        })
+    };
+    for m in [&first, &second] {
+        let (status, _, _) = fetch_media(&app, m["url"].as_str().unwrap()).await;
+        assert_eq!(status, 200);
+        for key in keys(m) {
+            assert!(blobs.get(&key).await.unwrap().is_some(), "{key} stored");
+        }
+    }
+    app.delete(&format!("/api/posts/{post}"), Some(&a.access))
+        .await
+        .assert_status(204);
+    // Not served from the moment the post is gone ...
+    for m in [&first, &second] {
+        for key in ["url", "previewUrl"] {
+            let r = fetch(&app, m[key].as_str().unwrap()).await;
+            assert_eq!(r.status(), 404, "{key} still served");
+        }
+    }
+    // ... and the files and rows follow within moments (the outbox is
+    // asynchronous).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for m in [&first, &second] {
+        for key in keys(m) {
+            while blobs.get(&key).await.unwrap().is_some() {
+                assert!(Instant::now() < deadline, "{key} was not deleted");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let id = id_of(m);
+        while app
+            .sql_i64(&format!("SELECT COUNT(*) FROM media WHERE id = {id}"))
+            .await
+            > 0
+        {
+            assert!(Instant::now() < deadline, "the row of {id} was not deleted");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Another post's media are untouched.
+    for key in keys(&kept) {
+        assert!(blobs.get(&key).await.unwrap().is_some(), "{key} kept");
+    }
+    let (status, _, _) = fetch_media(&app, kept["url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+}
+
+async fn media_keys_are_unguessable_and_old_keys_still_serve(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let blobs = blob_store(&app).await;
+    let a = app.register("keys").await;
+    let m1 = upload_png(&app, &a).await;
+    let m2 = upload_png(&app, &a).await;
+    let s1 = secret_of(m1["url"].as_str().unwrap(), &a.id, &id_of(&m1), "png");
+    let s2 = secret_of(m2["url"].as_str().unwrap(), &a.id, &id_of(&m2), "png");
+    assert_ne!(s1, s2);
+    create_post(&app, &a, "", &[&id_of(&m1), &id_of(&m2)])
+        .await
+        .assert_status(201);
+    // Knowing the owner and the id is not enough.
+    let id = id_of(&m1);
+    for guess in [
+        format!("/media/media/{}/{id}.png", a.id),
+        format!("/media/media/{}/{id}-preview.png", a.id),
+        format!("/media/media/{}/{id}-{s2}.png", a.id),
+    ] {
+        let r = fetch(&app, &guess).await;
+        assert_eq!(r.status(), 404, "{guess}");
+    }
+
+    // An upload stored before keys had a secret (`{id}.png`, `{id}-preview.png`).
+    let m3 = upload_png(&app, &a).await;
+    let id3 = id_of(&m3);
+    let (old, old_preview) = (
+        format!("media/{}/{id3}.png", a.id),
+        format!("media/{}/{id3}-preview.png", a.id),
+    );
+    for (from, to) in [("url", &old), ("previewUrl", &old_preview)] {
+        let key = m3[from].as_str().unwrap().strip_prefix("/media/").unwrap();
+        let blob = blobs.get(key).await.unwrap().unwrap();
+        blobs.put(to, blob.bytes).await.unwrap();
+        blobs.delete(key).await.unwrap();
+    }
+    sql_exec(
+        &app,
+        &format!(
+            "UPDATE media SET blob_key = '{old}', preview_key = '{old_preview}' WHERE id = {id3}"
+        ),
+    )
+    .await;
+    let r = create_post(&app, &a, "old", &[&id3]).await;
+    let p = r.assert_status(201);
+    assert_eq!(p["media"][0]["url"], format!("/media/{old}"));
+    for key in [&old, &old_preview] {
+        let (status, ct, bytes) = fetch_media(&app, &format!("/media/{key}")).await;
+        assert_eq!((status, ct.as_str()), (200, "image/png"), "{key}");
+        image::load_from_memory(&bytes).unwrap();
+    }
 }
