@@ -5,10 +5,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use starling_services::{LimitSettings, Rate};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -105,6 +107,22 @@ pub struct Settings {
     pub presence_ttl_secs: u64,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
+    /// Whether the `limit_*` write limits apply (off: none of them).
+    pub write_limits: bool,
+    /// Registrations per client address, e.g. `10/h`; `off` for none.
+    pub limit_register: String,
+    /// Posts per user, e.g. `30/min`.
+    pub limit_posts: String,
+    /// Comments per user.
+    pub limit_comments: String,
+    /// Loves and unloves per user.
+    pub limit_loves: String,
+    /// Follows and unfollows per user.
+    pub limit_follows: String,
+    /// Chat groups created per user.
+    pub limit_chat_groups: String,
+    /// Socket events per user (all but `send-message`, which has the chat rate).
+    pub limit_socket_events: String,
 }
 
 impl Default for Settings {
@@ -160,6 +178,14 @@ impl Default for Settings {
             chat_rate_burst: 30.0,
             presence_ttl_secs: 60,
             shutdown_timeout_secs: 30,
+            write_limits: true,
+            limit_register: "10/h".into(),
+            limit_posts: "30/min".into(),
+            limit_comments: "60/min".into(),
+            limit_loves: "300/min".into(),
+            limit_follows: "100/min".into(),
+            limit_chat_groups: "20/h".into(),
+            limit_socket_events: "20/s".into(),
         }
     }
 }
@@ -371,7 +397,27 @@ impl Settings {
         if self.body_limit_bytes < 1024 {
             return Err(bad("body_limit_bytes", "must be at least 1024"));
         }
+        self.write_limits()?;
         Ok(())
+    }
+
+    /// The write limits, parsed (every one `None` when `write_limits` is off).
+    pub fn write_limits(&self) -> Result<LimitSettings, ConfigError> {
+        let rate = |name: &str, v: &str| parse_rate(v).map_err(|m| bad(name, m));
+        let parsed = LimitSettings {
+            register: rate("limit_register", &self.limit_register)?,
+            post: rate("limit_posts", &self.limit_posts)?,
+            comment: rate("limit_comments", &self.limit_comments)?,
+            love: rate("limit_loves", &self.limit_loves)?,
+            follow: rate("limit_follows", &self.limit_follows)?,
+            chat_group: rate("limit_chat_groups", &self.limit_chat_groups)?,
+            socket_event: rate("limit_socket_events", &self.limit_socket_events)?,
+        };
+        Ok(if self.write_limits {
+            parsed
+        } else {
+            LimitSettings::off()
+        })
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -469,6 +515,44 @@ impl Settings {
     }
 }
 
+/// `COUNT/WINDOW` (`30/min`, `10/h`, `20/s`, `100/10s`, `5/2h`), or `off`.
+pub fn parse_rate(v: &str) -> Result<Option<Rate>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let usage = || format!("'{v}' is not a rate like 30/min, 10/h, 20/s or off");
+    let (count, window) = v.split_once('/').ok_or_else(usage)?;
+    let count: u64 = count.trim().parse().map_err(|_| usage())?;
+    if count == 0 {
+        return Err(format!("'{v}' allows nothing; use off for no limit"));
+    }
+    let window = window.trim();
+    let unit_at = window
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(usage)?;
+    let (n, unit) = window.split_at(unit_at);
+    let n: u64 = if n.is_empty() {
+        1
+    } else {
+        n.parse().map_err(|_| usage())?
+    };
+    let unit_secs = match unit {
+        "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" | "hour" => 3600,
+        "d" | "day" => 86_400,
+        _ => return Err(usage()),
+    };
+    if n == 0 {
+        return Err(usage());
+    }
+    Ok(Some(Rate::per(
+        count,
+        Duration::from_secs(n.saturating_mul(unit_secs)),
+    )))
+}
+
 /// Replaces a URL's password with `***`.
 pub fn redact_url(u: &str) -> String {
     match url::Url::parse(u) {
@@ -535,6 +619,42 @@ mod tests {
             assert_eq!(e.setting, setting, "{toml}: {e}");
             assert!(e.to_string().contains(&format!("`{setting}`")), "{e}");
         }
+    }
+
+    #[test]
+    fn rates_parse_or_name_the_setting() {
+        let r = |v| parse_rate(v).unwrap();
+        assert_eq!(r("30/min"), Some(Rate::per(30, Duration::from_secs(60))));
+        assert_eq!(r("10/h"), Some(Rate::per(10, Duration::from_secs(3600))));
+        assert_eq!(r("100/10s"), Some(Rate::per(100, Duration::from_secs(10))));
+        assert_eq!(r(" off "), None);
+        for bad in [
+            "",
+            "30",
+            "0/min",
+            "30/",
+            "30/0s",
+            "30/fortnight",
+            "x/s",
+            "-1/s",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "limit_posts = \"lots\"").unwrap();
+        let e = load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err();
+        assert_eq!(e.setting, "limit_posts");
+        let s = Settings {
+            write_limits: false,
+            ..Settings::default()
+        };
+        assert_eq!(s.write_limits().unwrap(), LimitSettings::off());
+        assert_eq!(
+            Settings::default().write_limits().unwrap(),
+            LimitSettings::default(),
+            "the settings' defaults are the services' defaults"
+        );
     }
 
     #[test]

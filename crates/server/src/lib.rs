@@ -273,6 +273,7 @@ impl Server {
                     rate_burst: settings.chat_rate_burst.max(1.0),
                     presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
                 },
+                limits: settings.write_limits()?,
             },
             Some(push),
         );

@@ -14,6 +14,7 @@ use starling_core::model::{NewUser, RefreshTokenRecord, RotateOutcome};
 use starling_core::types::{DisplayName, Email, Password, Username};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
+use crate::limits::{Action, RateLimits};
 use crate::outbox::Outbox;
 use crate::users::{UserView, Users};
 use crate::{JwtKeys, Ports, passwords};
@@ -53,6 +54,8 @@ pub struct Session {
 }
 
 pub struct RegisterInput {
+    /// The client's address: registrations are limited per address.
+    pub client_ip: String,
     pub username: String,
     pub email: String,
     pub password: String,
@@ -67,6 +70,7 @@ pub struct Accounts {
     settings: AuthSettings,
     hashing: passwords::Hashing,
     outbox: Arc<Outbox>,
+    limits: Arc<RateLimits>,
 }
 
 fn new_refresh_token() -> (String, Vec<u8>) {
@@ -97,6 +101,7 @@ impl Accounts {
         users: Arc<Users>,
         settings: AuthSettings,
         outbox: Arc<Outbox>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Accounts {
             ports,
@@ -105,6 +110,7 @@ impl Accounts {
             users,
             settings,
             outbox,
+            limits,
             hashing: passwords::Hashing::new(),
         }
     }
@@ -126,6 +132,9 @@ impl Accounts {
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(Error::internal("validated fields missing"));
         };
+        self.limits
+            .check(Action::Register, &input.client_ip)
+            .await?;
         let password_hash = passwords::hash(&self.hashing, password).await?;
         let id = UserId(self.ids.next());
         let record = self

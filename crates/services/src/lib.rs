@@ -6,6 +6,7 @@ mod cached;
 pub mod chat;
 pub mod images;
 pub mod jwt;
+pub mod limits;
 pub mod mail;
 pub mod media;
 pub mod notifications;
@@ -27,6 +28,7 @@ use starling_core::{IdGenerator, Result, Timestamp};
 
 pub use accounts::{Accounts, AuthSettings, Session};
 pub use jwt::{JwtKeys, TokenVerifier};
+pub use limits::{Action, LimitSettings, Rate, RateLimits};
 pub use media::MediaSettings;
 pub use timeline::{FeedSettings, Timelines};
 pub use users::{UserView, Users};
@@ -63,6 +65,7 @@ pub struct Services {
     pub outbox: Arc<outbox::Outbox>,
     pub chat: Arc<chat::Chat>,
     pub verifier: Arc<TokenVerifier>,
+    pub limits: Arc<RateLimits>,
     pub ports: Ports,
 }
 
@@ -72,6 +75,7 @@ pub struct Settings {
     pub feed: FeedSettings,
     pub media: MediaSettings,
     pub chat: chat::ChatSettings,
+    pub limits: LimitSettings,
 }
 
 impl Services {
@@ -92,7 +96,9 @@ impl Services {
             feed,
             media,
             chat,
+            limits,
         } = settings;
+        let limits = Arc::new(RateLimits::new(ports.cache.clone(), limits));
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
         let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(ports.clone(), feed));
@@ -110,6 +116,7 @@ impl Services {
             timelines.clone(),
             outbox.clone(),
             notifications.clone(),
+            limits.clone(),
         ));
         let posts = Arc::new(posts::Posts::new(
             ports.clone(),
@@ -119,6 +126,7 @@ impl Services {
             feed_cache_ttl,
             outbox.clone(),
             notifications.clone(),
+            limits.clone(),
         ));
         let media = Arc::new(media::Media::new(ports.clone(), ids.clone(), media));
         let chat = Arc::new(chat::Chat::new(
@@ -128,6 +136,7 @@ impl Services {
             outbox.clone(),
             notifications.clone(),
             chat,
+            limits.clone(),
         ));
         let accounts = Arc::new(Accounts::new(
             ports.clone(),
@@ -136,6 +145,7 @@ impl Services {
             users.clone(),
             auth,
             outbox.clone(),
+            limits.clone(),
         ));
         Services {
             accounts,
@@ -147,6 +157,7 @@ impl Services {
             outbox,
             chat,
             verifier,
+            limits,
             ports,
         }
     }
