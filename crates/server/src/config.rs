@@ -63,7 +63,15 @@ pub struct Settings {
     pub refresh_token_ttl_days: u64,
     pub login_window_secs: u64,
     pub login_max_per_ip: u64,
+    /// Attempts per account from one address before each further one waits.
     pub login_max_per_account: u64,
+    /// Attempts per account from all its unknown addresses before each
+    /// further one waits.
+    pub login_max_per_account_global: u64,
+    /// The first login wait; it doubles with each further attempt.
+    pub login_delay_base_secs: u64,
+    /// The longest login wait.
+    pub login_delay_max_secs: u64,
     pub avatar_max_bytes: usize,
     /// Largest post media upload, bytes.
     pub media_max_bytes: usize,
@@ -156,6 +164,9 @@ impl Default for Settings {
             login_window_secs: 15 * 60,
             login_max_per_ip: 100,
             login_max_per_account: 10,
+            login_max_per_account_global: 50,
+            login_delay_base_secs: 1,
+            login_delay_max_secs: 15 * 60,
             avatar_max_bytes: 5 * 1024 * 1024,
             media_max_bytes: 10 * 1024 * 1024,
             media_unattached_ttl_secs: 24 * 3600,
@@ -369,6 +380,12 @@ impl Settings {
             ("login_window_secs", self.login_window_secs),
             ("login_max_per_ip", self.login_max_per_ip),
             ("login_max_per_account", self.login_max_per_account),
+            (
+                "login_max_per_account_global",
+                self.login_max_per_account_global,
+            ),
+            ("login_delay_base_secs", self.login_delay_base_secs),
+            ("login_delay_max_secs", self.login_delay_max_secs),
             ("media_unattached_ttl_secs", self.media_unattached_ttl_secs),
             (
                 "media_cleanup_interval_secs",
