@@ -378,7 +378,16 @@ where
         move |s: SocketRef<A>, TryData(data): TryData<Value>, ack: AckSender<A>| {
             let (st, f) = (st.clone(), f.clone());
             async move {
-                let result = match payload::<T>(data) {
+                // send-message has the chat service's own rate.
+                let limited = match event {
+                    "send-message" => Ok(()),
+                    _ => {
+                        let limits = &st.services.limits;
+                        let action = starling_services::Action::SocketEvent;
+                        limits.check(action, &me.to_string()).await
+                    }
+                };
+                let result = match limited.and_then(|()| payload::<T>(data)) {
                     Ok(p) => f(st, s, me, p).await,
                     Err(e) => Err(e),
                 };

@@ -112,7 +112,8 @@ async fn run_seed(
 
 impl SpawnedServer {
     /// Starts `binary serve --bind 127.0.0.1:PORT --data-dir DIR` with
-    /// `STARLING_LOG=warn` and waits until `GET /health` answers 200.
+    /// `STARLING_LOG=warn` and `STARLING_WRITE_LIMITS=false`, and waits until
+    /// `GET /health` answers 200.
     pub async fn start(binary: &Path, startup_timeout: Duration) -> anyhow::Result<Self> {
         let (server, _) =
             Self::start_with(binary, startup_timeout, &SpawnOptions::default()).await?;
@@ -146,6 +147,9 @@ impl SpawnedServer {
             .arg(&bind)
             .arg("--data-dir")
             .arg(&data_dir)
+            // A benchmark drives many writes from few users and one address:
+            // the per-user write limits would measure themselves instead.
+            .env("STARLING_WRITE_LIMITS", "false")
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("STARLING_LOG", "warn")
             .stdin(Stdio::null())
@@ -264,7 +268,8 @@ impl SpawnedServer {
 /// Which server a scenario measures: one already listening, or one it starts.
 #[derive(clap::Args)]
 pub struct ServerArgs {
-    /// Where the Starling server listens
+    /// Where the Starling server listens (start it with STARLING_WRITE_LIMITS=false:
+    /// the write limits would refuse a benchmark's load; --spawn does that)
     #[arg(
         long,
         default_value = "http://127.0.0.1:8080",

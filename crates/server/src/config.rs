@@ -5,11 +5,13 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use starling_services::images::JOB_WORST_CASE as IMAGE_JOB_WORST_CASE;
+use starling_services::{LimitSettings, Rate};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -62,7 +64,15 @@ pub struct Settings {
     pub refresh_token_ttl_days: u64,
     pub login_window_secs: u64,
     pub login_max_per_ip: u64,
+    /// Attempts per account from one address before each further one waits.
     pub login_max_per_account: u64,
+    /// Attempts per account from all its unknown addresses before each
+    /// further one waits.
+    pub login_max_per_account_global: u64,
+    /// The first login wait; it doubles with each further attempt.
+    pub login_delay_base_secs: u64,
+    /// The longest login wait.
+    pub login_delay_max_secs: u64,
     pub avatar_max_bytes: usize,
     /// Largest post media upload, bytes.
     pub media_max_bytes: usize,
@@ -125,6 +135,22 @@ pub struct Settings {
     /// Bearer token for `/metrics` and `/ready`'s details; without it they
     /// are shown only to requests from this host.
     pub ops_token: Option<String>,
+    /// Whether the `limit_*` write limits apply (off: none of them).
+    pub write_limits: bool,
+    /// Registrations per client address, e.g. `10/h`; `off` for none.
+    pub limit_register: String,
+    /// Posts per user, e.g. `30/min`.
+    pub limit_posts: String,
+    /// Comments per user.
+    pub limit_comments: String,
+    /// Loves and unloves per user.
+    pub limit_loves: String,
+    /// Follows and unfollows per user.
+    pub limit_follows: String,
+    /// Chat groups created per user.
+    pub limit_chat_groups: String,
+    /// Socket events per user (all but `send-message`, which has the chat rate).
+    pub limit_socket_events: String,
 }
 
 impl Default for Settings {
@@ -158,6 +184,9 @@ impl Default for Settings {
             login_window_secs: 15 * 60,
             login_max_per_ip: 100,
             login_max_per_account: 10,
+            login_max_per_account_global: 50,
+            login_delay_base_secs: 1,
+            login_delay_max_secs: 15 * 60,
             avatar_max_bytes: 5 * 1024 * 1024,
             media_max_bytes: 10 * 1024 * 1024,
             media_unattached_ttl_secs: 24 * 3600,
@@ -186,6 +215,14 @@ impl Default for Settings {
             request_timeout_secs: 60,
             max_connections: 10_000,
             ops_token: None,
+            write_limits: true,
+            limit_register: "10/h".into(),
+            limit_posts: "30/min".into(),
+            limit_comments: "60/min".into(),
+            limit_loves: "300/min".into(),
+            limit_follows: "100/min".into(),
+            limit_chat_groups: "20/h".into(),
+            limit_socket_events: "20/s".into(),
         }
     }
 }
@@ -370,6 +407,12 @@ impl Settings {
             ("login_window_secs", self.login_window_secs),
             ("login_max_per_ip", self.login_max_per_ip),
             ("login_max_per_account", self.login_max_per_account),
+            (
+                "login_max_per_account_global",
+                self.login_max_per_account_global,
+            ),
+            ("login_delay_base_secs", self.login_delay_base_secs),
+            ("login_delay_max_secs", self.login_delay_max_secs),
             ("media_unattached_ttl_secs", self.media_unattached_ttl_secs),
             (
                 "media_cleanup_interval_secs",
@@ -410,7 +453,27 @@ impl Settings {
         if self.body_limit_bytes < 1024 {
             return Err(bad("body_limit_bytes", "must be at least 1024"));
         }
+        self.write_limits()?;
         Ok(())
+    }
+
+    /// The write limits, parsed (every one `None` when `write_limits` is off).
+    pub fn write_limits(&self) -> Result<LimitSettings, ConfigError> {
+        let rate = |name: &str, v: &str| parse_rate(v).map_err(|m| bad(name, m));
+        let parsed = LimitSettings {
+            register: rate("limit_register", &self.limit_register)?,
+            post: rate("limit_posts", &self.limit_posts)?,
+            comment: rate("limit_comments", &self.limit_comments)?,
+            love: rate("limit_loves", &self.limit_loves)?,
+            follow: rate("limit_follows", &self.limit_follows)?,
+            chat_group: rate("limit_chat_groups", &self.limit_chat_groups)?,
+            socket_event: rate("limit_socket_events", &self.limit_socket_events)?,
+        };
+        Ok(if self.write_limits {
+            parsed
+        } else {
+            LimitSettings::off()
+        })
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -540,6 +603,44 @@ impl Settings {
     }
 }
 
+/// `COUNT/WINDOW` (`30/min`, `10/h`, `20/s`, `100/10s`, `5/2h`), or `off`.
+pub fn parse_rate(v: &str) -> Result<Option<Rate>, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let usage = || format!("'{v}' is not a rate like 30/min, 10/h, 20/s or off");
+    let (count, window) = v.split_once('/').ok_or_else(usage)?;
+    let count: u64 = count.trim().parse().map_err(|_| usage())?;
+    if count == 0 {
+        return Err(format!("'{v}' allows nothing; use off for no limit"));
+    }
+    let window = window.trim();
+    let unit_at = window
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(usage)?;
+    let (n, unit) = window.split_at(unit_at);
+    let n: u64 = if n.is_empty() {
+        1
+    } else {
+        n.parse().map_err(|_| usage())?
+    };
+    let unit_secs = match unit {
+        "s" | "sec" => 1,
+        "m" | "min" => 60,
+        "h" | "hour" => 3600,
+        "d" | "day" => 86_400,
+        _ => return Err(usage()),
+    };
+    if n == 0 {
+        return Err(usage());
+    }
+    Ok(Some(Rate::per(
+        count,
+        Duration::from_secs(n.saturating_mul(unit_secs)),
+    )))
+}
+
 /// Query parameter names that carry secrets (`password`, `sslpassword`,
 /// `auth_token`, `secret_key`, `X-Amz-Signature`, ...), compared in lower case.
 const SECRET_PARAMS: [&str; 8] = [
@@ -643,6 +744,42 @@ mod tests {
             assert_eq!(e.setting, setting, "{toml}: {e}");
             assert!(e.to_string().contains(&format!("`{setting}`")), "{e}");
         }
+    }
+
+    #[test]
+    fn rates_parse_or_name_the_setting() {
+        let r = |v| parse_rate(v).unwrap();
+        assert_eq!(r("30/min"), Some(Rate::per(30, Duration::from_secs(60))));
+        assert_eq!(r("10/h"), Some(Rate::per(10, Duration::from_secs(3600))));
+        assert_eq!(r("100/10s"), Some(Rate::per(100, Duration::from_secs(10))));
+        assert_eq!(r(" off "), None);
+        for bad in [
+            "",
+            "30",
+            "0/min",
+            "30/",
+            "30/0s",
+            "30/fortnight",
+            "x/s",
+            "-1/s",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "limit_posts = \"lots\"").unwrap();
+        let e = load_from(Some(&file), &Overrides::default(), no_env()).unwrap_err();
+        assert_eq!(e.setting, "limit_posts");
+        let s = Settings {
+            write_limits: false,
+            ..Settings::default()
+        };
+        assert_eq!(s.write_limits().unwrap(), LimitSettings::off());
+        assert_eq!(
+            Settings::default().write_limits().unwrap(),
+            LimitSettings::default(),
+            "the settings' defaults are the services' defaults"
+        );
     }
 
     #[test]

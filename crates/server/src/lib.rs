@@ -282,6 +282,9 @@ impl Server {
                     login_window: Duration::from_secs(settings.login_window_secs),
                     login_max_per_ip: settings.login_max_per_ip,
                     login_max_per_account: settings.login_max_per_account,
+                    login_max_per_account_global: settings.login_max_per_account_global,
+                    login_delay_base: Duration::from_secs(settings.login_delay_base_secs),
+                    login_delay_max: Duration::from_secs(settings.login_delay_max_secs),
                     avatar_max_bytes: settings.avatar_max_bytes,
                     user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
                 },
@@ -302,6 +305,7 @@ impl Server {
                     rate_burst: settings.chat_rate_burst.max(1.0),
                     presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
                 },
+                limits: settings.write_limits()?,
             },
             Some(push),
         );

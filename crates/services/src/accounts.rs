@@ -14,6 +14,7 @@ use starling_core::model::{NewUser, RefreshTokenRecord, RotateOutcome};
 use starling_core::types::{DisplayName, Email, Password, Username};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
+use crate::limits::{Action, Backoff, RateLimits, hashed_key};
 use crate::outbox::Outbox;
 use crate::sessions::{Ended, Sessions};
 use crate::users::{UserView, Users};
@@ -23,9 +24,20 @@ use crate::{JwtKeys, Ports, passwords};
 pub struct AuthSettings {
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How long login counters live.
     pub login_window: Duration,
+    /// Attempts per client address per window; past it, 429 until the window ends.
     pub login_max_per_ip: u64,
+    /// Attempts per account from one address before each further one waits
+    /// (a success there resets it).
     pub login_max_per_account: u64,
+    /// Attempts per account from all its unknown addresses together before
+    /// each further one waits; addresses it signed in from are exempt.
+    pub login_max_per_account_global: u64,
+    /// The first wait; it doubles with each further attempt.
+    pub login_delay_base: Duration,
+    /// The longest wait.
+    pub login_delay_max: Duration,
     pub avatar_max_bytes: usize,
     /// How long a user record may be served from the cache; zero disables it.
     pub user_cache_ttl: Duration,
@@ -39,6 +51,9 @@ impl Default for AuthSettings {
             login_window: Duration::from_secs(15 * 60),
             login_max_per_ip: 100,
             login_max_per_account: 10,
+            login_max_per_account_global: 50,
+            login_delay_base: Duration::from_secs(1),
+            login_delay_max: Duration::from_secs(15 * 60),
             avatar_max_bytes: 5 * 1024 * 1024,
             user_cache_ttl: Duration::from_secs(30),
         }
@@ -54,6 +69,8 @@ pub struct Session {
 }
 
 pub struct RegisterInput {
+    /// The client's address: registrations are limited per address.
+    pub client_ip: String,
     pub username: String,
     pub email: String,
     pub password: String,
@@ -69,7 +86,14 @@ pub struct Accounts {
     hashing: passwords::Hashing,
     outbox: Arc<Outbox>,
     sessions: Arc<Sessions>,
+    limits: Arc<RateLimits>,
 }
+
+/// Longest login name: an email address is at most 254 characters.
+pub const LOGIN_MAX_CHARS: usize = 254;
+/// How long an address a user signed in from stays known (exempt from the
+/// account's all-addresses limit).
+const KNOWN_ADDRESS_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 fn new_refresh_token() -> (String, Vec<u8>) {
     let mut raw = [0u8; 32];
@@ -100,6 +124,7 @@ impl Accounts {
         settings: AuthSettings,
         outbox: Arc<Outbox>,
         sessions: Arc<Sessions>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Accounts {
             ports,
@@ -109,6 +134,7 @@ impl Accounts {
             settings,
             outbox,
             sessions,
+            limits,
             hashing: passwords::Hashing::new(),
         }
     }
@@ -130,6 +156,9 @@ impl Accounts {
         let (Some(username), Some(email), Some(password)) = (username, email, password) else {
             return Err(Error::internal("validated fields missing"));
         };
+        self.limits
+            .check(Action::Register, &input.client_ip)
+            .await?;
         let password_hash = passwords::hash(&self.hashing, password).await?;
         let id = UserId(self.ids.next());
         let record = self
@@ -153,34 +182,71 @@ impl Accounts {
         self.start_session(record.id, family).await
     }
 
+    /// Signs in by username or email.
+    ///
+    /// Guessing is slowed in three layers, all counted in the cache (so they
+    /// hold across nodes) under hashed keys:
+    /// 1. per client address, a hard cap per window, checked first: an
+    ///    address over it creates no other key and reaches no database;
+    /// 2. per (account, address): `login_max_per_account` attempts, then
+    ///    progressive delays (Retry-After doubling up to a cap). A success
+    ///    resets it. Attempts from another address have their own count, so
+    ///    an attacker cannot lock the owner out;
+    /// 3. per account across every address it never signed in from:
+    ///    `login_max_per_account_global` attempts, then progressive delays
+    ///    (slows a distributed guesser; never a lock, and the owner's known
+    ///    addresses are exempt).
+    ///
+    /// The account is the resolved one (its username and email share the
+    /// counts); a login that names no account is counted by its text, with
+    /// the same limits, so the answers do not tell which names exist.
     pub async fn login(&self, login: &str, password: &str, client_ip: &str) -> Result<Session> {
         let login = login.trim().to_lowercase();
         if login.is_empty() {
             return Err(Error::field("login", "is required"));
         }
+        if login.chars().count() > LOGIN_MAX_CHARS {
+            return Err(Error::field(
+                "login",
+                format!("must be at most {LOGIN_MAX_CHARS} characters"),
+            ));
+        }
         if password.is_empty() {
             return Err(Error::field("password", "is required"));
         }
-        let window = self.settings.login_window;
-        let (per_ip, ip_left) = self
-            .ports
-            .cache
-            .incr_window(&format!("ratelimit:login:ip:{client_ip}"), window)
+        let s = &self.settings;
+        let cache = self.ports.cache.as_ref();
+        let (per_ip, ip_left) = cache
+            .incr_window(&hashed_key("ratelimit:login:ip", client_ip), s.login_window)
             .await?;
-        let account_key = format!("ratelimit:login:account:{login}");
-        let (per_account, account_left) =
-            self.ports.cache.incr_window(&account_key, window).await?;
-        if per_ip > self.settings.login_max_per_ip {
+        if per_ip > s.login_max_per_ip {
             return Err(Error::RateLimited {
                 retry_after: ip_left,
             });
         }
-        if per_account > self.settings.login_max_per_account {
-            return Err(Error::RateLimited {
-                retry_after: account_left,
-            });
-        }
         let creds = self.ports.users.credentials(&login).await?;
+        let subject = match &creds {
+            Some(c) => format!("user:{}", c.id),
+            None => format!("name:{login}"),
+        };
+        let pair_key = hashed_key("ratelimit:login:pair", &format!("{subject}\n{client_ip}"));
+        let known_key = hashed_key("login:known", &format!("{subject}\n{client_ip}"));
+        let pair = Backoff {
+            free: s.login_max_per_account,
+            window: s.login_window,
+            base: s.login_delay_base,
+            max: s.login_delay_max,
+        };
+        pair.attempt(cache, &pair_key).await?;
+        if cache.get(&known_key).await?.is_none() {
+            let account = Backoff {
+                free: s.login_max_per_account_global,
+                ..pair
+            };
+            account
+                .attempt(cache, &hashed_key("ratelimit:login:account", &subject))
+                .await?;
+        }
         let (id, stored) = match creds {
             Some(c) => (Some(c.id), Some(c.password_hash)),
             None => (None, None),
@@ -189,8 +255,16 @@ impl Accounts {
         let Some(id) = id.filter(|_| ok) else {
             return Err(invalid_credentials());
         };
-        // A successful login clears the account's count of attempts.
-        self.ports.cache.delete(&account_key).await?;
+        // This address is the owner's now: its count starts over, and the
+        // all-addresses limit no longer applies to it.
+        pair.reset(cache, &pair_key).await?;
+        cache
+            .set(
+                &known_key,
+                bytes::Bytes::from_static(b"1"),
+                KNOWN_ADDRESS_TTL,
+            )
+            .await?;
         let family = TokenFamilyId(self.ids.next());
         self.start_session(id, family).await
     }

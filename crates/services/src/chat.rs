@@ -21,6 +21,7 @@ use starling_core::{Error, IdGenerator, MessageId, Result, RoomId, Timestamp, Us
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Ports;
+use crate::limits::{Action, RateLimits};
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
 use crate::users::{Page, Users};
@@ -140,6 +141,7 @@ pub struct Chat {
     outbox: Arc<Outbox>,
     notifications: Arc<Notifications>,
     settings: ChatSettings,
+    limits: Arc<RateLimits>,
     buckets: Mutex<HashMap<UserId, Bucket>>,
     /// Sockets per user on this node.
     online: Mutex<HashMap<UserId, usize>>,
@@ -222,6 +224,7 @@ impl Chat {
         outbox: Arc<Outbox>,
         notifications: Arc<Notifications>,
         settings: ChatSettings,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Chat {
             ports,
@@ -230,6 +233,7 @@ impl Chat {
             outbox,
             notifications,
             settings,
+            limits,
             buckets: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
             writer: std::sync::OnceLock::new(),
@@ -407,6 +411,9 @@ impl Chat {
                 format!("no user with id {missing}"),
             ));
         }
+        self.limits
+            .check(Action::ChatGroup, &me.to_string())
+            .await?;
         let now = Timestamp::now();
         let room = RoomRecord {
             id: RoomId(self.ids.next()),

@@ -6,6 +6,7 @@ mod cached;
 pub mod chat;
 pub mod images;
 pub mod jwt;
+pub mod limits;
 pub mod mail;
 pub mod media;
 pub mod notifications;
@@ -28,6 +29,7 @@ use starling_core::{IdGenerator, Result, Timestamp};
 
 pub use accounts::{Accounts, AuthSettings, Session};
 pub use jwt::{JwtKeys, TokenVerifier};
+pub use limits::{Action, LimitSettings, Rate, RateLimits};
 pub use media::MediaSettings;
 pub use timeline::{FeedSettings, Timelines};
 pub use users::{UserView, Users};
@@ -65,6 +67,7 @@ pub struct Services {
     pub chat: Arc<chat::Chat>,
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
+    pub limits: Arc<RateLimits>,
     pub ports: Ports,
 }
 
@@ -74,6 +77,7 @@ pub struct Settings {
     pub feed: FeedSettings,
     pub media: MediaSettings,
     pub chat: chat::ChatSettings,
+    pub limits: LimitSettings,
 }
 
 impl Services {
@@ -94,7 +98,9 @@ impl Services {
             feed,
             media,
             chat,
+            limits,
         } = settings;
+        let limits = Arc::new(RateLimits::new(ports.cache.clone(), limits));
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
         let sessions = Arc::new(sessions::Sessions::new(
             ports.cache.clone(),
@@ -123,6 +129,7 @@ impl Services {
             timelines.clone(),
             outbox.clone(),
             notifications.clone(),
+            limits.clone(),
         ));
         let posts = Arc::new(posts::Posts::new(
             ports.clone(),
@@ -132,6 +139,7 @@ impl Services {
             feed_cache_ttl,
             outbox.clone(),
             notifications.clone(),
+            limits.clone(),
         ));
         let media = Arc::new(media::Media::new(
             ports.clone(),
@@ -146,6 +154,7 @@ impl Services {
             outbox.clone(),
             notifications.clone(),
             chat,
+            limits.clone(),
         ));
         let accounts = Arc::new(Accounts::new(
             ports.clone(),
@@ -155,6 +164,7 @@ impl Services {
             auth,
             outbox.clone(),
             sessions.clone(),
+            limits.clone(),
         ));
         Services {
             accounts,
@@ -167,6 +177,7 @@ impl Services {
             chat,
             verifier,
             sessions,
+            limits,
             ports,
         }
     }

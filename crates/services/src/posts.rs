@@ -14,6 +14,7 @@ use starling_core::model::{
 use starling_core::types::Limit;
 use starling_core::{CommentId, Error, IdGenerator, MediaId, PostId, Result, Timestamp, UserId};
 
+use crate::limits::{Action, RateLimits};
 use crate::media::MAX_MEDIA_PER_POST;
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
@@ -103,6 +104,7 @@ pub struct Posts {
     cache_ttl: Duration,
     outbox: Arc<Outbox>,
     notifications: Arc<Notifications>,
+    limits: Arc<RateLimits>,
 }
 
 /// A post as kept in the cache port: everything but the viewer's own state.
@@ -136,6 +138,7 @@ const LOVES_CACHED_MAX: u32 = 5000;
 impl Posts {
     /// `cache_ttl` bounds how long a cached post may be served (zero disables
     /// the cache); every write to a post (text, counts, deletion) invalidates it.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: Ports,
         ids: Arc<IdGenerator>,
@@ -144,6 +147,7 @@ impl Posts {
         cache_ttl: Duration,
         outbox: Arc<Outbox>,
         notifications: Arc<Notifications>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Posts {
             ports,
@@ -153,6 +157,7 @@ impl Posts {
             cache_ttl,
             outbox,
             notifications,
+            limits,
         }
     }
 
@@ -183,6 +188,7 @@ impl Posts {
         if let Some(k) = &idempotency_key {
             check_idempotency_key(k)?;
         }
+        self.limits.check(Action::Post, &author.to_string()).await?;
         let mentions = self.resolve_mentions(&text).await?;
         let tags = text::tags(&text, MAX_TAGS);
         let id = PostId(self.ids.next());
@@ -348,6 +354,8 @@ impl Posts {
     }
 
     pub async fn love(&self, user: UserId, target: LoveTarget, on: bool) -> Result<()> {
+        // Unloves count too: each love after one notifies (and pushes) again.
+        self.limits.check(Action::Love, &user.to_string()).await?;
         let r = if on {
             let event = self.outbox.event(&match target {
                 LoveTarget::Post(post) => DomainEvent::PostLoved { actor: user, post },
@@ -432,6 +440,9 @@ impl Posts {
         parent: Option<CommentId>,
     ) -> Result<CommentView> {
         check_text(&text, COMMENT_MAX_CHARS, false)?;
+        self.limits
+            .check(Action::Comment, &author.to_string())
+            .await?;
         let id = CommentId(self.ids.next());
         let event = self.outbox.event(&DomainEvent::CommentCreated {
             actor: author,

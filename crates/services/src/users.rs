@@ -16,6 +16,7 @@ use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
 use crate::Ports;
 use crate::images;
+use crate::limits::{Action, RateLimits};
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
 use crate::timeline::Timelines;
@@ -51,6 +52,7 @@ pub struct Users {
     outbox: Arc<Outbox>,
     notifications: Arc<Notifications>,
     images: images::ImageGate,
+    limits: Arc<RateLimits>,
 }
 
 /// A user record as kept in the cache port (read-through, by id).
@@ -113,6 +115,7 @@ fn user_key(id: UserId) -> String {
 impl Users {
     /// `cache_ttl` bounds how long a cached user may be served; zero disables
     /// the cache. Every write that changes a user row invalidates its entry.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: Ports,
         ids: Arc<IdGenerator>,
@@ -121,6 +124,7 @@ impl Users {
         timelines: Arc<Timelines>,
         outbox: Arc<Outbox>,
         notifications: Arc<Notifications>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         let AvatarIntake {
             max_bytes: avatar_max_bytes,
@@ -135,6 +139,7 @@ impl Users {
             timelines,
             outbox,
             notifications,
+            limits,
         }
     }
 
@@ -321,6 +326,7 @@ impl Users {
                 "you cannot follow yourself",
             ));
         }
+        self.limits.check(Action::Follow, &me.to_string()).await?;
         let event = self.outbox.event(&DomainEvent::Followed {
             actor: me,
             followee: target,
@@ -348,6 +354,8 @@ impl Users {
                 "you cannot follow yourself",
             ));
         }
+        // Unfollows count too: each follow after one notifies again.
+        self.limits.check(Action::Follow, &me.to_string()).await?;
         let r = self.ports.follows.unfollow(me, target).await;
         self.invalidate(&[me, target]).await;
         if r? {

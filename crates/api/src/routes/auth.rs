@@ -138,15 +138,18 @@ fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: b
         (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Too many registrations from this address; see Retry-After", body = ErrorBody),
     ))]
 pub async fn register(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Response> {
     let s = st
         .services
         .accounts
         .register(RegisterInput {
+            client_ip: ip,
             username: req.username,
             email: req.email,
             password: req.password,

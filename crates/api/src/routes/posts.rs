@@ -75,6 +75,7 @@ async fn feed_response(
         (status = 404, description = "An upload in `mediaIds` does not exist (or was cleaned up)", body = ErrorBody),
         (status = 409, description = "`media_already_attached`: an upload belongs to another post", body = ErrorBody),
         (status = 422, description = "`text_required`, `text_too_long` or `too_many_media`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody),
     ))]
 pub async fn create_post(
     State(st): State<AppState>,
@@ -223,7 +224,7 @@ async fn love(st: &AppState, me: UserId, target: LoveTarget, on: bool) -> ApiRes
 /// Love a post (idempotent).
 #[utoipa::path(put, path = "/api/posts/{id}/love", tag = "posts",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
-    responses((status = 200, description = "The post with its count", body = Post), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The post with its count", body = Post), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody)))]
 pub async fn love_post(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
@@ -235,7 +236,7 @@ pub async fn love_post(
 /// Take back a love (idempotent).
 #[utoipa::path(delete, path = "/api/posts/{id}/love", tag = "posts",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Post), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Post), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody)))]
 pub async fn unlove_post(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
@@ -284,6 +285,7 @@ fn comment_page(st: &AppState, p: &Page<starling_services::posts::CommentView>) 
         (status = 401, body = ErrorBody),
         (status = 404, description = "The post or the parent comment is gone", body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody),
     ))]
 pub async fn create_comment(
     State(st): State<AppState>,
@@ -379,7 +381,7 @@ pub async fn delete_comment(
 /// Love a comment (idempotent).
 #[utoipa::path(put, path = "/api/comments/{id}/love", tag = "comments",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Comment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Comment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody)))]
 pub async fn love_comment(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
@@ -391,7 +393,7 @@ pub async fn love_comment(
 /// Take back a love from a comment (idempotent).
 #[utoipa::path(delete, path = "/api/comments/{id}/love", tag = "comments",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = Comment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Comment), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody)))]
 pub async fn unlove_comment(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,

@@ -72,6 +72,7 @@ pub async fn get_user_by_username(
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, description = "`cannot_follow_self`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody),
     ))]
 pub async fn follow(
     State(st): State<AppState>,
@@ -91,6 +92,7 @@ pub async fn follow(
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 422, description = "`cannot_follow_self`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody),
     ))]
 pub async fn unfollow(
     State(st): State<AppState>,

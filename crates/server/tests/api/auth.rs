@@ -4,7 +4,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, Resp, TestApp};
 
 backend_tests!(
     register_answers_201_with_a_session_and_browser_cookies,
@@ -13,6 +13,12 @@ backend_tests!(
     login_accepts_username_or_email_and_hides_which_part_was_wrong,
     login_is_rate_limited_per_account,
     login_is_rate_limited_per_ip,
+    login_names_longer_than_an_email_address_are_refused,
+    username_and_email_share_one_login_count_and_unknown_names_look_alike,
+    failures_from_one_address_do_not_block_the_owner_at_another,
+    login_delays_grow_and_then_let_the_right_password_in,
+    an_address_over_its_limit_counts_nothing_for_the_account,
+    the_all_addresses_count_slows_strangers_but_not_known_addresses,
     refresh_rotates_and_a_reused_token_revokes_the_family,
     refresh_by_cookie_needs_the_csrf_header,
     logout_revokes_the_refresh_token_and_clears_cookies,
@@ -247,6 +253,199 @@ async fn login_is_rate_limited_per_ip(b: Backend) {
         .await;
     r.assert_error(429, "rate_limited");
     assert!(r.header("retry-after").is_some());
+}
+
+/// Logs in from `address` (the server trusts `X-Forwarded-For`).
+async fn login_from(app: &TestApp, address: &str, login: &str, password: &str) -> Resp {
+    app.send(
+        app.request(Method::POST, "/api/auth/login", None)
+            .header("x-forwarded-for", address)
+            .json(&json!({"login": login, "password": password})),
+    )
+    .await
+}
+
+fn retry_after(r: &Resp) -> u64 {
+    r.header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("Retry-After in seconds")
+}
+
+async fn login_names_longer_than_an_email_address_are_refused(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    for len in [255, 60_000] {
+        let r = app
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"login": "a".repeat(len), "password": "whatever1"}),
+            )
+            .await;
+        r.assert_error(400, "validation_failed");
+        assert!(r.body["error"]["fields"]["login"].is_string(), "{}", r.text);
+    }
+    // 254 characters is still a login (of nobody).
+    app.post(
+        "/api/auth/login",
+        None,
+        json!({"login": format!("{}@example.org", "a".repeat(242)), "password": "whatever1"}),
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
+}
+
+async fn username_and_email_share_one_login_count_and_unknown_names_look_alike(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.trust_proxy = true;
+        s.login_max_per_account = 3;
+    })
+    .await;
+    let u = app.register("frank").await;
+    let email = u.email.to_uppercase();
+    // Three attempts by name and by email address: one account, one count.
+    let mut known = Vec::new();
+    for login in ["frank", email.as_str(), "Frank"] {
+        known.push(login_from(&app, "10.0.0.1", login, "wrong password").await);
+    }
+    let r = login_from(&app, "10.0.0.1", &u.email, &u.password).await;
+    r.assert_error(429, "rate_limited");
+    known.push(r);
+    // A name nobody has, and its would-be email, answer alike.
+    let mut unknown = Vec::new();
+    for login in ["ghost", "ghost", "ghost", "ghost"] {
+        unknown.push(login_from(&app, "10.0.0.1", login, "wrong password").await);
+    }
+    let statuses = |rs: &[Resp]| rs.iter().map(|r| r.status.as_u16()).collect::<Vec<_>>();
+    assert_eq!(statuses(&known), [401, 401, 401, 429]);
+    assert_eq!(statuses(&known), statuses(&unknown));
+    assert_eq!(known[0].text, unknown[0].text);
+    assert_eq!(retry_after(&known[3]), retry_after(&unknown[3]));
+}
+
+async fn failures_from_one_address_do_not_block_the_owner_at_another(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.trust_proxy = true;
+        s.login_max_per_account = 2;
+    })
+    .await;
+    let u = app.register("gina").await;
+    for _ in 0..2 {
+        login_from(&app, "203.0.113.9", "gina", "guess guess")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    // The guesser waits, even with the right password...
+    login_from(&app, "203.0.113.9", "gina", &u.password)
+        .await
+        .assert_error(429, "rate_limited");
+    login_from(&app, "203.0.113.9", &u.email, "guess again")
+        .await
+        .assert_error(429, "rate_limited");
+    // ...the owner, elsewhere, does not.
+    let r = login_from(&app, "198.51.100.7", "gina", &u.password).await;
+    assert_eq!(r.assert_status(200)["user"]["id"], u.id.as_str());
+}
+
+async fn login_delays_grow_and_then_let_the_right_password_in(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.trust_proxy = true;
+        s.login_max_per_account = 2;
+        s.login_delay_base_secs = 1;
+    })
+    .await;
+    let u = app.register("hank").await;
+    let here = "192.0.2.44";
+    for _ in 0..2 {
+        login_from(&app, here, "hank", "nope nope")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    let mut waits = Vec::new();
+    for _ in 0..2 {
+        let r = login_from(&app, here, "hank", "nope nope").await;
+        r.assert_error(429, "rate_limited");
+        let wait = retry_after(&r);
+        waits.push(wait);
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        // After the wait, one more guess is heard (and fails).
+        login_from(&app, here, "hank", "nope nope")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    // Slowed, never locked: after the wait the right password works.
+    let r = login_from(&app, here, "hank", &u.password).await;
+    r.assert_error(429, "rate_limited");
+    waits.push(retry_after(&r));
+    assert!(
+        waits.windows(2).all(|w| w[0] < w[1]),
+        "each wait is longer than the last: {waits:?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after(&r))).await;
+    login_from(&app, here, "hank", &u.password)
+        .await
+        .assert_status(200);
+    // And a success starts the count over.
+    for _ in 0..2 {
+        login_from(&app, here, "hank", "nope nope")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+}
+
+async fn an_address_over_its_limit_counts_nothing_for_the_account(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.trust_proxy = true;
+        s.login_max_per_ip = 2;
+        s.login_max_per_account_global = 2;
+    })
+    .await;
+    let u = app.register("ivy").await;
+    for name in ["x1", "x2"] {
+        login_from(&app, "10.9.9.9", name, "whatever1")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    // Refused by the address alone, before the account is counted...
+    for _ in 0..5 {
+        login_from(&app, "10.9.9.9", "ivy", "whatever1")
+            .await
+            .assert_error(429, "rate_limited");
+    }
+    // ...so the account's all-addresses allowance is untouched.
+    login_from(&app, "10.1.1.1", "ivy", "whatever1")
+        .await
+        .assert_error(401, "invalid_credentials");
+    login_from(&app, "10.2.2.2", "ivy", &u.password)
+        .await
+        .assert_status(200);
+}
+
+async fn the_all_addresses_count_slows_strangers_but_not_known_addresses(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.trust_proxy = true;
+        s.login_max_per_account_global = 3;
+    })
+    .await;
+    let u = app.register("jack").await;
+    // The owner signs in from home once (the first of the three): a known
+    // address from now on.
+    login_from(&app, "192.0.2.1", "jack", &u.password)
+        .await
+        .assert_status(200);
+    // Guesses from many addresses, each fresh.
+    for i in 0..2 {
+        login_from(&app, &format!("198.18.0.{i}"), "jack", "guess guess")
+            .await
+            .assert_error(401, "invalid_credentials");
+    }
+    let r = login_from(&app, "198.18.0.99", "jack", "guess guess").await;
+    r.assert_error(429, "rate_limited");
+    assert!(retry_after(&r) <= 60, "slowed, not locked: {}", r.text);
+    // At home the owner is not slowed.
+    login_from(&app, "192.0.2.1", "jack", &u.password)
+        .await
+        .assert_status(200);
 }
 
 async fn refresh_rotates_and_a_reused_token_revokes_the_family(b: Backend) {

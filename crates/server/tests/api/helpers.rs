@@ -198,6 +198,9 @@ impl TestApp {
             data_dir: data_dir.path().to_path_buf(),
             database_max_connections: 8,
             shutdown_timeout_secs: 5,
+            // Tests register many users from one address; the registration
+            // limit itself is tested with a small one.
+            limit_register: "100000/h".into(),
             ..Settings::default()
         };
         let mut pg_db = None;

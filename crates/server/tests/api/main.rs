@@ -10,6 +10,7 @@ mod bad_input;
 mod chat;
 mod delivery;
 mod feeds;
+mod limits;
 mod media;
 mod notifications;
 mod ops;
