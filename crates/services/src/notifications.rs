@@ -430,14 +430,17 @@ impl Notifications {
         errs.finish()?;
         self.ports
             .push_subscriptions
-            .save_push_subscription(&PushSubscriptionRecord {
-                id: PushSubscriptionId(self.ids.next()),
-                user_id: me,
-                endpoint: endpoint.to_owned(),
-                p256dh: p256dh.to_owned(),
-                auth: auth.to_owned(),
-                created_at: Timestamp::now(),
-            })
+            .save_push_subscription(
+                &PushSubscriptionRecord {
+                    id: PushSubscriptionId(self.ids.next()),
+                    user_id: me,
+                    endpoint: endpoint.to_owned(),
+                    p256dh: p256dh.to_owned(),
+                    auth: auth.to_owned(),
+                    created_at: Timestamp::now(),
+                },
+                usize::MAX,
+            )
             .await
     }
 
@@ -499,7 +502,7 @@ impl Notifications {
                         let _ = this
                             .ports
                             .push_subscriptions
-                            .delete_push_endpoint(&sub.endpoint)
+                            .delete_push_endpoint(user, &sub.endpoint)
                             .await;
                     }
                     Err(e) => tracing::warn!(error = %e, user_id = %user, "push failed"),
