@@ -72,6 +72,7 @@ pub struct Settings {
     pub feed: FeedSettings,
     pub media: MediaSettings,
     pub chat: chat::ChatSettings,
+    pub push: notifications::PushSettings,
 }
 
 impl Services {
@@ -92,6 +93,7 @@ impl Services {
             feed,
             media,
             chat,
+            push: push_settings,
         } = settings;
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
         let feed_cache_ttl = feed.post_cache_ttl;
@@ -101,6 +103,7 @@ impl Services {
             ports.clone(),
             ids.clone(),
             push,
+            push_settings,
         ));
         let users = Arc::new(Users::new(
             ports.clone(),
