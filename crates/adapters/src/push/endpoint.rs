@@ -73,8 +73,8 @@ fn v6_public(a: Ipv6Addr) -> bool {
     if s[0] & 0xe000 != 0x2000 {
         return false; // not global unicast 2000::/3
     }
-    let refused = (s[0] == 0x2001 && s[1] < 0x0200) // IETF 2001::/23 (Teredo, ...)
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+    // IETF 2001::/23 (Teredo, ...) and documentation 2001:db8::/32.
+    let refused = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
         || s[0] == 0x2002 // 6to4
         || (s[0] == 0x3fff && s[1] < 0x1000); // documentation 3fff::/20
     !refused
