@@ -25,6 +25,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -37,6 +38,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use starling_core::messaging::{PushOutcome, PushSender, PushTarget};
 use starling_core::{Error, Result};
+
+mod endpoint;
+pub use endpoint::{AllowedHost, Dns, SystemDns, is_public, parse_allowed_hosts};
+use endpoint::{EndpointPolicy, GuardedResolver, PlainResolver, Route};
 
 /// Length of an uncompressed P-256 point: `0x04 || x || y`.
 const POINT_LEN: usize = 65;
@@ -352,27 +357,21 @@ fn subscription_keys(target: &PushTarget) -> Result<([u8; POINT_LEN], [u8; AUTH_
     Ok((p256dh, auth))
 }
 
-/// Parses a push endpoint, returning it with its origin (the VAPID audience).
-/// Only `https` is used by real push services; `http` is allowed for local
-/// test services.
-fn endpoint_origin(endpoint: &str) -> Result<(url::Url, String)> {
-    let url = url::Url::parse(endpoint)
-        .map_err(|e| Error::field("endpoint", format!("is not a valid URL: {e}")))?;
-    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
-        return Err(Error::field(
-            "endpoint",
-            "must be an https:// URL (or http:// for a local push service)",
-        ));
-    }
-    let origin = url.origin().ascii_serialization();
-    Ok((url, origin))
+/// The origin of a push endpoint: the VAPID audience.
+fn origin(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
 }
 
-/// Checks what a browser sent as a subscription before it is stored: the
-/// endpoint is an http(s) URL and the keys have the right shape and lie on
-/// the curve. [`WebPushSender::send`] makes the same checks.
+/// Checks the shape of what a browser sent as a subscription: the endpoint is
+/// an http(s) URL and the keys have the right length and lie on the curve.
+/// Where the endpoint points is [`WebPushSender`]'s check
+/// ([`PushSender::check_endpoint`]).
 pub fn validate_target(target: &PushTarget) -> Result<()> {
-    endpoint_origin(&target.endpoint)?;
+    let url = url::Url::parse(&target.endpoint)
+        .map_err(|e| Error::field("endpoint", format!("is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(Error::field("endpoint", "must be an https:// URL"));
+    }
     let (p256dh, _) = subscription_keys(target)?;
     agreement::ParsedPublicKey::try_from(UnparsedPublicKey::new(&ECDH_P256, p256dh.as_slice()))
         .map_err(|_| Error::field("p256dh", "is not a point on P-256"))?;
@@ -411,19 +410,36 @@ impl Urgency {
 /// [`Error::Internal`] (the request itself is refused: bad VAPID signature,
 /// payload too large, ...). Error messages carry the status and the start of
 /// the push service's answer. Redirects are not followed.
+///
+/// Only `https` endpoints on public addresses are sent to, checked against
+/// the addresses actually connected to (see the `endpoint` module), unless
+/// the host is on the allow-list ([`WebPushSender::with_allowed_hosts`]);
+/// others fail with `invalid_endpoint` ([`Error::Unprocessable`]) before any
+/// request. No proxy is used: through one, the address check would not
+/// bind the connection.
 pub struct WebPushSender {
     signer: EcdsaKeyPair,
     public_key: String,
     subject: String,
-    client: reqwest::Client,
+    timeout: Duration,
+    policy: EndpointPolicy,
+    /// For endpoints off the allow-list: resolves to public addresses only.
+    guarded: reqwest::Client,
+    /// For allow-listed endpoints.
+    allowed: reqwest::Client,
     urgency: Option<Urgency>,
 }
 
-fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+fn http_client(
+    timeout: Duration,
+    resolver: impl reqwest::dns::Resolve + 'static,
+) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(resolver))
         .user_agent(concat!("starling/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::internal(format!("cannot build the push HTTP client: {e}")))
@@ -450,20 +466,47 @@ impl WebPushSender {
             &private_key.public,
         )
         .map_err(|e| Error::internal(format!("cannot load the VAPID key for signing: {e}")))?;
+        let dns: Arc<dyn Dns> = Arc::new(SystemDns);
         Ok(Self {
             signer,
             public_key: private_key.public_key(),
             subject,
-            client: http_client(DEFAULT_TIMEOUT)?,
+            timeout: DEFAULT_TIMEOUT,
+            guarded: http_client(DEFAULT_TIMEOUT, GuardedResolver(dns.clone()))?,
+            allowed: http_client(DEFAULT_TIMEOUT, PlainResolver(dns.clone()))?,
+            policy: EndpointPolicy {
+                allowed: Vec::new(),
+                dns,
+            },
             urgency: None,
         })
+    }
+
+    fn rebuild(mut self) -> Result<Self> {
+        let dns = &self.policy.dns;
+        self.guarded = http_client(self.timeout, GuardedResolver(dns.clone()))?;
+        self.allowed = http_client(self.timeout, PlainResolver(dns.clone()))?;
+        Ok(self)
     }
 
     /// Bounds each push request, connection included ([`DEFAULT_TIMEOUT`]
     /// otherwise).
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self> {
-        self.client = http_client(timeout)?;
-        Ok(self)
+        self.timeout = timeout;
+        self.rebuild()
+    }
+
+    /// Hosts pushed to whatever they resolve to, over `http` too: a private
+    /// push service, or a test's. Nothing else may be a private address.
+    pub fn with_allowed_hosts(mut self, hosts: Vec<AllowedHost>) -> Self {
+        self.policy.allowed = hosts;
+        self
+    }
+
+    /// Resolves endpoint hosts with `dns` instead of the system resolver.
+    pub fn with_dns(mut self, dns: Arc<dyn Dns>) -> Result<Self> {
+        self.policy.dns = dns;
+        self.rebuild()
     }
 
     /// Sends every message with this `Urgency` (none by default, which push
@@ -522,13 +565,18 @@ impl PushSender for WebPushSender {
         self.public_key.clone()
     }
 
+    async fn check_endpoint(&self, endpoint: &str) -> Result<()> {
+        self.policy.check(endpoint).await
+    }
+
     async fn send(
         &self,
         target: &PushTarget,
         payload: &[u8],
         ttl: Duration,
     ) -> Result<PushOutcome> {
-        let (url, origin) = endpoint_origin(&target.endpoint)?;
+        let (url, route) = self.policy.classify(&target.endpoint)?;
+        let origin = origin(&url);
         let (ua_public, auth) = subscription_keys(target)?;
 
         // A fresh key and salt for every message (RFC 8291 §3.1, RFC 8188 §2.1).
@@ -538,8 +586,11 @@ impl PushSender for WebPushSender {
         aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::internal("no randomness"))?;
         let body = encrypt(payload, &ua_public, &auth, &ephemeral, &salt)?;
 
-        let mut request = self
-            .client
+        let client = match route {
+            Route::Allowed => &self.allowed,
+            Route::Guarded => &self.guarded,
+        };
+        let mut request = client
             .post(url)
             .header("TTL", ttl.as_secs().to_string())
             .header("Content-Encoding", "aes128gcm")
@@ -549,9 +600,16 @@ impl PushSender for WebPushSender {
         if let Some(urgency) = self.urgency {
             request = request.header("Urgency", urgency.as_str());
         }
-        let response = request.send().await.map_err(|e| Error::Unavailable {
-            message: format!("push to {origin} failed: {e}"),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| match endpoint::refusal(&e) {
+                // The name resolved to a private address this time (rebinding).
+                Some(r) => endpoint::invalid(format!("push to {origin} refused: {r}")),
+                None => Error::Unavailable {
+                    message: format!("push to {origin} failed: {e}"),
+                },
+            })?;
 
         let status = response.status();
         if status.is_success() {
@@ -655,11 +713,9 @@ mod tests {
 
     #[test]
     fn origin_is_the_audience() {
-        let (_, o) = endpoint_origin("https://push.example.net:443/wpush/v2/abc?x=1").unwrap();
-        assert_eq!(o, "https://push.example.net");
-        let (_, o) = endpoint_origin("http://127.0.0.1:8123/p").unwrap();
-        assert_eq!(o, "http://127.0.0.1:8123");
-        assert!(endpoint_origin("ftp://push.example.net/x").is_err());
-        assert!(endpoint_origin("not a url").is_err());
+        let url = url::Url::parse("https://push.example.net:443/wpush/v2/abc?x=1").unwrap();
+        assert_eq!(origin(&url), "https://push.example.net");
+        let url = url::Url::parse("http://127.0.0.1:8123/p").unwrap();
+        assert_eq!(origin(&url), "http://127.0.0.1:8123");
     }
 }

@@ -14,13 +14,16 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
-use starling_adapters::push::MAX_PAYLOAD;
+use starling_adapters::push::{Dns, MAX_PAYLOAD, parse_allowed_hosts};
 use starling_adapters::{Urgency, VapidKey, WebPushSender};
 use starling_core::Error;
 use starling_core::messaging::{PushOutcome, PushSender, PushTarget};
@@ -88,8 +91,63 @@ fn check_vapid(headers: &HeaderMap, origin: &str, expected_key: &str) -> serde_j
     claims
 }
 
+/// A sender allowed to push to the test's push service on 127.0.0.1 (over
+/// http, as it serves).
 fn sender(key: &VapidKey) -> WebPushSender {
-    WebPushSender::new(key, SUBJECT.to_owned()).unwrap()
+    WebPushSender::new(key, SUBJECT.to_owned())
+        .unwrap()
+        .with_allowed_hosts(parse_allowed_hosts("127.0.0.1").unwrap())
+}
+
+/// A sender with no allow-list, as in production by default.
+fn strict_sender() -> WebPushSender {
+    WebPushSender::new(&VapidKey::generate().unwrap(), SUBJECT.to_owned()).unwrap()
+}
+
+fn is_invalid_endpoint(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Unprocessable {
+            code: "invalid_endpoint",
+            ..
+        }
+    )
+}
+
+/// Answers from a script: each lookup of a name takes the next answer, the
+/// last one repeating.
+struct ScriptedDns {
+    answers: Mutex<HashMap<String, Vec<Vec<IpAddr>>>>,
+    lookups: AtomicUsize,
+}
+
+impl ScriptedDns {
+    fn new(host: &str, answers: &[&[&str]]) -> Arc<Self> {
+        let answers = answers
+            .iter()
+            .map(|a| a.iter().map(|ip| ip.parse().unwrap()).collect())
+            .collect();
+        Arc::new(Self {
+            answers: Mutex::new(HashMap::from([(host.to_owned(), answers)])),
+            lookups: AtomicUsize::new(0),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Dns for ScriptedDns {
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let mut answers = self.answers.lock().unwrap();
+        match answers.get_mut(host) {
+            Some(a) if a.len() > 1 => Ok(a.remove(0)),
+            Some(a) => Ok(a[0].clone()),
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host}: no such name"),
+            )),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -364,6 +422,174 @@ async fn bad_subscriptions_are_refused() {
         );
     }
     starling_adapters::push::validate_target(&good).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Where pushes may go
+// ---------------------------------------------------------------------------
+
+/// Without an allow-list, nothing but https to a public address is pushed
+/// to: not the test's own push service on loopback, not the metadata
+/// service, not Redis on [::1], not private, CGNAT, unique-local or
+/// multicast addresses, however the address is spelled. Both the
+/// subscribe-time check and the send refuse, and no request is made.
+#[tokio::test]
+async fn private_and_plain_http_endpoints_are_refused() {
+    let service = PushService::start().await;
+    let port = service.origin.rsplit(':').next().unwrap().to_owned();
+    let sender = strict_sender();
+    let browser = Browser::new();
+    let (plain, plain_id) = service.endpoint(201);
+    let mut endpoints = vec![plain];
+    for host in [
+        "127.0.0.1",
+        "localhost", // a name: refused once resolved
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.0.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "100.64.0.1",
+        "224.0.0.1",
+        "255.255.255.255",
+        "2130706433", // 127.0.0.1 spelled as a number
+        "0x7f.1",
+        "[::1]",
+        "[::]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:169.254.169.254]",
+        "[fd00:ec2::254]",
+        "[fe80::1]",
+        "[ff02::1]",
+    ] {
+        endpoints.push(format!("https://{host}:{port}/push/201/{plain_id}"));
+    }
+    endpoints.push("https://[::1]:6379/".to_owned());
+    endpoints.push("https://169.254.169.254/latest/meta-data/".to_owned());
+    for endpoint in endpoints {
+        let err = sender.check_endpoint(&endpoint).await.unwrap_err();
+        assert!(is_invalid_endpoint(&err), "{endpoint}: {err:?}");
+        let err = sender
+            .send(
+                &browser.target(endpoint.clone()),
+                b"hi",
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_err();
+        assert!(is_invalid_endpoint(&err), "{endpoint}: {err:?}");
+    }
+    assert_eq!(service.count(&plain_id), 0, "nothing reached the service");
+
+    // Malformed ones are validation errors, as before.
+    for endpoint in ["ftp://push.example.net/x", "not a url", "https://"] {
+        let err = sender.check_endpoint(endpoint).await.unwrap_err();
+        assert!(
+            matches!(err, Error::Validation { .. }),
+            "{endpoint}: {err:?}"
+        );
+    }
+}
+
+/// The allow-list lets a listed host (and only on its port, when one is
+/// given) through, over http too.
+#[tokio::test]
+async fn the_allow_list_names_host_and_port() {
+    let service = PushService::start().await;
+    let addr = service.origin.strip_prefix("http://").unwrap().to_owned();
+    let browser = Browser::new();
+    let listed = strict_sender().with_allowed_hosts(parse_allowed_hosts(&addr).unwrap());
+    let (endpoint, id) = service.endpoint(201);
+    listed.check_endpoint(&endpoint).await.unwrap();
+    let outcome = listed
+        .send(&browser.target(endpoint), b"hi", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(outcome, PushOutcome::Accepted);
+    assert_eq!(service.count(&id), 1);
+
+    let other_port =
+        strict_sender().with_allowed_hosts(parse_allowed_hosts("127.0.0.1:1").unwrap());
+    let (endpoint, id) = service.endpoint(201);
+    let err = other_port.check_endpoint(&endpoint).await.unwrap_err();
+    assert!(is_invalid_endpoint(&err), "{err:?}");
+    let err = other_port
+        .send(&browser.target(endpoint), b"hi", Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(is_invalid_endpoint(&err), "{err:?}");
+    assert_eq!(service.count(&id), 0);
+}
+
+/// A name that resolved to a public address when the subscription was
+/// checked and to loopback when the push is sent (DNS rebinding) is refused
+/// at send time: the address connected to is the one checked.
+#[tokio::test]
+async fn a_name_rebound_to_a_private_address_is_refused_when_sending() {
+    let service = PushService::start().await;
+    let port = service.origin.rsplit(':').next().unwrap().to_owned();
+    let dns = ScriptedDns::new("push.rebind.test", &[&["8.8.8.8"], &["127.0.0.1"]]);
+    let sender = strict_sender().with_dns(dns.clone()).unwrap();
+    let (_, id) = service.endpoint(201);
+    let endpoint = format!("https://push.rebind.test:{port}/push/201/{id}");
+    sender.check_endpoint(&endpoint).await.unwrap();
+    let err = sender
+        .send(
+            &Browser::new().target(endpoint),
+            b"hi",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap_err();
+    assert!(is_invalid_endpoint(&err), "{err:?}");
+    assert!(err.to_string().contains("127.0.0.1"), "{err}");
+    assert_eq!(
+        dns.lookups.load(Ordering::SeqCst),
+        2,
+        "resolved once per use"
+    );
+    assert_eq!(service.count(&id), 0);
+
+    // One private address among public ones is enough to refuse.
+    let dns = ScriptedDns::new("push.mixed.test", &[&["8.8.8.8", "10.0.0.1"]]);
+    let sender = strict_sender().with_dns(dns).unwrap();
+    let err = sender
+        .check_endpoint("https://push.mixed.test/x")
+        .await
+        .unwrap_err();
+    assert!(is_invalid_endpoint(&err), "{err:?}");
+    // A name that does not resolve cannot be subscribed.
+    let err = sender
+        .check_endpoint("https://nowhere.test/x")
+        .await
+        .unwrap_err();
+    assert!(is_invalid_endpoint(&err), "{err:?}");
+}
+
+/// The connection goes to the address the sender's resolver returned: an
+/// allow-listed name only the scripted resolver knows reaches the service.
+#[tokio::test]
+async fn the_connection_uses_the_resolved_address() {
+    let service = PushService::start().await;
+    let port = service.origin.rsplit(':').next().unwrap().to_owned();
+    let dns = ScriptedDns::new("push.internal.test", &[&["127.0.0.1"]]);
+    let sender = strict_sender()
+        .with_dns(dns)
+        .unwrap()
+        .with_allowed_hosts(parse_allowed_hosts("push.internal.test").unwrap());
+    let (_, id) = service.endpoint(201);
+    let endpoint = format!("http://push.internal.test:{port}/push/201/{id}");
+    sender.check_endpoint(&endpoint).await.unwrap();
+    let outcome = sender
+        .send(
+            &Browser::new().target(endpoint),
+            b"hi",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, PushOutcome::Accepted);
+    assert_eq!(service.count(&id), 1);
 }
 
 #[test]

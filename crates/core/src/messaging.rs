@@ -117,6 +117,12 @@ pub trait PushSender: Send + Sync {
     /// The VAPID application server key browsers subscribe with (base64url,
     /// uncompressed P-256 point).
     fn public_key(&self) -> String;
+    /// Whether a subscription's endpoint may be pushed to, checked before it
+    /// is stored: `Validation` for a malformed URL, `Unprocessable`
+    /// (`invalid_endpoint`) for one pointing where pushes may not go (plain
+    /// http, private addresses). `send` checks again, against the address it
+    /// connects to.
+    async fn check_endpoint(&self, endpoint: &str) -> Result<()>;
     /// Any other failure (network, 5xx, 4xx but 404/410) is an `Err`.
     async fn send(&self, target: &PushTarget, payload: &[u8], ttl: Duration)
     -> Result<PushOutcome>;

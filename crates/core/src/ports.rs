@@ -386,11 +386,17 @@ pub trait NotificationStore: Send + Sync {
 
 #[async_trait]
 pub trait PushSubscriptionStore: Send + Sync {
-    /// Upserts by endpoint: a browser re-subscribing moves it to `user_id`.
+    /// Upserts by (`user_id`, `endpoint`): the same user registering an
+    /// endpoint again updates its keys and `created_at` (keeping its id);
+    /// another user registering it gets a row of their own. Afterwards the
+    /// user keeps at most `keep` subscriptions (at least this one): the
+    /// oldest by `created_at` are deleted, atomically with the save.
     async fn save_push_subscription(
         &self,
         sub: &PushSubscriptionRecord,
+        keep: usize,
     ) -> Result<PushSubscriptionRecord>;
+    /// Newest first.
     async fn push_subscriptions(&self, user: UserId) -> Result<Vec<PushSubscriptionRecord>>;
     /// Returns false when `user` has no subscription `id`.
     async fn delete_push_subscription(
@@ -398,7 +404,9 @@ pub trait PushSubscriptionStore: Send + Sync {
         user: UserId,
         id: crate::PushSubscriptionId,
     ) -> Result<bool>;
-    async fn delete_push_endpoint(&self, endpoint: &str) -> Result<()>;
+    /// Deletes `user`'s subscription with this endpoint (the push service
+    /// called it gone); other users' rows for the endpoint stay.
+    async fn delete_push_endpoint(&self, user: UserId, endpoint: &str) -> Result<()>;
 }
 
 // ---- chat ----

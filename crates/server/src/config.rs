@@ -52,6 +52,16 @@ pub struct Settings {
     pub vapid_private_key: Option<String>,
     /// The VAPID contact, `mailto:` or `https:`.
     pub vapid_subject: String,
+    /// Comma-separated `host` or `host:port` that push endpoints may use
+    /// whatever they resolve to, over http too (a private push service);
+    /// every other endpoint must be https on a public address.
+    pub push_allowed_hosts: String,
+    /// Push subscriptions kept per user; another replaces the oldest.
+    pub push_max_subscriptions: usize,
+    /// Push requests in flight at once on a node.
+    pub push_concurrency: usize,
+    /// Push requests in flight at once for one user.
+    pub push_concurrency_per_user: usize,
     /// `s3://bucket[/prefix]`: media in S3 (otherwise files in the data dir).
     pub media_url: Option<String>,
     pub s3_endpoint: Option<String>,
@@ -173,6 +183,10 @@ impl Default for Settings {
             site_name: "Starling".into(),
             vapid_private_key: None,
             vapid_subject: "mailto:admin@localhost".into(),
+            push_allowed_hosts: String::new(),
+            push_max_subscriptions: 10,
+            push_concurrency: 32,
+            push_concurrency_per_user: 2,
             media_url: None,
             s3_endpoint: None,
             s3_region: "us-east-1".into(),
@@ -385,6 +399,16 @@ impl Settings {
         {
             return Err(bad("vapid_subject", "must be a mailto: or https: URL"));
         }
+        self.push_allowed_hosts()?;
+        for (name, v) in [
+            ("push_max_subscriptions", self.push_max_subscriptions),
+            ("push_concurrency", self.push_concurrency),
+            ("push_concurrency_per_user", self.push_concurrency_per_user),
+        ] {
+            if v == 0 {
+                return Err(bad(name, "must be at least 1"));
+            }
+        }
         if let Some(u) = &self.broker_url {
             if !(u.starts_with("amqp://") || u.starts_with("amqps://")) {
                 return Err(bad("broker_url", "must start with amqp:// or amqps://"));
@@ -574,6 +598,20 @@ impl Settings {
         self.cookie_secure.unwrap_or_else(|| self.https())
     }
 
+    pub fn push_allowed_hosts(
+        &self,
+    ) -> Result<Vec<starling_adapters::push::AllowedHost>, ConfigError> {
+        starling_adapters::push::parse_allowed_hosts(&self.push_allowed_hosts).map_err(|e| {
+            let message = match e {
+                starling_core::Error::Validation { fields, message } => {
+                    fields.into_values().next().unwrap_or(message)
+                }
+                other => other.to_string(),
+            };
+            bad("push_allowed_hosts", message)
+        })
+    }
+
     pub fn cors_origins(&self) -> Vec<String> {
         self.cors_origins
             .split(',')
@@ -737,6 +775,9 @@ mod tests {
             ("broker_url = \"http://x\"", "broker_url"),
             ("log_format = \"xml\"", "log_format"),
             ("trusted_proxies = \"10.0.0.0/33\"", "trusted_proxies"),
+            ("push_allowed_hosts = \"http://x\"", "push_allowed_hosts"),
+            ("push_max_subscriptions = 0", "push_max_subscriptions"),
+            ("push_concurrency_per_user = 0", "push_concurrency_per_user"),
             ("colour = \"blue\"", "colour"),
         ] {
             std::fs::write(&file, toml).unwrap();

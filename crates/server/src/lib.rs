@@ -233,8 +233,10 @@ impl Server {
                 .map_err(|e| anyhow::anyhow!("vapid_private_key: {e}"))?,
             None => VapidKey::load_or_generate(&settings.data_dir.join("vapid.key"))?,
         };
-        let push: Arc<dyn PushSender> =
-            Arc::new(WebPushSender::new(&vapid, settings.vapid_subject.clone())?);
+        let push: Arc<dyn PushSender> = Arc::new(
+            WebPushSender::new(&vapid, settings.vapid_subject.clone())?
+                .with_allowed_hosts(settings.push_allowed_hosts()?),
+        );
         let mailer: Arc<dyn Mailer> = match &settings.smtp_url {
             Some(url) => {
                 tracing::info!(url = %config::redact_url(url), "mail: smtp");
@@ -306,6 +308,11 @@ impl Server {
                     presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
                 },
                 limits: settings.write_limits()?,
+                push: starling_services::notifications::PushSettings {
+                    max_subscriptions: settings.push_max_subscriptions,
+                    concurrency: settings.push_concurrency,
+                    concurrency_per_user: settings.push_concurrency_per_user,
+                },
             },
             Some(push),
         );

@@ -78,6 +78,7 @@ pub struct Settings {
     pub media: MediaSettings,
     pub chat: chat::ChatSettings,
     pub limits: LimitSettings,
+    pub push: notifications::PushSettings,
 }
 
 impl Services {
@@ -99,6 +100,7 @@ impl Services {
             media,
             chat,
             limits,
+            push: push_settings,
         } = settings;
         let limits = Arc::new(RateLimits::new(ports.cache.clone(), limits));
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
@@ -115,6 +117,7 @@ impl Services {
             ports.clone(),
             ids.clone(),
             push,
+            push_settings,
         ));
         // Avatars and post media share one decode budget.
         let image_gate = images::ImageGate::new(media.image_memory_budget);

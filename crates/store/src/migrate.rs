@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "notifications", "0005_notifications.sql"),
     migration!(6, "chat", "0006_chat.sql"),
     migration!(7, "chat search", "0007_chat_search.sql"),
+    migration!(8, "push subscriptions", "0008_push_subscriptions.sql"),
 ];
 
 /// SHA-256 of a migration's text, in hex.

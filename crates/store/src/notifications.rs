@@ -515,13 +515,24 @@ impl PushSubscriptionStore for SqlStore {
     async fn save_push_subscription(
         &self,
         sub: &PushSubscriptionRecord,
+        keep: usize,
     ) -> Result<PushSubscriptionRecord> {
         let mut tx = self.begin().await?;
+        if self.dialect == Dialect::Postgres {
+            // One user's saves take turns, so the cap holds under concurrent
+            // subscribes (SQLite's writers are serial already). The two-key
+            // form's key space is apart from the one-key locks elsewhere.
+            crate::db::query("SELECT pg_advisory_xact_lock(9, ($1 % 2147483647)::int4)")
+                .bind(sub.user_id.get())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
         let row = crate::db::query_as::<PushRow>(
             "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id,
-                 p256dh = excluded.p256dh, auth = excluded.auth
+             ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = excluded.p256dh,
+                 auth = excluded.auth, created_at = excluded.created_at
              RETURNING id, user_id, endpoint, p256dh, auth, created_at",
         )
         .bind(sub.id.get())
@@ -533,6 +544,20 @@ impl PushSubscriptionStore for SqlStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
+        // This one stays, with the newest `keep - 1` others.
+        let others = i64::try_from(keep.saturating_sub(1)).unwrap_or(i64::MAX);
+        crate::db::query(
+            "DELETE FROM push_subscriptions
+             WHERE user_id = $1 AND id <> $2 AND id NOT IN (
+                 SELECT id FROM push_subscriptions WHERE user_id = $1 AND id <> $2
+                 ORDER BY created_at DESC, id DESC LIMIT $3)",
+        )
+        .bind(sub.user_id.get())
+        .bind(row.id)
+        .bind(others)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(row.into())
     }
@@ -540,7 +565,7 @@ impl PushSubscriptionStore for SqlStore {
     async fn push_subscriptions(&self, user: UserId) -> Result<Vec<PushSubscriptionRecord>> {
         Ok(crate::db::query_as::<PushRow>(
             "SELECT id, user_id, endpoint, p256dh, auth, created_at
-             FROM push_subscriptions WHERE user_id = $1 ORDER BY id",
+             FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
         )
         .bind(user.get())
         .fetch_all(&self.pool)
@@ -564,9 +589,10 @@ impl PushSubscriptionStore for SqlStore {
         Ok(n == 1)
     }
 
-    async fn delete_push_endpoint(&self, endpoint: &str) -> Result<()> {
+    async fn delete_push_endpoint(&self, user: UserId, endpoint: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        crate::db::query("DELETE FROM push_subscriptions WHERE endpoint = $1")
+        crate::db::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
+            .bind(user.get())
             .bind(endpoint)
             .execute(&mut *tx)
             .await

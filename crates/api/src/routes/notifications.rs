@@ -265,7 +265,8 @@ pub async fn vapid_public_key(State(st): State<AppState>) -> ApiResult<axum::Jso
     }))
 }
 
-/// Register a browser's push subscription (idempotent by endpoint).
+/// Register a browser's push subscription (idempotent by endpoint, per user;
+/// beyond the per-user cap the oldest is replaced).
 #[utoipa::path(post, path = "/api/push/subscriptions", tag = "push",
     security(("bearer" = []), ("cookie" = [])),
     request_body = PushSubscriptionRequest,
@@ -273,6 +274,7 @@ pub async fn vapid_public_key(State(st): State<AppState>) -> ApiResult<axum::Jso
         (status = 201, body = PushSubscription),
         (status = 400, description = "Bad endpoint or keys (`validation_failed`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 422, description = "The endpoint is not https on a public address (`invalid_endpoint`)", body = ErrorBody),
     ))]
 pub async fn add_push_subscription(
     State(st): State<AppState>,

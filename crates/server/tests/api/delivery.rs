@@ -21,8 +21,25 @@ backend_tests!(
     an_offline_chat_recipient_gets_one_push_per_room,
     a_user_with_a_stream_open_gets_no_push,
     a_gone_subscription_is_deleted,
+    a_second_user_registering_an_endpoint_does_not_take_it,
+    the_eleventh_subscription_replaces_the_oldest,
+    one_users_hanging_endpoints_do_not_delay_anothers_push,
     the_welcome_email_is_written_as_an_eml_file,
 );
+
+/// A server that may push to the test's push services on 127.0.0.1 (plain
+/// http): without the allow-list, pushes go only to https on public addresses.
+async fn push_app(b: Backend) -> TestApp {
+    push_app_with(b, |_| {}).await
+}
+
+async fn push_app_with(b: Backend, tweak: impl FnOnce(&mut starling_server::Settings)) -> TestApp {
+    TestApp::spawn_with(b, |s| {
+        s.push_allowed_hosts = "127.0.0.1".into();
+        tweak(s);
+    })
+    .await
+}
 
 async fn follow(app: &TestApp, who: &TestUser, whom: &TestUser) {
     app.put(&format!("/api/users/{}/follow", whom.id), Some(&who.access))
@@ -55,7 +72,7 @@ async fn pushed(service: &PushService, id: &str, n: usize) {
 }
 
 async fn an_offline_user_gets_a_web_push_that_decrypts(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = push_app(b).await;
     let service = PushService::start().await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
@@ -84,7 +101,7 @@ async fn an_offline_user_gets_a_web_push_that_decrypts(b: Backend) {
 }
 
 async fn an_offline_chat_recipient_gets_one_push_per_room(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = push_app(b).await;
     let service = PushService::start().await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
@@ -125,7 +142,7 @@ async fn an_offline_chat_recipient_gets_one_push_per_room(b: Backend) {
 }
 
 async fn a_user_with_a_stream_open_gets_no_push(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = push_app(b).await;
     let service = PushService::start().await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
@@ -147,7 +164,7 @@ async fn a_user_with_a_stream_open_gets_no_push(b: Backend) {
 }
 
 async fn a_gone_subscription_is_deleted(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = push_app(b).await;
     let service = PushService::start().await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
@@ -180,6 +197,163 @@ async fn a_gone_subscription_is_deleted(b: Backend) {
     follow(&app, &cat, &ann).await;
     pushed(&service, &live_id, 2).await;
     assert_eq!(service.count(&gone_id), 1, "never pushed to again");
+}
+
+/// Subscriptions are keyed by (user, endpoint): Bob registering the
+/// endpoint Ann registered makes a second subscription, and Ann's pushes still
+/// reach it encrypted for Ann's browser.
+async fn a_second_user_registering_an_endpoint_does_not_take_it(b: Backend) {
+    let app = push_app(b).await;
+    let service = PushService::start().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let cat = app.register("cat").await;
+    let (endpoint, id) = service.endpoint(201);
+    let anns_browser = Browser::new();
+    let anns = subscribe(&app, &ann, &anns_browser, &endpoint).await;
+    let bobs = subscribe(&app, &bob, &Browser::new(), &endpoint).await;
+    assert_ne!(anns, bobs, "a subscription of Bob's own");
+    follow(&app, &cat, &ann).await;
+    pushed(&service, &id, 1).await;
+    let plain = anns_browser
+        .decrypt(&service.take(&id).body)
+        .expect("encrypted for Ann's browser, not Bob's");
+    let msg: Value = serde_json::from_slice(&plain).unwrap();
+    assert_eq!(msg["body"], "cat followed you");
+    // Each deletes only their own.
+    app.delete(
+        &format!("/api/push/subscriptions/{anns}"),
+        Some(&bob.access),
+    )
+    .await
+    .assert_error(404, "not_found");
+    app.delete(
+        &format!("/api/push/subscriptions/{bobs}"),
+        Some(&bob.access),
+    )
+    .await
+    .assert_status(204);
+    app.delete(
+        &format!("/api/push/subscriptions/{anns}"),
+        Some(&ann.access),
+    )
+    .await
+    .assert_status(204);
+}
+
+/// At most `push_max_subscriptions` (10 by default) per user: the eleventh
+/// browser is accepted and the oldest subscription makes way for it, so a
+/// user's newest browser always works and no user can fan one notification
+/// out to more than ten endpoints.
+async fn the_eleventh_subscription_replaces_the_oldest(b: Backend) {
+    let app = push_app(b).await;
+    let service = PushService::start().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let mut subs = Vec::new();
+    for _ in 0..11 {
+        let (endpoint, id) = service.endpoint(201);
+        let sub = subscribe(&app, &ann, &Browser::new(), &endpoint).await;
+        subs.push((sub, id));
+    }
+    follow(&app, &bob, &ann).await;
+    for (_, id) in &subs[1..] {
+        pushed(&service, id, 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(service.count(&subs[0].1), 0, "the oldest was replaced");
+    app.delete(
+        &format!("/api/push/subscriptions/{}", subs[0].0),
+        Some(&ann.access),
+    )
+    .await
+    .assert_error(404, "not_found");
+    app.delete(
+        &format!("/api/push/subscriptions/{}", subs[1].0),
+        Some(&ann.access),
+    )
+    .await
+    .assert_status(204);
+}
+
+/// Accepts connections and never answers; counts them.
+async fn hanging_endpoint() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    (origin, accepted)
+}
+
+/// Pushes to one user's endpoints that hang (until the 10 s push timeout)
+/// take at most that user's share of the node's push slots: another user's
+/// push goes out meanwhile. With two slots on the node, one per user, Ann's
+/// four notifications to two hanging endpoints would otherwise hold both.
+async fn one_users_hanging_endpoints_do_not_delay_anothers_push(b: Backend) {
+    use std::sync::atomic::Ordering;
+    let app = push_app_with(b, |s| {
+        s.push_concurrency = 2;
+        s.push_concurrency_per_user = 1;
+    })
+    .await;
+    let service = PushService::start().await;
+    let (hang, accepted) = hanging_endpoint().await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let cat = app.register("cat").await;
+    for i in 0..2 {
+        subscribe(
+            &app,
+            &ann,
+            &Browser::new(),
+            &format!("{hang}/push/201/h{i}"),
+        )
+        .await;
+    }
+    let (endpoint, id) = service.endpoint(201);
+    subscribe(&app, &bob, &Browser::new(), &endpoint).await;
+    for i in 0..4 {
+        app.post(
+            "/api/posts",
+            Some(&cat.access),
+            json!({"text": format!("hello @ann {i}")}),
+        )
+        .await
+        .assert_status(201);
+    }
+    // Ann's pushes are under way (and hanging) before Bob's notification.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while accepted.load(Ordering::SeqCst) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Ann was never pushed to"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    follow(&app, &cat, &bob).await;
+    let deadline = started + Duration::from_secs(5);
+    while service.count(&id) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Bob's push waited behind Ann's hanging endpoints"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one request at a time for Ann, still hanging"
+    );
 }
 
 async fn the_welcome_email_is_written_as_an_eml_file(b: Backend) {

@@ -19,6 +19,7 @@ backend_tests!(
     another_users_notifications_are_out_of_reach,
     the_stream_delivers_live_and_replays_what_was_missed,
     push_subscriptions_are_validated_and_owned,
+    push_endpoints_must_be_https_on_public_addresses,
     a_replayed_event_makes_no_second_notification,
 );
 
@@ -456,7 +457,8 @@ async fn the_stream_delivers_live_and_replays_what_was_missed(b: Backend) {
 async fn push_subscriptions_are_validated_and_owned(b: Backend) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let app = TestApp::spawn(b).await;
+    // Allow-listed: stored without resolving its (fictional) host.
+    let app = TestApp::spawn_with(b, |s| s.push_allowed_hosts = "push.example.org".into()).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let key = app.get("/api/push/vapid-public-key", None).await;
@@ -467,12 +469,28 @@ async fn push_subscriptions_are_validated_and_owned(b: Backend) {
     let raw = b64.decode(&public).unwrap();
     assert_eq!((raw.len(), raw[0]), (65, 4), "an uncompressed P-256 point");
 
-    let p256dh = b64.encode({
+    // Any point on the curve will do: the server's own public key is one.
+    let p256dh = public.clone();
+    let auth = b64.encode([9u8; 16]);
+    // Right length and prefix, but off the curve.
+    let off_curve = b64.encode({
         let mut k = vec![4u8];
         k.extend_from_slice(&[7u8; 64]);
         k
     });
-    let auth = b64.encode([9u8; 16]);
+    let r = app
+        .post(
+            "/api/push/subscriptions",
+            Some(&ann.access),
+            json!({"endpoint": "https://push.example.org/abc", "keys": {"p256dh": off_curve, "auth": auth}}),
+        )
+        .await;
+    r.assert_error(400, "validation_failed");
+    assert!(
+        r.body["error"]["fields"]["keys.p256dh"].is_string(),
+        "{}",
+        r.body
+    );
     let body = json!({"endpoint": "https://push.example.org/abc", "keys": {"p256dh": p256dh, "auth": auth}, "expirationTime": null});
     let r = app
         .post("/api/push/subscriptions", Some(&ann.access), body.clone())
@@ -515,6 +533,44 @@ async fn push_subscriptions_are_validated_and_owned(b: Backend) {
     app.delete(&format!("/api/push/subscriptions/{id}"), Some(&ann.access))
         .await
         .assert_error(404, "not_found");
+}
+
+/// With no allow-list, an endpoint must be https on a public address: the
+/// loopback, private, link-local (metadata), CGNAT and unique-local
+/// addresses, names resolving to them and plain http are refused with 422
+/// `invalid_endpoint` before anything is stored.
+async fn push_endpoints_must_be_https_on_public_addresses(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ann = app.register("ann").await;
+    let key = app.get("/api/push/vapid-public-key", None).await;
+    let p256dh = key.assert_status(200)["publicKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for endpoint in [
+        "http://127.0.0.1:9/push",
+        "https://127.0.0.1/push",
+        "https://10.0.0.1/push",
+        "https://192.168.1.1/push",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]:6379/",
+        "https://[::ffff:10.0.0.1]/push",
+        "https://0.0.0.0/push",
+        "https://100.64.0.1/push",
+        "https://[fd00::1]/push",
+        "https://localhost/push",
+        "http://push.example.org/push",
+    ] {
+        let r = app
+            .post(
+                "/api/push/subscriptions",
+                Some(&ann.access),
+                json!({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": "CQkJCQkJCQkJCQkJCQkJCQ"}}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{endpoint}: {}", r.body);
+        r.assert_error(422, "invalid_endpoint");
+    }
 }
 
 async fn a_replayed_event_makes_no_second_notification(b: Backend) {
