@@ -115,17 +115,28 @@ fn invalid_refresh() -> Error {
     Error::unauthorized("invalid_refresh_token", "the refresh token is not valid")
 }
 
+/// The services accounts work with.
+pub struct AccountsDeps {
+    pub users: Arc<Users>,
+    pub outbox: Arc<Outbox>,
+    pub sessions: Arc<Sessions>,
+    pub limits: Arc<RateLimits>,
+}
+
 impl Accounts {
     pub fn new(
         ports: Ports,
         ids: Arc<IdGenerator>,
         keys: Arc<JwtKeys>,
-        users: Arc<Users>,
         settings: AuthSettings,
-        outbox: Arc<Outbox>,
-        sessions: Arc<Sessions>,
-        limits: Arc<RateLimits>,
+        deps: AccountsDeps,
     ) -> Self {
+        let AccountsDeps {
+            users,
+            outbox,
+            sessions,
+            limits,
+        } = deps;
         Accounts {
             ports,
             ids,

@@ -163,11 +163,13 @@ impl Services {
             ports.clone(),
             ids,
             keys,
-            users.clone(),
             auth,
-            outbox.clone(),
-            sessions.clone(),
-            limits.clone(),
+            accounts::AccountsDeps {
+                users: users.clone(),
+                outbox: outbox.clone(),
+                sessions: sessions.clone(),
+                limits: limits.clone(),
+            },
         ));
         Services {
             accounts,
