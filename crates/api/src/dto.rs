@@ -248,8 +248,9 @@ pub struct MentionDto {
     pub username: String,
 }
 
-/// An uploaded image: the original (metadata removed) and a preview fitted
-/// within 640x640.
+/// An uploaded image: the display image (metadata removed, fitted within
+/// 2048x2048) and a preview fitted within 640x640. Its URLs answer 404 until
+/// a post shows it.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaDto {
@@ -257,9 +258,9 @@ pub struct MediaDto {
     pub id: String,
     pub url: String,
     pub preview_url: String,
-    /// Of the stored original: `image/jpeg` for JPEG uploads, `image/png` otherwise.
+    /// Of the stored display image: `image/jpeg` for JPEG uploads, `image/png` otherwise.
     pub content_type: String,
-    /// Bytes of the stored original.
+    /// Bytes of the stored display image.
     pub size: i64,
     pub width: i64,
     pub height: i64,

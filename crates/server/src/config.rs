@@ -227,7 +227,7 @@ impl Default for Settings {
             shutdown_timeout_secs: 30,
             header_read_timeout_secs: 10,
             request_timeout_secs: 60,
-            max_connections: 10_000,
+            max_connections: 50_000,
             ops_token: None,
             write_limits: true,
             limit_register: "10/h".into(),
