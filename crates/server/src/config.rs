@@ -679,22 +679,21 @@ pub fn parse_rate(v: &str) -> Result<Option<Rate>, String> {
     )))
 }
 
-/// Query parameter names that carry secrets (`password`, `sslpassword`,
-/// `auth_token`, `secret_key`, `X-Amz-Signature`, ...), compared in lower case.
-const SECRET_PARAMS: [&str; 8] = [
-    "pass",
-    "pwd",
-    "secret",
-    "token",
-    "key",
-    "auth",
-    "credential",
-    "signature",
-];
+/// Parts of query parameter names that carry secrets (`password`,
+/// `sslpassword`, `auth_token`, `client_secret`, `X-Amz-Signature`, ...),
+/// compared in lower case.
+const SECRET_PARTS: [&str; 6] = ["pass", "pwd", "secret", "token", "credential", "signature"];
 
+/// Whether a query parameter's value is a secret: its name contains one of
+/// [`SECRET_PARTS`], or its last word is `auth` or ends in `key` (`api_key`,
+/// `access_key`; not `auth_mechanism`).
 fn is_secret_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    SECRET_PARAMS.iter().any(|s| name.contains(s))
+    let last = name
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default();
+    SECRET_PARTS.iter().any(|s| name.contains(s)) || last == "auth" || last.ends_with("key")
 }
 
 /// Replaces a URL's password, and the value of every secret-looking query
@@ -844,12 +843,15 @@ mod tests {
                     .into(),
             ),
             redis_url: Some("redis://r:6379/?auth_token=hunter4".into()),
-            broker_url: Some("amqp://mq/vhost?secret_key=hunter5&heartbeat=10".into()),
+            broker_url: Some(
+                "amqp://mq/vhost?secret_key=hunter5&heartbeat=10&auth_mechanism=plain&auth=hunter6"
+                    .into(),
+            ),
             ..Settings::default()
         };
         let r = s.redacted();
         let shown = serde_json::to_string(&r).unwrap();
-        for secret in ["hunter2", "hunter3", "hunter4", "hunter5"] {
+        for secret in ["hunter2", "hunter3", "hunter4", "hunter5", "hunter6"] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         // What is not secret stays readable.
@@ -862,7 +864,11 @@ mod tests {
             db.contains("password=***") || db.contains("password=%2A%2A%2A"),
             "{db}"
         );
-        assert!(r.broker_url.unwrap().contains("heartbeat=10"));
+        let broker = r.broker_url.unwrap();
+        assert!(
+            broker.contains("heartbeat=10") && broker.contains("auth_mechanism=plain"),
+            "{broker}"
+        );
         assert_eq!(
             redact_url("sqlite://./data/starling.db?mode=rwc"),
             "sqlite://./data/starling.db?mode=rwc"
