@@ -547,6 +547,8 @@ impl Chat {
                 format!("must be 1 to {TEXT_MAX_CHARS} characters"),
             ));
         }
+        crate::text::plain("text", text, true)?;
+        crate::text::plain("clientMsgId", client_msg_id, false)?;
         let client_msg_id = client_msg_id.trim();
         if client_msg_id.is_empty() || client_msg_id.chars().count() > CLIENT_ID_MAX_CHARS {
             return Err(Error::field(
@@ -915,6 +917,7 @@ fn valid_name(name: &str) -> Result<String> {
             format!("must be 1 to {NAME_MAX_CHARS} characters"),
         ));
     }
+    crate::text::plain("name", name, false)?;
     Ok(name.to_owned())
 }
 

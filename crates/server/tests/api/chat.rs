@@ -26,6 +26,7 @@ backend_tests!(
     client_reconnects_and_catches_up,
     an_expired_token_is_refused_with_a_reason,
     concurrent_sends_lose_nothing_and_duplicate_nothing,
+    control_characters_are_refused_in_chat,
 );
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
@@ -1479,5 +1480,79 @@ async fn concurrent_sends_lose_nothing_and_duplicate_nothing(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    app.stop().await;
+}
+
+/// Control characters are refused in messages (over REST and Socket.IO),
+/// client message ids and group names, naming the field; line breaks and
+/// tabs in a message are text.
+async fn control_characters_are_refused_in_chat(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let room = group(&app, &ann, "friends", &[&bob]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&app, &ann, &room, "two\nlines\tand a tab", "ok-1").await;
+    let messages = format!("/api/chat/rooms/{room}/messages");
+    for (body, field) in [
+        (json!({"text": "\u{0}", "clientMsgId": "c1"}), "text"),
+        (json!({"text": "hi\u{1b}[2J", "clientMsgId": "c2"}), "text"),
+        (
+            json!({"text": "hi", "clientMsgId": "c\u{0}3"}),
+            "clientMsgId",
+        ),
+    ] {
+        let r = app.post(&messages, Some(&ann.access), body.clone()).await;
+        r.assert_error(400, "validation_failed");
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{body}: {}",
+            r.text
+        );
+    }
+    for name in ["\u{0}", "bad\u{7}name", "tab\tname"] {
+        let r = app
+            .post(
+                "/api/chat/rooms",
+                Some(&ann.access),
+                json!({"name": name, "memberIds": [bob.id]}),
+            )
+            .await;
+        r.assert_error(400, "validation_failed");
+        assert!(r.body["error"]["fields"]["name"].is_string(), "{}", r.text);
+        let r = app
+            .json(
+                Method::PATCH,
+                &format!("/api/chat/rooms/{room}"),
+                Some(&ann.access),
+                json!({"name": name}),
+            )
+            .await;
+        r.assert_error(400, "validation_failed");
+        assert!(r.body["error"]["fields"]["name"].is_string(), "{}", r.text);
+    }
+    if let Some(sio) = Sio::start(&app.base).await {
+        let a = sio.connect("ann", &ann.access).await;
+        let ack = a
+            .call(
+                "send-message",
+                json!({"roomId": room, "text": "\u{0}", "clientMsgId": "s1"}),
+            )
+            .await;
+        assert_eq!(ack["error"]["code"], "validation_failed", "{ack}");
+        let message = ack["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("text:") && message.contains("control"),
+            "{ack}"
+        );
+    }
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_messages").await, 1);
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_rooms").await, 1);
+    let r = app
+        .get(&format!("/api/chat/rooms/{room}"), Some(&ann.access))
+        .await;
+    assert_eq!(r.assert_status(200)["name"], "friends");
     app.stop().await;
 }
