@@ -106,12 +106,12 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// The complete OpenAPI document (all roles' routes).
-pub fn openapi(st: &AppState) -> utoipa::openapi::OpenApi {
+pub fn openapi(st: &AppState) -> serde_json::Value {
     let (_, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops_routes())
         .merge(api_routes(st))
         .split_for_parts();
-    doc
+    crate::openapi::complete(&doc)
 }
 
 /// Operations routes only (health, ready, metrics): what a worker-only node serves.
@@ -128,7 +128,9 @@ pub fn api_router(st: AppState) -> Router {
         .merge(ops_routes())
         .merge(api_routes(&st))
         .split_for_parts();
-    let router = router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", doc));
+    let doc = crate::openapi::complete(&doc);
+    let router =
+        router.merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/openapi.json", doc));
     // Whatever no route matches: the browser app (JSON 404 for /api/...).
     finish(router, st, crate::web::fallback)
 }
