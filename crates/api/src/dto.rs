@@ -465,10 +465,13 @@ pub struct CommentEditRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
+    /// Opaque cursor from the previous page's `nextCursor` (empty: the first
+    /// page). Not together with `since` (400 `invalid_query`).
     pub cursor: Option<String>,
     /// 1-100, default 20.
     pub limit: Option<i64>,
-    /// Only posts newer than this post id (the newest the client has).
+    /// Only posts newer than this post id (the newest the client has); empty
+    /// is the same as absent. Not together with a `cursor` (400 `invalid_query`).
     pub since: Option<String>,
 }
 
@@ -583,12 +586,14 @@ pub struct PushKeys {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PushSubscriptionRequest {
     /// The push service's http(s) URL, at most 2048 bytes.
-    #[schema(max_length = 2048, pattern = "^https?://[\\x21-\\x7E]+$")]
+    #[schema(
+        max_length = 2048,
+        pattern = "^(?:https://[\\x21-\\x7E]+|http://[\\x21-\\x7E]{2,})$"
+    )]
     pub endpoint: String,
     pub keys: PushKeys,
-    /// Sent by browsers; ignored.
+    /// Sent by browsers (a number or null); ignored, whatever it is.
     #[serde(default)]
-    #[schema(value_type = Option<i64>)]
     pub expiration_time: Option<serde_json::Value>,
 }
 

@@ -146,8 +146,113 @@ fn complete_schemas(doc: &mut Value) {
     }
 }
 
+/// Where an id a response carries can be used next: (operation path, method,
+/// status, where the id is in its body, the paths whose `{id}` it fills).
+const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
+    (
+        "/api/auth/register",
+        "post",
+        "201",
+        "/user/id",
+        &[
+            "/api/users/{id}",
+            "/api/users/{id}/follow",
+            "/api/users/{id}/followers",
+            "/api/users/{id}/following",
+            "/api/users/{id}/posts",
+            "/api/users/{id}/presence",
+        ],
+    ),
+    (
+        "/api/posts",
+        "post",
+        "201",
+        "/id",
+        &[
+            "/api/posts/{id}",
+            "/api/posts/{id}/history",
+            "/api/posts/{id}/love",
+            "/api/posts/{id}/lovers",
+            "/api/posts/{id}/comments",
+        ],
+    ),
+    (
+        "/api/posts/{id}/comments",
+        "post",
+        "201",
+        "/id",
+        &[
+            "/api/comments/{id}",
+            "/api/comments/{id}/love",
+            "/api/comments/{id}/lovers",
+            "/api/comments/{id}/replies",
+        ],
+    ),
+    (
+        "/api/chat/rooms",
+        "post",
+        "201",
+        "/id",
+        &[
+            "/api/chat/rooms/{id}",
+            "/api/chat/rooms/{id}/members",
+            "/api/chat/rooms/{id}/messages",
+            "/api/chat/rooms/{id}/read",
+        ],
+    ),
+    (
+        "/api/push/subscriptions",
+        "post",
+        "201",
+        "/id",
+        &["/api/push/subscriptions/{id}"],
+    ),
+    (
+        "/api/notifications",
+        "get",
+        "200",
+        "/items/0/id",
+        &["/api/notifications/{id}/read"],
+    ),
+];
+
+/// OpenAPI links from the operations that create a resource to those that use
+/// its id (for clients, and for stateful testing).
+fn add_links(doc: &mut Value) {
+    for (path, method, status, pointer, targets) in LINKS {
+        let mut links = Map::new();
+        for target in *targets {
+            let Some(item) = doc["paths"][*target].as_object() else {
+                continue;
+            };
+            for (target_method, op) in item {
+                let Some(operation_id) = op["operationId"].as_str() else {
+                    continue;
+                };
+                links.insert(
+                    format!("{target_method}_{operation_id}"),
+                    json!({
+                        "operationId": operation_id,
+                        "parameters": {"id": format!("$response.body#{pointer}")}
+                    }),
+                );
+            }
+        }
+        let pointer = format!(
+            "/paths/{}/{method}/responses/{status}",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        if let Some(response) = doc.pointer_mut(&pointer).and_then(Value::as_object_mut)
+            && !links.is_empty()
+        {
+            response.insert("links".to_owned(), Value::Object(links));
+        }
+    }
+}
+
 fn complete_json(doc: &mut Value) {
     complete_schemas(doc);
+    add_links(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -185,6 +290,9 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
                     path_params = true;
                     if is_id_param(&name) {
                         p["schema"] = json!({"type": "string", "pattern": ID_PATTERN});
+                    } else if name == "tag" {
+                        // `#` optional; letters, digits and underscores (text::normalise_tag).
+                        p["schema"] = json!({"type": "string", "pattern": "^#*\\w{1,50}$"});
                     }
                 }
                 Some("query") => {
@@ -194,8 +302,12 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
                             "type": ["integer", "null"], "format": "int64",
                             "minimum": 1, "maximum": 100, "default": 20
                         });
-                    } else if name == "since" || name == "roomId" {
-                        p["schema"] = json!({"type": ["string", "null"], "pattern": ID_PATTERN});
+                    } else if name == "since" {
+                        // Empty is the same as absent.
+                        let id = &ID_PATTERN[1..ID_PATTERN.len() - 1];
+                        p["schema"] = json!({"type": "string", "pattern": format!("^(?:{id})?$")});
+                    } else if name == "roomId" {
+                        p["schema"] = json!({"type": "string", "pattern": ID_PATTERN});
                     } else if name == "ids" {
                         // Comma-separated, at most 100; empty items are skipped.
                         let id = &ID_PATTERN[1..ID_PATTERN.len() - 1];
@@ -205,8 +317,24 @@ fn complete_operation(path: &str, method: &str, op: &mut Value) {
                         });
                     }
                 }
+                Some("header") if name == "Idempotency-Key" => {
+                    p["schema"] = json!({"type": "string", "pattern": "^[\\x21-\\x7E]{1,128}$"});
+                }
                 _ => {}
             }
+        }
+    }
+    // A body that may be left out (`Option<T>`) is still an object when sent.
+    if let Some(schema) = op.pointer_mut("/requestBody/content/application~1json/schema") {
+        let object = schema["oneOf"].as_array().and_then(|alts| {
+            alts.iter()
+                .find(|a| a["type"] != "null")
+                .cloned()
+                .filter(|_| alts.iter().any(|a| a["type"] == "null"))
+        });
+        if let Some(object) = object {
+            *schema = object;
+            op["requestBody"]["required"] = json!(false);
         }
     }
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {

@@ -383,11 +383,9 @@ impl Chat {
             ));
         }
         let known = self.users.records(&members).await?;
-        if let Some(missing) = members.iter().find(|id| !known.contains_key(id)) {
-            return Err(Error::field(
-                "memberIds",
-                format!("no user with id {missing}"),
-            ));
+        // A well-formed id of nobody is a missing resource, as for a post's media.
+        if members.iter().any(|id| !known.contains_key(id)) {
+            return Err(Error::NotFound { what: "user" });
         }
         let now = Timestamp::now();
         let room = RoomRecord {
@@ -436,7 +434,7 @@ impl Chat {
     pub async fn add_member(&self, me: UserId, room: RoomId, user: UserId) -> Result<RoomView> {
         let record = self.owned_group(me, room).await?;
         if self.users.records(&[user]).await?.is_empty() {
-            return Err(Error::field("userId", "no such user"));
+            return Err(Error::NotFound { what: "user" });
         }
         self.ports
             .chat

@@ -58,6 +58,7 @@ pub async fn list_rooms(
         (status = 201, body = ChatRoom),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 404, description = "`not_found`: a member id is nobody's", body = ErrorBody),
     ))]
 pub async fn create_room(
     State(st): State<AppState>,

@@ -39,7 +39,8 @@ async fn feed_response(
     let posts = &st.services.posts;
     if let Some(since) = p.since.as_deref().filter(|s| !s.is_empty()) {
         let since: PostId = since.parse()?;
-        if p.cursor.is_some() {
+        // An empty cursor is the first page, as everywhere: not a cursor.
+        if p.cursor.as_deref().is_some_and(|c| !c.is_empty()) {
             return Err(Error::bad_request("invalid_query", "use either cursor or since").into());
         }
         let newer = posts.newer(viewer, feed, since, p.limit).await?;
