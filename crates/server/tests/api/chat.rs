@@ -27,6 +27,7 @@ backend_tests!(
     an_expired_token_is_refused_with_a_reason,
     concurrent_sends_lose_nothing_and_duplicate_nothing,
     control_characters_are_refused_in_chat,
+    a_member_who_does_not_exist_is_404,
 );
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
@@ -1554,5 +1555,38 @@ async fn control_characters_are_refused_in_chat(backend: Backend) {
         .get(&format!("/api/chat/rooms/{room}"), Some(&ann.access))
         .await;
     assert_eq!(r.assert_status(200)["name"], "friends");
+    app.stop().await;
+}
+
+/// A group with a member id that is nobody's, or adding one, is 404 like any
+/// other reference to a missing resource (it was 400 validation_failed, which
+/// says the request is malformed: it is not). Nothing is written.
+async fn a_member_who_does_not_exist_is_404(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    app.post(
+        "/api/chat/rooms",
+        Some(&ann.access),
+        json!({"name": "ghosts", "memberIds": [bob.id, "1"]}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_rooms").await, 0);
+    let room = group(&app, &ann, "real", &[&bob]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/chat/rooms/{room}/members"),
+        Some(&ann.access),
+        json!({"userId": "9223372036854775807"}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    let r = app
+        .get(&format!("/api/chat/rooms/{room}"), Some(&ann.access))
+        .await;
+    assert_eq!(r.assert_status(200)["members"].as_array().unwrap().len(), 2);
     app.stop().await;
 }

@@ -21,6 +21,7 @@ backend_tests!(
     since_returns_only_newer_posts,
     refetch_returns_current_posts_in_order,
     control_characters_are_refused_in_posts_and_comments,
+    an_empty_cursor_does_not_clash_with_since,
 );
 
 async fn post(app: &TestApp, u: &TestUser, text: &str) -> Value {
@@ -766,4 +767,34 @@ async fn control_characters_are_refused_in_posts_and_comments(b: Backend) {
         comments.assert_status(200)["items"][0]["text"],
         "fine\tcomment"
     );
+}
+
+/// `cursor=` (empty) is the first page everywhere, so beside `since` it is no
+/// cursor: it was 400 "use either cursor or since". A real cursor still is.
+async fn an_empty_cursor_does_not_clash_with_since(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = app.register("empty_cursor").await;
+    let old = post(&app, &a, "old").await;
+    let oid = old["id"].as_str().unwrap().to_owned();
+    let new = post(&app, &a, "new").await;
+    for path in [
+        format!("/api/feed?cursor=&since={oid}"),
+        format!("/api/feed/public?since={oid}&cursor="),
+        format!("/api/users/{}/posts?cursor=&since={oid}", a.id),
+    ] {
+        let r = app.get(&path, Some(&a.access)).await;
+        r.assert_status(200);
+        assert_eq!(ids(&r), [new["id"].as_str().unwrap().to_owned()], "{path}");
+    }
+    let page = app.get("/api/feed/public?limit=1", None).await;
+    let cursor = page.assert_status(200)["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get(
+        &format!("/api/feed/public?cursor={cursor}&since={oid}"),
+        None,
+    )
+    .await
+    .assert_error(400, "invalid_query");
 }
