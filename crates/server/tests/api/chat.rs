@@ -198,7 +198,7 @@ async fn groups_are_managed_by_their_owner(backend: Backend) {
         json!({"userId": "999"}),
     )
     .await
-    .assert_error(400, "validation_failed");
+    .assert_error(404, "not_found");
     let r = app
         .post(
             &format!("/api/chat/rooms/{id}/members"),

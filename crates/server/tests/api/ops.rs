@@ -453,6 +453,19 @@ async fn openapi_documents_what_each_kind_of_operation_answers(b: Backend) {
         let r = app.get(&format!("/api/users/{id}"), None).await;
         assert_eq!(r.status.as_u16() == 400, !valid, "{id}: {}", r.text);
     }
+    // What a direct chat refuses (a group's name, owner and members).
+    for (method, path) in [
+        ("patch", "/api/chat/rooms/{id}"),
+        ("delete", "/api/chat/rooms/{id}"),
+        ("post", "/api/chat/rooms/{id}/members"),
+        ("delete", "/api/chat/rooms/{id}/members/{userId}"),
+    ] {
+        let d = doc["paths"][path][method]["responses"]["422"]["description"].as_str();
+        assert!(
+            d.is_some_and(|d| d.contains("direct_room")),
+            "{method} {path}"
+        );
+    }
     let schemas = &doc["components"]["schemas"];
     let text = &schemas["CreatePostRequest"]["properties"]["text"];
     assert_eq!(text["maxLength"], 5000);
