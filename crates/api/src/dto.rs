@@ -97,11 +97,15 @@ impl UserPage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3-30 characters of a-z, 0-9 and _ (case-insensitive; stored lower-case).
+    #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]{3,30}$")]
     pub username: String,
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
-    /// Up to 50 characters.
+    /// Up to 50 characters, no control characters.
+    #[schema(max_length = 50, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<String>,
 }
 
@@ -109,7 +113,9 @@ pub struct RegisterRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
     /// Username or email.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub login: String,
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
@@ -167,13 +173,13 @@ where
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateProfileRequest {
-    /// Up to 50 characters; null or blank clears it.
+    /// Up to 50 characters, no control characters; null or blank clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 50, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<Option<String>>,
-    /// Up to 500 characters; null clears it.
+    /// Up to 500 characters, no control characters but line breaks and tabs; null clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$")]
     pub bio: Option<Option<String>>,
 }
 
@@ -191,8 +197,10 @@ pub struct PageParams {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Matches usernames and display names; prefix matches come first.
+    /// Matches usernames and display names; prefix matches come first. At
+    /// most 100 characters; empty lists everyone.
     #[serde(default)]
+    #[param(max_length = 100)]
     pub q: String,
     pub cursor: Option<String>,
     /// 1-100, default 20.
@@ -413,25 +421,41 @@ pub struct CommentPage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePostRequest {
-    /// Up to 5000 characters; 1-5000 unless media are attached (then it may be empty).
+    /// 1-5000 characters, not all blank, no control characters but line
+    /// breaks and tabs. (With media attached the server also takes blank text.)
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub text: String,
-    /// Up to 4 of your uploads (`POST /api/media`), in display order.
+    /// Up to 4 of your uploads (`POST /api/media`), in display order, each once.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<String>>, max_items = 4)]
     pub media_ids: Option<Vec<starling_core::MediaId>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PostTextRequest {
-    /// 1-5000 characters.
+    /// 1-5000 characters, not all blank, no control characters but line breaks and tabs.
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub text: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommentRequest {
-    /// 1-2000 characters.
+    /// 1-2000 characters, not all blank, no control characters but line breaks and tabs.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub text: String,
     /// Reply to this comment (any depth).
     pub parent_id: Option<String>,
@@ -440,6 +464,12 @@ pub struct CommentRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CommentEditRequest {
+    /// 1-2000 characters, not all blank, no control characters but line breaks and tabs.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub text: String,
 }
 
@@ -447,10 +477,13 @@ pub struct CommentEditRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
+    /// Opaque cursor from the previous page's `nextCursor` (empty: the first
+    /// page). Not together with `since` (400 `invalid_query`).
     pub cursor: Option<String>,
     /// 1-100, default 20.
     pub limit: Option<i64>,
-    /// Only posts newer than this post id (the newest the client has).
+    /// Only posts newer than this post id (the newest the client has); empty
+    /// is the same as absent. Not together with a `cursor` (400 `invalid_query`).
     pub since: Option<String>,
 }
 
@@ -552,9 +585,11 @@ pub struct VapidKey {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PushKeys {
-    /// The browser's P-256 public key, base64url.
+    /// The browser's P-256 public key (65 bytes), base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]{86}[AEIMQUYcgkosw048]=*$")]
     pub p256dh: String,
     /// The 16-byte auth secret, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]=*$")]
     pub auth: String,
 }
 
@@ -562,11 +597,15 @@ pub struct PushKeys {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PushSubscriptionRequest {
+    /// The push service's http(s) URL, at most 2048 bytes.
+    #[schema(
+        max_length = 2048,
+        pattern = "^(?:https://[\\x21-\\x7E]+|http://[\\x21-\\x7E]{2,})$"
+    )]
     pub endpoint: String,
     pub keys: PushKeys,
-    /// Sent by browsers; ignored.
+    /// Sent by browsers (a number or null); ignored, whatever it is.
     #[serde(default)]
-    #[schema(value_type = Option<i64>)]
     pub expiration_time: Option<serde_json::Value>,
 }
 
@@ -681,14 +720,27 @@ pub struct ChatMessagePage {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateRoomRequest {
+    /// 1-100 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
-    #[schema(value_type = Vec<String>)]
+    /// The other members (you are added); a group has 2 to 256 members.
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 255)]
     pub member_ids: Vec<starling_core::UserId>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameRoomRequest {
+    /// 1-100 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
 }
 
@@ -702,7 +754,20 @@ pub struct AddMemberRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SendMessageRequest {
+    /// 1-4000 characters, not all blank, no control characters but line breaks and tabs.
+    #[schema(
+        min_length = 1,
+        max_length = 4000,
+        pattern = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub text: String,
+    /// Your id for the message (1-100 characters, no control characters): a
+    /// retry with the same one returns the message sent before.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub client_msg_id: String,
 }
 
@@ -716,7 +781,8 @@ pub struct ReadRequest {
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MessageIds {
-    #[schema(value_type = Vec<String>)]
+    /// 1 to 100 message ids.
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 100)]
     pub message_ids: Vec<starling_core::MessageId>,
 }
 
@@ -747,7 +813,9 @@ pub struct ChatPageParams {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ChatSearchParams {
-    /// Words that must all appear.
+    /// Words that must all appear: 1-10 runs of letters and digits of at
+    /// most 50 characters each, separated by anything else.
+    #[param(pattern = "^[\\W_]*(?:[^\\W_]{1,50}[\\W_]+){0,9}[^\\W_]{1,50}[\\W_]*$")]
     pub q: String,
     /// Only this room.
     #[param(value_type = Option<String>)]

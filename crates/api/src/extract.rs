@@ -20,9 +20,10 @@ pub const REFRESH_COOKIE: &str = "starling_refresh";
 pub const CSRF_COOKIE: &str = "starling_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// A JSON body. Rejections: 415 without a JSON content type, 413 over the body
-/// limit, 400 `malformed_json` for broken syntax, 400 `validation_failed` (with
-/// the offending field's path) for wrong types, missing or unknown fields.
+/// A JSON body, which must be an object. Rejections: 415 without a JSON
+/// content type, 413 over the body limit, 400 `malformed_json` for broken
+/// syntax, 400 `validation_failed` (with the offending field's path) for a
+/// body that is not an object, wrong types, missing or unknown fields.
 pub struct Json<T>(pub T);
 
 fn body_error(rejection: BytesRejection) -> ApiError {
@@ -51,8 +52,33 @@ fn is_json(parts_headers: &axum::http::HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// Parses JSON, naming the field at fault.
+fn malformed(e: &serde_json::Error) -> ApiError {
+    ApiError(Error::bad_request(
+        "malformed_json",
+        format!("the request body is not valid JSON: {e}"),
+    ))
+}
+
+/// Every request body is a JSON object. serde would otherwise fill a struct
+/// from an array positionally, so `["hello"]` would be taken for `{"text": "hello"}`.
+/// Well-formed JSON of another kind is a validation error; broken syntax stays
+/// `malformed_json` (the parser reports it).
+fn require_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None | Some(b'{') => Ok(()),
+        Some(_) => match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Err(ApiError(Error::field(
+                "body",
+                "the request body must be a JSON object",
+            ))),
+            Err(e) => Err(malformed(&e)),
+        },
+    }
+}
+
+/// Parses a JSON object, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    require_object(bytes)?;
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = match serde_path_to_error::deserialize(&mut de) {
         Ok(v) => v,
@@ -71,19 +97,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     };
                     Error::field(&field, msg)
                 }
-                _ => Error::bad_request(
-                    "malformed_json",
-                    format!("the request body is not valid JSON: {inner}"),
-                ),
+                _ => return Err(malformed(&inner)),
             }));
         }
     };
-    de.end().map_err(|e| {
-        ApiError(Error::bad_request(
-            "malformed_json",
-            format!("the request body is not valid JSON: {e}"),
-        ))
-    })?;
+    de.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }
 

@@ -124,12 +124,12 @@ fn mark_deprecated(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
 }
 
 /// The complete OpenAPI document (all roles' routes).
-pub fn openapi(st: &AppState) -> utoipa::openapi::OpenApi {
+pub fn openapi(st: &AppState) -> serde_json::Value {
     let (_, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops_routes())
         .merge(api_routes(st))
         .split_for_parts();
-    mark_deprecated(doc)
+    crate::openapi::complete(&mark_deprecated(doc))
 }
 
 /// Operations routes only (health, ready, metrics): what a worker-only node serves.
@@ -146,8 +146,9 @@ pub fn api_router(st: AppState) -> Router {
         .merge(ops_routes())
         .merge(api_routes(&st))
         .split_for_parts();
+    let doc = crate::openapi::complete(&mark_deprecated(doc));
     let router =
-        router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", mark_deprecated(doc)));
+        router.merge(SwaggerUi::new("/api/docs").external_url_unchecked("/api/openapi.json", doc));
     // Whatever no route matches: the browser app (JSON 404 for /api/...).
     finish(router, st, crate::web::fallback)
 }

@@ -39,7 +39,8 @@ impl FromStr for Snowflake {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         match s.parse::<i64>() {
-            Ok(v) if v > 0 && !s.starts_with('+') => Ok(Snowflake(v)),
+            // Canonical decimal only: "01" or "+1" would be a second name for 1.
+            Ok(v) if v > 0 && !s.starts_with(['+', '0']) => Ok(Snowflake(v)),
             _ => Err(Error::bad_request(
                 "invalid_id",
                 format!("'{s}' is not a valid id"),
@@ -177,6 +178,8 @@ mod tests {
         assert!("abc".parse::<UserId>().is_err());
         assert!("-5".parse::<UserId>().is_err());
         assert!("0".parse::<UserId>().is_err());
+        assert!("01".parse::<UserId>().is_err());
+        assert!("+1".parse::<UserId>().is_err());
         assert_eq!("42".parse::<UserId>().unwrap().get(), 42);
     }
 }

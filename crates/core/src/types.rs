@@ -97,7 +97,10 @@ impl fmt::Debug for Password {
     }
 }
 
-fn has_control(s: &str, allow_newlines: bool) -> bool {
+/// Whether `s` holds a control character; with `allow_newlines`, line breaks
+/// (`\n`, `\r`) and tabs are not counted. The one rule for all user text
+/// (`starling_services::text::plain` applies it to posts, comments, chat).
+pub fn has_control(s: &str, allow_newlines: bool) -> bool {
     s.chars()
         .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\r' || c == '\t')))
 }

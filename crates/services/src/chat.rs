@@ -405,11 +405,9 @@ impl Chat {
             ));
         }
         let known = self.users.records(&members).await?;
-        if let Some(missing) = members.iter().find(|id| !known.contains_key(id)) {
-            return Err(Error::field(
-                "memberIds",
-                format!("no user with id {missing}"),
-            ));
+        // A well-formed id of nobody is a missing resource, as for a post's media.
+        if members.iter().any(|id| !known.contains_key(id)) {
+            return Err(Error::NotFound { what: "user" });
         }
         self.limits
             .check(Action::ChatGroup, &me.to_string())
@@ -461,7 +459,7 @@ impl Chat {
     pub async fn add_member(&self, me: UserId, room: RoomId, user: UserId) -> Result<RoomView> {
         let record = self.owned_group(me, room).await?;
         if self.users.records(&[user]).await?.is_empty() {
-            return Err(Error::field("userId", "no such user"));
+            return Err(Error::NotFound { what: "user" });
         }
         self.ports
             .chat
@@ -572,6 +570,8 @@ impl Chat {
                 format!("must be 1 to {TEXT_MAX_CHARS} characters"),
             ));
         }
+        crate::text::plain("text", text, true)?;
+        crate::text::plain("clientMsgId", client_msg_id, false)?;
         let client_msg_id = client_msg_id.trim();
         if client_msg_id.is_empty() || client_msg_id.chars().count() > CLIENT_ID_MAX_CHARS {
             return Err(Error::field(
@@ -940,6 +940,7 @@ fn valid_name(name: &str) -> Result<String> {
             format!("must be 1 to {NAME_MAX_CHARS} characters"),
         ));
     }
+    crate::text::plain("name", name, false)?;
     Ok(name.to_owned())
 }
 

@@ -968,15 +968,18 @@ fn unique<T: Copy + Eq + std::hash::Hash>(it: impl Iterator<Item = T>) -> Vec<T>
 }
 
 fn check_endpoint(endpoint: &str) -> Result<()> {
+    // A URL as push services hand them out: visible ASCII (no spaces or
+    // control characters, which the push request could not carry anyway).
     let ok = endpoint.len() <= 2048
         && (endpoint.starts_with("https://") || endpoint.starts_with("http://"))
-        && endpoint.len() > "https://".len();
+        && endpoint.len() > "https://".len()
+        && endpoint.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(())
     } else {
         Err(Error::field(
             "endpoint",
-            "must be an http(s) URL of at most 2048 characters",
+            "must be an http(s) URL of at most 2048 visible ASCII characters",
         ))
     }
 }

@@ -56,6 +56,7 @@ pub struct Newer {
 }
 
 fn check_text(text: &str, max: usize, allow_empty: bool) -> Result<()> {
+    text::plain("text", text, true)?;
     let n = text.trim().chars().count();
     if n == 0 && !allow_empty {
         return Err(Error::unprocessable(

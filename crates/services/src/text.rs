@@ -1,4 +1,19 @@
-//! What a post's text refers to: `@username` mentions and `#tags`.
+//! User text: the characters it may hold, and what a post's text refers to
+//! (`@username` mentions and `#tags`).
+
+use starling_core::types::has_control;
+use starling_core::{Error, Result};
+
+/// Refuses control characters in user text, as profiles do (display names and
+/// bios use the same rule): `multiline` text (posts, comments, messages, bios)
+/// may hold line breaks and tabs, single-line text (names, ids) nothing.
+/// A 400 `validation_failed` naming `field`.
+pub fn plain(field: &str, text: &str, multiline: bool) -> Result<()> {
+    if has_control(text, multiline) {
+        return Err(Error::field(field, "must not contain control characters"));
+    }
+    Ok(())
+}
 
 /// Usernames mentioned as `@name` (lower-cased, unique, in order; at most `max`).
 /// A mention starts at the beginning or after a character that cannot be part
@@ -60,8 +75,7 @@ fn scan(text: &str, sigil: char, max: usize, part: impl Fn(char) -> bool) -> Vec
 }
 
 /// The words of a full-text query, lower-cased: 1 to 10 of at most 50 characters.
-pub fn search_words(query: &str) -> starling_core::Result<Vec<String>> {
-    use starling_core::Error;
+pub fn search_words(query: &str) -> Result<Vec<String>> {
     let words: Vec<String> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -91,5 +105,15 @@ mod tests {
         assert_eq!(mentions("@aaa @bbb @ccc", 2), ["aaa", "bbb"]);
         assert_eq!(normalise_tag("#Rust"), Some("rust".into()));
         assert_eq!(normalise_tag("no spaces"), None);
+    }
+
+    #[test]
+    fn user_text_has_no_control_characters() {
+        assert!(plain("text", "line one\nline two\r\n\tindented", true).is_ok());
+        assert!(plain("name", "Room\tname", false).is_err());
+        for bad in ["\0", "a\u{7}b", "\u{1b}[31m", "x\u{7f}", "\u{85}"] {
+            let e = plain("text", bad, true).unwrap_err();
+            assert!(e.to_string().contains("text"), "{bad:?}: {e}");
+        }
     }
 }

@@ -59,6 +59,7 @@ pub async fn list_rooms(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 429, description = "`rate_limited`: see Retry-After", body = ErrorBody),
+        (status = 404, description = "`not_found`: a member id is nobody's", body = ErrorBody),
     ))]
 pub async fn create_room(
     State(st): State<AppState>,
@@ -102,6 +103,7 @@ pub async fn get_room(
         (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 422, description = "`direct_room`: a direct chat has no name, owner or members to change", body = ErrorBody),
     ))]
 pub async fn rename_room(
     State(st): State<AppState>,
@@ -120,7 +122,8 @@ pub async fn rename_room(
 /// Delete a group (its owner only).
 #[utoipa::path(delete, path = "/api/chat/rooms/{id}", tag = "chat",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`direct_room`: a direct chat has no name, owner or members to change", body = ErrorBody)))]
 pub async fn delete_room(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
@@ -144,6 +147,7 @@ pub async fn delete_room(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The group is full", body = ErrorBody),
+        (status = 422, description = "`direct_room`: a direct chat has no name, owner or members to change", body = ErrorBody),
     ))]
 pub async fn add_member(
     State(st): State<AppState>,
@@ -163,7 +167,8 @@ pub async fn add_member(
 #[utoipa::path(delete, path = "/api/chat/rooms/{id}/members/{userId}", tag = "chat",
     security(("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path), ("userId" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, description = "`direct_room`: a direct chat has no name, owner or members to change", body = ErrorBody)))]
 pub async fn remove_member(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,

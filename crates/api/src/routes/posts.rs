@@ -39,7 +39,8 @@ async fn feed_response(
     let posts = &st.services.posts;
     if let Some(since) = p.since.as_deref().filter(|s| !s.is_empty()) {
         let since: PostId = since.parse()?;
-        if p.cursor.is_some() {
+        // An empty cursor is the first page, as everywhere: not a cursor.
+        if p.cursor.as_deref().is_some_and(|c| !c.is_empty()) {
             return Err(Error::bad_request("invalid_query", "use either cursor or since").into());
         }
         let newer = posts.newer(viewer, feed, since, p.limit).await?;
@@ -113,7 +114,8 @@ pub async fn create_post(
 }
 
 /// Re-read posts by id (refetch): those that still exist, in the order asked.
-#[utoipa::path(get, path = "/api/posts", tag = "posts", params(IdsParams),
+#[utoipa::path(get, path = "/api/posts", tag = "posts",
+    security((), ("bearer" = []), ("cookie" = [])), params(IdsParams),
     responses((status = 200, body = PostList), (status = 400, body = ErrorBody)))]
 pub async fn refetch_posts(
     State(st): State<AppState>,
@@ -136,7 +138,8 @@ pub async fn refetch_posts(
 }
 
 /// One post.
-#[utoipa::path(get, path = "/api/posts/{id}", tag = "posts", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/api/posts/{id}", tag = "posts",
+    security((), ("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Post), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_post(
     State(st): State<AppState>,
@@ -246,7 +249,8 @@ pub async fn unlove_post(
 }
 
 /// Who loves a post, most recent first.
-#[utoipa::path(get, path = "/api/posts/{id}/lovers", tag = "posts", params(("id" = String, Path), PageParams),
+#[utoipa::path(get, path = "/api/posts/{id}/lovers", tag = "posts",
+    security((), ("bearer" = []), ("cookie" = [])), params(("id" = String, Path), PageParams),
     responses((status = 200, body = UserPage), (status = 404, body = ErrorBody)))]
 pub async fn post_lovers(
     State(st): State<AppState>,
@@ -307,6 +311,7 @@ pub async fn create_comment(
 
 /// A post's top-level comments, oldest first, each with its `replyCount`.
 #[utoipa::path(get, path = "/api/posts/{id}/comments", tag = "comments",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = CommentPage), (status = 404, body = ErrorBody)))]
 pub async fn list_comments(
@@ -325,6 +330,7 @@ pub async fn list_comments(
 
 /// Replies to a comment, oldest first.
 #[utoipa::path(get, path = "/api/comments/{id}/replies", tag = "comments",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = CommentPage), (status = 404, body = ErrorBody)))]
 pub async fn list_replies(
@@ -403,7 +409,8 @@ pub async fn unlove_comment(
 }
 
 /// Who loves a comment, most recent first.
-#[utoipa::path(get, path = "/api/comments/{id}/lovers", tag = "comments", params(("id" = String, Path), PageParams),
+#[utoipa::path(get, path = "/api/comments/{id}/lovers", tag = "comments",
+    security((), ("bearer" = []), ("cookie" = [])), params(("id" = String, Path), PageParams),
     responses((status = 200, body = UserPage), (status = 404, body = ErrorBody)))]
 pub async fn comment_lovers(
     State(st): State<AppState>,
@@ -441,7 +448,8 @@ pub async fn home_feed(
 }
 
 /// The community feed: everyone's posts, newest first.
-#[utoipa::path(get, path = "/api/feed/public", tag = "feeds", params(FeedParams),
+#[utoipa::path(get, path = "/api/feed/public", tag = "feeds",
+    security((), ("bearer" = []), ("cookie" = [])), params(FeedParams),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
 pub async fn public_feed(
     State(st): State<AppState>,
@@ -453,6 +461,7 @@ pub async fn public_feed(
 
 /// One user's posts, newest first.
 #[utoipa::path(get, path = "/api/users/{id}/posts", tag = "feeds",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path), FeedParams),
     responses((status = 200, body = PostPage), (status = 404, body = ErrorBody)))]
 pub async fn user_posts(
@@ -466,6 +475,7 @@ pub async fn user_posts(
 
 /// Posts carrying a tag, newest first.
 #[utoipa::path(get, path = "/api/tags/{tag}/posts", tag = "feeds",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("tag" = String, Path), FeedParams),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
 pub async fn tag_posts(
@@ -480,7 +490,8 @@ pub async fn tag_posts(
 }
 
 /// Full-text search of posts (every word must match), newest first.
-#[utoipa::path(get, path = "/api/search/posts", tag = "feeds", params(SearchPostsParams),
+#[utoipa::path(get, path = "/api/search/posts", tag = "feeds",
+    security((), ("bearer" = []), ("cookie" = [])), params(SearchPostsParams),
     responses((status = 200, body = PostPage), (status = 400, body = ErrorBody)))]
 pub async fn search_posts(
     State(st): State<AppState>,
@@ -499,8 +510,13 @@ pub async fn search_posts(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SearchPostsParams {
-    /// Words to find (all must match).
+    /// Words to find (all must match): 1-10 runs of letters and digits of at
+    /// most 50 characters each, separated by anything else.
     #[serde(default)]
+    #[param(
+        required = true,
+        pattern = "^[\\W_]*(?:[^\\W_]{1,50}[\\W_]+){0,9}[^\\W_]{1,50}[\\W_]*$"
+    )]
     pub q: String,
     pub cursor: Option<String>,
     /// 1-100, default 20.

@@ -12,7 +12,8 @@ type JsonUser = axum::Json<User>;
 type JsonPage = axum::Json<UserPage>;
 
 /// Search users by username and display name; prefix matches first.
-#[utoipa::path(get, path = "/api/users", tag = "users", params(SearchParams),
+#[utoipa::path(get, path = "/api/users", tag = "users",
+    security((), ("bearer" = []), ("cookie" = [])), params(SearchParams),
     responses(
         (status = 200, body = UserPage),
         (status = 400, description = "Bad limit or cursor", body = ErrorBody),
@@ -35,6 +36,7 @@ pub async fn search_users(
 
 /// One user by id.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, body = User),
@@ -52,6 +54,7 @@ pub async fn get_user(
 
 /// One user by username (case-insensitive).
 #[utoipa::path(get, path = "/api/users/by-username/{username}", tag = "users",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("username" = String, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
 pub async fn get_user_by_username(
@@ -105,6 +108,7 @@ pub async fn unfollow(
 
 /// Who follows this user, most recent first.
 #[utoipa::path(get, path = "/api/users/{id}/followers", tag = "users",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn followers(
@@ -126,6 +130,7 @@ pub async fn followers(
 
 /// Whom this user follows, most recent first.
 #[utoipa::path(get, path = "/api/users/{id}/following", tag = "users",
+    security((), ("bearer" = []), ("cookie" = [])),
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = UserPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn following(

@@ -1,5 +1,5 @@
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::backend_tests;
 use crate::helpers::{Backend, TestApp};
@@ -11,6 +11,7 @@ backend_tests!(
     oversize_bodies_are_413,
     bodies_must_be_json,
     bad_paging_parameters_are_400,
+    every_json_body_must_be_an_object,
 );
 
 async fn malformed_json_is_400_and_writes_nothing(b: Backend) {
@@ -193,4 +194,89 @@ async fn bad_paging_parameters_are_400(b: Backend) {
     r.assert_status(200);
     let r = app.get("/api/users?q=x&unknown=1", None).await;
     r.assert_error(400, "invalid_query");
+}
+
+/// Every operation the served OpenAPI document lists with an `application/json`
+/// request body refuses a JSON array (serde would fill the struct from it
+/// positionally) with 400 `validation_failed` on `body`, and writes nothing.
+async fn every_json_body_must_be_an_object(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let u = app.register("array_body").await;
+    let doc = app.get("/api/openapi.json", None).await;
+    let doc = doc.assert_status(200);
+    let mut seen = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            if op["requestBody"]["content"]["application/json"].is_null() {
+                continue;
+            }
+            // Any well-formed id: the body is judged before the resource is looked up.
+            let mut url = String::new();
+            for (i, part) in path.split(['{', '}']).enumerate() {
+                url.push_str(if i % 2 == 1 { &u.id } else { part });
+            }
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            // What each route's fields would be, in order: accepted before the fix.
+            let positional = match path.as_str() {
+                "/api/auth/register" => {
+                    json!(["arrays", "arrays@example.org", "correct horse battery"])
+                }
+                "/api/auth/login" => json!([u.username, u.password]),
+                "/api/profile" => json!(["Name", "bio"]),
+                "/api/chat/rooms" => json!(["group", [u.id]]),
+                "/api/chat/rooms/{id}/messages" => json!(["hello", "c1"]),
+                _ => json!(["hello"]),
+            };
+            for body in [
+                positional,
+                json!([]),
+                json!("hello"),
+                json!(42),
+                json!(null),
+            ] {
+                let r = app
+                    .json(method.clone(), &url, Some(&u.access), body.clone())
+                    .await;
+                r.assert_error(400, "validation_failed");
+                assert!(
+                    r.body["error"]["fields"]["body"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("JSON object")),
+                    "{method} {path} with {body}: {}",
+                    r.text
+                );
+            }
+            seen.push(format!("{method} {path}"));
+        }
+    }
+    for must in [
+        "POST /api/posts",
+        "PATCH /api/profile",
+        "POST /api/auth/register",
+    ] {
+        assert!(seen.iter().any(|s| s == must), "{must} not among {seen:?}");
+    }
+    // Nothing was written.
+    assert_eq!(app.user_count().await, 1);
+    let feed = app.get("/api/feed/public", None).await;
+    assert_eq!(feed.assert_status(200)["items"], json!([]), "{}", feed.text);
+    let me = app.get("/api/profile", Some(&u.access)).await;
+    let me = me.assert_status(200);
+    assert_eq!(me["displayName"], Value::Null);
+    assert_eq!(me["bio"], "");
+    let rooms = app.get("/api/chat/rooms", Some(&u.access)).await;
+    assert_eq!(
+        rooms.assert_status(200)["items"],
+        json!([]),
+        "{}",
+        rooms.text
+    );
+    // The session still works: no refresh or logout consumed it.
+    app.post(
+        "/api/auth/refresh",
+        None,
+        json!({"refreshToken": u.refresh}),
+    )
+    .await
+    .assert_status(200);
 }

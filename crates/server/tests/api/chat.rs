@@ -26,6 +26,8 @@ backend_tests!(
     client_reconnects_and_catches_up,
     an_expired_token_is_refused_with_a_reason,
     concurrent_sends_lose_nothing_and_duplicate_nothing,
+    control_characters_are_refused_in_chat,
+    a_member_who_does_not_exist_is_404,
 );
 
 async fn direct(app: &TestApp, me: &TestUser, partner: &TestUser) -> String {
@@ -217,7 +219,7 @@ async fn groups_are_managed_by_their_owner(backend: Backend) {
         json!({"userId": "999"}),
     )
     .await
-    .assert_error(400, "validation_failed");
+    .assert_error(404, "not_found");
     let r = app
         .post(
             &format!("/api/chat/rooms/{id}/members"),
@@ -1500,5 +1502,112 @@ async fn concurrent_sends_lose_nothing_and_duplicate_nothing(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    app.stop().await;
+}
+
+/// Control characters are refused in messages (over REST and Socket.IO),
+/// client message ids and group names, naming the field; line breaks and
+/// tabs in a message are text.
+async fn control_characters_are_refused_in_chat(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let room = group(&app, &ann, "friends", &[&bob]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&app, &ann, &room, "two\nlines\tand a tab", "ok-1").await;
+    let messages = format!("/api/chat/rooms/{room}/messages");
+    for (body, field) in [
+        (json!({"text": "\u{0}", "clientMsgId": "c1"}), "text"),
+        (json!({"text": "hi\u{1b}[2J", "clientMsgId": "c2"}), "text"),
+        (
+            json!({"text": "hi", "clientMsgId": "c\u{0}3"}),
+            "clientMsgId",
+        ),
+    ] {
+        let r = app.post(&messages, Some(&ann.access), body.clone()).await;
+        r.assert_error(400, "validation_failed");
+        assert!(
+            r.body["error"]["fields"][field].is_string(),
+            "{body}: {}",
+            r.text
+        );
+    }
+    for name in ["\u{0}", "bad\u{7}name", "tab\tname"] {
+        let r = app
+            .post(
+                "/api/chat/rooms",
+                Some(&ann.access),
+                json!({"name": name, "memberIds": [bob.id]}),
+            )
+            .await;
+        r.assert_error(400, "validation_failed");
+        assert!(r.body["error"]["fields"]["name"].is_string(), "{}", r.text);
+        let r = app
+            .json(
+                Method::PATCH,
+                &format!("/api/chat/rooms/{room}"),
+                Some(&ann.access),
+                json!({"name": name}),
+            )
+            .await;
+        r.assert_error(400, "validation_failed");
+        assert!(r.body["error"]["fields"]["name"].is_string(), "{}", r.text);
+    }
+    if let Some(sio) = Sio::start(&app.base).await {
+        let a = sio.connect("ann", &ann.access).await;
+        let ack = a
+            .call(
+                "send-message",
+                json!({"roomId": room, "text": "\u{0}", "clientMsgId": "s1"}),
+            )
+            .await;
+        assert_eq!(ack["error"]["code"], "validation_failed", "{ack}");
+        let message = ack["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("text:") && message.contains("control"),
+            "{ack}"
+        );
+    }
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_messages").await, 1);
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_rooms").await, 1);
+    let r = app
+        .get(&format!("/api/chat/rooms/{room}"), Some(&ann.access))
+        .await;
+    assert_eq!(r.assert_status(200)["name"], "friends");
+    app.stop().await;
+}
+
+/// A group with a member id that is nobody's, or adding one, is 404 like any
+/// other reference to a missing resource (it was 400 validation_failed, which
+/// says the request is malformed: it is not). Nothing is written.
+async fn a_member_who_does_not_exist_is_404(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    app.post(
+        "/api/chat/rooms",
+        Some(&ann.access),
+        json!({"name": "ghosts", "memberIds": [bob.id, "1"]}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    assert_eq!(app.sql_i64("SELECT count(*) FROM chat_rooms").await, 0);
+    let room = group(&app, &ann, "real", &[&bob]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/chat/rooms/{room}/members"),
+        Some(&ann.access),
+        json!({"userId": "9223372036854775807"}),
+    )
+    .await
+    .assert_error(404, "not_found");
+    let r = app
+        .get(&format!("/api/chat/rooms/{room}"), Some(&ann.access))
+        .await;
+    assert_eq!(r.assert_status(200)["members"].as_array().unwrap().len(), 2);
     app.stop().await;
 }

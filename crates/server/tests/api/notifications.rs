@@ -520,6 +520,27 @@ async fn push_subscriptions_are_validated_and_owned(b: Backend) {
     )
     .await
     .assert_error(400, "validation_failed");
+    // An endpoint is a URL of visible ASCII, as the document's pattern says:
+    // no control characters, spaces or raw non-ASCII.
+    for endpoint in [
+        "https://push.example.org/a\u{0}b",
+        "https://push.example.org/a b",
+        "https://pushé.example.org/x",
+    ] {
+        let r = app
+            .post(
+                "/api/push/subscriptions",
+                Some(&ann.access),
+                json!({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}),
+            )
+            .await;
+        r.assert_error(400, "validation_failed");
+        assert!(
+            r.body["error"]["fields"]["endpoint"].is_string(),
+            "{endpoint:?}: {}",
+            r.text
+        );
+    }
     app.post("/api/push/subscriptions", None, json!({}))
         .await
         .assert_error(401, "unauthenticated");

@@ -14,6 +14,7 @@ backend_tests!(
     unknown_paths_and_methods_get_json_errors,
     every_response_carries_a_request_id,
     cors_allows_only_configured_origins,
+    openapi_documents_what_each_kind_of_operation_answers,
 );
 
 /// Metrics and what a failing backend said are for operators: this host
@@ -439,4 +440,109 @@ async fn cors_allows_only_configured_origins(b: Backend) {
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let _: Value = r.json().await.unwrap();
+}
+
+/// The served document tells every status an operation of its kind can answer
+/// and carries the limits in its schemas: 401 on secured operations, 400 (with
+/// 413 and 415) on JSON bodies, 400 on path and query parameters, id patterns,
+/// `limit` bounds, text lengths, and links from creating operations.
+async fn openapi_documents_what_each_kind_of_operation_answers(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let u = app.register("doc_reader").await;
+    let r = app.get("/api/openapi.json", None).await;
+    let doc = r.assert_status(200).clone();
+    let id_pattern = &doc["paths"]["/api/posts/{id}"]["get"]["parameters"][0]["schema"]["pattern"];
+    assert!(id_pattern.is_string(), "ids have a pattern");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let what = format!("{method} {path}");
+            let responses = op["responses"].as_object().unwrap();
+            for (status, resp) in responses {
+                assert!(
+                    resp["description"].as_str().is_some_and(|d| !d.is_empty()),
+                    "{what} {status}: no description"
+                );
+            }
+            let has = |s: &str| responses.contains_key(s);
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                assert!(has("401"), "{what}: secured without 401");
+            }
+            if !op["requestBody"]["content"]["application/json"].is_null() {
+                for s in ["400", "413", "415"] {
+                    assert!(has(s), "{what}: JSON body without {s}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "path" || p["in"] == "query" {
+                    assert!(has("400"), "{what}: parameter {} without 400", p["name"]);
+                }
+                let name = p["name"].as_str().unwrap();
+                if p["in"] == "path" && (name == "id" || name.ends_with("Id")) {
+                    assert_eq!(&p["schema"]["pattern"], id_pattern, "{what} {name}");
+                }
+                if name == "limit" {
+                    assert_eq!(p["schema"]["minimum"], 1, "{what}");
+                    assert_eq!(p["schema"]["maximum"], 100, "{what}");
+                }
+            }
+        }
+    }
+    // The ids the pattern admits (1 to i64::MAX in plain decimal; schemathesis
+    // checks the pattern itself against the server) are the ones it takes.
+    for (id, valid) in [
+        ("1", true),
+        ("9223372036854775807", true),
+        ("9223372036854775808", false),
+        ("01", false),
+        ("0", false),
+        ("+5", false),
+        ("-5", false),
+    ] {
+        let r = app.get(&format!("/api/users/{id}"), None).await;
+        assert_eq!(r.status.as_u16() == 400, !valid, "{id}: {}", r.text);
+    }
+    // What a direct chat refuses (a group's name, owner and members).
+    for (method, path) in [
+        ("patch", "/api/chat/rooms/{id}"),
+        ("delete", "/api/chat/rooms/{id}"),
+        ("post", "/api/chat/rooms/{id}/members"),
+        ("delete", "/api/chat/rooms/{id}/members/{userId}"),
+    ] {
+        let d = doc["paths"][path][method]["responses"]["422"]["description"].as_str();
+        assert!(
+            d.is_some_and(|d| d.contains("direct_room")),
+            "{method} {path}"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    let text = &schemas["CreatePostRequest"]["properties"]["text"];
+    assert_eq!(text["maxLength"], 5000);
+    assert_eq!(text["minLength"], 1);
+    assert!(text["pattern"].is_string());
+    assert_eq!(
+        schemas["RegisterRequest"]["properties"]["password"]["minLength"],
+        8
+    );
+    assert_eq!(
+        schemas["SendMessageRequest"]["properties"]["text"]["maxLength"],
+        4000
+    );
+    assert!(schemas["AddMemberRequest"]["properties"]["userId"]["pattern"].is_string());
+    let key = doc["paths"]["/api/posts"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap();
+    assert!(key["schema"]["pattern"].is_string());
+    let links = &doc["paths"]["/api/posts"]["post"]["responses"]["201"]["links"];
+    assert!(links.as_object().is_some_and(|l| l.len() >= 5), "{links}");
+    // Optional bodies are objects when sent, never null.
+    let refresh = &doc["paths"]["/api/auth/refresh"]["post"]["requestBody"];
+    assert_eq!(refresh["required"], false);
+    assert!(
+        refresh["content"]["application/json"]["schema"]["$ref"].is_string(),
+        "{refresh}"
+    );
+    drop(u);
 }

@@ -20,6 +20,8 @@ backend_tests!(
     paging_never_repeats_or_skips_while_posts_come_and_go,
     since_returns_only_newer_posts,
     refetch_returns_current_posts_in_order,
+    control_characters_are_refused_in_posts_and_comments,
+    an_empty_cursor_does_not_clash_with_since,
 );
 
 async fn post(app: &TestApp, u: &TestUser, text: &str) -> Value {
@@ -709,4 +711,90 @@ async fn refetch_returns_current_posts_in_order(b: Backend) {
     app.get("/api/posts?ids=1,x", None)
         .await
         .assert_error(400, "invalid_id");
+}
+
+/// Text of control characters (a NUL, an escape sequence, a bell) is refused
+/// in posts and comments, created or edited, as in profiles: 400 naming `text`.
+/// Line breaks and tabs are text.
+async fn control_characters_are_refused_in_posts_and_comments(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let u = app.register("ctrl_poster").await;
+    let ok = post(&app, &u, "line one\n\tline two\r\nthree").await;
+    assert_eq!(ok["text"], "line one\n\tline two\r\nthree");
+    let id = ok["id"].as_str().unwrap();
+    let c = app
+        .post(
+            &format!("/api/posts/{id}/comments"),
+            Some(&u.access),
+            json!({"text": "fine\tcomment"}),
+        )
+        .await;
+    let cid = c.assert_status(201)["id"].as_str().unwrap().to_owned();
+    for bad in [
+        "\u{0}",
+        "hello\u{0}",
+        "\u{1b}[2J",
+        "ding\u{7}",
+        "\u{7f}",
+        "\u{85}",
+    ] {
+        let body = json!({"text": bad});
+        for (method, path) in [
+            (Method::POST, "/api/posts".to_owned()),
+            (Method::PATCH, format!("/api/posts/{id}")),
+            (Method::POST, format!("/api/posts/{id}/comments")),
+            (Method::PATCH, format!("/api/comments/{cid}")),
+        ] {
+            let r = app
+                .json(method.clone(), &path, Some(&u.access), body.clone())
+                .await;
+            r.assert_error(400, "validation_failed");
+            assert!(
+                r.body["error"]["fields"]["text"].is_string(),
+                "{method} {path} {bad:?}: {}",
+                r.text
+            );
+        }
+    }
+    // Nothing changed: one post, its text as it was, one comment.
+    let feed = app.get("/api/feed/public", None).await;
+    let items = feed.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["text"], "line one\n\tline two\r\nthree");
+    assert_eq!(items[0]["commentCount"], 1);
+    let comments = app.get(&format!("/api/posts/{id}/comments"), None).await;
+    assert_eq!(
+        comments.assert_status(200)["items"][0]["text"],
+        "fine\tcomment"
+    );
+}
+
+/// `cursor=` (empty) is the first page everywhere, so beside `since` it is no
+/// cursor: it was 400 "use either cursor or since". A real cursor still is.
+async fn an_empty_cursor_does_not_clash_with_since(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = app.register("empty_cursor").await;
+    let old = post(&app, &a, "old").await;
+    let oid = old["id"].as_str().unwrap().to_owned();
+    let new = post(&app, &a, "new").await;
+    for path in [
+        format!("/api/feed?cursor=&since={oid}"),
+        format!("/api/feed/public?since={oid}&cursor="),
+        format!("/api/users/{}/posts?cursor=&since={oid}", a.id),
+    ] {
+        let r = app.get(&path, Some(&a.access)).await;
+        r.assert_status(200);
+        assert_eq!(ids(&r), [new["id"].as_str().unwrap().to_owned()], "{path}");
+    }
+    let page = app.get("/api/feed/public?limit=1", None).await;
+    let cursor = page.assert_status(200)["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get(
+        &format!("/api/feed/public?cursor={cursor}&since={oid}"),
+        None,
+    )
+    .await
+    .assert_error(400, "invalid_query");
 }
