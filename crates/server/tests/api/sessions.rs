@@ -34,6 +34,21 @@ async fn login(app: &TestApp, u: &TestUser) -> (String, String) {
     )
 }
 
+/// The new access token of a refresh by body.
+async fn refresh(app: &TestApp, refresh_token: &str) -> String {
+    let r = app
+        .post(
+            "/api/auth/refresh",
+            None,
+            json!({"refreshToken": refresh_token}),
+        )
+        .await;
+    r.assert_status(200)["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Opens the notification stream with `token`; the task ends when it does.
 async fn open_stream(app: &TestApp, token: &str) -> tokio::task::JoinHandle<()> {
     let r = app
@@ -145,17 +160,7 @@ async fn a_reused_refresh_token_ends_the_session_at_once(b: Backend) {
     let ann = app.register("ann").await;
     let stream = open_stream(&app, &ann.access).await;
     // The legitimate client refreshes; a thief replays the old token.
-    let fresh = app
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refreshToken": ann.refresh}),
-        )
-        .await;
-    let fresh_access = fresh.assert_status(200)["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fresh_access = refresh(&app, &ann.refresh).await;
     app.post(
         "/api/auth/refresh",
         None,
@@ -190,17 +195,7 @@ async fn sockets_and_streams_end_at_token_expiry_unless_renewed(b: Backend) {
 
     // Before the first token expires, a fresh one renews one socket.
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    let fresh = app
-        .post(
-            "/api/auth/refresh",
-            None,
-            json!({"refreshToken": ann.refresh}),
-        )
-        .await;
-    let fresh_access = fresh.assert_status(200)["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let fresh_access = refresh(&app, &ann.refresh).await;
     let ack = renewing.call("auth", json!({"token": fresh_access})).await;
     assert_eq!(ack["ok"], Value::Bool(true), "{ack}");
     // Another user's token does not renew it, and garbage is refused.

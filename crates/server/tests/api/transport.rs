@@ -163,9 +163,7 @@ async fn oversized_request_heads_get_json_errors() {
 }
 
 /// Opens an unauthenticated Engine.IO WebSocket and reads its open packet.
-async fn engine_io_socket(
-    app: &TestApp,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+async fn engine_io_socket(app: &TestApp) -> Ws {
     let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", addr(app));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let open = tokio::time::timeout(Duration::from_secs(5), ws.next())
@@ -175,6 +173,21 @@ async fn engine_io_socket(
         .unwrap();
     assert!(open.to_text().unwrap_or("").starts_with('0'), "{open:?}");
     ws
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Whether the server closes `ws` within `within` (reading what comes first).
+async fn closed_within(ws: &mut Ws, within: Duration) -> bool {
+    let closed = async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, closed).await.is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,17 +204,9 @@ async fn socket_io_websocket_messages_are_capped_at_64_kib() {
     header.mask = Some([1, 2, 3, 4]);
     let frame = Frame::from_payload(header, vec![b'4'; 100 * 1024].into());
     let _ = ws.send(Message::Frame(frame)).await;
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
+    let closed = closed_within(&mut ws, Duration::from_secs(5)).await;
     assert!(
-        closed.is_ok(),
+        closed,
         "the server held a 100 KiB unfinished WebSocket message"
     );
 
@@ -209,16 +214,8 @@ async fn socket_io_websocket_messages_are_capped_at_64_kib() {
     let mut ws = engine_io_socket(&app).await;
     let big = format!("42{}", json!(["typing", {"x": "y".repeat(100 * 1024)}]));
     let _ = ws.send(Message::text(big)).await;
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "a 100 KiB WebSocket message was taken");
+    let closed = closed_within(&mut ws, Duration::from_secs(5)).await;
+    assert!(closed, "a 100 KiB WebSocket message was taken");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
