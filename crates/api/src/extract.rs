@@ -195,8 +195,8 @@ pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     plain
 }
 
-/// Constant-time comparison for the CSRF token.
-fn same(a: &str, b: &str) -> bool {
+/// Constant-time comparison of secrets (the CSRF token, the ops token).
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -226,26 +227,6 @@ async fn request_timeout(
 
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=63072000");
 
-/// Headers every answer carries: no MIME sniffing, no referrer beyond this
-/// site, and HSTS when the site is served over HTTPS. A handler's own values
-/// (the web app's) win.
-async fn security_headers(
-    axum::extract::State(hsts): axum::extract::State<bool>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
-    h.entry(header::REFERRER_POLICY)
-        .or_insert(HeaderValue::from_static("same-origin"));
-    if hsts {
-        h.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(HSTS);
-    }
-    res
-}
-
 fn finish<H, T>(router: Router<AppState>, st: AppState, fallback: H) -> Router
 where
     H: axum::handler::Handler<T, AppState>,
@@ -277,7 +258,20 @@ where
     // Outermost: give every request an id, log within a span that carries it,
     // and echo it in the response.
     router
-        .layer(axum::middleware::from_fn_with_state(hsts, security_headers))
+        // Every answer: no MIME sniffing, no referrer beyond this site, and
+        // HSTS when the site is served over HTTPS. A handler's own values
+        // (the web app's) win.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(tower::util::option_layer(hsts.then(|| {
+            SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, HSTS)
+        })))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

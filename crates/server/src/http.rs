@@ -109,6 +109,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// The error body of a 431, whether hyper or this module answers it.
+macro_rules! headers_too_large_body {
+    () => {
+        r#"{"error":{"code":"headers_too_large","message":"the request headers are too large"}}"#
+    };
+}
+const HEADERS_TOO_LARGE: &str = headers_too_large_body!();
+
 /// The most header bytes (names and values) a request may carry.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
@@ -120,9 +128,7 @@ fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
 }
 
 fn headers_too_large() -> axum::response::Response {
-    let body =
-        r#"{"error":{"code":"headers_too_large","message":"the request headers are too large"}}"#;
-    let mut res = axum::response::Response::new(axum::body::Body::from(body));
+    let mut res = axum::response::Response::new(axum::body::Body::from(HEADERS_TOO_LARGE));
     *res.status_mut() = axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
     res.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
@@ -169,7 +175,7 @@ fn hyper_refusal(head: &[u8]) -> Option<&'static [u8]> {
         b"431 " => concat!(
             "HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n",
             "connection: close\r\ncontent-length: 84\r\n\r\n",
-            r#"{"error":{"code":"headers_too_large","message":"the request headers are too large"}}"#
+            headers_too_large_body!()
         )
         .as_bytes(),
         _ => return None,

@@ -339,14 +339,16 @@ impl Accounts {
         {
             ended.push(Ended { user, family });
         }
-        if let Some((user, family)) = access {
+        // Usually the same session as the refresh token's; otherwise its
+        // family is revoked too.
+        if let Some((user, family)) = access
+            && !ended.iter().any(|e| e.family == family)
+        {
             self.ports
                 .tokens
                 .revoke_family(family, Timestamp::now())
                 .await?;
-            if !ended.iter().any(|e| e.family == family) {
-                ended.push(Ended { user, family });
-            }
+            ended.push(Ended { user, family });
         }
         for e in ended {
             self.sessions.end(e).await?;

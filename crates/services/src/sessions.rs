@@ -80,7 +80,6 @@ impl Sessions {
     /// streams close, on every node, within moments.
     pub async fn end(&self, ended: Ended) -> Result<()> {
         self.verifier.end_locally(ended.family);
-        let _ = self.ended.send(ended);
         self.cache
             .set(
                 &revoked_key(ended.family),
@@ -90,10 +89,14 @@ impl Sessions {
             .await?;
         let payload = serde_json::to_vec(&ended)
             .map_err(|e| starling_core::Error::internal(format!("encoding a session end: {e}")))?;
+        // Every node hears of it on the channel, this one included (see
+        // `listen`), and closes the session's sockets and streams.
         if let Err(e) = self.pubsub.publish(CHANNEL, payload.into()).await {
-            // The cache holds it: other nodes refuse the session's tokens
-            // when they first see them; their open sockets close at expiry.
+            // This node still closes its own. The cache holds the end: other
+            // nodes refuse the session's tokens when they first see them, and
+            // their open sockets close at expiry.
             tracing::warn!(error = %e, "could not tell other nodes a session ended");
+            let _ = self.ended.send(ended);
         }
         Ok(())
     }

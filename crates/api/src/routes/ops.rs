@@ -12,7 +12,7 @@ use starling_core::Error;
 
 use crate::dto::{Health, Readiness};
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::extract::{ClientIp, bearer_token};
+use crate::extract::{ClientIp, bearer_token, same};
 use crate::state::AppState;
 
 /// Whether the caller may see operations details (metrics, what a failing
@@ -26,7 +26,7 @@ impl FromRequestParts<AppState> for Operator {
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, ApiError> {
         if let Some(expected) = st.config.ops_token.as_deref() {
             let given = bearer_token(parts).ok().flatten().unwrap_or_default();
-            return Ok(Operator(same(given.as_bytes(), expected.as_bytes())));
+            return Ok(Operator(same(given, expected)));
         }
         let ClientIp(ip) = ClientIp::from_request_parts(parts, st).await?;
         let local = ip
@@ -34,11 +34,6 @@ impl FromRequestParts<AppState> for Operator {
             .is_ok_and(|ip| ip.is_loopback());
         Ok(Operator(local))
     }
-}
-
-/// Constant-time comparison (of the ops token).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Alive: the process answers.
