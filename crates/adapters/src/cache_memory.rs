@@ -1,6 +1,6 @@
 //! In-process cache: moka with a per-entry expiry. The embedded default.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use moka::Expiry;
 use moka::sync::Cache as Moka;
-use starling_core::Result;
 use starling_core::ports::Cache;
+use starling_core::{Error, Result};
 
 enum Value {
     Bytes(Bytes),
@@ -43,7 +43,12 @@ impl Expiry<String, Arc<Entry>> for ByDeadline {
 
 pub struct MemoryCache {
     inner: Moka<String, Arc<Entry>>,
+    /// Token buckets: each key's theoretical arrival time.
+    buckets: Mutex<HashMap<String, Instant>>,
 }
+
+/// Buckets kept before the full ones (arrival time passed) are dropped.
+const BUCKETS_PRUNE_AT: usize = 100_000;
 
 impl MemoryCache {
     pub fn new(max_entries: u64) -> Self {
@@ -52,6 +57,7 @@ impl MemoryCache {
                 .max_capacity(max_entries)
                 .expire_after(ByDeadline)
                 .build(),
+            buckets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -125,6 +131,35 @@ impl Cache for MemoryCache {
             count,
             entry.expires_at.saturating_duration_since(Instant::now()),
         ))
+    }
+
+    async fn take_token(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>> {
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .map_err(|_| Error::internal("token buckets poisoned"))?;
+        if buckets.len() >= BUCKETS_PRUNE_AT {
+            buckets.retain(|_, arrival| *arrival > now);
+        }
+        let arrival = buckets
+            .get(key)
+            .copied()
+            .filter(|a| *a > now)
+            .unwrap_or(now);
+        let next = arrival + interval;
+        let ahead = next - now;
+        let allowed = interval * burst.max(1);
+        if ahead > allowed {
+            return Ok(Some(ahead - allowed));
+        }
+        buckets.insert(key.to_owned(), next);
+        Ok(None)
     }
 
     async fn check(&self) -> Result<()> {

@@ -95,6 +95,26 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// GCRA in one script, on the server's clock (nodes' clocks differ): the key
+/// holds the theoretical arrival time in ms; a token is free while that is at
+/// most `burst` intervals ahead of now. Answers -1, or the ms to wait.
+static TAKE_TOKEN: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+            local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+            local interval = tonumber(ARGV[1])
+            local allowed = interval * tonumber(ARGV[2])
+            local arrival = tonumber(redis.call('GET', KEYS[1]) or now)
+            if arrival < now then arrival = now end
+            local ahead = arrival + interval - now
+            if ahead > allowed then return ahead - allowed end
+            redis.call('SET', KEYS[1], arrival + interval, 'PX', ahead)
+            return -1
+            ",
+    )
+});
+
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>> {
@@ -164,6 +184,23 @@ impl Cache for RedisCache {
             .map_err(redis_err)?;
         let left = if left > 0 { left as u64 } else { ms };
         Ok((count, Duration::from_millis(left)))
+    }
+
+    async fn take_token(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>> {
+        let ms = interval.as_millis().max(1) as u64;
+        let wait: i64 = TAKE_TOKEN
+            .key(self.key(key))
+            .arg(ms)
+            .arg(burst.max(1))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_err)?;
+        Ok((wait >= 0).then(|| Duration::from_millis(wait as u64)))
     }
 
     async fn timeline_replace(&self, key: &str, ids: &[i64], ttl: Duration) -> Result<()> {

@@ -123,6 +123,8 @@ async fn cache_contract(cache: Arc<dyn Cache>) {
     cache_incr_window_counts_within_window(c).await;
     cache_incr_window_restarts_after_window(c).await;
     cache_incr_window_is_atomic(cache.clone()).await;
+    cache_token_bucket_allows_a_burst_then_refills(c).await;
+    cache_token_bucket_is_atomic(cache.clone()).await;
     cache_get_many_answers_each_key_in_order(c).await;
     timeline_missing_is_none_and_add_does_not_create(c).await;
     timeline_pages_newest_first_and_trims_to_cap(c).await;
@@ -409,6 +411,52 @@ async fn cache_incr_window_is_atomic(cache: Arc<dyn Cache>) {
         counts, expected,
         "each count from 1 to {TASKS} exactly once"
     );
+}
+
+async fn cache_token_bucket_allows_a_burst_then_refills(c: &dyn Cache) {
+    let every = Duration::from_millis(300);
+    for i in 0..3 {
+        let taken = c.take_token("bucket", every, 3).await.unwrap();
+        assert_eq!(taken, None, "token {i} of a burst of 3");
+    }
+    let wait = c.take_token("bucket", every, 3).await.unwrap();
+    let wait = wait.expect("the burst is spent");
+    assert!(
+        wait > Duration::ZERO && wait <= every,
+        "one token comes back within an interval; told to wait {wait:?}"
+    );
+    // A refused take costs nothing: after the wait, exactly one is free.
+    tokio::time::sleep(wait + Duration::from_millis(60)).await;
+    assert_eq!(c.take_token("bucket", every, 3).await.unwrap(), None);
+    assert!(c.take_token("bucket", every, 3).await.unwrap().is_some());
+    // Another key has its own bucket.
+    assert_eq!(c.take_token("other-bucket", every, 3).await.unwrap(), None);
+    // A bucket left alone fills up to its burst, no further.
+    tokio::time::sleep(every * 5).await;
+    for _ in 0..3 {
+        assert_eq!(c.take_token("bucket", every, 3).await.unwrap(), None);
+    }
+    assert!(c.take_token("bucket", every, 3).await.unwrap().is_some());
+}
+
+async fn cache_token_bucket_is_atomic(cache: Arc<dyn Cache>) {
+    const TASKS: usize = 40;
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..TASKS {
+        let cache = cache.clone();
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            cache
+                .take_token("concurrent-bucket", Duration::from_secs(30), 7)
+                .await
+                .unwrap()
+                .is_none()
+        });
+    }
+    let taken = tasks.join_all().await.into_iter().filter(|t| *t).count();
+    assert_eq!(taken, 7, "exactly the burst is taken by concurrent callers");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]

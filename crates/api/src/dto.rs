@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use starling_core::Timestamp;
+use starling_core::page::Page;
 use starling_services::accounts::Session;
-use starling_services::users::{Page, UserView};
+use starling_services::users::UserView;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn rfc3339(t: Timestamp) -> String {
@@ -81,14 +82,17 @@ pub struct UserPage {
 }
 
 impl UserPage {
-    pub fn from_page(p: &Page<UserView>, public_url: &str) -> Self {
+    pub fn from_page<P: starling_core::page::Position>(
+        p: &Page<UserView, P>,
+        public_url: &str,
+    ) -> Self {
         UserPage {
             items: p
                 .items
                 .iter()
                 .map(|u| User::from_view(u, public_url))
                 .collect(),
-            next_cursor: p.next_cursor.clone(),
+            next_cursor: crate::paging::next_cursor(&p.next),
         }
     }
 }
@@ -633,7 +637,7 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    pub fn from_view(v: &starling_services::chat::MessageView, public_url: &str) -> Self {
+    pub fn from_view(v: &starling_core::live::MessageView, public_url: &str) -> Self {
         ChatMessage {
             id: v.record.id.to_string(),
             room_id: v.record.room_id.to_string(),
@@ -673,7 +677,7 @@ pub struct ChatRoom {
 }
 
 impl ChatRoom {
-    pub fn from_view(v: &starling_services::chat::RoomView, public_url: &str) -> Self {
+    pub fn from_view(v: &starling_core::live::RoomView, public_url: &str) -> Self {
         ChatRoom {
             id: v.room.id.to_string(),
             kind: v.room.kind.as_str().to_owned(),
@@ -832,8 +836,8 @@ pub struct PresenceDto {
     pub last_seen_at: Option<String>,
 }
 
-impl From<starling_services::chat::Presence> for PresenceDto {
-    fn from(p: starling_services::chat::Presence) -> Self {
+impl From<starling_core::live::OnlineStatus> for PresenceDto {
+    fn from(p: starling_core::live::OnlineStatus) -> Self {
         PresenceDto {
             user_id: p.user.to_string(),
             online: p.online,

@@ -4,8 +4,10 @@
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod fanout;
 pub mod metrics;
 pub mod openapi;
+pub mod paging;
 pub mod realtime;
 pub mod router;
 pub mod routes;

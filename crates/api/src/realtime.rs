@@ -1,15 +1,12 @@
-//! Chat over Socket.IO (socketioxide) at `/socket.io`, and the live
-//! announcements shared with the REST handlers. The wire contract is
-//! `docs/chat.md`.
-//!
-//! Every socket joins its user's channel (`user:{id}`); `join-room` adds the
-//! room's channel (`room:{id}`). With Redis configured the adapter carries
-//! both across nodes, so a REST call on one node reaches sockets on another.
+//! Chat over Socket.IO (socketioxide) at `/socket.io`: the transport only.
+//! The handshake signs the socket in, each event's payload is decoded and
+//! handed to the chat service, and its answer (or error) is the ack. What
+//! others hear of a change, the service announces through the fan-out
+//! ([`crate::fanout`]). The wire contract is `docs/chat.md`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -19,170 +16,14 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide_core::adapter::DefinedAdapter;
 use starling_core::id::TokenFamilyId;
 use starling_core::{Error, MessageId, RoomId, Timestamp, UserId};
-use starling_services::chat::{Departure, Destination, Presence, Retracted, RoomView, Sent};
+use starling_services::chat::Destination;
 use starling_services::jwt::Verified;
 
-use crate::dto::{ChatMessage, ChatRoom, PresenceDto, ReadMarkDto, rfc3339};
+use crate::dto::{ChatMessage, ChatRoom, ReadMarkDto, rfc3339};
 use crate::error::error_code;
 use crate::extract::{ACCESS_COOKIE, bearer_token, cookie};
+use crate::fanout::{room_channel, user_channel};
 use crate::state::AppState;
-
-pub fn user_channel(user: UserId) -> String {
-    format!("user:{user}")
-}
-
-pub fn room_channel(room: RoomId) -> String {
-    format!("room:{room}")
-}
-
-/// Emits to sockets wherever they are connected.
-#[async_trait]
-pub trait ChatHub: Send + Sync {
-    /// To every socket of each of `users`.
-    async fn to_users(&self, users: &[UserId], event: &str, data: &Value);
-    /// To the sockets that joined `room`.
-    async fn to_room(&self, room: RoomId, event: &str, data: &Value);
-    /// Makes every socket of `user` leave `room`'s channel.
-    async fn leave(&self, user: UserId, room: RoomId);
-}
-
-/// For nodes that serve no sockets (worker role): nothing to emit to.
-pub struct NoHub;
-
-#[async_trait]
-impl ChatHub for NoHub {
-    async fn to_users(&self, _: &[UserId], _: &str, _: &Value) {}
-    async fn to_room(&self, _: RoomId, _: &str, _: &Value) {}
-    async fn leave(&self, _: UserId, _: RoomId) {}
-}
-
-/// The hub over a Socket.IO server with any adapter.
-pub struct SocketHub<A: Adapter>(pub SocketIo<A>);
-
-#[async_trait]
-impl<A: Adapter> ChatHub for SocketHub<A> {
-    async fn to_users(&self, users: &[UserId], event: &str, data: &Value) {
-        if users.is_empty() {
-            return;
-        }
-        let channels: Vec<String> = users.iter().map(|u| user_channel(*u)).collect();
-        if let Err(e) = self.0.to(channels).emit(event, data).await {
-            tracing::debug!(error = %e, event, "chat broadcast failed");
-        }
-    }
-
-    async fn to_room(&self, room: RoomId, event: &str, data: &Value) {
-        if let Err(e) = self.0.to(room_channel(room)).emit(event, data).await {
-            tracing::debug!(error = %e, event, "chat broadcast failed");
-        }
-    }
-
-    async fn leave(&self, user: UserId, room: RoomId) {
-        if let Err(e) = self
-            .0
-            .to(user_channel(user))
-            .leave(room_channel(room))
-            .await
-        {
-            tracing::warn!(error = %e, "could not make sockets leave a room");
-        }
-    }
-}
-
-// ---- announcements (REST and sockets alike) ----
-
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
-}
-
-/// The room as broadcast to every member (no per-member unread count).
-fn room_json(st: &AppState, room: &RoomView) -> Value {
-    let mut dto = ChatRoom::from_view(room, &st.config.public_url);
-    dto.unread_count = 0;
-    to_json(&dto)
-}
-
-pub async fn announce_message(st: &AppState, sent: &Sent) {
-    let message = to_json(&ChatMessage::from_view(
-        &sent.message,
-        &st.config.public_url,
-    ));
-    let room = sent.message.record.room_id;
-    st.chat_hub.to_room(room, "receive-message", &message).await;
-    st.chat_hub
-        .to_users(
-            &sent.members,
-            "new-message",
-            &json!({"roomId": room.to_string(), "message": message}),
-        )
-        .await;
-}
-
-pub async fn announce_read(st: &AppState, mark: &ReadMarkDto, room: RoomId, members: &[UserId]) {
-    let data = json!({
-        "roomId": room.to_string(),
-        "userId": mark.user_id,
-        "messageId": mark.message_id,
-        "readAt": mark.read_at,
-    });
-    st.chat_hub.to_users(members, "message-read", &data).await;
-}
-
-pub async fn announce_retracted(st: &AppState, retracted: &[Retracted]) {
-    for r in retracted {
-        let ids: Vec<String> = r.message_ids.iter().map(ToString::to_string).collect();
-        let data = json!({"roomId": r.room.to_string(), "messageIds": ids});
-        st.chat_hub
-            .to_users(&r.members, "message-retracted", &data)
-            .await;
-    }
-}
-
-/// `room-updated` to the room's members (and `also`, e.g. a removed member,
-/// who gets `room: null`).
-pub async fn announce_room(
-    st: &AppState,
-    room_id: RoomId,
-    room: Option<&RoomView>,
-    reason: &str,
-    gone: &[UserId],
-) {
-    if let Some(view) = room {
-        let data = json!({
-            "roomId": room_id.to_string(),
-            "room": room_json(st, view),
-            "reason": reason,
-        });
-        st.chat_hub
-            .to_users(&view.member_ids(), "room-updated", &data)
-            .await;
-    }
-    if !gone.is_empty() {
-        let data = json!({"roomId": room_id.to_string(), "room": null, "reason": reason});
-        st.chat_hub.to_users(gone, "room-updated", &data).await;
-    }
-}
-
-/// A member left or was removed: their sockets leave the room at once.
-pub async fn announce_departure(st: &AppState, d: &Departure, reason: &str) {
-    st.chat_hub.leave(d.removed, d.room).await;
-    announce_room(st, d.room, d.after.as_ref(), reason, &[d.removed]).await;
-}
-
-async fn announce_presence(st: &AppState, p: Presence) {
-    let contacts = match st.services.chat.contacts(p.user).await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not load contacts for presence");
-            return;
-        }
-    };
-    st.chat_hub
-        .to_users(&contacts, "presence", &to_json(&PresenceDto::from(p)))
-        .await;
-}
-
-// ---- the socket side ----
 
 /// Why a handshake was refused; its text is the `connect_error` message.
 #[derive(Debug)]
@@ -349,7 +190,7 @@ pub fn install<A: Adapter + DefinedAdapter>(io: &SocketIo<A>, st: AppState) -> A
                 s.join(user_channel(me));
                 register(&s, io, &st, me);
                 // Counted here, in step with the disconnect handler just set.
-                if st.services.chat.connected(me) {
+                if st.services.chat.socket_opened(me) {
                     s.extensions.insert(FirstHere);
                 }
                 Ok::<(), Refused>(())
@@ -410,13 +251,7 @@ async fn connected<A: Adapter>(s: SocketRef<A>, st: Arc<AppState>) {
         return;
     };
     if s.extensions.get::<FirstHere>().is_some() {
-        st.services.chat.mark_online(me).await;
-        let p = Presence {
-            user: me,
-            online: true,
-            last_seen_at: Some(starling_core::Timestamp::now()),
-        };
-        announce_presence(&st, p).await;
+        st.services.chat.came_online(me).await;
     }
 }
 
@@ -479,7 +314,6 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
                 .chat
                 .send(me, to, &p.text, &p.client_msg_id)
                 .await?;
-            announce_message(&st, &sent).await;
             Ok(json!({"message": ChatMessage::from_view(&sent.message, &st.config.public_url)}))
         },
     );
@@ -490,18 +324,11 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
         "typing",
         |st, s, me, p: TypingPayload| async move {
             let channel = room_channel(p.room_id);
-            if !s.rooms().iter().any(|r| *r == channel) {
-                // Not opened on this socket: only members may still signal.
-                st.services.chat.check_member(me, p.room_id).await?;
-            }
-            let data = json!({
-                "roomId": p.room_id.to_string(),
-                "userId": me.to_string(),
-                "typing": p.typing,
-            });
-            if let Err(e) = s.to(channel).emit("typing", &data).await {
-                tracing::debug!(error = %e, "typing broadcast failed");
-            }
+            let opened = s.rooms().iter().any(|r| *r == channel);
+            st.services
+                .chat
+                .typing(me, p.room_id, p.typing, opened)
+                .await?;
             Ok(json!({"ok": true}))
         },
     );
@@ -511,12 +338,8 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
         me,
         "read-receipt",
         |st, _s, me, p: MarkPayload| async move {
-            let (mark, moved, members) = st.services.chat.read(me, p.room_id, p.message_id).await?;
-            let dto = read_mark_dto(&mark);
-            if moved {
-                announce_read(&st, &dto, p.room_id, &members).await;
-            }
-            Ok(json!({"read": dto}))
+            let mark = st.services.chat.read(me, p.room_id, p.message_id).await?;
+            Ok(json!({"read": read_mark_dto(&mark)}))
         },
     );
     on(&s, st, me, "auth", |st, s, me, p: AuthPayload| async move {
@@ -553,27 +376,17 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
         let st = disconnect_state.clone();
         let io = io.clone();
         async move {
-            if !st.services.chat.disconnected(me) {
-                return;
-            }
-            // The last socket here; is there one on another node?
-            let elsewhere = match io.to(user_channel(me)).fetch_sockets().await {
-                Ok(sockets) => sockets.iter().any(|r| r.data().id != s.id),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not ask other nodes for sockets");
-                    false
+            // Asked only if this was the user's last socket here.
+            let elsewhere = async {
+                match io.to(user_channel(me)).fetch_sockets().await {
+                    Ok(sockets) => sockets.iter().any(|r| r.data().id != s.id),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not ask other nodes for sockets");
+                        false
+                    }
                 }
             };
-            // A new socket (a reload) may have come in meanwhile: it wins.
-            if elsewhere || st.services.chat.online_here(me) {
-                return;
-            }
-            let p = st.services.chat.went_offline(me).await;
-            if st.services.chat.online_here(me) {
-                st.services.chat.mark_online(me).await;
-                return;
-            }
-            announce_presence(&st, p).await;
+            st.services.chat.socket_closed(me, elsewhere).await;
         }
     });
 }
@@ -641,6 +454,3 @@ pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {
         read_at: rfc3339(m.read_at),
     }
 }
-
-/// Shared by every node kind: an `Arc` of the hub in use.
-pub type Hub = Arc<dyn ChatHub>;

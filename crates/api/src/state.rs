@@ -98,8 +98,6 @@ pub struct AppStateInner {
     pub config: Arc<ApiConfig>,
     pub metrics: Arc<Metrics>,
     pub checks: Arc<Vec<NamedCheck>>,
-    /// Live chat delivery to sockets on every node.
-    pub chat_hub: crate::realtime::Hub,
     /// Turns true when the server begins shutting down: long-lived streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

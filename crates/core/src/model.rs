@@ -74,10 +74,12 @@ pub enum RotateOutcome {
     },
 }
 
-/// A position in a follower/following list.
+/// A position in a list of users ordered by when they joined it, newest
+/// first: followers and followings (when they followed), lovers (when they
+/// loved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FollowPosition {
-    pub followed_at: Timestamp,
+pub struct UserPosition {
+    pub at: Timestamp,
     pub user_id: UserId,
 }
 

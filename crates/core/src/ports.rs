@@ -61,15 +61,15 @@ pub trait FollowStore: Send + Sync {
     async fn followers(
         &self,
         user: UserId,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+    ) -> Result<Vec<(UserRecord, UserPosition)>>;
     async fn following(
         &self,
         user: UserId,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+    ) -> Result<Vec<(UserRecord, UserPosition)>>;
 }
 
 #[async_trait]
@@ -112,6 +112,16 @@ pub trait Cache: Send + Sync {
     /// Adds one to the counter at `key`, which lives for `window` from its first
     /// increment. Returns the new count and how long the window has left.
     async fn incr_window(&self, key: &str, window: Duration) -> Result<(u64, Duration)>;
+    /// Takes one token from the bucket at `key`, which holds up to `burst`
+    /// and refills one every `interval` (a token bucket kept as its
+    /// theoretical arrival time, GCRA). None when one was taken; otherwise
+    /// how long until one is free. Atomic across every user of the cache.
+    async fn take_token(
+        &self,
+        key: &str,
+        interval: Duration,
+        burst: u32,
+    ) -> Result<Option<Duration>>;
     async fn check(&self) -> Result<()>;
 
     // Timelines: sets of positive, time-ordered ids (newest = largest). A
@@ -268,9 +278,9 @@ pub trait LoveStore: Send + Sync {
     async fn lovers(
         &self,
         target: LoveTarget,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>>;
+    ) -> Result<Vec<(UserRecord, UserPosition)>>;
 }
 
 use crate::MediaId;

@@ -189,22 +189,6 @@ impl Limit {
     pub fn fetch(self) -> u32 {
         self.0 + 1
     }
-
-    /// Trims rows fetched with [`Limit::fetch`] to the page and returns the
-    /// cursor of the next page, if there is one.
-    pub fn page<T>(
-        self,
-        rows: &mut Vec<T>,
-        cursor_of: impl Fn(&T) -> crate::cursor::Cursor,
-    ) -> Option<String> {
-        let more = rows.len() > self.0 as usize;
-        rows.truncate(self.0 as usize);
-        if more {
-            rows.last().map(|r| cursor_of(r).encode())
-        } else {
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ pub struct Settings {
     pub sse_heartbeat_secs: u64,
     /// Most members of a chat group.
     pub chat_max_members: usize,
-    /// Chat messages a user may send per second, sustained (per node).
+    /// Chat messages a user may send per second, sustained (across nodes).
     pub chat_rate_per_sec: f64,
     /// Chat messages a user may send in a burst.
     pub chat_rate_burst: f64,

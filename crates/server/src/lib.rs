@@ -17,6 +17,7 @@ use starling_adapters::{
 };
 use starling_api::metrics::Metrics;
 use starling_api::{ApiConfig, AppState, AppStateInner, NamedCheck};
+use starling_core::live::Fanout;
 use starling_core::messaging::{EventBus, Mailer, PubSub, PushSender};
 use starling_core::ports::{BlobStore, Cache, Health};
 use starling_core::{IdGenerator, Result as CoreResult};
@@ -124,6 +125,7 @@ pub struct Server {
     bus: Arc<dyn EventBus>,
     store: SqlStore,
     sockets: SocketLayer,
+    fanout: Arc<dyn Fanout>,
     grace: Duration,
 }
 
@@ -273,6 +275,17 @@ impl Server {
             blobs,
             pubsub,
         };
+        // Chat sockets: on nodes with the api or realtime role; with Redis,
+        // the Socket.IO Redis adapter carries rooms across nodes. Made
+        // before the services, which announce chat changes through them.
+        let sockets = roles.api || roles.realtime;
+        let (sio_layer, chat_hub) = if sockets {
+            let (layer, hub) = socket_io(&settings).await?;
+            (Some(layer), hub)
+        } else {
+            (None, SocketLayer::none())
+        };
+        let fanout = chat_hub.fanout(&settings.public_url);
         let services = Services::new(
             ports,
             ids,
@@ -303,10 +316,12 @@ impl Server {
                 },
                 chat: ChatSettings {
                     max_members: settings.chat_max_members.max(2),
-                    rate_per_sec: settings.chat_rate_per_sec.max(0.001),
-                    rate_burst: settings.chat_rate_burst.max(1.0),
-                    presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
+                    message_rate: Some(starling_services::limits::Bucket::per_sec(
+                        settings.chat_rate_per_sec,
+                        settings.chat_rate_burst,
+                    )),
                 },
+                presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
                 limits: settings.write_limits()?,
                 push: starling_services::notifications::PushSettings {
                     max_subscriptions: settings.push_max_subscriptions,
@@ -315,17 +330,8 @@ impl Server {
                 },
             },
             Some(push),
+            fanout.clone(),
         );
-
-        // Chat sockets: on nodes with the api or realtime role; with Redis,
-        // the Socket.IO Redis adapter carries rooms across nodes.
-        let sockets = roles.api || roles.realtime;
-        let (sio_layer, chat_hub) = if sockets {
-            let (layer, hub) = socket_io(&settings).await?;
-            (Some(layer), hub)
-        } else {
-            (None, SocketLayer::none())
-        };
 
         let (shutdown, stop_rx) = watch::channel(false);
         let pool_store = store.clone();
@@ -349,7 +355,6 @@ impl Server {
             }),
             metrics,
             checks: Arc::new(checks),
-            chat_hub: chat_hub.hub(),
             stopping: stop_rx.clone(),
         });
         chat_hub.install(state.clone()).await?;
@@ -438,24 +443,15 @@ impl Server {
             workers.push(tokio::spawn(relay.run(stop)));
         }
         if roles.api || roles.realtime {
-            // Renew this node's marks of users with an open notification
-            // stream, and of users with a chat socket, well within their TTLs.
-            let live = services.notifications.clone();
+            // Renew this node's marks of connected users (chat sockets and
+            // notification streams) well within their TTL.
+            let presence = services.presence.clone();
             workers.push(spawn_every(
-                starling_services::notifications::LIVE_TTL / 3,
+                presence.refresh_every(),
                 shutdown.subscribe(),
                 move || {
-                    let live = live.clone();
-                    async move { live.refresh_live().await }
-                },
-            ));
-            let chat = services.chat.clone();
-            workers.push(spawn_every(
-                Duration::from_secs(settings.presence_ttl_secs.max(3)) / 3,
-                shutdown.subscribe(),
-                move || {
-                    let chat = chat.clone();
-                    async move { chat.refresh_presence().await }
+                    let presence = presence.clone();
+                    async move { presence.refresh().await }
                 },
             ));
         }
@@ -476,8 +472,14 @@ impl Server {
             bus,
             store,
             sockets: chat_hub,
+            fanout,
             grace: Duration::from_secs(settings.shutdown_timeout_secs),
         })
+    }
+
+    /// The chat fan-out this node's services announce through.
+    pub fn fanout(&self) -> Arc<dyn Fanout> {
+        self.fanout.clone()
     }
 
     /// Stops accepting connections, lets in-flight requests finish (up to the
@@ -543,12 +545,14 @@ impl SocketLayer {
         SocketLayer::None
     }
 
-    fn hub(&self) -> starling_api::realtime::Hub {
-        use starling_api::realtime::{NoHub, SocketHub};
+    /// The fan-out over these sockets; in memory (to nobody) without them.
+    fn fanout(&self, public_url: &str) -> Arc<dyn Fanout> {
+        use starling_api::fanout::SocketFanout;
+        let url = public_url.to_owned();
         match self {
-            SocketLayer::None => Arc::new(NoHub),
-            SocketLayer::Local(io) => Arc::new(SocketHub(io.clone())),
-            SocketLayer::Redis(io) => Arc::new(SocketHub(io.clone())),
+            SocketLayer::None => Arc::new(starling_adapters::MemoryFanout::new()),
+            SocketLayer::Local(io) => Arc::new(SocketFanout::new(io.clone(), url)),
+            SocketLayer::Redis(io) => Arc::new(SocketFanout::new(io.clone(), url)),
         }
     }
 

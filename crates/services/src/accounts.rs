@@ -18,7 +18,16 @@ use crate::limits::{Action, Backoff, RateLimits, hashed_key};
 use crate::outbox::Outbox;
 use crate::sessions::{Ended, Sessions};
 use crate::users::{UserView, Users};
-use crate::{JwtKeys, Ports, passwords};
+use crate::{JwtKeys, passwords};
+
+/// The ports accounts use.
+#[derive(Clone)]
+pub struct AccountPorts {
+    pub users: Arc<dyn starling_core::ports::UserStore>,
+    pub tokens: Arc<dyn starling_core::ports::TokenStore>,
+    /// Login delays and limits.
+    pub cache: Arc<dyn starling_core::ports::Cache>,
+}
 
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
@@ -78,7 +87,7 @@ pub struct RegisterInput {
 }
 
 pub struct Accounts {
-    ports: Ports,
+    ports: AccountPorts,
     ids: Arc<IdGenerator>,
     keys: Arc<JwtKeys>,
     users: Arc<Users>,
@@ -125,7 +134,7 @@ pub struct AccountsDeps {
 
 impl Accounts {
     pub fn new(
-        ports: Ports,
+        ports: AccountPorts,
         ids: Arc<IdGenerator>,
         keys: Arc<JwtKeys>,
         settings: AuthSettings,

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod passwords;
 pub mod posts;
+pub mod presence;
 pub mod sessions;
 pub mod text;
 pub mod timeline;
@@ -20,6 +21,7 @@ pub mod users;
 
 use std::sync::Arc;
 
+use starling_core::live::Fanout;
 use starling_core::messaging::{PubSub, PushSender};
 use starling_core::ports::{
     BlobStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, NotificationStore,
@@ -34,7 +36,8 @@ pub use media::MediaSettings;
 pub use timeline::{FeedSettings, Timelines};
 pub use users::{UserView, Users};
 
-/// The ports the services run on, chosen once at start-up.
+/// The ports the services run on, chosen once at start-up; each service
+/// takes only those it names.
 #[derive(Clone)]
 pub struct Ports {
     pub users: Arc<dyn UserStore>,
@@ -65,6 +68,7 @@ pub struct Services {
     pub notifications: Arc<notifications::Notifications>,
     pub outbox: Arc<outbox::Outbox>,
     pub chat: Arc<chat::Chat>,
+    pub presence: Arc<presence::Presence>,
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
     pub limits: Arc<RateLimits>,
@@ -79,6 +83,8 @@ pub struct Settings {
     pub chat: chat::ChatSettings,
     pub limits: LimitSettings,
     pub push: notifications::PushSettings,
+    /// How long a node's word that a user is connected lasts unless renewed.
+    pub presence_ttl: std::time::Duration,
 }
 
 impl Services {
@@ -87,12 +93,16 @@ impl Services {
         self.ports.outbox.outbox_backlog().await
     }
 
+    /// Wires every service to the ports it names. `fanout` delivers chat
+    /// events to this node's sockets (and, through its adapter, every
+    /// node's).
     pub fn new(
         ports: Ports,
         ids: Arc<IdGenerator>,
         keys: Arc<JwtKeys>,
         settings: Settings,
         push: Option<Arc<dyn PushSender>>,
+        fanout: Arc<dyn Fanout>,
     ) -> Self {
         let Settings {
             auth,
@@ -101,20 +111,41 @@ impl Services {
             chat,
             limits,
             push: push_settings,
+            presence_ttl,
         } = settings;
-        let limits = Arc::new(RateLimits::new(ports.cache.clone(), limits));
+        let p = &ports;
+        let limits = Arc::new(RateLimits::new(p.cache.clone(), limits));
         let verifier = Arc::new(TokenVerifier::new(keys.clone(), auth.access_ttl));
         let sessions = Arc::new(sessions::Sessions::new(
-            ports.cache.clone(),
-            ports.pubsub.clone(),
+            p.cache.clone(),
+            p.pubsub.clone(),
             verifier.clone(),
             auth.access_ttl,
         ));
+        let presence = Arc::new(presence::Presence::new(p.cache.clone(), presence_ttl));
         let feed_cache_ttl = feed.post_cache_ttl;
-        let timelines = Arc::new(Timelines::new(ports.clone(), feed));
+        let timelines = Arc::new(Timelines::new(
+            timeline::TimelinePorts {
+                users: p.users.clone(),
+                follows: p.follows.clone(),
+                posts: p.posts.clone(),
+                cache: p.cache.clone(),
+            },
+            feed,
+        ));
         let outbox = Arc::new(outbox::Outbox::new(ids.clone()));
         let notifications = Arc::new(notifications::Notifications::new(
-            ports.clone(),
+            notifications::NotificationPorts {
+                notifications: p.notifications.clone(),
+                push_subscriptions: p.push_subscriptions.clone(),
+                users: p.users.clone(),
+                posts: p.posts.clone(),
+                comments: p.comments.clone(),
+                chat: p.chat.clone(),
+                cache: p.cache.clone(),
+                pubsub: p.pubsub.clone(),
+            },
+            presence.clone(),
             ids.clone(),
             push,
             push_settings,
@@ -122,7 +153,12 @@ impl Services {
         // Avatars and post media share one decode budget.
         let image_gate = images::ImageGate::new(media.image_memory_budget);
         let users = Arc::new(Users::new(
-            ports.clone(),
+            users::UserPorts {
+                users: p.users.clone(),
+                follows: p.follows.clone(),
+                blobs: p.blobs.clone(),
+                cache: p.cache.clone(),
+            },
             ids.clone(),
             users::AvatarIntake {
                 max_bytes: auth.avatar_max_bytes,
@@ -135,7 +171,16 @@ impl Services {
             limits.clone(),
         ));
         let posts = Arc::new(posts::Posts::new(
-            ports.clone(),
+            posts::PostPorts {
+                posts: p.posts.clone(),
+                comments: p.comments.clone(),
+                loves: p.loves.clone(),
+                media: p.media.clone(),
+                search: p.search.clone(),
+                follows: p.follows.clone(),
+                users: p.users.clone(),
+                cache: p.cache.clone(),
+            },
             ids.clone(),
             timelines.clone(),
             users.clone(),
@@ -145,22 +190,33 @@ impl Services {
             limits.clone(),
         ));
         let media = Arc::new(media::Media::new(
-            ports.clone(),
+            media::MediaPorts {
+                media: p.media.clone(),
+                blobs: p.blobs.clone(),
+            },
             ids.clone(),
             media,
             image_gate,
         ));
         let chat = Arc::new(chat::Chat::new(
-            ports.clone(),
-            ids.clone(),
-            users.clone(),
-            outbox.clone(),
-            notifications.clone(),
+            chat::ChatDeps {
+                store: p.chat.clone(),
+                fanout,
+                presence: presence.clone(),
+                users: users.clone(),
+                outbox: outbox.clone(),
+                notifications: notifications.clone(),
+                limits: limits.clone(),
+                ids: ids.clone(),
+            },
             chat,
-            limits.clone(),
         ));
         let accounts = Arc::new(Accounts::new(
-            ports.clone(),
+            accounts::AccountPorts {
+                users: p.users.clone(),
+                tokens: p.tokens.clone(),
+                cache: p.cache.clone(),
+            },
             ids,
             keys,
             auth,
@@ -180,10 +236,17 @@ impl Services {
             notifications,
             outbox,
             chat,
+            presence,
             verifier,
             sessions,
             limits,
             ports,
         }
     }
+}
+
+/// The items of `it` in order, each once.
+pub(crate) fn unique<T: Copy + Eq + std::hash::Hash>(it: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    it.filter(|x| seen.insert(*x)).collect()
 }

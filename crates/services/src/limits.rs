@@ -32,6 +32,23 @@ impl Rate {
     }
 }
 
+/// A token bucket: up to `burst` at once, then one every `every`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub every: Duration,
+    pub burst: u32,
+}
+
+impl Bucket {
+    /// `per_sec` sustained, with bursts of `burst`.
+    pub fn per_sec(per_sec: f64, burst: f64) -> Bucket {
+        Bucket {
+            every: Duration::from_secs_f64(1.0 / per_sec.max(0.001)),
+            burst: burst.clamp(1.0, f64::from(u32::MAX)) as u32,
+        }
+    }
+}
+
 /// The writes that are limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -44,7 +61,7 @@ pub enum Action {
     /// Follows and unfollows.
     Follow,
     ChatGroup,
-    /// Every socket event but `send-message` (which has the chat bucket).
+    /// Every socket event but `send-message` (which has chat's message rate).
     SocketEvent,
 }
 
@@ -150,17 +167,35 @@ impl RateLimits {
     /// that fails lets the write through (logged): a limiter must not turn a
     /// cache outage into a write outage.
     pub async fn check(&self, action: Action, key: &str) -> Result<()> {
-        let Some(rate) = self.settings.rate(action) else {
-            return Ok(());
-        };
-        let k = hashed_key(&format!("ratelimit:{}", action.name()), key);
+        match self.settings.rate(action) {
+            Some(rate) => self.check_rate(action.name(), rate, key).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Takes a token from `key`'s `scope` bucket, or says when one is free
+    /// (for sustained rates with bursts, like chat messages).
+    pub async fn take(&self, scope: &str, bucket: Bucket, key: &str) -> Result<()> {
+        let k = hashed_key(&format!("bucket:{scope}"), key);
+        match self.cache.take_token(&k, bucket.every, bucket.burst).await {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => Err(Error::RateLimited { retry_after: wait }),
+            Err(e) => {
+                tracing::warn!(error = %e, action = scope, "rate limit not counted: cache unavailable");
+                Ok(())
+            }
+        }
+    }
+
+    async fn check_rate(&self, scope: &str, rate: Rate, key: &str) -> Result<()> {
+        let k = hashed_key(&format!("ratelimit:{scope}"), key);
         match self.cache.incr_window(&k, rate.window).await {
             Ok((count, left)) if count > rate.limit => {
                 Err(Error::RateLimited { retry_after: left })
             }
             Ok(_) => Ok(()),
             Err(e) => {
-                tracing::warn!(error = %e, action = action.name(), "rate limit not counted: cache unavailable");
+                tracing::warn!(error = %e, action = scope, "rate limit not counted: cache unavailable");
                 Ok(())
             }
         }

@@ -20,7 +20,6 @@ use starling_core::messaging::{Envelope, EventHandler};
 use starling_core::model::MediaRecord;
 use starling_core::{Error, IdGenerator, MediaId, PostId, Result, Timestamp, UserId};
 
-use crate::Ports;
 use crate::images;
 
 /// The stored image (`url`, what a viewer opens) is fitted within this
@@ -38,6 +37,14 @@ const CLEANUP_MAX_BATCHES: usize = 50;
 
 /// Default of `image_memory_budget`: 256 MiB, two decodes at once.
 pub const DEFAULT_IMAGE_MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+
+/// The ports media use.
+#[derive(Clone)]
+pub struct MediaPorts {
+    pub media: Arc<dyn starling_core::ports::MediaStore>,
+    /// The image files.
+    pub blobs: Arc<dyn starling_core::ports::BlobStore>,
+}
 
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
@@ -60,7 +67,7 @@ impl Default for MediaSettings {
 }
 
 pub struct Media {
-    ports: Ports,
+    ports: MediaPorts,
     ids: Arc<IdGenerator>,
     settings: MediaSettings,
     images: images::ImageGate,
@@ -68,7 +75,7 @@ pub struct Media {
 
 impl Media {
     pub fn new(
-        ports: Ports,
+        ports: MediaPorts,
         ids: Arc<IdGenerator>,
         settings: MediaSettings,
         images: images::ImageGate,

@@ -19,9 +19,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use starling_core::model::{Feed, PostRecord};
+use starling_core::page::Page;
 use starling_core::{PostId, Result, UserId};
 
-use crate::Ports;
+/// The ports timelines use.
+#[derive(Clone)]
+pub struct TimelinePorts {
+    pub users: Arc<dyn starling_core::ports::UserStore>,
+    pub follows: Arc<dyn starling_core::ports::FollowStore>,
+    pub posts: Arc<dyn starling_core::ports::PostStore>,
+    /// The timelines themselves.
+    pub cache: Arc<dyn starling_core::ports::Cache>,
+}
 
 #[derive(Debug, Clone)]
 pub struct FeedSettings {
@@ -60,7 +69,7 @@ fn user_key(user: UserId) -> String {
 const READD_AFTER: Duration = Duration::from_millis(150);
 
 pub struct Timelines {
-    ports: Ports,
+    ports: TimelinePorts,
     settings: FeedSettings,
     /// This node's copy of the shared "any celebrity" flag, and when it was read.
     celebrities: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
@@ -69,30 +78,23 @@ pub struct Timelines {
 /// How long this node trusts its copy of the "any celebrity" flag.
 const CELEBRITIES_LOCAL: Duration = Duration::from_secs(1);
 
-/// A page of a timeline: post ids, and the id to continue before (if any).
-pub struct HomePage {
-    pub ids: Vec<PostId>,
-    pub next_before: Option<PostId>,
-}
-
-impl HomePage {
-    /// From up to `limit + 1` ids: the extra one tells there is a next page.
-    fn from_ids(mut ids: Vec<i64>, limit: usize) -> Self {
-        let next_before = if ids.len() > limit {
-            ids.truncate(limit);
-            ids.last().map(|i| PostId::from_i64(*i))
-        } else {
-            None
-        };
-        HomePage {
-            ids: ids.into_iter().map(PostId::from_i64).collect(),
-            next_before,
-        }
+/// A timeline page of post ids (`limit + 1` read, so the extra one tells
+/// there is a next page).
+fn id_page(mut ids: Vec<i64>, limit: usize) -> Page<PostId, PostId> {
+    let next = if ids.len() > limit {
+        ids.truncate(limit);
+        ids.last().map(|i| PostId::from_i64(*i))
+    } else {
+        None
+    };
+    Page {
+        items: ids.into_iter().map(PostId::from_i64).collect(),
+        next,
     }
 }
 
 impl Timelines {
-    pub fn new(ports: Ports, settings: FeedSettings) -> Self {
+    pub fn new(ports: TimelinePorts, settings: FeedSettings) -> Self {
         Timelines {
             ports,
             settings,
@@ -255,10 +257,10 @@ impl Timelines {
         viewer: UserId,
         before: Option<PostId>,
         limit: usize,
-    ) -> Result<HomePage> {
+    ) -> Result<Page<PostId, PostId>> {
         let before = before.map_or(i64::MAX, PostId::get);
         let ids = self.page_ids(viewer, before, limit).await?;
-        Ok(HomePage::from_ids(ids, limit))
+        Ok(id_page(ids, limit))
     }
 
     /// One page of `author`'s own posts, newest first, from their cached timeline.
@@ -267,12 +269,12 @@ impl Timelines {
         author: UserId,
         before: Option<PostId>,
         limit: usize,
-    ) -> Result<HomePage> {
+    ) -> Result<Page<PostId, PostId>> {
         let before = before.map_or(i64::MAX, PostId::get);
         let ids = self
             .cached_page(&user_key(author), &Feed::Author(author), before, limit + 1)
             .await?;
-        Ok(HomePage::from_ids(ids, limit))
+        Ok(id_page(ids, limit))
     }
 
     /// Posts that no longer exist were found in `author`'s own timeline: it
@@ -366,7 +368,11 @@ impl Timelines {
 
 /// The home timelines a new post of `author` goes into: their followers',
 /// unless the author is a celebrity (merged at read time instead).
-async fn fan_out_keys(ports: &Ports, author: UserId, threshold: i64) -> Result<Vec<String>> {
+async fn fan_out_keys(
+    ports: &TimelinePorts,
+    author: UserId,
+    threshold: i64,
+) -> Result<Vec<String>> {
     // A celebrity's followers merge at read time: decide from the stored
     // count before reading (possibly) a hundred thousand follower ids.
     match ports.users.user_by_id(author).await {

@@ -6,32 +6,36 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use starling_core::cursor::Cursor;
 use starling_core::error::FieldErrors;
 use starling_core::events::DomainEvent;
 use starling_core::model::Subject;
-use starling_core::model::{FollowPosition, ProfilePatch, SearchPosition, UserRecord};
+use starling_core::model::{ProfilePatch, SearchPosition, UserPosition, UserRecord};
+use starling_core::page::Page;
 use starling_core::types::{Bio, DisplayName, Limit};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
 
-use crate::Ports;
 use crate::images;
 use crate::limits::{Action, RateLimits};
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
 use crate::timeline::Timelines;
 
+/// The ports users use.
+#[derive(Clone)]
+pub struct UserPorts {
+    pub users: Arc<dyn starling_core::ports::UserStore>,
+    pub follows: Arc<dyn starling_core::ports::FollowStore>,
+    /// Avatars.
+    pub blobs: Arc<dyn starling_core::ports::BlobStore>,
+    /// Cached user records.
+    pub cache: Arc<dyn starling_core::ports::Cache>,
+}
+
 /// A user as one viewer sees it.
 #[derive(Debug, Clone)]
 pub struct UserView {
     pub record: UserRecord,
     pub followed_by_me: bool,
-}
-
-/// A page of users and the cursor of the next page, if any.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 pub struct ProfileUpdate {
@@ -44,7 +48,7 @@ pub struct ProfileUpdate {
 pub const AVATAR_SIZE: u32 = 400;
 
 pub struct Users {
-    ports: Ports,
+    ports: UserPorts,
     ids: Arc<IdGenerator>,
     avatar_max_bytes: usize,
     cache_ttl: Duration,
@@ -117,7 +121,7 @@ impl Users {
     /// the cache. Every write that changes a user row invalidates its entry.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        ports: Ports,
+        ports: UserPorts,
         ids: Arc<IdGenerator>,
         avatars: AvatarIntake,
         cache_ttl: Duration,
@@ -296,27 +300,19 @@ impl Users {
         &self,
         viewer: Option<UserId>,
         query: &str,
-        limit: Option<i64>,
-        cursor: Option<&str>,
-    ) -> Result<Page<UserView>> {
-        let limit = Limit::parse(limit)?;
+        after: Option<SearchPosition>,
+        limit: Limit,
+    ) -> Result<Page<UserView, SearchPosition>> {
         let query = query.trim();
         if query.chars().count() > 100 {
             return Err(Error::field("q", "must be at most 100 characters"));
         }
-        let after = Cursor::decode_opt(cursor)?.map(|c| SearchPosition {
-            rank: c.id,
-            username: c.key,
-        });
         let rows = self
             .ports
             .users
             .search_users(&query.to_lowercase(), after, limit.fetch())
             .await?;
-        self.page(viewer, rows, limit, |p| {
-            Cursor::new(p.username.clone(), p.rank)
-        })
-        .await
+        self.page(viewer, rows, limit).await
     }
 
     pub async fn follow(&self, me: UserId, target: UserId) -> Result<UserView> {
@@ -374,34 +370,30 @@ impl Users {
         &self,
         viewer: Option<UserId>,
         user: UserId,
-        limit: Option<i64>,
-        cursor: Option<&str>,
-    ) -> Result<Page<UserView>> {
-        let limit = Limit::parse(limit)?;
-        let after = decode_follow_cursor(cursor)?;
+        after: Option<UserPosition>,
+        limit: Limit,
+    ) -> Result<Page<UserView, UserPosition>> {
         let rows = self
             .ports
             .follows
             .followers(user, after, limit.fetch())
             .await?;
-        self.page(viewer, rows, limit, encode_follow_cursor).await
+        self.page(viewer, rows, limit).await
     }
 
     pub async fn following(
         &self,
         viewer: Option<UserId>,
         user: UserId,
-        limit: Option<i64>,
-        cursor: Option<&str>,
-    ) -> Result<Page<UserView>> {
-        let limit = Limit::parse(limit)?;
-        let after = decode_follow_cursor(cursor)?;
+        after: Option<UserPosition>,
+        limit: Limit,
+    ) -> Result<Page<UserView, UserPosition>> {
         let rows = self
             .ports
             .follows
             .following(user, after, limit.fetch())
             .await?;
-        self.page(viewer, rows, limit, encode_follow_cursor).await
+        self.page(viewer, rows, limit).await
     }
 
     async fn view_one(&self, viewer: Option<UserId>, record: UserRecord) -> Result<UserView> {
@@ -423,16 +415,15 @@ impl Users {
         }
     }
 
-    /// Turns `limit + 1` fetched rows into a page: the extra row only tells
-    /// that there is a next page.
-    async fn page<P>(
+    /// Turns `limit + 1` fetched rows of users into a page as `viewer` sees
+    /// them: the extra row only tells that there is a next page.
+    pub(crate) async fn page<P: Clone>(
         &self,
         viewer: Option<UserId>,
         mut rows: Vec<(UserRecord, P)>,
         limit: Limit,
-        cursor_of: impl Fn(&P) -> Cursor,
-    ) -> Result<Page<UserView>> {
-        let next_cursor = limit.page(&mut rows, |(_, p)| cursor_of(p));
+    ) -> Result<Page<UserView, P>> {
+        let next = limit.cut(&mut rows, |(_, p)| p.clone());
         let ids: Vec<UserId> = rows.iter().map(|(r, _)| r.id).collect();
         let followed = self.followed_set(viewer, &ids).await?;
         let items = rows
@@ -442,21 +433,6 @@ impl Users {
                 record,
             })
             .collect();
-        Ok(Page { items, next_cursor })
+        Ok(Page { items, next })
     }
-}
-
-fn encode_follow_cursor(p: &FollowPosition) -> Cursor {
-    Cursor::new(p.followed_at.0.to_string(), p.user_id.get())
-}
-
-fn decode_follow_cursor(raw: Option<&str>) -> Result<Option<FollowPosition>> {
-    Cursor::decode_opt(raw)?
-        .map(|c| {
-            Ok(FollowPosition {
-                followed_at: Timestamp(c.key_i64()?),
-                user_id: UserId::from_i64(c.id),
-            })
-        })
-        .transpose()
 }

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use starling_core::messaging::Envelope;
-use starling_core::model::{FollowPosition, UserRecord};
+use starling_core::model::{UserPosition, UserRecord};
 use starling_core::ports::FollowStore;
 use starling_core::{Error, Result, Timestamp, UserId};
 
@@ -25,16 +25,16 @@ impl SqlStore {
     async fn follow_page(
         &self,
         user: UserId,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
         list_followers: bool,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>> {
+    ) -> Result<Vec<(UserRecord, UserPosition)>> {
         let (me, them) = if list_followers {
             ("followee_id", "follower_id")
         } else {
             ("follower_id", "followee_id")
         };
-        let (at, id) = after.map_or((i64::MAX, i64::MAX), |p| (p.followed_at.0, p.user_id.get()));
+        let (at, id) = after.map_or((i64::MAX, i64::MAX), |p| (p.at.0, p.user_id.get()));
         let sql = format!(
             "SELECT {USER_COLUMNS}, f.created_at AS followed_at
              FROM follows f JOIN users u ON u.id = f.{them}
@@ -54,8 +54,8 @@ impl SqlStore {
             .into_iter()
             .map(|r| {
                 let rec: UserRecord = r.user.into();
-                let pos = FollowPosition {
-                    followed_at: Timestamp(r.followed_at),
+                let pos = UserPosition {
+                    at: Timestamp(r.followed_at),
                     user_id: rec.id,
                 };
                 (rec, pos)
@@ -160,9 +160,9 @@ impl FollowStore for SqlStore {
     async fn followers(
         &self,
         user: UserId,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>> {
+    ) -> Result<Vec<(UserRecord, UserPosition)>> {
         self.ensure_user(user).await?;
         self.follow_page(user, after, limit, true).await
     }
@@ -170,9 +170,9 @@ impl FollowStore for SqlStore {
     async fn following(
         &self,
         user: UserId,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>> {
+    ) -> Result<Vec<(UserRecord, UserPosition)>> {
         self.ensure_user(user).await?;
         self.follow_page(user, after, limit, false).await
     }

@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use starling_core::messaging::Envelope;
-use starling_core::model::{FollowPosition, LoveTarget, UserRecord};
+use starling_core::model::{LoveTarget, UserPosition, UserRecord};
 use starling_core::ports::LoveStore;
 use starling_core::{Error, Result, Timestamp, UserId};
 
@@ -136,11 +136,11 @@ impl LoveStore for SqlStore {
     async fn lovers(
         &self,
         target: LoveTarget,
-        after: Option<FollowPosition>,
+        after: Option<UserPosition>,
         limit: u32,
-    ) -> Result<Vec<(UserRecord, FollowPosition)>> {
+    ) -> Result<Vec<(UserRecord, UserPosition)>> {
         self.target_live(target).await?;
-        let (at, id) = after.map_or((i64::MAX, i64::MAX), |p| (p.followed_at.0, p.user_id.get()));
+        let (at, id) = after.map_or((i64::MAX, i64::MAX), |p| (p.at.0, p.user_id.get()));
         struct LoverRow {
             user: UserRow,
             loved_at: i64,
@@ -168,8 +168,8 @@ impl LoveStore for SqlStore {
             .into_iter()
             .map(|r| {
                 let rec: UserRecord = r.user.into();
-                let pos = FollowPosition {
-                    followed_at: Timestamp(r.loved_at),
+                let pos = UserPosition {
+                    at: Timestamp(r.loved_at),
                     user_id: rec.id,
                 };
                 (rec, pos)

@@ -1,10 +1,13 @@
 //! /api/chat: rooms, members, messages, read marks, search; and presence.
-//! Changes are announced live to sockets exactly as the socket events do.
+//! The chat service announces each change to connected sockets itself, as
+//! it does for the socket events.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use starling_core::{RoomId, UserId};
+use starling_core::live::MessageView;
+use starling_core::page::Page;
+use starling_core::{MessageId, RoomId, UserId};
 use starling_services::chat::Destination;
 
 use crate::dto::{
@@ -14,23 +17,18 @@ use crate::dto::{
 };
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, Json, Path, Query};
-use crate::realtime::{
-    announce_departure, announce_message, announce_read, announce_retracted, announce_room,
-    read_mark_dto,
-};
+use crate::paging;
+use crate::realtime::read_mark_dto;
 use crate::state::AppState;
 
-fn page(
-    st: &AppState,
-    p: starling_services::users::Page<starling_services::chat::MessageView>,
-) -> ChatMessagePage {
+fn page(st: &AppState, p: Page<MessageView, MessageId>) -> ChatMessagePage {
     ChatMessagePage {
         items: p
             .items
             .iter()
             .map(|m| ChatMessage::from_view(m, &st.config.public_url))
             .collect(),
-        next_cursor: p.next_cursor,
+        next_cursor: paging::next_cursor(&p.next),
     }
 }
 
@@ -71,7 +69,6 @@ pub async fn create_room(
         .chat
         .create_group(me, &req.name, &req.member_ids)
         .await?;
-    announce_room(&st, room.room.id, Some(&room), "created", &[]).await;
     Ok((
         StatusCode::CREATED,
         axum::Json(ChatRoom::from_view(&room, &st.config.public_url)),
@@ -112,7 +109,6 @@ pub async fn rename_room(
     Json(req): Json<RenameRoomRequest>,
 ) -> ApiResult<axum::Json<ChatRoom>> {
     let room = st.services.chat.rename(me, id, &req.name).await?;
-    announce_room(&st, id, Some(&room), "renamed", &[]).await;
     Ok(axum::Json(ChatRoom::from_view(
         &room,
         &st.config.public_url,
@@ -129,11 +125,7 @@ pub async fn delete_room(
     AuthUser(me): AuthUser,
     Path(id): Path<RoomId>,
 ) -> ApiResult<StatusCode> {
-    let members = st.services.chat.delete(me, id).await?;
-    for m in &members {
-        st.chat_hub.leave(*m, id).await;
-    }
-    announce_room(&st, id, None, "deleted", &members).await;
+    st.services.chat.delete(me, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -156,7 +148,6 @@ pub async fn add_member(
     Json(req): Json<AddMemberRequest>,
 ) -> ApiResult<axum::Json<ChatRoom>> {
     let room = st.services.chat.add_member(me, id, req.user_id).await?;
-    announce_room(&st, id, Some(&room), "member-added", &[]).await;
     Ok(axum::Json(ChatRoom::from_view(
         &room,
         &st.config.public_url,
@@ -174,9 +165,7 @@ pub async fn remove_member(
     AuthUser(me): AuthUser,
     Path((id, user)): Path<(RoomId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    let departure = st.services.chat.remove_member(me, id, user).await?;
-    let reason = if user == me { "left" } else { "member-removed" };
-    announce_departure(&st, &departure, reason).await;
+    st.services.chat.remove_member(me, id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,11 +218,8 @@ pub async fn list_messages(
     Path(id): Path<RoomId>,
     Query(p): Query<ChatPageParams>,
 ) -> ApiResult<axum::Json<ChatMessagePage>> {
-    let items = st
-        .services
-        .chat
-        .history(me, id, p.cursor.as_deref(), p.limit)
-        .await?;
+    let (before, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
+    let items = st.services.chat.history(me, id, before, limit).await?;
     Ok(axum::Json(page(&st, items)))
 }
 
@@ -260,7 +246,6 @@ pub async fn send_message(
         .chat
         .send(me, Destination::Room(id), &req.text, &req.client_msg_id)
         .await?;
-    announce_message(&st, &sent).await;
     let status = if sent.created {
         StatusCode::CREATED
     } else {
@@ -283,12 +268,8 @@ pub async fn mark_read(
     Path(id): Path<RoomId>,
     Json(req): Json<ReadRequest>,
 ) -> ApiResult<axum::Json<ReadMarkDto>> {
-    let (mark, moved, members) = st.services.chat.read(me, id, req.message_id).await?;
-    let dto = read_mark_dto(&mark);
-    if moved {
-        announce_read(&st, &dto, id, &members).await;
-    }
-    Ok(axum::Json(dto))
+    let mark = st.services.chat.read(me, id, req.message_id).await?;
+    Ok(axum::Json(read_mark_dto(&mark)))
 }
 
 /// Hide messages for yourself.
@@ -318,13 +299,7 @@ pub async fn retract_messages(
     AuthUser(me): AuthUser,
     Json(req): Json<MessageIds>,
 ) -> ApiResult<axum::Json<MessageIds>> {
-    let retracted = st.services.chat.retract(me, &req.message_ids).await?;
-    announce_retracted(&st, &retracted).await;
-    let mut message_ids: Vec<_> = retracted
-        .iter()
-        .flat_map(|r| r.message_ids.iter().copied())
-        .collect();
-    message_ids.sort_unstable();
+    let message_ids = st.services.chat.retract(me, &req.message_ids).await?;
     Ok(axum::Json(MessageIds { message_ids }))
 }
 
@@ -358,10 +333,11 @@ pub async fn search(
     AuthUser(me): AuthUser,
     Query(p): Query<ChatSearchParams>,
 ) -> ApiResult<axum::Json<ChatMessagePage>> {
+    let (before, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let items = st
         .services
         .chat
-        .search(me, &p.q, p.room_id, p.cursor.as_deref(), p.limit)
+        .search(me, &p.q, p.room_id, before, limit)
         .await?;
     Ok(axum::Json(page(&st, items)))
 }

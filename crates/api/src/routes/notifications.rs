@@ -13,7 +13,8 @@ use futures::{Stream, StreamExt};
 use starling_core::messaging::Subscription;
 use starling_core::{NotificationId, PushSubscriptionId};
 use starling_services::jwt::Verified;
-use starling_services::notifications::{LiveGuard, LiveMessage, NotificationView, Notifications};
+use starling_services::notifications::{LiveMessage, NotificationView, Notifications};
+use starling_services::presence::ConnectionGuard;
 use starling_services::sessions::Ended;
 use tokio::sync::watch;
 
@@ -23,6 +24,7 @@ use crate::dto::{
 };
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthSession, AuthUser, Json, Path, Query};
+use crate::paging;
 use crate::state::AppState;
 
 /// Your notifications, newest first.
@@ -38,15 +40,11 @@ pub async fn list_notifications(
     AuthUser(me): AuthUser,
     Query(p): Query<NotificationParams>,
 ) -> ApiResult<axum::Json<NotificationPage>> {
+    let (before, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .notifications
-        .list(
-            me,
-            p.cursor.as_deref(),
-            p.limit,
-            p.unread_only.unwrap_or(false),
-        )
+        .list(me, before, limit, p.unread_only.unwrap_or(false))
         .await?;
     let url = &st.config.public_url;
     Ok(axum::Json(NotificationPage {
@@ -55,7 +53,7 @@ pub async fn list_notifications(
             .iter()
             .map(|v| Notification::from_view(v, url))
             .collect(),
-        next_cursor: page.next_cursor,
+        next_cursor: paging::next_cursor(&page.next),
     }))
 }
 
@@ -131,7 +129,7 @@ struct Open {
     /// (the client reconnects with a fresh one), or its session ends.
     session: Verified,
     ended: tokio::sync::broadcast::Receiver<Ended>,
-    _guard: LiveGuard,
+    _guard: ConnectionGuard,
 }
 
 /// Waits until `session` ends (on any node) or its token expires.
@@ -225,7 +223,7 @@ pub async fn stream(
     let n = st.services.notifications.clone();
     // Subscribe before reading the backlog, so nothing falls between them.
     let live = n.subscribe(me).await?;
-    let guard = n.connected(me).await;
+    let guard = n.stream_opened(me).await;
     let mut pending = VecDeque::new();
     let mut replayed = HashSet::new();
     if let Some(after) = last {

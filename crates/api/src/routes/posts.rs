@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use starling_core::model::{Feed, LoveTarget};
+use starling_core::page::Page;
 use starling_core::{CommentId, Error, PostId, UserId};
 use starling_services::posts::PostView;
 use starling_services::text::normalise_tag;
-use starling_services::users::Page;
 
 use crate::dto::{
     Comment, CommentEditRequest, CommentPage, CommentRequest, CreatePostRequest, FeedParams,
@@ -16,16 +16,17 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
+use crate::paging;
 use crate::state::AppState;
 
-fn post_page(st: &AppState, p: &Page<PostView>) -> PostPage {
+fn post_page(st: &AppState, p: &Page<PostView, PostId>) -> PostPage {
     PostPage {
         items: p
             .items
             .iter()
             .map(|v| Post::from_view(v, &st.config.public_url))
             .collect(),
-        next_cursor: p.next_cursor.clone(),
+        next_cursor: paging::next_cursor(&p.next),
         has_more: None,
     }
 }
@@ -43,7 +44,8 @@ async fn feed_response(
         if p.cursor.as_deref().is_some_and(|c| !c.is_empty()) {
             return Err(Error::bad_request("invalid_query", "use either cursor or since").into());
         }
-        let newer = posts.newer(viewer, feed, since, p.limit).await?;
+        let limit = starling_core::types::Limit::parse(p.limit)?;
+        let newer = posts.newer(viewer, feed, since, limit).await?;
         return Ok(axum::Json(PostPage {
             items: newer
                 .items
@@ -54,9 +56,8 @@ async fn feed_response(
             has_more: Some(newer.has_more),
         }));
     }
-    let page = posts
-        .feed(viewer, feed, p.cursor.as_deref(), p.limit)
-        .await?;
+    let (before, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
+    let page = posts.feed(viewer, feed, before, limit).await?;
     Ok(axum::Json(post_page(st, &page)))
 }
 
@@ -258,10 +259,11 @@ pub async fn post_lovers(
     Path(id): Path<PostId>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<axum::Json<UserPage>> {
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .posts
-        .lovers(viewer, LoveTarget::Post(id), p.cursor.as_deref(), p.limit)
+        .lovers(viewer, LoveTarget::Post(id), after, limit)
         .await?;
     Ok(axum::Json(UserPage::from_page(
         &page,
@@ -269,14 +271,17 @@ pub async fn post_lovers(
     )))
 }
 
-fn comment_page(st: &AppState, p: &Page<starling_services::posts::CommentView>) -> CommentPage {
+fn comment_page(
+    st: &AppState,
+    p: &Page<starling_services::posts::CommentView, CommentId>,
+) -> CommentPage {
     CommentPage {
         items: p
             .items
             .iter()
             .map(|c| Comment::from_view(c, &st.config.public_url))
             .collect(),
-        next_cursor: p.next_cursor.clone(),
+        next_cursor: paging::next_cursor(&p.next),
     }
 }
 
@@ -320,10 +325,11 @@ pub async fn list_comments(
     Path(id): Path<PostId>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<axum::Json<CommentPage>> {
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .posts
-        .comments(viewer, id, None, p.cursor.as_deref(), p.limit)
+        .comments(viewer, id, None, after, limit)
         .await?;
     Ok(axum::Json(comment_page(&st, &page)))
 }
@@ -339,11 +345,8 @@ pub async fn list_replies(
     Path(id): Path<CommentId>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<axum::Json<CommentPage>> {
-    let page = st
-        .services
-        .posts
-        .replies(viewer, id, p.cursor.as_deref(), p.limit)
-        .await?;
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
+    let page = st.services.posts.replies(viewer, id, after, limit).await?;
     Ok(axum::Json(comment_page(&st, &page)))
 }
 
@@ -418,15 +421,11 @@ pub async fn comment_lovers(
     Path(id): Path<CommentId>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<axum::Json<UserPage>> {
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .posts
-        .lovers(
-            viewer,
-            LoveTarget::Comment(id),
-            p.cursor.as_deref(),
-            p.limit,
-        )
+        .lovers(viewer, LoveTarget::Comment(id), after, limit)
         .await?;
     Ok(axum::Json(UserPage::from_page(
         &page,
@@ -498,10 +497,11 @@ pub async fn search_posts(
     MaybeUser(viewer): MaybeUser,
     Query(p): Query<SearchPostsParams>,
 ) -> ApiResult<axum::Json<PostPage>> {
+    let (before, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .posts
-        .search(viewer, &p.q, p.cursor.as_deref(), p.limit)
+        .search(viewer, &p.q, before, limit)
         .await?;
     Ok(axum::Json(post_page(&st, &page)))
 }

@@ -6,6 +6,7 @@ use starling_core::UserId;
 use crate::dto::{PageParams, SearchParams, User, UserPage};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, MaybeUser, Path, Query};
+use crate::paging;
 use crate::state::AppState;
 
 type JsonUser = axum::Json<User>;
@@ -23,11 +24,8 @@ pub async fn search_users(
     MaybeUser(viewer): MaybeUser,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<JsonPage> {
-    let page = st
-        .services
-        .users
-        .search(viewer, &p.q, p.limit, p.cursor.as_deref())
-        .await?;
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
+    let page = st.services.users.search(viewer, &p.q, after, limit).await?;
     Ok(axum::Json(UserPage::from_page(
         &page,
         &st.config.public_url,
@@ -117,10 +115,11 @@ pub async fn followers(
     Path(id): Path<UserId>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<JsonPage> {
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .users
-        .followers(viewer, id, p.limit, p.cursor.as_deref())
+        .followers(viewer, id, after, limit)
         .await?;
     Ok(axum::Json(UserPage::from_page(
         &page,
@@ -139,10 +138,11 @@ pub async fn following(
     Path(id): Path<UserId>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<JsonPage> {
+    let (after, limit) = paging::query(p.cursor.as_deref(), p.limit)?;
     let page = st
         .services
         .users
-        .following(viewer, id, p.limit, p.cursor.as_deref())
+        .following(viewer, id, after, limit)
         .await?;
     Ok(axum::Json(UserPage::from_page(
         &page,
