@@ -11,10 +11,10 @@ use std::sync::LazyLock;
 
 use starling_core::events::DomainEvent;
 use starling_core::messaging::Envelope;
-use starling_core::model::{NewPost, NewUser};
-use starling_core::ports::{PostStore, UserStore};
+use starling_core::model::{NewComment, NewPost, NewUser};
+use starling_core::ports::{CommentStore, OutboxStore, PostStore, UserStore};
 use starling_core::types::{Email, Username};
-use starling_core::{EventId, IdGenerator, PostId, Timestamp, UserId};
+use starling_core::{CommentId, EventId, IdGenerator, PostId, Timestamp, UserId};
 use starling_store::{SqlStore, StoreOptions};
 
 /// A store on an empty, migrated database, and what it lives in.
@@ -78,8 +78,27 @@ macro_rules! store_tests {
     };
 }
 
+/// Asserts that `r` is the error `$pat`.
+macro_rules! assert_err {
+    ($r:expr, $pat:pat $(, $why:literal)? $(,)?) => {
+        match $r {
+            Err($pat) => {}
+            other => panic!(
+                "expected {}{}, got {:?}",
+                stringify!($pat),
+                concat!($(": ", $why)?),
+                other.map(|_| "a value")
+            ),
+        }
+    };
+}
+
+mod comments;
+mod feeds;
+mod loves;
 mod notifications;
 mod outbox;
+mod posts;
 mod push;
 mod users;
 
@@ -131,4 +150,44 @@ async fn post(s: &SqlStore, g: &IdGenerator, author: UserId) -> PostId {
     let (p, created) = s.create_post(new_post(g, author, "hello")).await.unwrap();
     assert!(created);
     p.id
+}
+
+/// A fixed instant for records whose times the tests compare.
+const T: i64 = 1_700_000_000_000;
+
+/// A comment by `author` on `post` (under `parent`), for tweaking.
+fn new_comment(
+    g: &IdGenerator,
+    post: PostId,
+    parent: Option<CommentId>,
+    author: UserId,
+    text: &str,
+) -> NewComment {
+    NewComment {
+        id: CommentId(g.next()),
+        post_id: post,
+        parent_id: parent,
+        author_id: author,
+        text: text.into(),
+        created_at: Timestamp(T),
+        event: ev(),
+    }
+}
+
+async fn add_comment(
+    s: &SqlStore,
+    g: &IdGenerator,
+    post: PostId,
+    parent: Option<CommentId>,
+    author: UserId,
+) -> CommentId {
+    s.create_comment(new_comment(g, post, parent, author, "nice"))
+        .await
+        .unwrap()
+        .id
+}
+
+/// Events waiting in the outbox.
+async fn pending(s: &SqlStore) -> u64 {
+    s.outbox_pending().await.unwrap()
 }
