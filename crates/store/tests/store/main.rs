@@ -93,6 +93,8 @@ macro_rules! assert_err {
     };
 }
 
+mod chat_messages;
+mod chat_rooms;
 mod comments;
 mod feeds;
 mod loves;
