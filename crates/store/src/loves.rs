@@ -9,11 +9,16 @@ use starling_core::{Error, Result, Timestamp, UserId};
 use crate::users::{USER_COLUMNS, UserRow};
 use crate::{SqlStore, db_err, placeholders};
 
-/// The table holding the target's counter, and the condition for it being live.
+/// The table holding the target's counter, and the condition for it being
+/// live. A comment is gone with its post, as `CommentStore::comment` has it.
 fn target_table(t: LoveTarget) -> (&'static str, &'static str) {
     match t {
         LoveTarget::Post(_) => ("posts", "deleted_at IS NULL"),
-        LoveTarget::Comment(_) => ("comments", "deleted_at IS NULL"),
+        LoveTarget::Comment(_) => (
+            "comments",
+            "deleted_at IS NULL AND EXISTS (SELECT 1 FROM posts p \
+             WHERE p.id = comments.post_id AND p.deleted_at IS NULL)",
+        ),
     }
 }
 

@@ -5,6 +5,9 @@
 //! three people, follows, posts with a mention, a tag, an image and an edit,
 //! comments with a reply, loves, a group chat and the notifications of it all.
 
+mod common;
+
+use common::FreshPg;
 use sqlx::Connection;
 use starling_core::UserId;
 use starling_core::model::{Feed, LoveTarget};
@@ -15,48 +18,6 @@ const SQLITE_FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixture
 const PG_FIXTURE: &str = include_str!("fixtures/v0.1-main.postgres.sql");
 /// Migrations newer than the fixtures.
 const SINCE_FIXTURE: &[i64] = &[8];
-
-/// An empty database on the test server (`STARLING_TEST_DATABASE_URL`), or
-/// `None` when there is none (the test is skipped; with CI=true it fails).
-struct FreshPg {
-    admin: sqlx::PgConnection,
-    name: String,
-    url: url::Url,
-}
-
-impl FreshPg {
-    async fn new() -> Option<FreshPg> {
-        let Some(admin_url) = std::env::var("STARLING_TEST_DATABASE_URL")
-            .ok()
-            .filter(|v| !v.is_empty())
-        else {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true but STARLING_TEST_DATABASE_URL is not set"
-            );
-            starling_core::testing::skipped(format_args!("STARLING_TEST_DATABASE_URL is not set"));
-            return None;
-        };
-        let name = format!("starling_u_{:016x}", rand::random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let mut url = url::Url::parse(&admin_url).unwrap();
-        url.set_path(&format!("/{name}"));
-        Some(FreshPg { admin, name, url })
-    }
-
-    async fn drop_database(mut self) {
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut self.admin)
-        .await;
-    }
-}
 
 async fn everything_is_there(store: &SqlStore) {
     let ada = store.user_by_username("ada").await.unwrap();
@@ -235,7 +196,6 @@ async fn a_postgres_database_from_the_previous_main_opens_whole() {
     everything_is_there(&store).await;
     assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
     store.close().await;
-    db.drop_database().await;
 }
 
 /// Two nodes starting together on one empty database: one applies every
@@ -270,5 +230,4 @@ async fn concurrent_migrators_take_turns_on_postgres() {
         return;
     };
     concurrent_migrators_take_turns(db.url.as_str()).await;
-    db.drop_database().await;
 }
