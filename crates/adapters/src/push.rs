@@ -2,8 +2,11 @@
 //! encrypted for the subscription (RFC 8291: `aes128gcm` content coding,
 //! RFC 8188) and signed with the server's VAPID key (RFC 8292).
 //!
-//! All the crypto is aws-lc-rs (already used for JWTs and TLS); nothing here
-//! links OpenSSL.
+//! The crypto is the `web-push-native` crate (pure Rust, RustCrypto): its
+//! `encrypt` for the message body and its ES256 JWT signer for the VAPID
+//! token. What is ours is the glue around it: the key's storage, the size
+//! limit, where a push may go (the `endpoint` module), the HTTP request
+//! through reqwest and what the push service's answer means.
 //!
 //! # The VAPID key
 //!
@@ -26,18 +29,19 @@ use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lc_rs::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::agreement::{self, ECDH_P256, UnparsedPublicKey};
-use aws_lc_rs::encoding::AsBigEndian;
-use aws_lc_rs::hkdf::{self, HKDF_SHA256, KeyType, Salt};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use starling_core::messaging::{PushOutcome, PushSender, PushTarget};
 use starling_core::{Error, Result};
+use web_push_native::jwt_simple::{
+    self,
+    algorithms::{ECDSAP256KeyPairLike, ECDSAP256PublicKeyLike, ES256KeyPair},
+    claims::Claims,
+};
+use web_push_native::{Auth, p256};
 
 mod endpoint;
 pub use endpoint::{AllowedHost, Dns, SystemDns, is_public, parse_allowed_hosts};
@@ -46,17 +50,17 @@ use endpoint::{EndpointPolicy, GuardedResolver, PlainResolver, Route};
 /// Length of an uncompressed P-256 point: `0x04 || x || y`.
 const POINT_LEN: usize = 65;
 const SCALAR_LEN: usize = 32;
-const SALT_LEN: usize = 16;
 const AUTH_LEN: usize = 16;
-const TAG_LEN: usize = 16;
+/// Where the RFC 8188 header's record size sits: after the 16-byte salt.
+const RS_FIELD: std::ops::Range<usize> = 16..20;
 /// The RFC 8188 record size we announce. Push services must accept bodies of
 /// at least 4096 bytes (RFC 8030 §7.2), and the one record we send is never
 /// larger than that.
 const RECORD_SIZE: u32 = 4096;
 /// salt (16) || rs (4) || idlen (1) || keyid (the 65-byte ephemeral key).
-const HEADER_LEN: usize = SALT_LEN + 4 + 1 + POINT_LEN;
-/// Delimiter ending the (only, so last) record's plaintext (RFC 8188 §2).
-const LAST_RECORD: u8 = 0x02;
+const HEADER_LEN: usize = RS_FIELD.end + 1 + POINT_LEN;
+/// The AES-GCM tag ending the record.
+const TAG_LEN: usize = 16;
 
 /// The largest payload [`WebPushSender::send`] accepts: what fits in a
 /// 4096-byte body after the header, the padding delimiter and the GCM tag.
@@ -111,12 +115,7 @@ fn key_field(message: impl Into<String>) -> Error {
 impl VapidKey {
     /// A fresh random key pair.
     pub fn generate() -> Result<Self> {
-        let private = agreement::PrivateKey::generate(&ECDH_P256)
-            .map_err(|_| Error::internal("cannot generate a P-256 key"))?;
-        let scalar: aws_lc_rs::encoding::EcPrivateKeyBin<'static> = private
-            .as_be_bytes()
-            .map_err(|_| Error::internal("cannot export a P-256 key"))?;
-        Self::from_scalar(scalar.as_ref())
+        Self::from_scalar(&ES256KeyPair::generate().to_bytes())
     }
 
     /// Parses the string form: base64url of the 32-byte private scalar.
@@ -133,16 +132,20 @@ impl VapidKey {
             ))
         })?;
         // Rejects zero and values not below the group order.
-        let private = agreement::PrivateKey::from_private_key(&ECDH_P256, &scalar)
-            .map_err(|_| key_field("is not a valid P-256 private key"))?;
-        let public = private
-            .compute_public_key()
-            .map_err(|_| Error::internal("cannot derive the VAPID public key"))?;
+        let public = Self::signer(&scalar)
+            .map_err(|_| key_field("is not a valid P-256 private key"))?
+            .public_key()
+            .public_key()
+            .to_bytes_uncompressed();
         let public: [u8; POINT_LEN] = public
-            .as_ref()
             .try_into()
             .map_err(|_| Error::internal("unexpected P-256 public key length"))?;
         Ok(Self { scalar, public })
+    }
+
+    /// The ES256 signer for this key.
+    fn signer(scalar: &[u8; SCALAR_LEN]) -> std::result::Result<ES256KeyPair, jwt_simple::Error> {
+        ES256KeyPair::from_bytes(scalar)
     }
 
     /// The string form to store: base64url of the 32-byte private scalar.
@@ -256,33 +259,10 @@ impl fmt::Debug for VapidKey {
 // Encryption (RFC 8291)
 // ---------------------------------------------------------------------------
 
-/// An HKDF output length, for aws-lc-rs's `expand`.
-struct Len(usize);
-
-impl KeyType for Len {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-fn hkdf_expand<const N: usize>(prk: &hkdf::Prk, info: &[&[u8]]) -> Result<[u8; N]> {
-    let mut out = [0u8; N];
-    prk.expand(info, Len(N))
-        .and_then(|okm| okm.fill(&mut out))
-        .map_err(|_| Error::internal("HKDF expansion failed"))?;
-    Ok(out)
-}
-
-/// Encrypts `plaintext` for the user agent holding the private half of
-/// `ua_public`, from the application server's (ephemeral) key `as_private`,
-/// into one `aes128gcm` record with its header.
-fn encrypt(
-    plaintext: &[u8],
-    ua_public: &[u8; POINT_LEN],
-    auth_secret: &[u8; AUTH_LEN],
-    as_private: &agreement::PrivateKey,
-    salt: &[u8; SALT_LEN],
-) -> Result<Vec<u8>> {
+/// Encrypts `plaintext` for the subscription's key and auth secret into one
+/// `aes128gcm` record with its header, under a fresh ephemeral key and salt
+/// (RFC 8291 §3.1, RFC 8188 §2.1).
+fn encrypt(plaintext: &[u8], ua_public: &p256::PublicKey, auth: &Auth) -> Result<Vec<u8>> {
     if plaintext.len() > MAX_PAYLOAD {
         return Err(Error::PayloadTooLarge {
             message: format!(
@@ -291,57 +271,23 @@ fn encrypt(
             ),
         });
     }
-    let as_public = as_private
-        .compute_public_key()
-        .map_err(|_| Error::internal("cannot derive the ephemeral public key"))?;
-    let as_public = as_public.as_ref();
-
-    // RFC 8291 §3.3/§3.4: combine the ECDH secret with the auth secret...
-    let ecdh_secret = agreement::agree(
-        as_private,
-        UnparsedPublicKey::new(&ECDH_P256, ua_public),
-        Error::field("p256dh", "is not a point on P-256"),
-        |secret| Ok(secret.to_vec()),
-    )?;
-    let prk_key = Salt::new(HKDF_SHA256, auth_secret).extract(&ecdh_secret);
-    let ikm: [u8; 32] = hkdf_expand(
-        &prk_key,
-        &[
-            b"WebPush: info\0".as_slice(),
-            ua_public.as_slice(),
-            as_public,
-        ],
-    )?;
-    // ... then derive the content encryption key and nonce (RFC 8188 §2.2, §2.3).
-    let prk = Salt::new(HKDF_SHA256, salt).extract(&ikm);
-    let cek: [u8; 16] = hkdf_expand(&prk, &[b"Content-Encoding: aes128gcm\0"])?;
-    // The first record's sequence number is 0, so the nonce is used as is.
-    let nonce: [u8; 12] = hkdf_expand(&prk, &[b"Content-Encoding: nonce\0"])?;
-
-    let key = UnboundKey::new(&AES_128_GCM, &cek)
-        .map(LessSafeKey::new)
-        .map_err(|_| Error::internal("cannot load the content encryption key"))?;
-    let mut record = Vec::with_capacity(plaintext.len() + 1 + TAG_LEN);
-    record.extend_from_slice(plaintext);
-    record.push(LAST_RECORD);
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::empty(),
-        &mut record,
-    )
-    .map_err(|_| Error::internal("AES-GCM encryption failed"))?;
-
-    let mut body = Vec::with_capacity(HEADER_LEN + record.len());
-    body.extend_from_slice(salt);
-    body.extend_from_slice(&RECORD_SIZE.to_be_bytes());
-    body.push(POINT_LEN as u8);
-    body.extend_from_slice(as_public);
-    body.extend_from_slice(&record);
+    let mut body = web_push_native::encrypt(plaintext.to_vec(), ua_public, auth)
+        .map_err(|e| Error::internal(format!("cannot encrypt the push message: {e}")))?;
+    // The crate announces the record's own length as the record size, which
+    // for an empty payload is 17, below RFC 8188's minimum of 18 (decoders
+    // such as http_ece refuse it). The record size only bounds records and is
+    // not authenticated, so announce the 4096 our one record always fits in,
+    // as other Web Push senders do.
+    if body.get(RS_FIELD.end) != Some(&(POINT_LEN as u8)) {
+        return Err(Error::internal("unexpected aes128gcm header"));
+    }
+    body[RS_FIELD].copy_from_slice(&RECORD_SIZE.to_be_bytes());
     Ok(body)
 }
 
-/// Decodes a subscription's keys, checking their shape.
-fn subscription_keys(target: &PushTarget) -> Result<([u8; POINT_LEN], [u8; AUTH_LEN])> {
+/// Decodes a subscription's keys, checking their shape and that the key
+/// lies on the curve.
+fn subscription_keys(target: &PushTarget) -> Result<(p256::PublicKey, Auth)> {
     let p256dh = b64_decode(&target.p256dh)
         .and_then(|k| <[u8; POINT_LEN]>::try_from(k).ok())
         .filter(|k| k[0] == 0x04)
@@ -351,10 +297,12 @@ fn subscription_keys(target: &PushTarget) -> Result<([u8; POINT_LEN], [u8; AUTH_
                 "must be base64url of a 65-byte uncompressed P-256 point",
             )
         })?;
+    let p256dh = p256::PublicKey::from_sec1_bytes(&p256dh)
+        .map_err(|_| Error::field("p256dh", "is not a point on P-256"))?;
     let auth = b64_decode(&target.auth)
         .and_then(|k| <[u8; AUTH_LEN]>::try_from(k).ok())
         .ok_or_else(|| Error::field("auth", "must be base64url of 16 bytes"))?;
-    Ok((p256dh, auth))
+    Ok((p256dh, Auth::from(auth)))
 }
 
 /// The origin of a push endpoint: the VAPID audience.
@@ -372,10 +320,7 @@ pub fn validate_target(target: &PushTarget) -> Result<()> {
     if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
         return Err(Error::field("endpoint", "must be an https:// URL"));
     }
-    let (p256dh, _) = subscription_keys(target)?;
-    agreement::ParsedPublicKey::try_from(UnparsedPublicKey::new(&ECDH_P256, p256dh.as_slice()))
-        .map_err(|_| Error::field("p256dh", "is not a point on P-256"))?;
-    Ok(())
+    subscription_keys(target).map(|_| ())
 }
 
 // ---------------------------------------------------------------------------
@@ -418,7 +363,7 @@ impl Urgency {
 /// request. No proxy is used: through one, the address check would not
 /// bind the connection.
 pub struct WebPushSender {
-    signer: EcdsaKeyPair,
+    signer: ES256KeyPair,
     public_key: String,
     subject: String,
     timeout: Duration,
@@ -460,12 +405,8 @@ impl WebPushSender {
                 "must be a mailto: or https: URI, such as mailto:admin@example.org",
             ));
         }
-        let signer = EcdsaKeyPair::from_private_key_and_public_key(
-            &ECDSA_P256_SHA256_FIXED_SIGNING,
-            &private_key.scalar,
-            &private_key.public,
-        )
-        .map_err(|e| Error::internal(format!("cannot load the VAPID key for signing: {e}")))?;
+        let signer = VapidKey::signer(&private_key.scalar)
+            .map_err(|e| Error::internal(format!("cannot load the VAPID key for signing: {e}")))?;
         let dns: Arc<dyn Dns> = Arc::new(SystemDns);
         Ok(Self {
             signer,
@@ -517,32 +458,19 @@ impl WebPushSender {
     }
 
     /// The RFC 8292 `Authorization` header value for a push service origin.
+    ///
+    /// Signed with the crate's ES256 JWT signer, but with claims of our own:
+    /// its `VapidSignature` takes the audience from the endpoint's scheme and
+    /// host, leaving out a port, and the audience is the whole origin.
     fn authorization(&self, audience: &str) -> Result<String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_err(|_| Error::internal("the clock is before 1970"))?;
-        let claims = serde_json::json!({
-            "aud": audience,
-            "exp": (now + JWT_LIFETIME).as_secs(),
-            "sub": self.subject,
-        });
-        let signing_input = format!(
-            "{}.{}",
-            b64(br#"{"typ":"JWT","alg":"ES256"}"#),
-            b64(claims.to_string())
-        );
-        let signature = self
+        let claims = Claims::create(JWT_LIFETIME.into())
+            .with_audience(audience)
+            .with_subject(&self.subject);
+        let token = self
             .signer
-            .sign(
-                &aws_lc_rs::rand::SystemRandom::new(),
-                signing_input.as_bytes(),
-            )
-            .map_err(|_| Error::internal("cannot sign the VAPID token"))?;
-        Ok(format!(
-            "vapid t={signing_input}.{}, k={}",
-            b64(signature),
-            self.public_key
-        ))
+            .sign(claims)
+            .map_err(|e| Error::internal(format!("cannot sign the VAPID token: {e}")))?;
+        Ok(format!("vapid t={token}, k={}", self.public_key))
     }
 }
 
@@ -579,12 +507,7 @@ impl PushSender for WebPushSender {
         let origin = origin(&url);
         let (ua_public, auth) = subscription_keys(target)?;
 
-        // A fresh key and salt for every message (RFC 8291 §3.1, RFC 8188 §2.1).
-        let ephemeral = agreement::PrivateKey::generate(&ECDH_P256)
-            .map_err(|_| Error::internal("cannot generate an ephemeral P-256 key"))?;
-        let mut salt = [0u8; SALT_LEN];
-        aws_lc_rs::rand::fill(&mut salt).map_err(|_| Error::internal("no randomness"))?;
-        let body = encrypt(payload, &ua_public, &auth, &ephemeral, &salt)?;
+        let body = encrypt(payload, &ua_public, &auth)?;
 
         let client = match route {
             Route::Allowed => &self.allowed,
@@ -636,70 +559,27 @@ impl PushSender for WebPushSender {
 mod tests {
     use super::*;
 
-    fn d(s: &str) -> Vec<u8> {
-        URL_SAFE_NO_PAD.decode(s).unwrap()
+    /// A subscription's key pair and auth secret.
+    fn subscription() -> (p256::SecretKey, Auth) {
+        let secret = p256::SecretKey::from_slice(&ES256KeyPair::generate().to_bytes()).unwrap();
+        (secret, Auth::from([1; AUTH_LEN]))
     }
 
-    /// RFC 8291 Appendix A: with its fixed ephemeral key and salt, the body
-    /// must come out byte for byte.
+    /// One record, announced with a record size of 4096 whatever the
+    /// payload (an empty one too), that the subscription can open.
     #[test]
-    fn rfc8291_appendix_a() {
-        let as_private = agreement::PrivateKey::from_private_key(
-            &ECDH_P256,
-            &d("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw"),
-        )
-        .unwrap();
-        assert_eq!(
-            b64(as_private.compute_public_key().unwrap()),
-            "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8"
-        );
-        let ua_public: [u8; POINT_LEN] = d(
-            "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
-        )
-        .try_into()
-        .unwrap();
-        let auth: [u8; AUTH_LEN] = d("BTBZMqHH6r4Tts7J_aSIgg").try_into().unwrap();
-        let salt: [u8; SALT_LEN] = d("DGv6ra1nlYgDCS1FRnbzlw").try_into().unwrap();
-        let plaintext = d("V2hlbiBJIGdyb3cgdXAsIEkgd2FudCB0byBiZSBhIHdhdGVybWVsb24");
-        assert_eq!(plaintext, b"When I grow up, I want to be a watermelon");
-
-        let body = encrypt(&plaintext, &ua_public, &auth, &as_private, &salt).unwrap();
-        assert_eq!(
-            b64(body),
-            concat!(
-                "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27ml",
-                "mlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPT",
-                "pK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
-            )
-        );
-    }
-
-    #[test]
-    fn payload_size_limit() {
-        let ua = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
-        let ua_public: [u8; POINT_LEN] = ua
-            .compute_public_key()
-            .unwrap()
-            .as_ref()
-            .try_into()
-            .unwrap();
-        let as_private = agreement::PrivateKey::generate(&ECDH_P256).unwrap();
-        let body = encrypt(
-            &[7; MAX_PAYLOAD],
-            &ua_public,
-            &[1; 16],
-            &as_private,
-            &[2; 16],
-        )
-        .unwrap();
+    fn one_record_of_at_most_4096_bytes() {
+        let (secret, auth) = subscription();
+        for payload in [Vec::new(), b"hello".to_vec(), vec![7; MAX_PAYLOAD]] {
+            let body = encrypt(&payload, &secret.public_key(), &auth).unwrap();
+            assert_eq!(body[RS_FIELD], RECORD_SIZE.to_be_bytes());
+            assert_eq!(body.len(), HEADER_LEN + payload.len() + 1 + TAG_LEN);
+            let plain = web_push_native::decrypt(body, &secret, &auth).unwrap();
+            assert_eq!(plain, payload);
+        }
+        let body = encrypt(&[7; MAX_PAYLOAD], &secret.public_key(), &auth).unwrap();
         assert_eq!(body.len(), RECORD_SIZE as usize);
-        let err = encrypt(
-            &[7; MAX_PAYLOAD + 1],
-            &ua_public,
-            &[1; 16],
-            &as_private,
-            &[2; 16],
-        );
+        let err = encrypt(&[7; MAX_PAYLOAD + 1], &secret.public_key(), &auth);
         assert!(matches!(err, Err(Error::PayloadTooLarge { .. })));
     }
 

@@ -3,13 +3,14 @@
 //! and decrypts the body the way a browser does, with the subscription's own
 //! private key and auth secret.
 //!
-//! The browser side is written here independently of the sender: RustCrypto
-//! (p256, hkdf, aes-gcm) instead of the sender's aws-lc-rs, and nothing from
-//! `starling_adapters::push` but the public API, so a bug shared by both sides
-//! cannot hide. The decryptor is itself checked against RFC 8291 Appendix A.
-//! One captured body is also decrypted by Python's `http_ece` (`pip install
-//! http_ece cryptography`); without it that test is skipped, except when
-//! `CI=true`, where it fails.
+//! The browser side is written here from the RFCs, independently of the
+//! sender's code (the `web-push-native` crate) and of `starling_adapters::push`
+//! but for its public API. Both rest on RustCrypto primitives (p256, hkdf,
+//! aes-gcm), so captured bodies are also decrypted by Python's `http_ece`, an
+//! implementation that shares nothing with the sender (`pip install http_ece
+//! cryptography`); without it that test is skipped, except when `CI=true`,
+//! where it fails. The decryptor is itself checked against RFC 8291
+//! Appendix A.
 
 #![allow(clippy::unwrap_used)]
 
@@ -722,30 +723,37 @@ async fn python_http_ece_decrypts_a_captured_push() {
     let service = PushService::start().await;
     let sender = sender(&VapidKey::generate().unwrap());
     let browser = Browser::new();
-    let (endpoint, id) = service.endpoint(201);
-    let payload = "Grüße from Starling: a push checked by a second implementation".as_bytes();
-    sender
-        .send(&browser.target(endpoint), payload, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let body = service.take(&id).body;
-
     let dir = tempfile::tempdir().unwrap();
-    let body_path = dir.path().join("body");
-    std::fs::write(&body_path, &body).unwrap();
-    let output = tokio::process::Command::new(python)
-        .arg("-c")
-        .arg(HTTP_ECE_DECRYPT)
-        .arg(&body_path)
-        .arg(hex(&browser.secret.to_bytes()))
-        .arg(hex(&browser.auth))
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "http_ece failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(output.stdout, payload);
+    // An empty payload too: its one record is the shortest there is, and
+    // http_ece refuses a record size announced below 18 (RFC 8188 §2.1).
+    let payloads = [
+        "Grüße from Starling: a push checked by a second implementation".as_bytes(),
+        b"",
+    ];
+    for payload in payloads {
+        let (endpoint, id) = service.endpoint(201);
+        sender
+            .send(&browser.target(endpoint), payload, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let body = service.take(&id).body;
+
+        let body_path = dir.path().join(&id);
+        std::fs::write(&body_path, &body).unwrap();
+        let output = tokio::process::Command::new(python)
+            .arg("-c")
+            .arg(HTTP_ECE_DECRYPT)
+            .arg(&body_path)
+            .arg(hex(&browser.secret.to_bytes()))
+            .arg(hex(&browser.auth))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "http_ece failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.stdout, payload);
+    }
 }
