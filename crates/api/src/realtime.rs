@@ -22,7 +22,7 @@ use starling_core::{Error, MessageId, RoomId, Timestamp, UserId};
 use starling_services::chat::{Departure, Destination, Presence, Retracted, RoomView, Sent};
 use starling_services::jwt::Verified;
 
-use crate::dto::{ChatMessage, ChatRoom, PresenceDto, ReadMarkDto, rfc3339};
+use crate::dto::{self, ChatMessage, ChatRoom, ReadMark, rfc3339};
 use crate::error::error_code;
 use crate::extract::{ACCESS_COOKIE, bearer_token, cookie};
 use crate::state::AppState;
@@ -118,7 +118,7 @@ pub async fn announce_message(st: &AppState, sent: &Sent) {
         .await;
 }
 
-pub async fn announce_read(st: &AppState, mark: &ReadMarkDto, room: RoomId, members: &[UserId]) {
+pub async fn announce_read(st: &AppState, mark: &ReadMark, room: RoomId, members: &[UserId]) {
     let data = json!({
         "roomId": room.to_string(),
         "userId": mark.user_id,
@@ -178,7 +178,7 @@ async fn announce_presence(st: &AppState, p: Presence) {
         }
     };
     st.chat_hub
-        .to_users(&contacts, "presence", &to_json(&PresenceDto::from(p)))
+        .to_users(&contacts, "presence", &to_json(&dto::Presence::from(p)))
         .await;
 }
 
@@ -634,8 +634,8 @@ pub async fn police_sessions<A: Adapter>(
     }
 }
 
-pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {
-    ReadMarkDto {
+pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMark {
+    ReadMark {
         user_id: m.user_id.to_string(),
         message_id: m.message_id.to_string(),
         read_at: rfc3339(m.read_at),

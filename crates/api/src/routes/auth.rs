@@ -10,7 +10,7 @@ use rand::RngCore;
 use starling_core::Error;
 use starling_services::accounts::{RegisterInput, Session};
 
-use crate::dto::{LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
+use crate::dto::{self, LoginRequest, RefreshRequest, RegisterRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{
     ACCESS_COOKIE, CSRF_COOKIE, ClientIp, Json, OptionalJson, REFRESH_COOKIE, ValidSession,
@@ -118,7 +118,7 @@ fn session_response(st: &AppState, status: StatusCode, s: &Session) -> Response 
 
 /// A new session in cookies and, unless `cookie_only`, in the body.
 fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: bool) -> Response {
-    let body = SessionResponse::from_session(s, &st.config.public_url);
+    let body = dto::Session::from_session(s, &st.config.public_url);
     let body = if cookie_only {
         body.without_tokens()
     } else {
@@ -133,7 +133,7 @@ fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: b
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered and signed in; session cookies set", body = SessionResponse),
+        (status = 201, description = "Registered and signed in; session cookies set", body = dto::Session),
         (status = 400, description = "Invalid fields or malformed JSON", body = ErrorBody),
         (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -163,7 +163,7 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in; session cookies set", body = SessionResponse),
+        (status = 200, description = "Signed in; session cookies set", body = dto::Session),
         (status = 400, description = "Missing fields or malformed JSON", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = ErrorBody),
@@ -197,7 +197,7 @@ impl FromRequestParts<AppState> for RefreshCookie {
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Omit the body to use the refresh cookie (then X-CSRF-Token is required)"),
     responses(
-        (status = 200, description = "A new session; the presented token is spent. Refreshed by cookie, the tokens are only in the new cookies (the body has neither `accessToken` nor `refreshToken`)", body = SessionResponse),
+        (status = 200, description = "A new session; the presented token is spent. Refreshed by cookie, the tokens are only in the new cookies (the body has neither `accessToken` nor `refreshToken`)", body = dto::Session),
         (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (family revoked)", body = ErrorBody),
         (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
     ))]
