@@ -2,8 +2,9 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -18,98 +19,69 @@ use crate::extract::{
 };
 use crate::state::AppState;
 
-fn set_cookie(headers: &mut HeaderMap, value: String) {
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.append(header::SET_COOKIE, v);
+/// The three session cookies: the access token (HttpOnly, all paths), the
+/// refresh token (HttpOnly, only sent to /api/auth), and the CSRF token that
+/// scripts read and echo in `X-CSRF-Token`.
+#[derive(Clone, Copy)]
+enum SessionCookie {
+    Access,
+    Refresh,
+    Csrf,
+}
+
+impl SessionCookie {
+    const ALL: [SessionCookie; 3] = [
+        SessionCookie::Access,
+        SessionCookie::Refresh,
+        SessionCookie::Csrf,
+    ];
+
+    /// The cookie holding `value` for `max_age` seconds (0 clears it). Over
+    /// HTTPS it is `Secure`, and prefixed so that nothing but this origin
+    /// over HTTPS can set it: `__Host-` where the path is `/`, `__Secure-`
+    /// for the refresh cookie, whose path is narrower than `__Host-` allows.
+    fn build(self, st: &AppState, value: String, max_age: u64) -> Cookie<'static> {
+        let (name, path, http_only, same_site) = match self {
+            SessionCookie::Access => (ACCESS_COOKIE, "/", true, SameSite::Lax),
+            SessionCookie::Refresh => (REFRESH_COOKIE, "/api/auth", true, SameSite::Strict),
+            SessionCookie::Csrf => (CSRF_COOKIE, "/", false, SameSite::Strict),
+        };
+        let secure = st.config.cookie_secure;
+        let prefix = match (secure, path) {
+            (false, _) => "",
+            (true, "/") => "__Host-",
+            (true, _) => "__Secure-",
+        };
+        Cookie::build((format!("{prefix}{name}"), value))
+            .path(path)
+            .max_age(time::Duration::seconds(
+                i64::try_from(max_age).unwrap_or(i64::MAX),
+            ))
+            .http_only(http_only)
+            .same_site(same_site)
+            .secure(secure)
+            .build()
     }
 }
 
-/// How the session cookies are named and marked. Over HTTPS they are
-/// `Secure`, and prefixed so that nothing but this origin over HTTPS can set
-/// them: `__Host-` where the path is `/`, `__Secure-` for the refresh
-/// cookie, whose path is narrower than `__Host-` allows.
-struct CookieStyle {
-    host: &'static str,
-    secure_prefix: &'static str,
-    secure: &'static str,
-}
-
-fn cookie_style(st: &AppState) -> CookieStyle {
-    if st.config.cookie_secure {
-        CookieStyle {
-            host: "__Host-",
-            secure_prefix: "__Secure-",
-            secure: "; Secure",
-        }
-    } else {
-        CookieStyle {
-            host: "",
-            secure_prefix: "",
-            secure: "",
-        }
-    }
-}
-
-/// The session cookies: the access token (HttpOnly, all paths), the refresh
-/// token (HttpOnly, only sent to /api/auth), and the CSRF token that scripts
-/// read and echo in `X-CSRF-Token`.
-fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
-    let CookieStyle {
-        host,
-        secure_prefix,
-        secure,
-    } = cookie_style(st);
-    let settings = st.services.accounts.settings();
-    let refresh_age = settings.refresh_ttl.as_secs();
+/// The cookies of a new session.
+fn session_cookies(st: &AppState, s: &Session) -> CookieJar {
+    let refresh_age = st.services.accounts.settings().refresh_ttl.as_secs();
     let mut csrf = [0u8; 24];
     rand::rng().fill_bytes(&mut csrf);
-    let mut h = HeaderMap::new();
-    set_cookie(
-        &mut h,
-        format!(
-            "{host}{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            s.access_token, s.expires_in
-        ),
-    );
-    set_cookie(
-        &mut h,
-        format!(
-            "{secure_prefix}{REFRESH_COOKIE}={}; Path=/api/auth; Max-Age={refresh_age}; HttpOnly; SameSite=Strict{secure}",
-            s.refresh_token
-        ),
-    );
-    set_cookie(
-        &mut h,
-        format!(
-            "{host}{CSRF_COOKIE}={}; Path=/; Max-Age={refresh_age}; SameSite=Strict{secure}",
-            URL_SAFE_NO_PAD.encode(csrf)
-        ),
-    );
-    h
+    CookieJar::new()
+        .add(SessionCookie::Access.build(st, s.access_token.clone(), s.expires_in))
+        .add(SessionCookie::Refresh.build(st, s.refresh_token.clone(), refresh_age))
+        .add(SessionCookie::Csrf.build(st, URL_SAFE_NO_PAD.encode(csrf), refresh_age))
 }
 
-fn clear_cookies(st: &AppState) -> HeaderMap {
-    let CookieStyle {
-        host,
-        secure_prefix,
-        secure,
-    } = cookie_style(st);
-    let mut h = HeaderMap::new();
-    set_cookie(
-        &mut h,
-        format!("{host}{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
-    );
-    set_cookie(
-        &mut h,
-        format!(
-            "{secure_prefix}{REFRESH_COOKIE}=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
-        ),
-    );
-    set_cookie(
-        &mut h,
-        format!("{host}{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"),
-    );
-    h
+/// Every session cookie, emptied and expired.
+fn clear_cookies(st: &AppState) -> CookieJar {
+    SessionCookie::ALL
+        .into_iter()
+        .fold(CookieJar::new(), |jar, c| {
+            jar.add(c.build(st, String::new(), 0))
+        })
 }
 
 fn session_response(st: &AppState, status: StatusCode, s: &Session) -> Response {
@@ -124,9 +96,13 @@ fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: b
     } else {
         body
     };
-    let mut headers = session_cookies(st, s);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    (status, headers, axum::Json(body)).into_response()
+    (
+        status,
+        session_cookies(st, s),
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Register a new account and sign in.
