@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
+use axum_extra::extract::cookie::CookieJar;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use starling_core::{Error, UserId};
@@ -172,27 +173,12 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 /// `__Host-` (or, for the refresh cookie's narrower path, `__Secure-`)
 /// prefix, which only a secure origin can set; such a one wins over a plain
 /// one (a left-over from before the site moved to HTTPS).
-pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    let mut plain = None;
-    for (k, v) in parts
-        .headers
-        .get_all(header::COOKIE)
+pub(crate) fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    let jar = CookieJar::from_headers(&parts.headers);
+    ["__Host-", "__Secure-", ""]
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-    {
-        if k == name {
-            plain.get_or_insert(v);
-        } else if k
-            .strip_prefix("__Host-")
-            .or_else(|| k.strip_prefix("__Secure-"))
-            == Some(name)
-        {
-            return Some(v);
-        }
-    }
-    plain
+        .find_map(|prefix| jar.get(&format!("{prefix}{name}")))
+        .map(|c| c.value().to_owned())
 }
 
 /// Constant-time comparison of secrets (the CSRF token, the ops token).
@@ -217,7 +203,7 @@ pub fn check_csrf(parts: &Parts) -> Result<(), ApiError> {
     }
     let header = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     match (cookie(parts, CSRF_COOKIE), header) {
-        (Some(c), Some(h)) if !c.is_empty() && same(c, h) => Ok(()),
+        (Some(c), Some(h)) if !c.is_empty() && same(&c, h) => Ok(()),
         _ => Err(ApiError(Error::forbidden(
             "missing or wrong X-CSRF-Token header for a cookie-authenticated request",
         ))),
@@ -229,7 +215,7 @@ pub fn refresh_cookie(parts: &Parts) -> Result<Option<String>, ApiError> {
     match cookie(parts, REFRESH_COOKIE) {
         Some(t) if !t.is_empty() => {
             check_csrf(parts)?;
-            Ok(Some(t.to_owned()))
+            Ok(Some(t))
         }
         _ => Ok(None),
     }
@@ -263,7 +249,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<Verified
         return Ok(Some(state.services.sessions.authenticate(token).await?));
     }
     if let Some(token) = cookie(parts, ACCESS_COOKIE).filter(|t| !t.is_empty()) {
-        let v = state.services.sessions.authenticate(token).await?;
+        let v = state.services.sessions.authenticate(&token).await?;
         check_csrf(parts)?;
         return Ok(Some(v));
     }
@@ -445,6 +431,32 @@ mod tests {
 
     fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
         list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    fn parts_with_cookies(lines: &[&str]) -> Parts {
+        let mut req = axum::http::Request::builder();
+        for line in lines {
+            req = req.header(header::COOKIE, *line);
+        }
+        req.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn a_prefixed_cookie_wins_over_a_plain_one() {
+        // Plain first, the prefixed one later (and on another header line).
+        let parts =
+            parts_with_cookies(&["starling_access=old; other=x", "__Host-starling_access=new"]);
+        assert_eq!(cookie(&parts, ACCESS_COOKIE).as_deref(), Some("new"));
+        let parts = parts_with_cookies(&["__Secure-starling_refresh=new; starling_refresh=old"]);
+        assert_eq!(cookie(&parts, REFRESH_COOKIE).as_deref(), Some("new"));
+        // Alone, the plain one is taken; other names are not.
+        let parts = parts_with_cookies(&["a=1;starling_csrf=tok; b=2"]);
+        assert_eq!(cookie(&parts, CSRF_COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie(&parts, ACCESS_COOKIE), None);
+        assert_eq!(cookie(&parts_with_cookies(&[]), ACCESS_COOKIE), None);
+        // A name that merely ends like ours is someone else's.
+        let parts = parts_with_cookies(&["x_starling_access=no"]);
+        assert_eq!(cookie(&parts, ACCESS_COOKIE), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use socketioxide::adapter::Adapter;
 use starling_core::live::{ChatEvent, Fanout};
 use starling_core::{RoomId, UserId};
 
-use crate::dto::{ChatMessage, ChatRoom, PresenceDto, rfc3339};
+use crate::dto::{ChatMessage, ChatRoom, Presence, rfc3339};
 
 pub fn user_channel(user: UserId) -> String {
     format!("user:{user}")
@@ -66,7 +66,7 @@ impl<A: Adapter> SocketFanout<A> {
                 "userId": user.to_string(),
                 "typing": typing,
             }),
-            ChatEvent::Presence(status) => to_json(&PresenceDto::from(*status)),
+            ChatEvent::Presence(status) => to_json(&Presence::from(*status)),
         }
     }
 }

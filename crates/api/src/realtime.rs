@@ -19,7 +19,7 @@ use starling_core::{Error, MessageId, RoomId, Timestamp, UserId};
 use starling_services::chat::Destination;
 use starling_services::jwt::Verified;
 
-use crate::dto::{ChatMessage, ChatRoom, ReadMarkDto, rfc3339};
+use crate::dto::{ChatMessage, ChatRoom, ReadMark, rfc3339};
 use crate::error::error_code;
 use crate::extract::{ACCESS_COOKIE, bearer_token, cookie};
 use crate::fanout::{room_channel, user_channel};
@@ -447,8 +447,8 @@ pub async fn police_sessions<A: Adapter>(
     }
 }
 
-pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMarkDto {
-    ReadMarkDto {
+pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMark {
+    ReadMark {
         user_id: m.user_id.to_string(),
         message_id: m.message_id.to_string(),
         read_at: rfc3339(m.read_at),

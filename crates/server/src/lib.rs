@@ -3,7 +3,6 @@
 
 pub mod config;
 mod http;
-mod probe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +31,7 @@ use starling_store::{SqlStore, StoreOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use config::Roles;
 pub use config::{ConfigError, Overrides, Settings};
 
 struct CacheHealth(Arc<dyn Cache>);
@@ -116,6 +116,268 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(SqlStore, Vec<i6
     Ok((store, applied))
 }
 
+/// A port's adapter as configured, with the readiness check of its backend
+/// when it has one of its own (in-process adapters have none).
+struct Port<T: ?Sized> {
+    adapter: Arc<T>,
+    check: Option<NamedCheck>,
+}
+
+impl<T: ?Sized> Port<T> {
+    fn in_process(adapter: Arc<T>) -> Self {
+        Port {
+            adapter,
+            check: None,
+        }
+    }
+
+    fn checked(adapter: Arc<T>, name: &str, check: impl Health + 'static) -> Self {
+        Port {
+            adapter,
+            check: Some(NamedCheck {
+                name: name.into(),
+                check: Arc::new(check),
+            }),
+        }
+    }
+
+    /// The adapter, its check (if any) added to `checks`.
+    fn register(self, checks: &mut Vec<NamedCheck>) -> Arc<T> {
+        checks.extend(self.check);
+        self.adapter
+    }
+}
+
+/// The cache: Redis with `redis_url`, else in-process memory.
+async fn build_cache(settings: &Settings) -> anyhow::Result<Port<dyn Cache>> {
+    Ok(match &settings.redis_url {
+        Some(url) => {
+            let cache: Arc<dyn Cache> =
+                Arc::new(RedisCache::connect(url, &settings.redis_prefix).await?);
+            tracing::info!(url = %config::redact_url(url), "cache: redis");
+            Port::checked(cache.clone(), "redis", CacheHealth(cache))
+        }
+        None => {
+            tracing::info!("cache: in-process memory");
+            Port::in_process(Arc::new(MemoryCache::default()))
+        }
+    })
+}
+
+/// Media: an S3 bucket with `media_url = "s3://…"`, else files in the data dir.
+async fn build_blobs(settings: &Settings) -> anyhow::Result<Port<dyn BlobStore>> {
+    let blobs: Arc<dyn BlobStore> = match settings.s3_location()? {
+        Some(loc) => {
+            let s3 = S3BlobStore::new(&S3Options {
+                bucket: loc.bucket.clone(),
+                prefix: loc.prefix,
+                endpoint: settings.s3_endpoint.clone(),
+                region: settings.s3_region.clone(),
+                access_key_id: settings.s3_access_key_id.clone(),
+                secret_access_key: settings.s3_secret_access_key.clone(),
+            })?;
+            tracing::info!(bucket = %loc.bucket, "media: s3");
+            Arc::new(s3)
+        }
+        None => {
+            let dir = settings.data_dir.join("media");
+            tracing::info!(dir = %dir.display(), "media: files");
+            Arc::new(FsBlobStore::open(dir).await?)
+        }
+    };
+    Ok(Port::checked(blobs.clone(), "media", BlobHealth(blobs)))
+}
+
+/// The event bus: RabbitMQ with `broker_url`, else in process. The broker's
+/// readiness is the bus's own: whether its connection is up.
+async fn build_bus(settings: &Settings) -> anyhow::Result<Port<dyn EventBus>> {
+    Ok(match &settings.broker_url {
+        Some(url) => {
+            // A broker that is down at start-up only delays events.
+            let bus: Arc<dyn EventBus> = Arc::new(
+                RabbitBus::connect_lazily(
+                    url,
+                    RabbitOptions {
+                        exchange: settings.broker_exchange.clone(),
+                        max_attempts: settings.event_max_attempts,
+                        ..RabbitOptions::default()
+                    },
+                )
+                .await?,
+            );
+            tracing::info!(url = %config::redact_url(url), exchange = %settings.broker_exchange, "event bus: rabbitmq");
+            Port::checked(bus.clone(), "broker", BusHealth(bus))
+        }
+        None => {
+            tracing::info!("event bus: in-process, fed from the outbox");
+            Port::in_process(Arc::new(MemoryBus::new()))
+        }
+    })
+}
+
+/// The live channel between nodes: Redis pub/sub with `redis_url`, else in
+/// process (one node).
+async fn build_pubsub(settings: &Settings) -> anyhow::Result<Port<dyn PubSub>> {
+    Ok(match &settings.redis_url {
+        Some(url) => {
+            let pubsub: Arc<dyn PubSub> =
+                Arc::new(RedisPubSub::connect(url, &settings.redis_prefix).await?);
+            tracing::info!("live channel: redis pub/sub");
+            Port::checked(pubsub.clone(), "pubsub", PubSubHealth(pubsub))
+        }
+        None => Port::in_process(Arc::new(MemoryPubSub::new())),
+    })
+}
+
+/// Web Push, signed with the configured VAPID key or one kept in the data dir.
+fn build_push(settings: &Settings) -> anyhow::Result<Arc<dyn PushSender>> {
+    let vapid = match &settings.vapid_private_key {
+        Some(k) => {
+            VapidKey::from_base64url(k).map_err(|e| anyhow::anyhow!("vapid_private_key: {e}"))?
+        }
+        None => VapidKey::load_or_generate(&settings.data_dir.join("vapid.key"))?,
+    };
+    Ok(Arc::new(
+        WebPushSender::new(&vapid, settings.vapid_subject.clone())?
+            .with_allowed_hosts(settings.push_allowed_hosts()?),
+    ))
+}
+
+/// Mail: SMTP with `smtp_url`, else `.eml` files in the data dir.
+fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    Ok(match &settings.smtp_url {
+        Some(url) => {
+            tracing::info!(url = %config::redact_url(url), "mail: smtp");
+            Arc::new(SmtpMailer::from_url(url, &settings.mail_from)?)
+        }
+        None => {
+            let dir = settings.data_dir.join("mail");
+            tracing::info!(dir = %dir.display(), "mail: .eml files");
+            Arc::new(FileMailer::new(dir, &settings.mail_from)?)
+        }
+    })
+}
+
+/// The key that signs access tokens: the configured file, or one kept in the
+/// data dir.
+fn load_jwt_keys(settings: &Settings) -> anyhow::Result<Arc<JwtKeys>> {
+    let key_path = settings
+        .jwt_private_key_file
+        .clone()
+        .unwrap_or_else(|| settings.data_dir.join("jwt-ed25519.pem"));
+    Ok(Arc::new(JwtKeys::load_or_generate(&key_path)?))
+}
+
+/// Every backend but the database, connected as configured, with the
+/// readiness checks of those that have one.
+struct Backends {
+    cache: Arc<dyn Cache>,
+    blobs: Arc<dyn BlobStore>,
+    bus: Arc<dyn EventBus>,
+    pubsub: Arc<dyn PubSub>,
+    push: Arc<dyn PushSender>,
+    mailer: Arc<dyn Mailer>,
+    checks: Vec<NamedCheck>,
+}
+
+impl Backends {
+    async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
+        let mut checks = Vec::new();
+        let cache = build_cache(settings).await?.register(&mut checks);
+        let blobs = build_blobs(settings).await?.register(&mut checks);
+        let bus = build_bus(settings).await?.register(&mut checks);
+        let pubsub = build_pubsub(settings).await?.register(&mut checks);
+        Ok(Backends {
+            cache,
+            blobs,
+            bus,
+            pubsub,
+            push: build_push(settings)?,
+            mailer: build_mailer(settings)?,
+            checks,
+        })
+    }
+}
+
+/// The services' ports: the database for every store, and the backends.
+fn ports(store: &SqlStore, backends: &Backends) -> Ports {
+    let store = Arc::new(store.clone());
+    Ports {
+        users: store.clone(),
+        follows: store.clone(),
+        tokens: store.clone(),
+        posts: store.clone(),
+        comments: store.clone(),
+        search: store.clone(),
+        loves: store.clone(),
+        media: store.clone(),
+        notifications: store.clone(),
+        push_subscriptions: store.clone(),
+        chat: store.clone(),
+        outbox: store,
+        cache: backends.cache.clone(),
+        blobs: backends.blobs.clone(),
+        pubsub: backends.pubsub.clone(),
+    }
+}
+
+fn service_settings(settings: &Settings) -> anyhow::Result<starling_services::Settings> {
+    Ok(starling_services::Settings {
+        auth: AuthSettings {
+            access_ttl: Duration::from_secs(settings.access_token_ttl_secs),
+            refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600),
+            login_window: Duration::from_secs(settings.login_window_secs),
+            login_max_per_ip: settings.login_max_per_ip,
+            login_max_per_account: settings.login_max_per_account,
+            login_max_per_account_global: settings.login_max_per_account_global,
+            login_delay_base: Duration::from_secs(settings.login_delay_base_secs),
+            login_delay_max: Duration::from_secs(settings.login_delay_max_secs),
+            avatar_max_bytes: settings.avatar_max_bytes,
+            user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
+        },
+        feed: FeedSettings {
+            timeline_cap: settings.timeline_cap,
+            timeline_ttl: Duration::from_secs(settings.timeline_ttl_secs),
+            celebrity_threshold: settings.celebrity_threshold,
+            post_cache_ttl: Duration::from_secs(settings.post_cache_ttl_secs),
+        },
+        media: MediaSettings {
+            max_bytes: settings.media_max_bytes,
+            unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
+            image_memory_budget: settings.image_memory_budget,
+        },
+        chat: ChatSettings {
+            max_members: settings.chat_max_members.max(2),
+            message_rate: Some(starling_services::limits::Bucket::per_sec(
+                settings.chat_rate_per_sec,
+                settings.chat_rate_burst,
+            )),
+        },
+        presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
+        limits: settings.write_limits()?,
+        push: starling_services::notifications::PushSettings {
+            max_subscriptions: settings.push_max_subscriptions,
+            concurrency: settings.push_concurrency,
+            concurrency_per_user: settings.push_concurrency_per_user,
+        },
+    })
+}
+
+fn api_config(settings: &Settings) -> anyhow::Result<ApiConfig> {
+    Ok(ApiConfig {
+        cookie_secure: settings.cookie_secure(),
+        hsts: settings.https(),
+        cors_origins: settings.cors_origins(),
+        trust_proxy: settings.trust_proxy,
+        trusted_proxies: settings.trusted_proxies()?,
+        body_limit: settings.body_limit_bytes,
+        public_url: settings.public_url.clone(),
+        sse_heartbeat: Duration::from_secs(settings.sse_heartbeat_secs.max(1)),
+        request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        ops_token: settings.ops_token.clone(),
+    })
+}
+
 /// A running server.
 pub struct Server {
     pub addr: SocketAddr,
@@ -139,147 +401,12 @@ impl Server {
         let ids = Arc::new(IdGenerator::new(settings.node_id)?);
         let (store, _) = open_store(&settings).await?;
         tracing::info!(backend = store.dialect().name(), "database ready");
-
-        let mut checks = vec![NamedCheck {
-            name: "database".into(),
-            check: Arc::new(store.clone()) as Arc<dyn Health>,
-        }];
-
-        let cache: Arc<dyn Cache> = match &settings.redis_url {
-            Some(url) => {
-                let c = RedisCache::connect(url, &settings.redis_prefix).await?;
-                tracing::info!(url = %config::redact_url(url), "cache: redis");
-                Arc::new(c)
-            }
-            None => {
-                tracing::info!("cache: in-process memory");
-                Arc::new(MemoryCache::default())
-            }
-        };
-        if settings.redis_url.is_some() {
-            checks.push(NamedCheck {
-                name: "redis".into(),
-                check: Arc::new(CacheHealth(cache.clone())),
-            });
-        }
-
-        let blobs: Arc<dyn BlobStore> = match settings.s3_location()? {
-            Some(loc) => {
-                let s3 = S3BlobStore::new(&S3Options {
-                    bucket: loc.bucket.clone(),
-                    prefix: loc.prefix,
-                    endpoint: settings.s3_endpoint.clone(),
-                    region: settings.s3_region.clone(),
-                    access_key_id: settings.s3_access_key_id.clone(),
-                    secret_access_key: settings.s3_secret_access_key.clone(),
-                })?;
-                tracing::info!(bucket = %loc.bucket, "media: s3");
-                Arc::new(s3)
-            }
-            None => {
-                let dir = settings.data_dir.join("media");
-                tracing::info!(dir = %dir.display(), "media: files");
-                Arc::new(FsBlobStore::open(dir).await?)
-            }
-        };
-        checks.push(NamedCheck {
-            name: "media".into(),
-            check: Arc::new(BlobHealth(blobs.clone())),
-        });
-
-        let bus: Arc<dyn EventBus> = match &settings.broker_url {
-            Some(url) => {
-                // A broker that is down at start-up only delays events.
-                let bus = RabbitBus::connect_lazily(
-                    url,
-                    RabbitOptions {
-                        exchange: settings.broker_exchange.clone(),
-                        max_attempts: settings.event_max_attempts,
-                        ..RabbitOptions::default()
-                    },
-                )
-                .await?;
-                tracing::info!(url = %config::redact_url(url), exchange = %settings.broker_exchange, "event bus: rabbitmq");
-                checks.push(NamedCheck {
-                    name: "broker".into(),
-                    check: Arc::new(probe::AmqpProbe::new(url)?),
-                });
-                Arc::new(bus)
-            }
-            None => {
-                tracing::info!("event bus: in-process, fed from the outbox");
-                Arc::new(MemoryBus::new())
-            }
-        };
-        if settings.broker_url.is_some() {
-            checks.push(NamedCheck {
-                name: "bus".into(),
-                check: Arc::new(BusHealth(bus.clone())),
-            });
-        }
-        let pubsub: Arc<dyn PubSub> = match &settings.redis_url {
-            Some(url) => {
-                let p = RedisPubSub::connect(url, &settings.redis_prefix).await?;
-                tracing::info!("live channel: redis pub/sub");
-                checks.push(NamedCheck {
-                    name: "pubsub".into(),
-                    check: Arc::new(PubSubHealth(Arc::new(p.clone()))),
-                });
-                Arc::new(p)
-            }
-            None => Arc::new(MemoryPubSub::new()),
-        };
-
-        let vapid = match &settings.vapid_private_key {
-            Some(k) => VapidKey::from_base64url(k)
-                .map_err(|e| anyhow::anyhow!("vapid_private_key: {e}"))?,
-            None => VapidKey::load_or_generate(&settings.data_dir.join("vapid.key"))?,
-        };
-        let push: Arc<dyn PushSender> = Arc::new(
-            WebPushSender::new(&vapid, settings.vapid_subject.clone())?
-                .with_allowed_hosts(settings.push_allowed_hosts()?),
-        );
-        let mailer: Arc<dyn Mailer> = match &settings.smtp_url {
-            Some(url) => {
-                tracing::info!(url = %config::redact_url(url), "mail: smtp");
-                Arc::new(SmtpMailer::from_url(url, &settings.mail_from)?)
-            }
-            None => {
-                let dir = settings.data_dir.join("mail");
-                tracing::info!(dir = %dir.display(), "mail: .eml files");
-                Arc::new(FileMailer::new(dir, &settings.mail_from)?)
-            }
-        };
-
-        let key_path = settings
-            .jwt_private_key_file
-            .clone()
-            .unwrap_or_else(|| settings.data_dir.join("jwt-ed25519.pem"));
-        let keys = Arc::new(JwtKeys::load_or_generate(&key_path)?);
-
-        let store_arc = Arc::new(store.clone());
-        let ports = Ports {
-            users: store_arc.clone(),
-            follows: store_arc.clone(),
-            tokens: store_arc.clone(),
-            posts: store_arc.clone(),
-            comments: store_arc.clone(),
-            search: store_arc.clone(),
-            loves: store_arc.clone(),
-            media: store_arc.clone(),
-            notifications: store_arc.clone(),
-            push_subscriptions: store_arc.clone(),
-            chat: store_arc.clone(),
-            outbox: store_arc,
-            cache,
-            blobs,
-            pubsub,
-        };
+        let backends = Backends::connect(&settings).await?;
+        let keys = load_jwt_keys(&settings)?;
         // Chat sockets: on nodes with the api or realtime role; with Redis,
         // the Socket.IO Redis adapter carries rooms across nodes. Made
         // before the services, which announce chat changes through them.
-        let sockets = roles.api || roles.realtime;
-        let (sio_layer, chat_hub) = if sockets {
+        let (sio_layer, chat_hub) = if roles.api || roles.realtime {
             let (layer, hub) = socket_io(&settings).await?;
             (Some(layer), hub)
         } else {
@@ -287,53 +414,20 @@ impl Server {
         };
         let fanout = chat_hub.fanout(&settings.public_url);
         let services = Services::new(
-            ports,
+            ports(&store, &backends),
             ids,
             keys.clone(),
-            starling_services::Settings {
-                auth: AuthSettings {
-                    access_ttl: Duration::from_secs(settings.access_token_ttl_secs),
-                    refresh_ttl: Duration::from_secs(settings.refresh_token_ttl_days * 24 * 3600),
-                    login_window: Duration::from_secs(settings.login_window_secs),
-                    login_max_per_ip: settings.login_max_per_ip,
-                    login_max_per_account: settings.login_max_per_account,
-                    login_max_per_account_global: settings.login_max_per_account_global,
-                    login_delay_base: Duration::from_secs(settings.login_delay_base_secs),
-                    login_delay_max: Duration::from_secs(settings.login_delay_max_secs),
-                    avatar_max_bytes: settings.avatar_max_bytes,
-                    user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
-                },
-                feed: FeedSettings {
-                    timeline_cap: settings.timeline_cap,
-                    timeline_ttl: Duration::from_secs(settings.timeline_ttl_secs),
-                    celebrity_threshold: settings.celebrity_threshold,
-                    post_cache_ttl: Duration::from_secs(settings.post_cache_ttl_secs),
-                },
-                media: MediaSettings {
-                    max_bytes: settings.media_max_bytes,
-                    unattached_ttl: Duration::from_secs(settings.media_unattached_ttl_secs),
-                    image_memory_budget: settings.image_memory_budget,
-                },
-                chat: ChatSettings {
-                    max_members: settings.chat_max_members.max(2),
-                    message_rate: Some(starling_services::limits::Bucket::per_sec(
-                        settings.chat_rate_per_sec,
-                        settings.chat_rate_burst,
-                    )),
-                },
-                presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
-                limits: settings.write_limits()?,
-                push: starling_services::notifications::PushSettings {
-                    max_subscriptions: settings.push_max_subscriptions,
-                    concurrency: settings.push_concurrency,
-                    concurrency_per_user: settings.push_concurrency_per_user,
-                },
-            },
-            Some(push),
+            service_settings(&settings)?,
+            Some(backends.push.clone()),
             fanout.clone(),
         );
 
         let (shutdown, stop_rx) = watch::channel(false);
+        let mut checks = vec![NamedCheck {
+            name: "database".into(),
+            check: Arc::new(store.clone()) as Arc<dyn Health>,
+        }];
+        checks.extend(backends.checks);
         let pool_store = store.clone();
         let metrics = Arc::new(Metrics::new(Some(Arc::new(move || {
             pool_store.pool_usage()
@@ -341,135 +435,35 @@ impl Server {
         let state = AppState::new(AppStateInner {
             services: services.clone(),
             keys,
-            config: Arc::new(ApiConfig {
-                cookie_secure: settings.cookie_secure(),
-                hsts: settings.https(),
-                cors_origins: settings.cors_origins(),
-                trust_proxy: settings.trust_proxy,
-                trusted_proxies: settings.trusted_proxies()?,
-                body_limit: settings.body_limit_bytes,
-                public_url: settings.public_url.clone(),
-                sse_heartbeat: Duration::from_secs(settings.sse_heartbeat_secs.max(1)),
-                request_timeout: Duration::from_secs(settings.request_timeout_secs),
-                ops_token: settings.ops_token.clone(),
-            }),
+            config: Arc::new(api_config(&settings)?),
             metrics,
             checks: Arc::new(checks),
             stopping: stop_rx.clone(),
         });
         chat_hub.install(state.clone()).await?;
-        let police_state = state.clone();
-        let router = if roles.api {
-            starling_api::api_router(state)
-        } else {
-            starling_api::ops_router(state)
-        };
-        let router = match sio_layer {
-            Some(SioLayer::Local(l)) => router.layer(l),
-            Some(SioLayer::Redis(l)) => router.layer(l),
-            None => router,
-        };
+        let router = router(roles, state.clone(), sio_layer);
+        let (addr, http) = listen(&settings, addr, router, stop_rx).await?;
 
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        let addr = listener.local_addr()?;
-        let limits = http::HttpLimits {
-            header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
-            max_connections: settings.max_connections,
-            max_head_bytes: http::MAX_HEAD_BYTES,
+        let mut jobs = Jobs {
+            roles,
+            settings: &settings,
+            services: &services,
+            shutdown: &shutdown,
+            workers: Vec::new(),
         };
-        let http = tokio::spawn(http::serve(listener, router, limits, stop_rx));
-
-        let mut workers = Vec::new();
-        if roles.api || roles.realtime {
-            // Ended sessions from every node; and the sockets of ended or
-            // expired sessions close.
-            workers.push(tokio::spawn(
-                services.sessions.clone().listen(shutdown.subscribe()),
-            ));
-            if let Some(w) = chat_hub.police(police_state, shutdown.subscribe()) {
-                workers.push(w);
-            }
-        }
-        if roles.worker {
-            // Consumers first, so the relay's first events find them.
-            bus.consume(
-                NotificationWorker::GROUP,
-                NotificationWorker::PATTERNS,
-                Arc::new(NotificationWorker(services.notifications.clone())),
-            )
-            .await?;
-            bus.consume(
-                FanOutWorker::GROUP,
-                FanOutWorker::PATTERNS,
-                Arc::new(FanOutWorker(services.timelines.clone())),
-            )
-            .await?;
-            bus.consume(
-                MediaReaper::GROUP,
-                MediaReaper::PATTERNS,
-                Arc::new(MediaReaper(services.media.clone())),
-            )
-            .await?;
-            bus.consume(
-                WelcomeMailer::GROUP,
-                WelcomeMailer::PATTERNS,
-                Arc::new(WelcomeMailer::new(
-                    services.ports.users.clone(),
-                    mailer,
-                    settings.site_name.clone(),
-                    settings.public_url.clone(),
-                )),
-            )
-            .await?;
-        }
-        let in_process = settings.broker_url.is_none();
-        if settings.outbox_relay && (roles.worker || (roles.api && !in_process)) {
-            // With a broker, every node that writes relays its outbox (a
-            // worker also picks up what stopped nodes left behind). In
-            // process, only a node with the consumers may: publishing there
-            // means handling, and events wait in the outbox until one runs.
-            let relay = Relay::new(
-                services.ports.outbox.clone(),
-                bus.clone(),
-                services.outbox.signal(),
-                RelaySettings {
-                    dead_after: in_process.then_some(settings.event_max_attempts),
-                    ..RelaySettings::default()
-                },
-            );
-            let stop = shutdown.subscribe();
-            workers.push(tokio::spawn(relay.run(stop)));
-        }
-        if roles.api || roles.realtime {
-            // Renew this node's marks of connected users (chat sockets and
-            // notification streams) well within their TTL.
-            let presence = services.presence.clone();
-            workers.push(spawn_every(
-                presence.refresh_every(),
-                shutdown.subscribe(),
-                move || {
-                    let presence = presence.clone();
-                    async move { presence.refresh().await }
-                },
-            ));
-        }
-        if roles.worker {
-            workers.push(spawn_token_purge(services.clone(), shutdown.subscribe()));
-            workers.push(spawn_media_cleanup(
-                services.clone(),
-                Duration::from_secs(settings.media_cleanup_interval_secs),
-                shutdown.subscribe(),
-            ));
-        }
+        jobs.sessions(&chat_hub, state);
+        jobs.consumers(&backends.bus, backends.mailer).await?;
+        jobs.relay(&backends.bus);
+        jobs.presence();
+        jobs.upkeep();
+        let workers = jobs.workers;
         tracing::info!(%addr, roles = %settings.roles, node_id = settings.node_id, "starling is listening");
         Ok(Server {
             addr,
             shutdown,
             http,
             workers,
-            bus,
+            bus: backends.bus,
             store,
             sockets: chat_hub,
             fanout,
@@ -505,6 +499,189 @@ impl Server {
         self.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// What a node serves: the whole API with the api role, else operations
+/// only; with the Socket.IO layer where it has sockets.
+fn router(roles: Roles, state: AppState, sio_layer: Option<SioLayer>) -> axum::Router {
+    let router = if roles.api {
+        starling_api::api_router(state)
+    } else {
+        starling_api::ops_router(state)
+    };
+    match sio_layer {
+        Some(SioLayer::Local(l)) => router.layer(l),
+        Some(SioLayer::Redis(l)) => router.layer(l),
+        None => router,
+    }
+}
+
+/// Binds `addr` and serves `router` there until `stop`; answers with the
+/// address bound (the port chosen when `addr` asks for port 0).
+async fn listen(
+    settings: &Settings,
+    addr: SocketAddr,
+    router: axum::Router,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
+    let limits = http::HttpLimits {
+        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
+        max_connections: settings.max_connections,
+        max_head_bytes: http::MAX_HEAD_BYTES,
+    };
+    Ok((
+        addr,
+        tokio::spawn(http::serve(listener, router, limits, stop)),
+    ))
+}
+
+/// The background work of a node, by role; `workers` collects what runs
+/// until shutdown. Each method takes the fields apart first, so the jobs
+/// read as plain locals.
+struct Jobs<'a> {
+    roles: Roles,
+    settings: &'a Settings,
+    services: &'a Services,
+    shutdown: &'a watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Jobs<'_> {
+    /// Nodes with sockets or streams follow ended sessions.
+    fn sessions(&mut self, chat_hub: &SocketLayer, police_state: AppState) {
+        let Jobs {
+            roles,
+            services,
+            shutdown,
+            ref mut workers,
+            ..
+        } = *self;
+        if roles.api || roles.realtime {
+            // Ended sessions from every node; and the sockets of ended or
+            // expired sessions close.
+            workers.push(tokio::spawn(
+                services.sessions.clone().listen(shutdown.subscribe()),
+            ));
+            if let Some(w) = chat_hub.police(police_state, shutdown.subscribe()) {
+                workers.push(w);
+            }
+        }
+    }
+
+    /// Workers consume the events.
+    async fn consumers(
+        &self,
+        bus: &Arc<dyn EventBus>,
+        mailer: Arc<dyn Mailer>,
+    ) -> anyhow::Result<()> {
+        let Jobs {
+            roles,
+            settings,
+            services,
+            ..
+        } = *self;
+        if roles.worker {
+            // Consumers first, so the relay's first events find them.
+            bus.consume(
+                NotificationWorker::GROUP,
+                NotificationWorker::PATTERNS,
+                Arc::new(NotificationWorker(services.notifications.clone())),
+            )
+            .await?;
+            bus.consume(
+                FanOutWorker::GROUP,
+                FanOutWorker::PATTERNS,
+                Arc::new(FanOutWorker(services.timelines.clone())),
+            )
+            .await?;
+            bus.consume(
+                MediaReaper::GROUP,
+                MediaReaper::PATTERNS,
+                Arc::new(MediaReaper(services.media.clone())),
+            )
+            .await?;
+            bus.consume(
+                WelcomeMailer::GROUP,
+                WelcomeMailer::PATTERNS,
+                Arc::new(WelcomeMailer::new(
+                    services.ports.users.clone(),
+                    mailer,
+                    settings.site_name.clone(),
+                    settings.public_url.clone(),
+                )),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Nodes that write or consume relay the outbox to the bus.
+    fn relay(&mut self, bus: &Arc<dyn EventBus>) {
+        let Jobs {
+            roles,
+            settings,
+            services,
+            shutdown,
+            ref mut workers,
+        } = *self;
+        let in_process = settings.broker_url.is_none();
+        if settings.outbox_relay && (roles.worker || (roles.api && !in_process)) {
+            // With a broker, every node that writes relays its outbox (a
+            // worker also picks up what stopped nodes left behind). In
+            // process, only a node with the consumers may: publishing there
+            // means handling, and events wait in the outbox until one runs.
+            let relay = Relay::new(
+                services.ports.outbox.clone(),
+                bus.clone(),
+                services.outbox.signal(),
+                RelaySettings {
+                    dead_after: in_process.then_some(settings.event_max_attempts),
+                    ..RelaySettings::default()
+                },
+            );
+            let stop = shutdown.subscribe();
+            workers.push(tokio::spawn(relay.run(stop)));
+        }
+    }
+
+    /// Nodes with sockets or streams keep their users' presence fresh: one
+    /// job renews this node's marks well within their TTL.
+    fn presence(&mut self) {
+        if self.roles.api || self.roles.realtime {
+            let presence = self.services.presence.clone();
+            self.workers.push(spawn_every(
+                presence.refresh_every(),
+                self.shutdown.subscribe(),
+                move || {
+                    let presence = presence.clone();
+                    async move { presence.refresh().await }
+                },
+            ));
+        }
+    }
+
+    /// Workers clean up: expired refresh tokens, unused media.
+    fn upkeep(&mut self) {
+        let Jobs {
+            roles,
+            settings,
+            services,
+            shutdown,
+            ref mut workers,
+        } = *self;
+        if roles.worker {
+            workers.push(spawn_token_purge(services.clone(), shutdown.subscribe()));
+            workers.push(spawn_media_cleanup(
+                services.clone(),
+                Duration::from_secs(settings.media_cleanup_interval_secs),
+                shutdown.subscribe(),
+            ));
+        }
     }
 }
 

@@ -2,15 +2,16 @@
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use starling_core::Error;
 use starling_services::accounts::{RegisterInput, Session};
 
-use crate::dto::{LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
+use crate::dto::{self, LoginRequest, RefreshRequest, RegisterRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{
     ACCESS_COOKIE, CSRF_COOKIE, ClientIp, Json, OptionalJson, REFRESH_COOKIE, ValidSession,
@@ -18,98 +19,69 @@ use crate::extract::{
 };
 use crate::state::AppState;
 
-fn set_cookie(headers: &mut HeaderMap, value: String) {
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.append(header::SET_COOKIE, v);
+/// The three session cookies: the access token (HttpOnly, all paths), the
+/// refresh token (HttpOnly, only sent to /api/auth), and the CSRF token that
+/// scripts read and echo in `X-CSRF-Token`.
+#[derive(Clone, Copy)]
+enum SessionCookie {
+    Access,
+    Refresh,
+    Csrf,
+}
+
+impl SessionCookie {
+    const ALL: [SessionCookie; 3] = [
+        SessionCookie::Access,
+        SessionCookie::Refresh,
+        SessionCookie::Csrf,
+    ];
+
+    /// The cookie holding `value` for `max_age` seconds (0 clears it). Over
+    /// HTTPS it is `Secure`, and prefixed so that nothing but this origin
+    /// over HTTPS can set it: `__Host-` where the path is `/`, `__Secure-`
+    /// for the refresh cookie, whose path is narrower than `__Host-` allows.
+    fn build(self, st: &AppState, value: String, max_age: u64) -> Cookie<'static> {
+        let (name, path, http_only, same_site) = match self {
+            SessionCookie::Access => (ACCESS_COOKIE, "/", true, SameSite::Lax),
+            SessionCookie::Refresh => (REFRESH_COOKIE, "/api/auth", true, SameSite::Strict),
+            SessionCookie::Csrf => (CSRF_COOKIE, "/", false, SameSite::Strict),
+        };
+        let secure = st.config.cookie_secure;
+        let prefix = match (secure, path) {
+            (false, _) => "",
+            (true, "/") => "__Host-",
+            (true, _) => "__Secure-",
+        };
+        Cookie::build((format!("{prefix}{name}"), value))
+            .path(path)
+            .max_age(time::Duration::seconds(
+                i64::try_from(max_age).unwrap_or(i64::MAX),
+            ))
+            .http_only(http_only)
+            .same_site(same_site)
+            .secure(secure)
+            .build()
     }
 }
 
-/// How the session cookies are named and marked. Over HTTPS they are
-/// `Secure`, and prefixed so that nothing but this origin over HTTPS can set
-/// them: `__Host-` where the path is `/`, `__Secure-` for the refresh
-/// cookie, whose path is narrower than `__Host-` allows.
-struct CookieStyle {
-    host: &'static str,
-    secure_prefix: &'static str,
-    secure: &'static str,
-}
-
-fn cookie_style(st: &AppState) -> CookieStyle {
-    if st.config.cookie_secure {
-        CookieStyle {
-            host: "__Host-",
-            secure_prefix: "__Secure-",
-            secure: "; Secure",
-        }
-    } else {
-        CookieStyle {
-            host: "",
-            secure_prefix: "",
-            secure: "",
-        }
-    }
-}
-
-/// The session cookies: the access token (HttpOnly, all paths), the refresh
-/// token (HttpOnly, only sent to /api/auth), and the CSRF token that scripts
-/// read and echo in `X-CSRF-Token`.
-fn session_cookies(st: &AppState, s: &Session) -> HeaderMap {
-    let CookieStyle {
-        host,
-        secure_prefix,
-        secure,
-    } = cookie_style(st);
-    let settings = st.services.accounts.settings();
-    let refresh_age = settings.refresh_ttl.as_secs();
+/// The cookies of a new session.
+fn session_cookies(st: &AppState, s: &Session) -> CookieJar {
+    let refresh_age = st.services.accounts.settings().refresh_ttl.as_secs();
     let mut csrf = [0u8; 24];
     rand::rng().fill_bytes(&mut csrf);
-    let mut h = HeaderMap::new();
-    set_cookie(
-        &mut h,
-        format!(
-            "{host}{ACCESS_COOKIE}={}; Path=/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            s.access_token, s.expires_in
-        ),
-    );
-    set_cookie(
-        &mut h,
-        format!(
-            "{secure_prefix}{REFRESH_COOKIE}={}; Path=/api/auth; Max-Age={refresh_age}; HttpOnly; SameSite=Strict{secure}",
-            s.refresh_token
-        ),
-    );
-    set_cookie(
-        &mut h,
-        format!(
-            "{host}{CSRF_COOKIE}={}; Path=/; Max-Age={refresh_age}; SameSite=Strict{secure}",
-            URL_SAFE_NO_PAD.encode(csrf)
-        ),
-    );
-    h
+    CookieJar::new()
+        .add(SessionCookie::Access.build(st, s.access_token.clone(), s.expires_in))
+        .add(SessionCookie::Refresh.build(st, s.refresh_token.clone(), refresh_age))
+        .add(SessionCookie::Csrf.build(st, URL_SAFE_NO_PAD.encode(csrf), refresh_age))
 }
 
-fn clear_cookies(st: &AppState) -> HeaderMap {
-    let CookieStyle {
-        host,
-        secure_prefix,
-        secure,
-    } = cookie_style(st);
-    let mut h = HeaderMap::new();
-    set_cookie(
-        &mut h,
-        format!("{host}{ACCESS_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"),
-    );
-    set_cookie(
-        &mut h,
-        format!(
-            "{secure_prefix}{REFRESH_COOKIE}=; Path=/api/auth; Max-Age=0; HttpOnly; SameSite=Strict{secure}"
-        ),
-    );
-    set_cookie(
-        &mut h,
-        format!("{host}{CSRF_COOKIE}=; Path=/; Max-Age=0; SameSite=Strict{secure}"),
-    );
-    h
+/// Every session cookie, emptied and expired.
+fn clear_cookies(st: &AppState) -> CookieJar {
+    SessionCookie::ALL
+        .into_iter()
+        .fold(CookieJar::new(), |jar, c| {
+            jar.add(c.build(st, String::new(), 0))
+        })
 }
 
 fn session_response(st: &AppState, status: StatusCode, s: &Session) -> Response {
@@ -118,22 +90,26 @@ fn session_response(st: &AppState, status: StatusCode, s: &Session) -> Response 
 
 /// A new session in cookies and, unless `cookie_only`, in the body.
 fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: bool) -> Response {
-    let body = SessionResponse::from_session(s, &st.config.public_url);
+    let body = dto::Session::from_session(s, &st.config.public_url);
     let body = if cookie_only {
         body.without_tokens()
     } else {
         body
     };
-    let mut headers = session_cookies(st, s);
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    (status, headers, axum::Json(body)).into_response()
+    (
+        status,
+        session_cookies(st, s),
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Register a new account and sign in.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered and signed in; session cookies set", body = SessionResponse),
+        (status = 201, description = "Registered and signed in; session cookies set", body = dto::Session),
         (status = 400, description = "Invalid fields or malformed JSON", body = ErrorBody),
         (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -163,7 +139,7 @@ pub async fn register(
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in; session cookies set", body = SessionResponse),
+        (status = 200, description = "Signed in; session cookies set", body = dto::Session),
         (status = 400, description = "Missing fields or malformed JSON", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = ErrorBody),
@@ -197,7 +173,7 @@ impl FromRequestParts<AppState> for RefreshCookie {
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth",
     request_body(content = Option<RefreshRequest>, description = "Omit the body to use the refresh cookie (then X-CSRF-Token is required)"),
     responses(
-        (status = 200, description = "A new session; the presented token is spent. Refreshed by cookie, the tokens are only in the new cookies (the body has neither `accessToken` nor `refreshToken`)", body = SessionResponse),
+        (status = 200, description = "A new session; the presented token is spent. Refreshed by cookie, the tokens are only in the new cookies (the body has neither `accessToken` nor `refreshToken`)", body = dto::Session),
         (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (family revoked)", body = ErrorBody),
         (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
     ))]

@@ -12,8 +12,8 @@ use starling_services::chat::Destination;
 
 use crate::dto::{
     AddMemberRequest, ChatMessage, ChatMessagePage, ChatPageParams, ChatRoom, ChatRoomList,
-    ChatSearchParams, ChatUnread, CreateRoomRequest, MessageIds, PresenceDto, ReadMarkDto,
-    ReadRequest, RenameRoomRequest, RoomUnread, SendMessageRequest,
+    ChatSearchParams, ChatUnread, CreateRoomRequest, MessageIds, Presence, ReadMark, ReadRequest,
+    RenameRoomRequest, RoomUnread, SendMessageRequest,
 };
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, Json, Path, Query};
@@ -261,13 +261,13 @@ pub async fn send_message(
 #[utoipa::path(post, path = "/api/chat/rooms/{id}/read", tag = "chat",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
     request_body = ReadRequest,
-    responses((status = 200, body = ReadMarkDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ReadMark), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn mark_read(
     State(st): State<AppState>,
     AuthUser(me): AuthUser,
     Path(id): Path<RoomId>,
     Json(req): Json<ReadRequest>,
-) -> ApiResult<axum::Json<ReadMarkDto>> {
+) -> ApiResult<axum::Json<ReadMark>> {
     let mark = st.services.chat.read(me, id, req.message_id).await?;
     Ok(axum::Json(read_mark_dto(&mark)))
 }
@@ -345,11 +345,11 @@ pub async fn search(
 /// Whether a user is connected to chat, and when they were last seen.
 #[utoipa::path(get, path = "/api/users/{id}/presence", tag = "chat",
     security(("bearer" = []), ("cookie" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = PresenceDto), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Presence), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn presence(
     State(st): State<AppState>,
     AuthUser(_me): AuthUser,
     Path(user): Path<UserId>,
-) -> ApiResult<axum::Json<PresenceDto>> {
+) -> ApiResult<axum::Json<Presence>> {
     Ok(axum::Json(st.services.chat.presence(user).await?.into()))
 }

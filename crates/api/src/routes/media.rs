@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::dto::MediaDto;
+use crate::dto::{Media, MediaUploadRequest};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, FileField, Path};
 use crate::state::AppState;
@@ -18,9 +18,9 @@ use crate::state::AppState;
 /// deleted. Uploads never attached are deleted after 24 hours (by default).
 #[utoipa::path(post, path = "/api/media", tag = "media",
     security(("bearer" = []), ("cookie" = [])),
-    request_body(content = crate::dto::MediaUpload, content_type = "multipart/form-data"),
+    request_body(content = MediaUploadRequest, content_type = "multipart/form-data"),
     responses(
-        (status = 201, description = "Stored", body = MediaDto),
+        (status = 201, description = "Stored", body = Media),
         (status = 400, description = "No `file` field, or a malformed multipart body", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Cookie used without the CSRF header", body = ErrorBody),
@@ -37,7 +37,7 @@ pub async fn upload_media(
     let record = st.services.media.upload(me, file).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(MediaDto::from_record(&record, &st.config.public_url)),
+        axum::Json(Media::from_record(&record, &st.config.public_url)),
     )
         .into_response())
 }

@@ -11,8 +11,8 @@ use starling_services::text::normalise_tag;
 
 use crate::dto::{
     Comment, CommentEditRequest, CommentPage, CommentRequest, CreatePostRequest, FeedParams,
-    IdsParams, PageParams, Post, PostHistory, PostList, PostPage, PostTextRequest, PostVersionDto,
-    UserPage, rfc3339,
+    IdsParams, PageParams, Post, PostHistory, PostList, PostPage, PostTextRequest, PostVersion,
+    SearchPostsParams, UserPage, rfc3339,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AuthUser, Json, MaybeUser, Path, Query};
@@ -202,7 +202,7 @@ pub async fn post_history(
     Ok(axum::Json(PostHistory {
         items: versions
             .into_iter()
-            .map(|v| PostVersionDto {
+            .map(|v| PostVersion {
                 version: v.version,
                 text: v.text,
                 created_at: rfc3339(v.created_at),
@@ -504,21 +504,4 @@ pub async fn search_posts(
         .search(viewer, &p.q, before, limit)
         .await?;
     Ok(axum::Json(post_page(&st, &page)))
-}
-
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct SearchPostsParams {
-    /// Words to find (all must match): 1-10 runs of letters and digits of at
-    /// most 50 characters each, separated by anything else.
-    #[serde(default)]
-    #[param(
-        required = true,
-        pattern = "^[\\W_]*(?:[^\\W_]{1,50}[\\W_]+){0,9}[^\\W_]{1,50}[\\W_]*$"
-    )]
-    pub q: String,
-    pub cursor: Option<String>,
-    /// 1-100, default 20.
-    pub limit: Option<i64>,
 }

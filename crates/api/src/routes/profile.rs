@@ -3,7 +3,7 @@
 use axum::extract::State;
 use starling_services::users::ProfileUpdate;
 
-use crate::dto::{Profile, UpdateProfileRequest};
+use crate::dto::{AvatarUploadRequest, Profile, UpdateProfileRequest};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, FileField, Json};
 use crate::state::AppState;
@@ -56,7 +56,7 @@ pub async fn update_profile(
 /// the bytes; the image is fitted within 400x400 and its metadata removed.
 #[utoipa::path(put, path = "/api/profile/avatar", tag = "profile",
     security(("bearer" = []), ("cookie" = [])),
-    request_body(content = crate::dto::AvatarUpload, content_type = "multipart/form-data"),
+    request_body(content = AvatarUploadRequest, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "The profile with its new avatarUrl", body = Profile),
         (status = 400, description = "No `file` field, or not a multipart body", body = ErrorBody),

@@ -308,7 +308,7 @@ async fn openapi_documents_every_route_with_schemas_and_errors(b: Backend) {
         "User",
         "Profile",
         "UserPage",
-        "SessionResponse",
+        "Session",
         "RegisterRequest",
         "ErrorBody",
         "UpdateProfileRequest",

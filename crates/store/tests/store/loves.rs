@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use starling_core::model::{FollowPosition, LoveTarget};
+use starling_core::model::{LoveTarget, UserPosition};
 use starling_core::ports::{CommentStore, LoveStore, PostStore};
 use starling_core::{CommentId, Error, PostId, Timestamp, UserId};
 use starling_store::SqlStore;
@@ -42,8 +42,8 @@ async fn loving_twice_counts_once_and_unloving_nothing_changes_nothing(s: &SqlSt
         (lovers[0].0.id, lovers[0].1),
         (
             bob,
-            FollowPosition {
-                followed_at: Timestamp(T),
+            UserPosition {
+                at: Timestamp(T),
                 user_id: bob
             }
         ),
@@ -139,7 +139,7 @@ async fn lovers_page_most_recent_first_with_ties_broken_by_user(s: &SqlStore) {
         after = Some(last.1);
         for (rec, pos) in page {
             assert_eq!(rec.id, pos.user_id);
-            let entry = (pos.followed_at, pos.user_id);
+            let entry = (pos.at, pos.user_id);
             assert!(!got.contains(&entry), "{entry:?} twice");
             got.push(entry);
         }

@@ -1,0 +1,75 @@
+//! /api/auth: registration, sign-in, refresh and the session they answer with.
+
+use serde::{Deserialize, Serialize};
+use starling_services::accounts;
+use utoipa::ToSchema;
+
+use super::profile::Profile;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3-30 characters of a-z, 0-9 and _ (case-insensitive; stored lower-case).
+    #[schema(min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]{3,30}$")]
+    pub username: String,
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+    /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    pub password: String,
+    /// Up to 50 characters, no control characters.
+    #[schema(max_length = 50, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Username or email.
+    #[schema(min_length = 1, pattern = "\\S")]
+    pub login: String,
+    #[schema(min_length = 1)]
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// Omit to use the refresh cookie.
+    pub refresh_token: Option<String>,
+}
+
+/// A signed-in session. Browsers also get it as HttpOnly cookies.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub user: Profile,
+    /// JWT (EdDSA); send as `Authorization: Bearer <token>`. Absent when the
+    /// session was refreshed by cookie: the new one is in the cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// Opaque; single use: every refresh returns a new one. Absent when the
+    /// session was refreshed by cookie, so no script on the page can read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl Session {
+    /// The answer to a cookie session: the tokens stay in their cookies.
+    pub fn without_tokens(mut self) -> Self {
+        self.access_token = None;
+        self.refresh_token = None;
+        self
+    }
+
+    pub fn from_session(s: &accounts::Session, public_url: &str) -> Self {
+        Session {
+            user: Profile::from_view(&s.user, public_url),
+            access_token: Some(s.access_token.clone()),
+            refresh_token: Some(s.refresh_token.clone()),
+            expires_in: s.expires_in,
+        }
+    }
+}
