@@ -250,7 +250,41 @@ fn add_links(doc: &mut Value) {
     }
 }
 
+/// OpenAPI requires each operation id to be unique, and clients key on it
+/// (generated types, links). utoipa names an operation after its handler, so
+/// two modules' `unread_count` would clash: each operation whose id is taken
+/// more than once gets its tag (else its method and path) as a prefix.
+fn unique_operation_ids(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut uses = std::collections::HashMap::<String, usize>::new();
+    for item in paths.values() {
+        for op in item.as_object().into_iter().flat_map(Map::values) {
+            if let Some(id) = op["operationId"].as_str() {
+                *uses.entry(id.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in paths.iter_mut() {
+        for (method, op) in item.as_object_mut().into_iter().flat_map(|m| m.iter_mut()) {
+            let Some(id) = op["operationId"].as_str() else {
+                continue;
+            };
+            if uses.get(id).copied().unwrap_or_default() < 2 {
+                continue;
+            }
+            let prefix = match op["tags"][0].as_str() {
+                Some(tag) => tag.to_owned(),
+                None => format!("{method}{}", path.replace(['/', '{', '}', '-'], "_")),
+            };
+            op["operationId"] = Value::String(format!("{prefix}_{id}"));
+        }
+    }
+}
+
 fn complete_json(doc: &mut Value) {
+    unique_operation_ids(doc);
     complete_schemas(doc);
     add_links(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {

@@ -3,23 +3,28 @@
 import { get, randomKey, request, upload } from './client';
 import type {
   Comment,
+  CommentPage,
   Media,
-  Notification,
-  Page,
+  NotificationPage,
   Post,
+  PostHistory,
+  PostList,
   PostPage,
-  PostVersion,
   Profile,
+  ProfileUpdate,
   PushSubscriptionRecord,
+  RegisterRequest,
   Session,
   UnreadCount,
   User,
+  UserPage,
+  VapidKey,
 } from './types';
 
 const enc = encodeURIComponent;
 
 export const auth = {
-  register: (body: { username: string; email: string; password: string; displayName?: string }) =>
+  register: (body: RegisterRequest) =>
     request<Session>('POST', '/api/auth/register', { body }),
   login: (login: string, password: string) =>
     request<Session>('POST', '/api/auth/login', { body: { login, password } }),
@@ -30,7 +35,7 @@ export const auth = {
 
 export const profile = {
   get: () => request<Profile>('GET', '/api/profile', { noRenew: true }),
-  update: (body: { displayName?: string | null; bio?: string | null }) =>
+  update: (body: ProfileUpdate) =>
     request<Profile>('PATCH', '/api/profile', { body }),
   avatar: (file: Blob, onProgress: (f: number) => void, signal?: AbortSignal) =>
     upload<Profile>('PUT', '/api/profile/avatar', file, onProgress, signal),
@@ -43,12 +48,12 @@ export interface Cursor {
 
 export const users = {
   search: (q: string, p: Cursor = {}, signal?: AbortSignal) =>
-    get<Page<User>>('/api/users', { q, ...p }, signal),
+    get<UserPage>('/api/users', { q, ...p }, signal),
   byUsername: (username: string) => get<User>(`/api/users/by-username/${enc(username)}`),
   follow: (id: string) => request<User>('PUT', `/api/users/${enc(id)}/follow`),
   unfollow: (id: string) => request<User>('DELETE', `/api/users/${enc(id)}/follow`),
-  followers: (id: string, p: Cursor = {}) => get<Page<User>>(`/api/users/${enc(id)}/followers`, { ...p }),
-  following: (id: string, p: Cursor = {}) => get<Page<User>>(`/api/users/${enc(id)}/following`, { ...p }),
+  followers: (id: string, p: Cursor = {}) => get<UserPage>(`/api/users/${enc(id)}/followers`, { ...p }),
+  following: (id: string, p: Cursor = {}) => get<UserPage>(`/api/users/${enc(id)}/following`, { ...p }),
 };
 
 export const media = {
@@ -60,21 +65,21 @@ export const posts = {
   create: (text: string, mediaIds: string[], key = randomKey()) =>
     request<Post>('POST', '/api/posts', { body: { text, mediaIds }, headers: { 'Idempotency-Key': key } }),
   /** Re-reads posts; the ones missing from the answer are gone. */
-  refetch: (ids: string[]) => get<{ items: Post[] }>('/api/posts', { ids: ids.join(',') }),
+  refetch: (ids: string[]) => get<PostList>('/api/posts', { ids: ids.join(',') }),
   get: (id: string) => get<Post>(`/api/posts/${enc(id)}`),
   edit: (id: string, text: string) => request<Post>('PATCH', `/api/posts/${enc(id)}`, { body: { text } }),
   remove: (id: string) => request<void>('DELETE', `/api/posts/${enc(id)}`),
-  history: (id: string) => get<{ items: PostVersion[] }>(`/api/posts/${enc(id)}/history`),
+  history: (id: string) => get<PostHistory>(`/api/posts/${enc(id)}/history`),
   love: (id: string, on: boolean) => request<Post>(on ? 'PUT' : 'DELETE', `/api/posts/${enc(id)}/love`),
-  lovers: (id: string, p: Cursor = {}) => get<Page<User>>(`/api/posts/${enc(id)}/lovers`, { ...p }),
-  comments: (id: string, p: Cursor = {}) => get<Page<Comment>>(`/api/posts/${enc(id)}/comments`, { ...p }),
+  lovers: (id: string, p: Cursor = {}) => get<UserPage>(`/api/posts/${enc(id)}/lovers`, { ...p }),
+  comments: (id: string, p: Cursor = {}) => get<CommentPage>(`/api/posts/${enc(id)}/comments`, { ...p }),
   comment: (id: string, text: string, parentId?: string) =>
     request<Comment>('POST', `/api/posts/${enc(id)}/comments`, { body: { text, parentId } }),
   search: (q: string, p: Cursor = {}) => get<PostPage>('/api/search/posts', { q, ...p }),
 };
 
 export const comments = {
-  replies: (id: string, p: Cursor = {}) => get<Page<Comment>>(`/api/comments/${enc(id)}/replies`, { ...p }),
+  replies: (id: string, p: Cursor = {}) => get<CommentPage>(`/api/comments/${enc(id)}/replies`, { ...p }),
   edit: (id: string, text: string) => request<Comment>('PATCH', `/api/comments/${enc(id)}`, { body: { text } }),
   remove: (id: string) => request<void>('DELETE', `/api/comments/${enc(id)}`),
   love: (id: string, on: boolean) => request<Comment>(on ? 'PUT' : 'DELETE', `/api/comments/${enc(id)}/love`),
@@ -82,7 +87,7 @@ export const comments = {
 
 export const notifications = {
   list: (p: Cursor & { unreadOnly?: boolean } = {}) =>
-    get<Page<Notification>>('/api/notifications', { ...p, unreadOnly: p.unreadOnly || undefined }),
+    get<NotificationPage>('/api/notifications', { ...p, unreadOnly: p.unreadOnly || undefined }),
   unreadCount: () => get<UnreadCount>('/api/notifications/unread-count'),
   /** Answers the new unread count. */
   markRead: (id: string) => request<UnreadCount>('PATCH', `/api/notifications/${enc(id)}/read`),
@@ -90,7 +95,7 @@ export const notifications = {
 };
 
 export const push = {
-  vapidKey: () => get<{ publicKey: string }>('/api/push/vapid-public-key'),
+  vapidKey: () => get<VapidKey>('/api/push/vapid-public-key'),
   /** `body` is the browser's `PushSubscription.toJSON()`. */
   subscribe: (body: PushSubscriptionJSON) => request<PushSubscriptionRecord>('POST', '/api/push/subscriptions', { body }),
   unsubscribe: (id: string) => request<void>('DELETE', `/api/push/subscriptions/${enc(id)}`),

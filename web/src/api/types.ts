@@ -1,125 +1,68 @@
-// Wire types of the Starling API (see /api/openapi.json). Ids are strings,
-// times RFC 3339 UTC, lists are pages with an opaque `nextCursor`.
+// Wire types of the Starling API, named as the app uses them. None is written
+// by hand: each is taken from schema.d.ts, which openapi-typescript generates
+// from the server's OpenAPI document (openapi.json beside it). After a change
+// to the server's wire types, `scripts/openapi-types` refreshes both files;
+// a test in the server's suite fails while they differ from what it serves.
+//
+// Types whose schema name is part of the API's naming (Post, User, ...) are
+// taken by that name; the others by the path that answers them, so renaming
+// a schema on the server does not rename them here.
 
-export interface User {
-  id: string;
-  username: string;
-  displayName: string | null;
-  bio: string;
-  avatarUrl: string | null;
-  followerCount: number;
-  followingCount: number;
-  followedByMe: boolean;
-  createdAt: string;
-}
+import type { components, paths } from './schema';
 
-export interface Profile extends User {
-  email: string;
-}
+type Schemas = components['schemas'];
+type Method = 'get' | 'put' | 'post' | 'delete' | 'patch';
 
-export interface Session {
-  user: Profile;
-  /** Absent when the session was refreshed by cookie. */
-  accessToken?: string;
-  /** Absent when the session was refreshed by cookie. */
-  refreshToken?: string;
-  expiresIn: number;
-}
+/** The JSON body that `method path` answers with `status`. */
+export type Answer<P extends keyof paths, M extends Method, S extends number = 200> =
+  NonNullable<paths[P][M]> extends { responses: infer R }
+    ? S extends keyof R
+      ? R[S] extends { content: { 'application/json': infer B } }
+        ? B
+        : never
+      : never
+    : never;
 
-export interface Author {
-  id: string;
-  username: string;
-  displayName: string | null;
-  avatarUrl: string | null;
-}
+/** The JSON body that `method path` takes. */
+export type RequestBody<P extends keyof paths, M extends Method> =
+  NonNullable<paths[P][M]> extends { requestBody?: { content: { 'application/json': infer B } } } ? B : never;
 
-export interface Media {
-  id: string;
-  url: string;
-  previewUrl: string;
-  contentType: string;
-  size: number;
-  width: number;
-  height: number;
-}
+export type User = Schemas['User'];
+export type Profile = Schemas['Profile'];
+/** `accessToken` and `refreshToken` are absent when the session was refreshed by cookie. */
+export type Session = Answer<'/api/auth/login', 'post'>;
+export type Author = Schemas['Author'];
+export type Media = Answer<'/api/media', 'post', 201>;
+export type Post = Schemas['Post'];
+export type Comment = Schemas['Comment'];
+export type PostVersion = Answer<'/api/posts/{id}/history', 'get'>['items'][number];
+export type Notification = Schemas['Notification'];
+export type NotificationSubject = Schemas['NotificationSubject'];
+/** Unread notifications. */
+export type UnreadCount = Answer<'/api/notifications/unread-count', 'get'>;
+/** What the server answers to a new push subscription. */
+export type PushSubscriptionRecord = Answer<'/api/push/subscriptions', 'post', 201>;
+export type ErrorBody = Schemas['ErrorBody'];
 
-export interface Post {
-  id: string;
-  author: Author;
-  text: string;
-  media: Media[];
-  mentions: { id: string; username: string }[];
-  tags: string[];
-  loveCount: number;
-  commentCount: number;
-  lovedByMe: boolean;
-  createdAt: string;
-  editedAt: string | null;
-}
+export type RegisterRequest = RequestBody<'/api/auth/register', 'post'>;
+export type ProfileUpdate = RequestBody<'/api/profile', 'patch'>;
 
-export interface Comment {
-  id: string;
-  postId: string;
-  parentId: string | null;
-  author: Author;
-  text: string;
-  loveCount: number;
-  replyCount: number;
-  lovedByMe: boolean;
-  createdAt: string;
-  editedAt: string | null;
-  deleted: boolean;
-}
-
+/** A page of a list; `nextCursor` is null on the last page. */
 export interface Page<T> {
   items: T[];
-  nextCursor: string | null;
+  nextCursor?: string | null;
 }
+export type UserPage = Answer<'/api/users', 'get'>;
+export type CommentPage = Answer<'/api/posts/{id}/comments', 'get'>;
+export type NotificationPage = Answer<'/api/notifications', 'get'>;
+/** `hasMore` only with `since`: more new posts exist than were returned. */
+export type PostPage = Answer<'/api/feed', 'get'>;
+export type PostList = Answer<'/api/posts', 'get'>;
+export type PostHistory = Answer<'/api/posts/{id}/history', 'get'>;
+export type VapidKey = Answer<'/api/push/vapid-public-key', 'get'>;
 
-export interface PostPage extends Page<Post> {
-  /** Only with `since`: more new posts exist than were returned. */
-  hasMore?: boolean;
-}
-
-export interface PostVersion {
-  version: number;
-  text: string;
-  createdAt: string;
-}
-
+/**
+ * The kinds of notification the app shows in its own way. `Notification.type`
+ * is any string (the server may add kinds), so the app falls back for others.
+ */
 export type NotificationType = 'love' | 'comment' | 'reply' | 'mention' | 'follow' | 'message';
-
-export interface NotificationSubject {
-  id: string;
-  /** The start of its text (at most 140 characters). */
-  excerpt: string;
-}
-
-export interface Notification {
-  id: string;
-  type: NotificationType;
-  actor: Author;
-  /** The post concerned (loves, comments, replies, mentions). */
-  post?: NotificationSubject;
-  /** The comment concerned (a loved comment, a new comment or reply, a mention in a comment). */
-  comment?: NotificationSubject;
-  /** The chat room of a `message` notification. */
-  roomId?: string;
-  createdAt: string;
-  read: boolean;
-}
-
-export interface UnreadCount {
-  count: number;
-}
-
-/** What the server answers to a new push subscription. */
-export interface PushSubscriptionRecord {
-  id: string;
-  endpoint: string;
-  createdAt: string;
-}
-
-export interface ErrorBody {
-  error: { code: string; message: string; fields?: Record<string, string> };
-}

@@ -182,7 +182,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
     chat.messages(roomId, { limit: PAGE }).then(
       (page) => {
         setMessages((old) => merge(old, page.items));
-        setCursor(page.nextCursor);
+        setCursor(page.nextCursor ?? null);
         setHistoryLoaded(true);
       },
       (e) => {
@@ -317,7 +317,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
         const el = list.current;
         if (el) keepFromBottom.current = el.scrollHeight - el.scrollTop;
         setMessages((old) => merge(old, page.items));
-        setCursor(page.nextCursor);
+        setCursor(page.nextCursor ?? null);
         setOlder('idle');
       },
       (e) => {

@@ -29,7 +29,7 @@ export function MessageSearch({ rooms, roomId }: { rooms: ChatRoom[]; roomId: st
       setResults((old) => ({
         q: text,
         items: cursor && old ? [...old.items, ...page.items] : page.items,
-        next: page.nextCursor,
+        next: page.nextCursor ?? null,
       }));
     } catch (e) {
       setError(errorMessage(e));

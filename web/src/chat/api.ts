@@ -2,13 +2,12 @@
 
 import { get, request } from '../api/client';
 import type { Cursor } from '../api/endpoints';
-import type { Page } from '../api/types';
-import type { ChatMessage, ChatRoom, Presence, ReadMark, UnreadCount } from './types';
+import type { ChatMessage, ChatMessagePage, ChatRoom, ChatRoomList, MessageIds, Presence, ReadMark, UnreadCount } from './types';
 
 const enc = encodeURIComponent;
 
 export const chat = {
-  rooms: () => get<{ items: ChatRoom[] }>('/api/chat/rooms'),
+  rooms: () => get<ChatRoomList>('/api/chat/rooms'),
   room: (id: string) => get<ChatRoom>(`/api/chat/rooms/${enc(id)}`),
   createGroup: (name: string, memberIds: string[]) =>
     request<ChatRoom>('POST', '/api/chat/rooms', { body: { name, memberIds } }),
@@ -22,19 +21,19 @@ export const chat = {
   /** Opens (creating on first use) the direct room with a user. */
   direct: (partnerId: string) => request<ChatRoom>('POST', `/api/chat/direct/${enc(partnerId)}`),
   /** Newest first. */
-  messages: (id: string, p: Cursor = {}) => get<Page<ChatMessage>>(`/api/chat/rooms/${enc(id)}/messages`, { ...p }),
+  messages: (id: string, p: Cursor = {}) => get<ChatMessagePage>(`/api/chat/rooms/${enc(id)}/messages`, { ...p }),
   send: (id: string, text: string, clientMsgId: string) =>
     request<ChatMessage>('POST', `/api/chat/rooms/${enc(id)}/messages`, { body: { text, clientMsgId } }),
   read: (id: string, messageId: string) =>
     request<ReadMark>('POST', `/api/chat/rooms/${enc(id)}/read`, { body: { messageId } }),
   /** Hidden for the caller only. */
   remove: (messageIds: string[]) =>
-    request<{ messageIds: string[] }>('POST', '/api/chat/messages/remove', { body: { messageIds } }),
+    request<MessageIds>('POST', '/api/chat/messages/remove', { body: { messageIds } }),
   /** The caller's own messages only. */
   retract: (messageIds: string[]) =>
-    request<{ messageIds: string[] }>('POST', '/api/chat/messages/retract', { body: { messageIds } }),
+    request<MessageIds>('POST', '/api/chat/messages/retract', { body: { messageIds } }),
   unread: () => get<UnreadCount>('/api/chat/unread-count'),
   search: (q: string, roomId?: string | null, p: Cursor = {}) =>
-    get<Page<ChatMessage>>('/api/chat/search', { q, roomId, ...p }),
+    get<ChatMessagePage>('/api/chat/search', { q, roomId, ...p }),
   presence: (userId: string) => get<Presence>(`/api/users/${enc(userId)}/presence`),
 };

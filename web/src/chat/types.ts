@@ -1,48 +1,19 @@
-// Wire types of the chat (docs/chat.md).
+// Wire types of the chat (docs/chat.md). The REST ones come from the
+// server's OpenAPI document (see ../api/types.ts); the socket events' are
+// written here, in terms of those.
 
-import type { Author } from '../api/types';
+import type { Answer } from '../api/types';
+import type { components } from '../api/schema';
 
-export interface ChatMessage {
-  /** Increasing: a room's messages sort by id. */
-  id: string;
-  roomId: string;
-  sender: Author;
-  /** "" once retracted. */
-  text: string;
-  clientMsgId: string;
-  retracted: boolean;
-  createdAt: string;
-}
-
-export interface ReadMark {
-  userId: string;
-  messageId: string;
-  readAt: string;
-}
-
-export interface ChatRoom {
-  id: string;
-  kind: 'direct' | 'group';
-  name: string | null;
-  ownerId: string | null;
-  members: Author[];
-  lastMessage: ChatMessage | null;
-  unreadCount: number;
-  reads: ReadMark[];
-  lastActivityAt: string;
-  createdAt: string;
-}
-
-export interface UnreadCount {
-  total: number;
-  rooms: { roomId: string; count: number }[];
-}
-
-export interface Presence {
-  userId: string;
-  online: boolean;
-  lastSeenAt: string | null;
-}
+export type ChatMessage = components['schemas']['ChatMessage'];
+export type ChatRoom = components['schemas']['ChatRoom'];
+export type ReadMark = ChatRoom['reads'][number];
+export type ChatRoomList = Answer<'/api/chat/rooms', 'get'>;
+export type ChatMessagePage = Answer<'/api/chat/rooms/{id}/messages', 'get'>;
+/** The ids of the messages removed or retracted. */
+export type MessageIds = Answer<'/api/chat/messages/remove', 'post'>;
+export type UnreadCount = Answer<'/api/chat/unread-count', 'get'>;
+export type Presence = Answer<'/api/users/{id}/presence', 'get'>;
 
 export type RoomUpdateReason = 'created' | 'renamed' | 'member-added' | 'member-removed' | 'left' | 'deleted';
 

@@ -5,7 +5,7 @@
 import { useState } from 'preact/hooks';
 import { errorMessage } from '../api/client';
 import { comments as commentsApi, posts } from '../api/endpoints';
-import type { Comment, Post } from '../api/types';
+import type { Comment, CommentPage, Post } from '../api/types';
 import { usePaged } from '../lib/hooks';
 import { me, signedIn } from '../session';
 import { Icon } from './Icon';
@@ -254,7 +254,7 @@ function Thread({
 }: {
   post: Post;
   depth: number;
-  fetchPage: (cursor: string | null) => Promise<{ items: Comment[]; nextCursor: string | null }>;
+  fetchPage: (cursor: string | null) => Promise<CommentPage>;
   keyName: string;
   /** Comments just written here, shown after the loaded ones. */
   fresh: Comment[];

@@ -5,6 +5,7 @@
 import type { TargetedKeyboardEvent } from 'preact';
 import { useEffect, useId, useRef, useState } from 'preact/hooks';
 import { users } from '../api/endpoints';
+import type { Author } from '../api/types';
 import { suggestTags } from '../lib/tags';
 import { tokenAt } from '../lib/text';
 import { Avatar } from './ui';
@@ -13,7 +14,7 @@ interface Suggestion {
   insert: string;
   label: string;
   sub?: string;
-  avatar?: { username: string; displayName: string | null; avatarUrl: string | null };
+  avatar?: Pick<Author, 'username' | 'displayName' | 'avatarUrl'>;
 }
 
 interface Props {

@@ -5,7 +5,7 @@ import { useId } from 'preact/hooks';
 import type { Author } from '../api/types';
 import { fullTime, relativeTime } from '../lib/time';
 
-export function displayName(u: { displayName: string | null; username: string }) {
+export function displayName(u: { displayName?: string | null; username: string }) {
   return u.displayName?.trim() || u.username;
 }
 

@@ -57,8 +57,10 @@ export function usePaged<T>(fetchPage: (cursor: string | null) => Promise<Page<T
       const page = await fetcher.current(from);
       if (gen !== generation.current) return;
       setItemsState((old) => (reset ? page.items : [...old, ...page.items]));
-      setCursor(page.nextCursor);
-      setDone(page.nextCursor === null);
+      // Absent or null: the last page.
+      const next = page.nextCursor ?? null;
+      setCursor(next);
+      setDone(next === null);
     } catch (e) {
       if (gen === generation.current) setError(errorMessage(e));
     } finally {

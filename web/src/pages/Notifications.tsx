@@ -15,14 +15,15 @@ import { action, markAllRead, markRead, onNotification, target, unread } from '.
 import { toast } from '../toasts';
 import { RequireAuth } from './Auth';
 
-const KIND_ICON: Record<NotificationType, IconName> = {
+// Every kind the app knows; `type` is any string, others get the bell.
+const KIND_ICON: Partial<Record<string, IconName>> = {
   love: 'heart',
   comment: 'comment',
   reply: 'reply',
   mention: 'at',
   follow: 'user',
   message: 'comment',
-};
+} satisfies Record<NotificationType, IconName>;
 
 function excerpt(n: Notification): string | null {
   if (n.type === 'follow' || n.type === 'message') return null;

@@ -19,3 +19,4 @@ mod profile;
 mod transport;
 mod users;
 mod web;
+mod web_types;
