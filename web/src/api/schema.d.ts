@@ -987,7 +987,7 @@ export interface components {
             username: string;
         };
         /** @description Multipart form with one field, `file`. */
-        AvatarUpload: {
+        AvatarUploadRequest: {
             /**
              * Format: binary
              * @description PNG, JPEG, WebP or GIF; at most 5 MiB by default.
@@ -1019,7 +1019,7 @@ export interface components {
             name?: string | null;
             ownerId?: string | null;
             /** @description Each member's last read message. */
-            reads: components["schemas"]["ReadMarkDto"][];
+            reads: components["schemas"]["ReadMark"][];
             /** Format: int64 */
             unreadCount: number;
         };
@@ -1104,7 +1104,7 @@ export interface components {
          *     2048x2048) and a preview fitted within 640x640. Its URLs answer 404 until
          *     a post shows it.
          */
-        MediaDto: {
+        Media: {
             /** @description Of the stored display image: `image/jpeg` for JPEG uploads, `image/png` otherwise. */
             contentType: string;
             /** Format: int64 */
@@ -1122,14 +1122,14 @@ export interface components {
             width: number;
         };
         /** @description Multipart form with one field, `file`. */
-        MediaUpload: {
+        MediaUploadRequest: {
             /**
              * Format: binary
              * @description PNG, JPEG, WebP or GIF; at most 10 MiB by default.
              */
             file: string;
         };
-        MentionDto: {
+        Mention: {
             id: string;
             username: string;
         };
@@ -1174,14 +1174,14 @@ export interface components {
             /** Format: int64 */
             loveCount: number;
             lovedByMe: boolean;
-            media: components["schemas"]["MediaDto"][];
-            mentions: components["schemas"]["MentionDto"][];
+            media: components["schemas"]["Media"][];
+            mentions: components["schemas"]["Mention"][];
             tags: string[];
             text: string;
         };
         PostHistory: {
             /** @description Oldest first; the last is the current text. */
-            items: components["schemas"]["PostVersionDto"][];
+            items: components["schemas"]["PostVersion"][];
         };
         PostList: {
             items: components["schemas"]["Post"][];
@@ -1196,13 +1196,13 @@ export interface components {
             /** @description 1-5000 characters, not all blank, no control characters but line breaks and tabs. */
             text: string;
         };
-        PostVersionDto: {
+        PostVersion: {
             createdAt: string;
             text: string;
             /** Format: int64 */
             version: number;
         };
-        PresenceDto: {
+        Presence: {
             lastSeenAt?: string | null;
             online: boolean;
             userId: string;
@@ -1231,7 +1231,7 @@ export interface components {
             keys: components["schemas"]["PushKeys"];
         };
         /** @description A member's read receipt: everything up to `messageId` is read. */
-        ReadMarkDto: {
+        ReadMark: {
             messageId: string;
             readAt: string;
             userId: string;
@@ -1280,7 +1280,7 @@ export interface components {
             text: string;
         };
         /** @description A signed-in session. Browsers also get it as HttpOnly cookies. */
-        SessionResponse: {
+        Session: {
             /**
              * @description JWT (EdDSA); send as `Authorization: Bearer <token>`. Absent when the
              *     session was refreshed by cookie: the new one is in the cookie.
@@ -1394,7 +1394,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionResponse"];
+                    "application/json": components["schemas"]["Session"];
                 };
             };
             /** @description Missing fields or malformed JSON; or `malformed_json`: the body is not JSON; `validation_failed`: not a JSON object, or a field is missing, unknown, of the wrong type or invalid (see `fields`) */
@@ -1568,7 +1568,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionResponse"];
+                    "application/json": components["schemas"]["Session"];
                 };
             };
             /** @description `malformed_json`: the body is not JSON; `validation_failed`: not a JSON object, or a field is missing, unknown, of the wrong type or invalid (see `fields`) */
@@ -1664,7 +1664,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionResponse"];
+                    "application/json": components["schemas"]["Session"];
                 };
             };
             /** @description Invalid fields or malformed JSON; or `malformed_json`: the body is not JSON; `validation_failed`: not a JSON object, or a field is missing, unknown, of the wrong type or invalid (see `fields`) */
@@ -2966,7 +2966,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReadMarkDto"];
+                    "application/json": components["schemas"]["ReadMark"];
                 };
             };
             /** @description See the error `code`; or `invalid_path`: a malformed path parameter; or `malformed_json`: the body is not JSON; `validation_failed`: not a JSON object, or a field is missing, unknown, of the wrong type or invalid (see `fields`) */
@@ -3834,7 +3834,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["MediaUpload"];
+                "multipart/form-data": components["schemas"]["MediaUploadRequest"];
             };
         };
         responses: {
@@ -3844,7 +3844,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MediaDto"];
+                    "application/json": components["schemas"]["Media"];
                 };
             };
             /** @description No `file` field, or a malformed multipart body */
@@ -5350,7 +5350,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["AvatarUpload"];
+                "multipart/form-data": components["schemas"]["AvatarUploadRequest"];
             };
         };
         responses: {
@@ -6437,7 +6437,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PresenceDto"];
+                    "application/json": components["schemas"]["Presence"];
                 };
             };
             /** @description `invalid_path`: a malformed path parameter */
