@@ -315,14 +315,6 @@ impl FromRequestParts<AppState> for MaybeUser {
     }
 }
 
-/// The loopback networks: the default `trusted_proxies`.
-pub fn loopback_nets() -> Vec<ipnet::IpNet> {
-    ["127.0.0.0/8", "::1/128"]
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect()
-}
-
 /// One `X-Forwarded-For` entry: an address, perhaps with a port.
 fn hop_addr(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();

@@ -339,7 +339,7 @@ fn register<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, st: &Arc<AppState>, m
         "read-receipt",
         |st, _s, me, p: MarkPayload| async move {
             let mark = st.services.chat.read(me, p.room_id, p.message_id).await?;
-            Ok(json!({"read": read_mark_dto(&mark)}))
+            Ok(json!({"read": ReadMark::from(&mark)}))
         },
     );
     on(&s, st, me, "auth", |st, s, me, p: AuthPayload| async move {
@@ -444,13 +444,5 @@ pub async fn police_sessions<A: Adapter>(
             },
             _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
         }
-    }
-}
-
-pub fn read_mark_dto(m: &starling_core::model::ReadMark) -> ReadMark {
-    ReadMark {
-        user_id: m.user_id.to_string(),
-        message_id: m.message_id.to_string(),
-        read_at: rfc3339(m.read_at),
     }
 }

@@ -39,7 +39,7 @@ impl Default for ApiConfig {
             hsts: false,
             cors_origins: Vec::new(),
             trust_proxy: false,
-            trusted_proxies: crate::extract::loopback_nets(),
+            trusted_proxies: loopback_nets(),
             body_limit: 64 * 1024,
             public_url: String::new(),
             sse_heartbeat: std::time::Duration::from_secs(15),
@@ -100,4 +100,12 @@ pub struct AppStateInner {
     pub checks: Arc<Vec<NamedCheck>>,
     /// Turns true when the server begins shutting down: long-lived streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The loopback networks: the default `trusted_proxies`.
+pub fn loopback_nets() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }

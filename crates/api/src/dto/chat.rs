@@ -44,6 +44,16 @@ pub struct ReadMark {
     pub read_at: String,
 }
 
+impl From<&starling_core::model::ReadMark> for ReadMark {
+    fn from(m: &starling_core::model::ReadMark) -> Self {
+        ReadMark {
+            user_id: m.user_id.to_string(),
+            message_id: m.message_id.to_string(),
+            read_at: rfc3339(m.read_at),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatRoom {

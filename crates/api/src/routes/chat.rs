@@ -18,7 +18,6 @@ use crate::dto::{
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, Json, Path, Query};
 use crate::paging;
-use crate::realtime::read_mark_dto;
 use crate::state::AppState;
 
 fn page(st: &AppState, p: Page<MessageView, MessageId>) -> ChatMessagePage {
@@ -269,7 +268,7 @@ pub async fn mark_read(
     Json(req): Json<ReadRequest>,
 ) -> ApiResult<axum::Json<ReadMark>> {
     let mark = st.services.chat.read(me, id, req.message_id).await?;
-    Ok(axum::Json(read_mark_dto(&mark)))
+    Ok(axum::Json(ReadMark::from(&mark)))
 }
 
 /// Hide messages for yourself.

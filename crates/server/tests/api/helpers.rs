@@ -501,6 +501,11 @@ impl TestApp {
     }
 
     /// Shuts the server down, keeping the value (and its data dir) alive.
+    /// The chat fan-out the server's services announce through.
+    pub fn fanout(&self) -> std::sync::Arc<dyn starling_core::live::Fanout> {
+        self.server.as_ref().expect("the server runs").fanout()
+    }
+
     pub async fn stop_in_place(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await.expect("clean shutdown");

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod chat;
 mod delivery;
+mod fanout;
 mod feeds;
 mod limits;
 mod media;
