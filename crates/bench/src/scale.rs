@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::http::{Template, expect_2xx};
 use crate::load::{Histogram, histogram, merge, record};
 use crate::report::median;
-use crate::seed::{IdBody, parse_session};
+use crate::seed::{IdBody, parse_session, phase};
 use crate::spawn::{SpawnOptions, SpawnedServer};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -186,44 +186,32 @@ async fn login_all(
     password: &str,
     concurrency: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let started = Instant::now();
-    let numbers = Arc::new(numbers.to_vec());
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let numbers = numbers.clone();
-        let next = next.clone();
-        let password = password.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut client = Client::new(addr);
-            let mut out = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(n) = numbers.get(i) else { break };
-                let body = serde_json::json!({"login": format!("seed{n}"), "password": password})
-                    .to_string();
-                let bytes = client
-                    .ok("POST", "/api/auth/login", None, Some(body.as_bytes()))
-                    .await?;
-                out.push((i, parse_session(&bytes)?.access_token));
-            }
-            Ok::<_, anyhow::Error>(out)
-        }));
-    }
-    let mut tokens = vec![String::new(); numbers.len()];
-    for task in tasks {
-        for (i, token) in task.await.map_err(|e| anyhow!("login task: {e}"))?? {
-            if let Some(slot) = tokens.get_mut(i) {
-                *slot = token;
-            }
-        }
-    }
+    let (numbers, password) = (numbers.to_vec(), password.to_owned());
+    let authority = addr.to_string();
+    let (bodies, report) = phase(
+        addr,
+        "login",
+        numbers.len(),
+        concurrency,
+        3,
+        true,
+        move |i| {
+            let n = numbers.get(i).copied().unwrap_or(0);
+            let body = serde_json::json!({"login": format!("seed{n}"), "password": password});
+            let body = Some(body.to_string().into());
+            Ok(Template::new("POST", &authority, "/api/auth/login", &[], body)?.build())
+        },
+    )
+    .await?;
     eprintln!(
         "logged in {} users in {:.1} s",
-        numbers.len(),
-        started.elapsed().as_secs_f64()
+        bodies.len(),
+        report.seconds
     );
-    Ok(tokens)
+    bodies
+        .iter()
+        .map(|b| parse_session(b).map(|s| s.access_token))
+        .collect()
 }
 
 fn ms(ns: u64) -> f64 {
