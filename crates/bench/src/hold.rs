@@ -16,10 +16,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cpu::{Memory, check_fd_limit, check_server_fd_limit, kib_per, memory};
+use crate::http::AbortOnDrop;
 use crate::http::{expect_2xx, fetch};
 use crate::notify::open_live_stream;
 use crate::report::{mib, round1};
-use crate::seed::{AbortOnDrop, PhaseReport, Seeder};
+use crate::seed::{PhaseReport, Seeder};
 use crate::spawn::{ServerArgs, Session};
 use crate::sse::EventStream;
 use crate::{EXIT_FAILED, SETUP_TIMEOUT, print_json, seconds};

@@ -3,7 +3,10 @@
 //! no redirects, no pipelining: one request in flight per connection.
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -15,7 +18,6 @@ use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 
 /// The body of every request the tool sends.
 pub type Body = Full<Bytes>;
@@ -228,28 +230,73 @@ impl Template {
     }
 }
 
-/// One hyper connection; its driver task stops with it.
-struct Conn {
-    sender: SendRequest<Body>,
-    driver: JoinHandle<()>,
-}
+/// hyper's half of a connection: polled, it does the connection's reads
+/// and writes.
+type Connection = http1::Connection<TokioIo<TcpStream>, Body>;
 
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.driver.abort();
-    }
-}
-
-async fn open(addr: SocketAddr) -> anyhow::Result<Conn> {
+async fn handshake(addr: SocketAddr) -> anyhow::Result<(SendRequest<Body>, Connection)> {
     let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| anyhow!("connect: {e}"))?;
     tcp.set_nodelay(true)?;
-    let (sender, conn) = http1::handshake(TokioIo::new(tcp)).await?;
+    // Requests are small: one flat write each rather than vectored ones.
+    Ok(http1::Builder::new()
+        .writev(false)
+        .handshake(TokioIo::new(tcp))
+        .await?)
+}
+
+/// Sends `req` on a fresh connection and returns the response with its body
+/// still to read (a stream, such as Server-Sent Events); the connection is
+/// driven by a task of its own until the returned guard is dropped.
+pub async fn open_stream(
+    addr: SocketAddr,
+    req: Request<Body>,
+) -> anyhow::Result<(Response<Incoming>, AbortOnDrop)> {
+    let (mut sender, conn) = handshake(addr).await?;
     let driver = tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Conn { sender, driver })
+    let guard = AbortOnDrop(vec![driver.abort_handle()]);
+    Ok((sender.send_request(req).await?, guard))
+}
+
+/// Aborts tasks when dropped.
+pub struct AbortOnDrop(pub Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// One connection, driven by the task that uses it: no hand-over between
+/// tasks per request.
+struct Conn {
+    sender: SendRequest<Body>,
+    /// None once it has ended (which fails whatever waited on it).
+    io: Option<Pin<Box<Connection>>>,
+}
+
+/// `work`, while driving the connection `io`.
+async fn driving<F: Future>(io: &mut Option<Pin<Box<Connection>>>, work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if let Some(conn) = io.as_mut()
+            && conn.as_mut().poll(cx).is_ready()
+        {
+            // Ended: dropping it fails whatever `work` waits for.
+            *io = None;
+            return work.as_mut().poll(cx);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// A keep-alive connection to `addr`, opened on first use and again after
@@ -284,15 +331,20 @@ impl Client {
     }
 
     /// The connection, ready for a request (a closed one is replaced).
-    async fn ready(&mut self) -> anyhow::Result<&mut SendRequest<Body>> {
+    async fn ready(&mut self) -> anyhow::Result<&mut Conn> {
         if let Some(c) = self.conn.as_mut()
-            && c.sender.ready().await.is_err()
+            && driving(&mut c.io, c.sender.ready()).await.is_err()
         {
             self.conn = None;
         }
         if self.conn.is_none() {
-            match open(self.addr).await {
-                Ok(c) => self.conn = Some(c),
+            match handshake(self.addr).await {
+                Ok((sender, io)) => {
+                    self.conn = Some(Conn {
+                        sender,
+                        io: Some(Box::pin(io)),
+                    })
+                }
                 Err(e) => {
                     tokio::time::sleep(RECONNECT_PAUSE).await;
                     return Err(e);
@@ -300,54 +352,30 @@ impl Client {
             }
         }
         match self.conn.as_mut() {
-            Some(c) => Ok(&mut c.sender),
+            Some(c) => Ok(c),
             None => bail!("no connection"),
         }
     }
 
-    /// Sends `req` and returns the response with its body still to read
-    /// (a stream, such as Server-Sent Events). No timeout.
-    pub async fn start(&mut self, req: Request<Body>) -> anyhow::Result<Response<Incoming>> {
-        let sender = self.ready().await?;
-        match sender.send_request(req).await {
-            Ok(resp) => Ok(resp),
-            Err(e) => {
-                self.conn = None;
-                Err(e.into())
-            }
-        }
-    }
-
-    /// Sends `req` and reads the whole response: status and body.
-    pub async fn send(&mut self, req: Request<Body>) -> anyhow::Result<(u16, Bytes)> {
-        self.limited(async |c: &mut Self| {
-            let resp = c.start(req).await?;
-            let status = resp.status().as_u16();
-            let body = resp.into_body().collect().await;
-            Ok((status, c.check(body)?.to_bytes()))
-        })
-        .await
-    }
-
-    /// Sends `req` and skips the response's body: the status.
-    pub async fn status(&mut self, req: Request<Body>) -> anyhow::Result<u16> {
-        self.limited(async |c: &mut Self| {
-            let resp = c.start(req).await?;
-            let status = resp.status().as_u16();
-            let mut body = resp.into_body();
-            while let Some(frame) = body.frame().await {
-                c.check(frame)?;
-            }
-            Ok(status)
-        })
-        .await
-    }
-
-    /// Runs `work` within the timeout, if any.
-    async fn limited<T>(
+    /// Sends `req`; `read` takes the response's status and body.
+    async fn exchange<T>(
         &mut self,
-        work: impl AsyncFnOnce(&mut Self) -> anyhow::Result<T>,
+        req: Request<Body>,
+        read: impl AsyncFnOnce(u16, Incoming) -> Result<T, hyper::Error>,
     ) -> anyhow::Result<T> {
+        let work = async |c: &mut Self| {
+            let Conn { sender, io } = c.ready().await?;
+            let result = async {
+                let resp = driving(io, sender.send_request(req)).await?;
+                let status = resp.status().as_u16();
+                driving(io, read(status, resp.into_body())).await
+            }
+            .await;
+            if result.is_err() {
+                c.conn = None;
+            }
+            Ok(result?)
+        };
         let Some(timeout) = self.timeout else {
             return work(self).await;
         };
@@ -360,12 +388,23 @@ impl Client {
         }
     }
 
-    /// Drops the connection after a failed body read.
-    fn check<T>(&mut self, result: Result<T, hyper::Error>) -> anyhow::Result<T> {
-        if result.is_err() {
-            self.conn = None;
-        }
-        Ok(result?)
+    /// Sends `req` and reads the whole response: status and body.
+    pub async fn send(&mut self, req: Request<Body>) -> anyhow::Result<(u16, Bytes)> {
+        self.exchange(req, async |status, body: Incoming| {
+            Ok((status, body.collect().await?.to_bytes()))
+        })
+        .await
+    }
+
+    /// Sends `req` and skips the response's body: the status.
+    pub async fn status(&mut self, req: Request<Body>) -> anyhow::Result<u16> {
+        self.exchange(req, async |status, mut body: Incoming| {
+            while let Some(frame) = body.frame().await {
+                frame?;
+            }
+            Ok(status)
+        })
+        .await
     }
 }
 

@@ -16,10 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cpu::{CpuProbe, CpuUse};
+use crate::http::AbortOnDrop;
 use crate::http::{Client, HttpUrl, Template, expect_2xx, fetch, percent_encode};
 use crate::load::{LoadConfig, histogram};
 use crate::report::{Latency, Report, round1};
-use crate::seed::{AbortOnDrop, Account, PhaseReport, Seeder};
+use crate::seed::{Account, PhaseReport, Seeder};
 use crate::spawn::{ServerArgs, Session};
 use crate::sse::{EventStream, SseEvent};
 use crate::workload::{Executor, Outcome, Schedule, open_loop};

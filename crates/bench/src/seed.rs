@@ -13,7 +13,7 @@ use hyper::Request;
 use serde::{Deserialize, Serialize};
 
 use crate::graph::Graph;
-use crate::http::{Body, Client, HttpUrl, excerpt};
+use crate::http::{AbortOnDrop, Body, Client, HttpUrl, excerpt};
 use crate::report::round1;
 use crate::workload::{Users, random_text};
 
@@ -70,17 +70,6 @@ impl PhaseReport {
                 0.0
             },
             retries: parts.iter().map(|p| p.retries).sum(),
-        }
-    }
-}
-
-/// Aborts tasks when dropped.
-pub struct AbortOnDrop(pub Vec<tokio::task::AbortHandle>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
         }
     }
 }

@@ -10,7 +10,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::http::{Client, Template, excerpt};
+use crate::http::{AbortOnDrop, Template, excerpt, open_stream};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl SseParser {
 /// An open `GET` event stream.
 pub struct EventStream {
     /// Keeps the connection open.
-    _client: Client,
+    _driver: AbortOnDrop,
     body: Incoming,
     sse: SseParser,
 }
@@ -147,8 +147,7 @@ impl EventStream {
         )?
         .build();
         let work = async {
-            let mut client = Client::new(addr);
-            let response = client.start(request).await?;
+            let (response, driver) = open_stream(addr, request).await?;
             let status = response.status().as_u16();
             let mut body = response.into_body();
             if status != 200 {
@@ -161,7 +160,7 @@ impl EventStream {
                 bail!("GET {path} answered {status}: {}", excerpt(&text));
             }
             Ok(Self {
-                _client: client,
+                _driver: driver,
                 body,
                 sse: SseParser::new(),
             })
