@@ -16,8 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cpu::{Memory, check_fd_limit, check_server_fd_limit, kib_per, memory};
-use crate::http::AbortOnDrop;
-use crate::http::{expect_2xx, fetch};
+use crate::http::{AbortOnDrop, expect_2xx, fetch};
 use crate::notify::open_live_stream;
 use crate::report::{mib, round1};
 use crate::seed::{PhaseReport, Seeder};

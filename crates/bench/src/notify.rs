@@ -16,8 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cpu::{CpuProbe, CpuUse};
-use crate::http::AbortOnDrop;
-use crate::http::{Client, HttpUrl, Template, expect_2xx, fetch, percent_encode};
+use crate::http::{AbortOnDrop, Client, HttpUrl, Template, expect_2xx, fetch, percent_encode};
 use crate::load::{LoadConfig, histogram};
 use crate::report::{Latency, Report, round1};
 use crate::seed::{Account, PhaseReport, Seeder};
