@@ -16,19 +16,19 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::cpu::{CpuProbe, CpuUse, Memory, memory};
-use crate::hist::Histogram;
-use crate::http::{HttpUrl, write_request};
-use crate::node_peer::NodePeer;
-use crate::notify::AbortOnDrop;
-use crate::report::median;
-use crate::seed::{PhaseReport, phase};
+use crate::cpu::{
+    CpuProbe, CpuUse, Memory, check_fd_limit, check_server_fd_limit, kib_per, memory,
+};
+use crate::hold::{Held, open_all, wait_for_count};
+use crate::http::HttpUrl;
+use crate::load::{Histogram, histogram};
+use crate::report::{LatencyMs, median, mib, round1};
+use crate::seed::{Account, PhaseReport, Seeder, ids_of};
 use crate::sio::{EioPacket, Incoming, SioClient, SioPacket, decode, event_name, first_arg};
-use crate::social::{Account, register_all};
-use crate::spawn::{ServerArgs, SpawnedServer};
+use crate::spawn::{NodePeer, ServerArgs, SpawnedServer, interruptible};
 use crate::{EXIT_FAILED, TOKEN_BUDGET, print_json, seconds};
 
 /// How long a connection and its join-room ack may take during setup.
@@ -46,8 +46,6 @@ const NODE_START: Duration = Duration::from_secs(30);
 const LEAD_IN: Duration = Duration::from_millis(200);
 /// How often the end of the grace period is checked.
 const POLL: Duration = Duration::from_millis(20);
-/// File descriptors kept free beside the connections.
-const SPARE_FDS: u64 = 64;
 
 pub const CHAT_AFTER: &str = "\
 Examples:
@@ -325,73 +323,75 @@ impl Started {
     }
 }
 
-/// Creates one group room per `room_size` accounts (the first member
-/// creates it, naming the others); returns the room ids.
-async fn create_rooms(
+/// Registers `users` users and creates one group room per `room_size` of
+/// them (the first member creates it, naming the others); returns the
+/// seeder and the room ids.
+async fn seed_rooms(
     target: &Target,
-    accounts: &[Account],
+    users: usize,
     room_size: usize,
-    phases: &mut Vec<PhaseReport>,
-) -> anyhow::Result<Vec<String>> {
-    let rooms = accounts.len() / room_size;
-    let requests: Arc<Vec<(String, String)>> = Arc::new(
-        accounts
-            .chunks(room_size)
-            .take(rooms)
-            .enumerate()
-            .map(|(r, members)| {
-                let owner = members.first().map_or("", |a| a.access.as_str());
-                let ids: Vec<&str> = members.iter().skip(1).map(|a| a.id.as_str()).collect();
-                let body = serde_json::json!({
-                    "name": format!("bench room {r}"),
-                    "memberIds": ids,
-                })
-                .to_string();
-                (format!("Bearer {owner}"), body)
-            })
-            .collect(),
-    );
-    let authority = target.base.authority.clone();
-    let path = target.base.join("/api/chat/rooms").path;
+    register_concurrency: usize,
+) -> anyhow::Result<(Seeder, Vec<String>)> {
+    let mut seeder =
+        Seeder::register(target.addr, &target.base, users, register_concurrency, 8).await?;
+    let rooms = users / room_size;
+    let requests: Vec<(String, String)> = seeder
+        .accounts
+        .chunks(room_size)
+        .take(rooms)
+        .enumerate()
+        .map(|(r, members)| {
+            let owner = members.first().map_or(String::new(), Account::bearer);
+            let ids: Vec<&str> = members.iter().skip(1).map(|a| a.id.as_str()).collect();
+            let body = serde_json::json!({
+                "name": format!("bench room {r}"),
+                "memberIds": ids,
+            });
+            (owner, body.to_string())
+        })
+        .collect();
+    let url = target.base.join("/api/chat/rooms");
     eprintln!("creating {rooms} rooms of {room_size}");
-    let (bodies, report) = phase(target.addr, "rooms", rooms, 8, 3, true, {
-        move |i, buf: &mut Vec<u8>| {
+    let bodies = seeder
+        .phase("rooms", rooms, 3, move |i| {
             let (bearer, body) = requests
                 .get(i)
                 .map_or(("", ""), |(b, body)| (b.as_str(), body.as_str()));
-            write_request(
-                buf,
+            url.request(
                 "POST",
-                &authority,
-                &path,
                 &[("Authorization", bearer)],
-                Some(body.as_bytes()),
-            );
-        }
-    })
-    .await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    #[derive(Deserialize)]
-    struct Room {
-        id: String,
-    }
-    bodies
-        .iter()
-        .map(|b| {
-            serde_json::from_slice::<Room>(b)
-                .map(|r| r.id)
-                .with_context(|| {
-                    format!(
-                        "POST /api/chat/rooms answered no room id: {}",
-                        String::from_utf8_lossy(b)
-                            .chars()
-                            .take(300)
-                            .collect::<String>()
-                    )
-                })
+                Some(body.to_owned().into()),
+            )
         })
-        .collect()
+        .await?;
+    let rooms = ids_of("POST /api/chat/rooms", &bodies)?;
+    Ok((seeder, rooms))
+}
+
+/// Emits `name` and waits for its ack, emitting again (ack ids `first`,
+/// `first + 1`, ...) while none comes: the ack's frame and how many emits
+/// were sent again. (An event sent right after the connect answer can go
+/// unanswered if the server registers its event handlers in a task that
+/// has not run yet.)
+async fn call_retrying(
+    sio: &mut SioClient,
+    name: &str,
+    payload: &serde_json::Value,
+    first: u64,
+) -> anyhow::Result<(tokio_tungstenite::tungstenite::Utf8Bytes, u64)> {
+    let mut attempt = 0;
+    loop {
+        match sio
+            .call(name, payload, first + attempt, JOIN_RETRY_AFTER)
+            .await
+        {
+            Ok(frame) => return Ok((frame, attempt)),
+            Err(e) if attempt + 1 < JOIN_ATTEMPTS && e.to_string().starts_with("no ack") => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// One measurement, shared by the client tasks while it runs.
@@ -561,7 +561,7 @@ impl Client {
                 } else if run.in_window(now)
                     && let Ok(mut h) = run.ack_latency.lock()
                 {
-                    h.record(nanos_since(sent_at, now));
+                    h.saturating_record(nanos_since(sent_at, now));
                 }
                 true
             }
@@ -592,7 +592,7 @@ impl Client {
                                 run.delivered_in_window.fetch_add(1, Ordering::Relaxed);
                                 let latency = nanos_since(run.epoch, now).saturating_sub(nanos);
                                 if let Ok(mut h) = run.latency.lock() {
-                                    h.record(latency);
+                                    h.saturating_record(latency);
                                 }
                             }
                         }
@@ -702,8 +702,7 @@ struct Side {
     target_index: usize,
     plan: watch::Sender<Plan>,
     health: Arc<Health>,
-    _tasks: AbortOnDrop,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    clients: Held,
     phases: Vec<PhaseReport>,
     connect_seconds: f64,
     /// join-room emits sent again because the first got no ack.
@@ -713,94 +712,71 @@ struct Side {
 async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow::Result<Side> {
     let clients = args.clients as usize;
     let room_size = args.room_size as usize;
-    let mut phases = Vec::new();
     eprintln!("{}: setting up at {}", target.name, target.base);
-    let (accounts, report) = register_all(
-        target.addr,
-        &target.base,
+    let (seeder, rooms) = seed_rooms(
+        target,
         clients,
+        room_size,
         args.register_concurrency as usize,
     )
     .await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    let rooms = create_rooms(target, &accounts, room_size, &mut phases).await?;
 
     let health = Arc::new(Health::default());
     let (plan_tx, plan_rx) = watch::channel(Plan::Idle);
-    let permits = Arc::new(Semaphore::new(args.connect_concurrency as usize));
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<u64, String>>();
+    let retries = Arc::new(AtomicU64::new(0));
     eprintln!(
         "  connecting {clients} clients, {} at a time, and joining their rooms",
         args.connect_concurrency
     );
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(clients);
-    for (index, account) in accounts.iter().enumerate() {
-        let room = rooms.get(index / room_size).cloned().unwrap_or_default();
-        let token = account.access.clone();
-        let addr = target.addr;
-        let authority = target.base.authority.clone();
-        let permits = permits.clone();
-        let ready = ready_tx.clone();
-        let plan = plan_rx.clone();
-        let health = health.clone();
-        tasks.push(tokio::spawn(async move {
-            let joined = {
-                let _permit = permits.acquire().await;
-                connect_and_join(addr, &authority, &token, &room).await
-            };
-            let (sio, retries) = match joined {
-                Ok(j) => j,
-                Err(e) => {
-                    let _ = ready.send(Err(format!("{e:#}")));
-                    return;
-                }
-            };
-            let _ = ready.send(Ok(retries));
-            drop(ready);
-            let client = Client {
-                sio,
-                index,
-                room_json: serde_json::Value::from(room).to_string(),
-                next_ack: FIRST_ACK,
-                seq: 0,
-                pending: VecDeque::new(),
-                health,
-            };
-            client.run(plan).await;
-        }));
-    }
-    drop(ready_tx);
-    let abort = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
-    let (mut live, mut failed, mut join_retries) = (0usize, Vec::new(), 0u64);
-    while live + failed.len() < clients {
-        match ready_rx.recv().await {
-            Some(Ok(retries)) => {
-                live += 1;
-                join_retries += retries;
+    let opened = open_all(
+        clients,
+        args.connect_concurrency as usize,
+        "    ",
+        |index| {
+            let room = rooms.get(index / room_size).cloned().unwrap_or_default();
+            let token = seeder
+                .accounts
+                .get(index)
+                .map(|a| a.access.clone())
+                .unwrap_or_default();
+            let (addr, authority) = (target.addr, target.base.authority.clone());
+            let retries = retries.clone();
+            async move {
+                let (sio, n) = connect_and_join(addr, &authority, &token, &room).await?;
+                retries.fetch_add(n, Ordering::Relaxed);
+                Ok((sio, index, room))
             }
-            Some(Err(e)) => failed.push(e),
-            None => break,
-        }
-    }
-    let connect_seconds = started.elapsed().as_secs_f64();
-    if !failed.is_empty() {
-        bail!(
-            "{} of {clients} clients could not connect and join; the first errors:\n  {}",
-            failed.len(),
-            failed
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        );
-    }
+        },
+        {
+            let (health, plan) = (health.clone(), plan_rx.clone());
+            move |(sio, index, room): (SioClient, usize, String)| {
+                let client = Client {
+                    sio,
+                    index,
+                    room_json: serde_json::Value::from(room).to_string(),
+                    next_ack: FIRST_ACK,
+                    seq: 0,
+                    pending: VecDeque::new(),
+                    health: health.clone(),
+                };
+                client.run(plan.clone())
+            }
+        },
+    )
+    .await;
+    let held = match opened {
+        Ok(h) => h,
+        Err((failed, first)) => bail!(
+            "{failed} of {clients} clients could not connect and join; the first errors:\n  {}",
+            first.join("\n  ")
+        ),
+    };
     eprintln!(
-        "  {live} clients in {} rooms after {connect_seconds:.1} s",
-        rooms.len()
+        "  {clients} clients in {} rooms after {:.1} s",
+        rooms.len(),
+        held.seconds
     );
+    let join_retries = retries.load(Ordering::Relaxed);
     if join_retries > 0 {
         eprintln!(
             "  warning: {join_retries} join-room emits went unanswered and were sent again \
@@ -811,10 +787,9 @@ async fn set_up(args: &ChatArgs, target: &Target, target_index: usize) -> anyhow
         target_index,
         plan: plan_tx,
         health,
-        _tasks: abort,
-        tasks,
-        phases,
-        connect_seconds,
+        connect_seconds: held.seconds,
+        clients: held,
+        phases: seeder.phases,
         join_retries,
     })
 }
@@ -833,18 +808,7 @@ async fn connect_and_join(
     let work = async {
         let mut sio = SioClient::connect(addr, authority, token).await?;
         let payload = serde_json::json!({ "roomId": room });
-        let mut attempt = 0u64;
-        let frame = loop {
-            attempt += 1;
-            match sio
-                .call("join-room", &payload, attempt, JOIN_RETRY_AFTER)
-                .await
-            {
-                Ok(frame) => break frame,
-                Err(e) if attempt < JOIN_ATTEMPTS && e.to_string().starts_with("no ack") => {}
-                Err(e) => return Err(e),
-            }
-        };
+        let (frame, retries) = call_retrying(&mut sio, "join-room", &payload, 1).await?;
         let data = crate::sio::frame_data(&frame).unwrap_or_default();
         #[derive(Deserialize)]
         struct Joined {
@@ -855,38 +819,11 @@ async fn connect_and_join(
         if joined.room.is_none() {
             bail!("join-room {room} failed: {data}");
         }
-        Ok((sio, attempt - 1))
+        Ok((sio, retries))
     };
     tokio::time::timeout(CONNECT_TIMEOUT * 2, work)
         .await
         .map_err(|_| anyhow!("connect and join-room took over {:?}", CONNECT_TIMEOUT * 2))?
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LatencyMs {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub p999: f64,
-    pub max: f64,
-    pub mean: f64,
-}
-
-fn ms(ns: u64) -> f64 {
-    (ns as f64 / 1e4).round() / 100.0
-}
-
-impl LatencyMs {
-    fn of(h: &Histogram) -> Self {
-        Self {
-            p50: ms(h.quantile(0.5)),
-            p90: ms(h.quantile(0.9)),
-            p99: ms(h.quantile(0.99)),
-            p999: ms(h.quantile(0.999)),
-            max: ms(h.max()),
-            mean: ms(h.mean().round() as u64),
-        }
-    }
 }
 
 /// One measurement, as reported.
@@ -956,8 +893,8 @@ async fn measure(
         new_messages: AtomicU64::new(0),
         new_messages_in_window: AtomicU64::new(0),
         stale: AtomicU64::new(0),
-        latency: Mutex::new(Histogram::new()),
-        ack_latency: Mutex::new(Histogram::new()),
+        latency: Mutex::new(histogram()),
+        ack_latency: Mutex::new(histogram()),
     });
     let _ = side.plan.send(Plan::Run(run.clone()));
     tokio::time::sleep_until(run.window_start).await;
@@ -974,17 +911,17 @@ async fn measure(
     }
     let _ = side.plan.send(Plan::Idle);
     let secs = duration.as_secs_f64();
-    let per_sec = |n: u64| (n as f64 / secs * 10.0).round() / 10.0;
+    let per_sec = |n: u64| round1(n as f64 / secs);
     let latency = run
         .latency
         .lock()
         .map(|h| LatencyMs::of(&h))
-        .unwrap_or_else(|_| LatencyMs::of(&Histogram::new()));
+        .unwrap_or_else(|_| LatencyMs::of(&histogram()));
     let ack_latency = run
         .ack_latency
         .lock()
         .map(|h| LatencyMs::of(&h))
-        .unwrap_or_else(|_| LatencyMs::of(&Histogram::new()));
+        .unwrap_or_else(|_| LatencyMs::of(&histogram()));
     ChatReport {
         target: target.name.to_owned(),
         mode,
@@ -1091,28 +1028,9 @@ pub async fn cmd_chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
     }
     check_fd_limit(u64::from(args.clients))?;
     let mut started = Started::start(&args.servers).await?;
-    let result = tokio::select! {
-        r = chat(&args, &mut started) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
+    let result = interruptible(chat(&args, &mut started)).await;
     started.stop().await;
     result
-}
-
-fn check_fd_limit(connections: u64) -> anyhow::Result<()> {
-    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE)
-        .ok()
-        .map(|(soft, _)| soft);
-    if let Some(limit) = limit
-        && limit < connections + SPARE_FDS
-    {
-        bail!(
-            "this process may open only {limit} files, fewer than the {} that {connections} \
-             connections need; raise the hard limit (ulimit -Hn) or use fewer",
-            connections + SPARE_FDS
-        );
-    }
-    Ok(())
 }
 
 async fn chat(args: &ChatArgs, started: &mut Started) -> anyhow::Result<ExitCode> {
@@ -1161,7 +1079,7 @@ async fn chat(args: &ChatArgs, started: &mut Started) -> anyhow::Result<ExitCode
         let _ = side.plan.send(Plan::Quit);
     }
     for side in &mut sides {
-        for t in side.tasks.drain(..) {
+        for t in side.clients.tasks.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
     }
@@ -1207,7 +1125,7 @@ async fn chat(args: &ChatArgs, started: &mut Started) -> anyhow::Result<ExitCode
             .map_or("?", |t| t.name)
             .to_owned();
         setup.insert(name.clone(), side.phases.clone());
-        connect_seconds.insert(name.clone(), (side.connect_seconds * 10.0).round() / 10.0);
+        connect_seconds.insert(name.clone(), round1(side.connect_seconds));
         closed.insert(name.clone(), side.health.closed.load(Ordering::Relaxed));
         join_retries.insert(name.clone(), side.join_retries);
         errors.insert(
@@ -1424,21 +1342,10 @@ struct HoldReport {
     server_fd_limit: Option<u64>,
 }
 
-fn server_fd_limit(pid: u32) -> Option<u64> {
-    let pid = i32::try_from(pid).ok()?;
-    rlimit::ProcLimits::read_process(pid)
-        .ok()?
-        .max_open_files?
-        .soft_limit
-}
-
 pub async fn cmd_chat_hold(args: ChatHoldArgs) -> anyhow::Result<ExitCode> {
     check_fd_limit(u64::from(args.connections) + 1)?;
     let mut started = Started::start(&args.servers).await?;
-    let result = tokio::select! {
-        r = chat_hold(&args, &mut started) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
+    let result = interruptible(chat_hold(&args, &mut started)).await;
     started.stop().await;
     result
 }
@@ -1490,17 +1397,7 @@ async fn chat_hold(args: &ChatHoldArgs, started: &mut Started) -> anyhow::Result
 async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldReport> {
     let n = args.connections as usize;
     let users = args.users as usize;
-    let server_limit = target.pid.and_then(server_fd_limit);
-    if let Some(limit) = server_limit
-        && limit < n as u64 + SPARE_FDS
-    {
-        bail!(
-            "{} may open only {limit} files, fewer than {n} connections need; start it with \
-             a higher limit (with --spawn/--node-peer it inherits this tool's, raised to the \
-             hard limit)",
-            target.name
-        );
-    }
+    let server_limit = check_server_fd_limit(target.name, target.pid, n as u64)?;
     if target.pid.is_none() {
         eprintln!(
             "warning: no pid for {} (give --pid/--node-pid, or spawn it): no memory figures",
@@ -1508,23 +1405,9 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
         );
     }
     eprintln!("{}: registering {users} users", target.name);
-    let (accounts, report) = register_all(
-        target.addr,
-        &target.base,
-        users,
-        args.register_concurrency as usize,
-    )
-    .await?;
-    eprintln!("  {}", report.line());
-    let mut phases = vec![report];
     let room_size = users.min(10);
-    let rooms = create_rooms(
-        target,
-        accounts.get(..room_size).unwrap_or_default(),
-        room_size,
-        &mut phases,
-    )
-    .await?;
+    let (seeder, rooms) =
+        seed_rooms(target, users, room_size, args.register_concurrency as usize).await?;
     let room = rooms
         .first()
         .cloned()
@@ -1535,32 +1418,23 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
 
     let received = Arc::new(AtomicU64::new(0));
     let closed = Arc::new(AtomicU64::new(0));
-    let permits = Arc::new(Semaphore::new(args.open_concurrency as usize));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
     eprintln!(
         "  opening {n} connections over {users} users, {} at a time",
         args.open_concurrency
     );
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for k in 0..n {
-        let token = accounts
-            .get(k % users)
-            .map(|a| a.access.clone())
-            .unwrap_or_default();
-        let (addr, authority) = (target.addr, target.base.authority.clone());
-        let (permits, ready, received, closed) = (
-            permits.clone(),
-            ready_tx.clone(),
-            received.clone(),
-            closed.clone(),
-        );
-        let mut stop = stop_rx.clone();
-        let engine_only = args.engine_only;
-        tasks.push(tokio::spawn(async move {
-            let opened = {
-                let _permit = permits.acquire().await;
+    let engine_only = args.engine_only;
+    let opened = open_all(
+        n,
+        args.open_concurrency as usize,
+        "    ",
+        |k| {
+            let token = seeder
+                .accounts
+                .get(k % users)
+                .map(|a| a.access.clone())
+                .unwrap_or_default();
+            let (addr, authority) = (target.addr, target.base.authority.clone());
+            async move {
                 let connect = async {
                     if engine_only {
                         SioClient::open(addr, &authority).await
@@ -1569,123 +1443,89 @@ async fn hold_one(args: &ChatHoldArgs, target: &Target) -> anyhow::Result<HoldRe
                     }
                 };
                 tokio::time::timeout(CONNECT_TIMEOUT, connect)
-                .await
-                .map_err(|_| anyhow!("no connect within {CONNECT_TIMEOUT:?}"))
-                .and_then(|r| r)
-            };
-            let mut sio = match opened {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = ready.send(Err(format!("{e:#}")));
-                    return;
-                }
-            };
-            let _ = ready.send(Ok(()));
-            drop(ready);
-            loop {
-                tokio::select! {
-                    r = sio.recv() => match r {
-                        Ok(Some(Incoming::Event(frame))) => {
-                            if let Ok(EioPacket::Message(SioPacket::Event { data, .. })) = decode(&frame)
-                                && event_name(data).as_deref() == Some("new-message")
-                            {
-                                received.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Ok(Some(Incoming::Ack(..))) => {}
-                        Ok(None) | Err(_) => {
-                            closed.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                    },
-                    _ = stop.wait_for(|s| *s) => return,
-                }
+                    .await
+                    .map_err(|_| anyhow!("no connect within {CONNECT_TIMEOUT:?}"))?
             }
-        }));
-    }
-    drop(ready_tx);
-    let _abort = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
-    let (mut live, mut failed) = (0usize, Vec::new());
-    let mut progress = Instant::now();
-    while live + failed.len() < n {
-        match ready_rx.recv().await {
-            Some(Ok(())) => live += 1,
-            Some(Err(e)) => failed.push(e),
-            None => break,
-        }
-        if progress.elapsed() >= Duration::from_secs(2) {
-            progress = Instant::now();
-            eprintln!(
-                "    {live} live, {} failed after {:.1} s",
-                failed.len(),
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let open_seconds = started.elapsed().as_secs_f64();
-    if !failed.is_empty() {
-        bail!(
-            "{}: {} of {n} connections failed; the first errors:\n  {}",
+        },
+        {
+            let (received, closed) = (received.clone(), closed.clone());
+            move |sio| count_new_messages(sio, received.clone(), closed.clone())
+        },
+    )
+    .await;
+    let held = match opened {
+        Ok(h) => h,
+        Err((failed, first)) => bail!(
+            "{}: {failed} of {n} connections failed; the first errors:\n  {}",
             target.name,
-            failed.len(),
-            failed
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n  ")
-        );
-    }
+            first.join("\n  ")
+        ),
+    };
+    let open_seconds = held.seconds;
     eprintln!(
         "  all {n} connected after {open_seconds:.1} s ({:.0}/s)",
         n as f64 / open_seconds.max(1e-3)
     );
     tokio::time::sleep(settle).await;
     let after = target.pid.and_then(memory);
-    let kib_per_connection = match (before, after) {
-        (Some(b), Some(a)) => Some((a.rss_kb as f64 - b.rss_kb as f64) / n as f64),
-        _ => None,
-    };
 
     // The sample: one more connection of the room's owner sends a message;
     // every held connection of the room's members gets new-message.
-    let sample_connections = if args.engine_only {
+    let sample_connections = if engine_only {
         0
     } else {
         (0..n).filter(|k| k % users < room_size).count() as u64
     };
-    let owner = accounts
+    let owner = seeder
+        .accounts
         .first()
         .map(|a| a.access.clone())
         .unwrap_or_default();
     let mut sample_latency = None;
-    if !args.engine_only {
+    if !engine_only {
         sample_latency = send_sample(target, &owner, &room, &received, sample_connections).await?;
     }
-    let _ = stop_tx.send(true);
     let report = HoldReport {
         target: target.name.to_owned(),
-        engine_only: args.engine_only,
+        engine_only,
         server_pid: target.pid,
         connections: n as u64,
         users: users as u64,
-        seeding: phases,
-        open_seconds: (open_seconds * 10.0).round() / 10.0,
+        seeding: seeder.phases,
+        open_seconds: round1(open_seconds),
         opened_per_sec: (n as f64 / open_seconds.max(1e-3)).round(),
         before,
         after,
-        kib_per_connection: kib_per_connection.map(|v| (v * 100.0).round() / 100.0),
+        kib_per_connection: kib_per(before, after, n),
         sample_connections,
         sample_delivered: received.load(Ordering::Relaxed),
-        sample_latency_ms: sample_latency.map(|v| (v * 10.0).round() / 10.0),
+        sample_latency_ms: sample_latency.map(round1),
         closed: closed.load(Ordering::Relaxed),
         server_fd_limit: server_limit,
     };
     // Close the connections before the next server is measured.
-    for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
-    }
+    held.close().await;
     Ok(report)
+}
+
+/// Counts a held connection's new-message events until it closes.
+async fn count_new_messages(mut sio: SioClient, received: Arc<AtomicU64>, closed: Arc<AtomicU64>) {
+    loop {
+        match sio.recv().await {
+            Ok(Some(Incoming::Event(frame))) => {
+                if let Ok(EioPacket::Message(SioPacket::Event { data, .. })) = decode(&frame)
+                    && event_name(data).as_deref() == Some("new-message")
+                {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(Some(Incoming::Ack(..))) => {}
+            Ok(None) | Err(_) => {
+                closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
 }
 
 /// One message from a new connection of the room's owner; waits until
@@ -1704,39 +1544,19 @@ async fn send_sample(
     // emit right after connecting goes unanswered; see connect_and_join.
     let payload =
         serde_json::json!({"roomId": room, "text": "are you there?", "clientMsgId": "hold-1"});
-    let mut attempt = 0;
-    let frame = loop {
-        attempt += 1;
-        match sender
-            .call("send-message", &payload, attempt, JOIN_RETRY_AFTER)
-            .await
-        {
-            Ok(frame) => break frame,
-            Err(e) if attempt < JOIN_ATTEMPTS && e.to_string().starts_with("no ack") => {
-                eprintln!("  warning: the sample send-message got no ack; sending it again");
-            }
-            Err(e) => return Err(e),
-        }
-    };
+    let (frame, retries) = call_retrying(&mut sender, "send-message", &payload, 1).await?;
+    if retries > 0 {
+        eprintln!(
+            "  warning: the sample send-message got no ack; it was sent {retries} more times"
+        );
+    }
     let data = crate::sio::frame_data(&frame).unwrap_or_default();
     if first_arg::<AckBody>(data, false).map_or(true, |b| b.error.is_some()) {
         bail!("{}: the sample send-message failed: {data}", target.name);
     }
-    let mut sample_latency = None;
-    let wait_until = sent + Duration::from_secs(10);
-    while Instant::now() < wait_until {
-        if received.load(Ordering::Relaxed) >= expected {
-            sample_latency = Some(sent.elapsed().as_secs_f64() * 1000.0);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let sample_latency = wait_for_count(received, 0, expected, sent, Duration::from_secs(10)).await;
     sender.close().await;
     Ok(sample_latency)
-}
-
-fn mib(kb: u64) -> String {
-    format!("{:.1} MiB", kb as f64 / 1024.0)
 }
 
 fn print_hold(r: &HoldReport) {

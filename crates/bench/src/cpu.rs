@@ -49,6 +49,61 @@ pub fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
+/// Server memory per connection: (after - before) VmRSS / `n`, KiB to
+/// 0.01.
+pub fn kib_per(before: Option<Memory>, after: Option<Memory>, n: usize) -> Option<f64> {
+    let (b, a) = (before?, after?);
+    let per = (a.rss_kb as f64 - b.rss_kb as f64) / n.max(1) as f64;
+    Some((per * 100.0).round() / 100.0)
+}
+
+/// File descriptors kept free beside the connections (requests, the
+/// runtime, stdio).
+const SPARE_FDS: u64 = 64;
+
+/// This process's open-files limit; an error if it cannot hold
+/// `connections` connections.
+pub fn check_fd_limit(connections: u64) -> anyhow::Result<Option<u64>> {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(soft, _)| soft);
+    if let Some(limit) = limit
+        && limit < connections + SPARE_FDS
+    {
+        anyhow::bail!(
+            "this process may open only {limit} files, fewer than the {} that {connections} \
+             connections need; raise the hard limit first (ulimit -Hn / ulimit -n 65536 as \
+             root, or LimitNOFILE) or use fewer",
+            connections + SPARE_FDS
+        );
+    }
+    Ok(limit)
+}
+
+/// The open-files limit of server `name` (process `pid`); an error if it
+/// cannot hold `connections` connections.
+pub fn check_server_fd_limit(
+    name: &str,
+    pid: Option<u32>,
+    connections: u64,
+) -> anyhow::Result<Option<u64>> {
+    let limit = pid
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(|p| rlimit::ProcLimits::read_process(p).ok())
+        .and_then(|l| l.max_open_files)
+        .and_then(|l| l.soft_limit);
+    if let Some(limit) = limit
+        && limit < connections + SPARE_FDS
+    {
+        anyhow::bail!(
+            "{name} may open only {limit} files, fewer than {connections} connections need; \
+             start it with a higher limit (ulimit -n 65536; when spawned it inherits this \
+             tool's limit, raised to the hard limit: raise the hard limit)"
+        );
+    }
+    Ok(limit)
+}
+
 fn parse_memory(text: &str) -> Option<Memory> {
     let field = |name: &str| -> Option<u64> {
         let line = text.lines().find(|l| l.starts_with(name))?;

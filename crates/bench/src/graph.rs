@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
-
-use crate::rng::Rng;
+use rand::seq::IndexedRandom;
 
 /// An undirected graph over users `0..users`, without self-loops or
 /// duplicate edges; every edge is stored once as `(a, b)` with `a < b`.
@@ -158,7 +157,7 @@ pub fn synthetic(users: usize, avg_follows: u32, seed: u64) -> anyhow::Result<Gr
     if m_max + 1 > users {
         bail!("--avg-follows {avg_follows} needs more than {users} users");
     }
-    let mut rng = Rng::new(seed);
+    let mut rng = crate::rng(seed, 0);
     let seed_users = m_max + 1;
     let mut edges: Vec<(u32, u32)> = Vec::with_capacity(users * m_max);
     // Every edge end, so a uniform pick from here is degree-proportional.
@@ -178,7 +177,7 @@ pub fn synthetic(users: usize, avg_follows: u32, seed: u64) -> anyhow::Result<Gr
         };
         picked.clear();
         while picked.len() < m {
-            let Some(&u) = ends.get(rng.index(ends.len())) else {
+            let Some(&u) = ends.choose(&mut rng) else {
                 bail!("internal error: empty endpoint list");
             };
             if !picked.contains(&u) {

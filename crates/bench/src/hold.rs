@@ -1,7 +1,8 @@
 //! `starling-bench sse-hold`: hold many notification streams open at once
-//! and measure the server's resident memory per stream.
+//! and measure the server's resident memory per stream; and the opening of
+//! many connections it shares with `chat-hold`.
 
-use std::net::SocketAddr;
+use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,22 +11,21 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use clap::Args;
 use serde::Serialize;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::cpu::{Memory, memory};
-use crate::http::{HttpUrl, build_request, fetch};
-use crate::notify::{AbortOnDrop, Ready, open_live_stream, seed_users};
-use crate::seed::PhaseReport;
-use crate::spawn::{ServerArgs, SpawnedServer};
-use crate::{EXIT_FAILED, print_json, seconds};
+use crate::cpu::{Memory, check_fd_limit, check_server_fd_limit, kib_per, memory};
+use crate::http::{AbortOnDrop, expect_2xx, fetch};
+use crate::notify::open_live_stream;
+use crate::report::{mib, round1};
+use crate::seed::{PhaseReport, Seeder};
+use crate::spawn::{ServerArgs, Session};
+use crate::sse::EventStream;
+use crate::{EXIT_FAILED, SETUP_TIMEOUT, print_json, seconds};
 
-/// File descriptors kept free beside the streams (love requests, the
-/// runtime, stdio).
-const SPARE_FDS: u64 = 64;
 /// How long the sample notification may take to reach its streams.
 const SAMPLE_WAIT: Duration = Duration::from_secs(10);
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub const HOLD_AFTER: &str = "\
 Examples:
@@ -133,43 +133,11 @@ struct HoldSummary {
     server_fd_limit: Option<u64>,
 }
 
-fn server_fd_limit(pid: u32) -> Option<u64> {
-    let pid = i32::try_from(pid).ok()?;
-    rlimit::ProcLimits::read_process(pid)
-        .ok()?
-        .max_open_files?
-        .soft_limit
-}
-
-async fn stream_task(
-    addr: SocketAddr,
-    base: HttpUrl,
-    bearer: Arc<str>,
-    permits: Arc<Semaphore>,
-    shared: Arc<Shared>,
-    ready: mpsc::UnboundedSender<Ready>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let opened = {
-        let _permit = permits.acquire().await;
-        open_live_stream(addr, &base, &bearer).await
-    };
-    let mut stream = match opened {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = ready.send(Err(format!("{e:#}")));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    drop(ready);
+/// Counts a live stream's events until it ends.
+async fn keep_stream(mut stream: EventStream, shared: Arc<Shared>) {
     let mut comments = stream.comments();
     loop {
-        let next = tokio::select! {
-            n = stream.next_events() => n,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match next {
+        match stream.next_events().await {
             Ok(Some((_, events))) => {
                 let n = events.iter().filter(|e| e.event == "notification").count();
                 shared.notifications.fetch_add(n as u64, Ordering::Relaxed);
@@ -187,69 +155,148 @@ async fn stream_task(
     }
 }
 
+/// Many connections opened at once and held.
+pub struct Held {
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Aborts the tasks if the run is abandoned.
+    _abort: AbortOnDrop,
+    pub seconds: f64,
+}
+
+impl Held {
+    /// Stops the tasks (closing their connections) and waits a little for
+    /// each to end.
+    pub async fn close(self) {
+        drop(self._abort);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+}
+
+/// Spawns `n` tasks that each open connection `k` with `open(k)`
+/// (`concurrency` at a time) and then keep it with `hold` until that ends;
+/// waits until every connection is open, printing progress. On failure,
+/// returns how many failed and the first errors.
+pub async fn open_all<C, O, OF, H, HF>(
+    n: usize,
+    concurrency: usize,
+    indent: &str,
+    open: O,
+    hold: H,
+) -> Result<Held, (usize, Vec<String>)>
+where
+    O: Fn(usize) -> OF,
+    OF: Future<Output = anyhow::Result<C>> + Send + 'static,
+    H: Fn(C) -> HF + Clone + Send + 'static,
+    HF: Future<Output = ()> + Send + 'static,
+    C: Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<(), String>>();
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for k in 0..n {
+        let (permits, ready, opening, hold) =
+            (permits.clone(), ready_tx.clone(), open(k), hold.clone());
+        tasks.push(tokio::spawn(async move {
+            let opened = {
+                let _permit = permits.acquire().await;
+                opening.await
+            };
+            match opened {
+                Ok(c) => {
+                    let _ = ready.send(Ok(()));
+                    drop(ready);
+                    hold(c).await;
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(format!("{e:#}")));
+                }
+            }
+        }));
+    }
+    drop(ready_tx);
+    let abort = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
+    let (mut live, mut failed, mut first) = (0usize, 0usize, Vec::new());
+    let mut progress = Instant::now();
+    while live + failed < n {
+        match ready_rx.recv().await {
+            Some(Ok(())) => live += 1,
+            Some(Err(e)) => {
+                failed += 1;
+                if first.len() < 5 {
+                    first.push(e);
+                }
+            }
+            None => break,
+        }
+        if progress.elapsed() >= Duration::from_secs(2) {
+            progress = Instant::now();
+            eprintln!(
+                "{indent}{live} live, {failed} failed after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if failed > 0 {
+        return Err((failed, first));
+    }
+    Ok(Held {
+        tasks,
+        _abort: abort,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Waits until `counter` has grown by `expected` from `start`, up to
+/// `timeout`: how long that took, in ms.
+pub async fn wait_for_count(
+    counter: &AtomicU64,
+    start: u64,
+    expected: u64,
+    since: Instant,
+    timeout: Duration,
+) -> Option<f64> {
+    while since.elapsed() < timeout {
+        if counter.load(Ordering::Relaxed).saturating_sub(start) >= expected {
+            return Some(since.elapsed().as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    None
+}
+
 pub async fn cmd_hold(args: HoldArgs) -> anyhow::Result<ExitCode> {
-    let streams = u64::from(args.streams);
-    let client_limit = rlimit::getrlimit(rlimit::Resource::NOFILE)
-        .ok()
-        .map(|(soft, _)| soft);
-    if let Some(limit) = client_limit
-        && limit < streams + SPARE_FDS
-    {
-        bail!(
-            "this process may open only {limit} files, fewer than the {} that {streams} streams \
-             need; raise the hard limit first (ulimit -Hn / ulimit -n 65536 as root, or \
-             LimitNOFILE) or lower --streams",
-            streams + SPARE_FDS
-        );
-    }
-    let (mut server, base) = args.server.connect().await?;
-    let pid = server.as_ref().and_then(SpawnedServer::pid).or(args.pid);
-    let result = tokio::select! {
-        r = hold(&args, &base, pid, client_limit, server.as_mut()) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    if let Some(server) = server.take() {
-        server.stop().await;
-    }
-    result
+    let client_limit = check_fd_limit(u64::from(args.streams))?;
+    args.server
+        .run(args.pid, async |s: &mut Session| {
+            hold(&args, s, client_limit).await
+        })
+        .await
 }
 
 async fn hold(
     args: &HoldArgs,
-    base: &HttpUrl,
-    pid: Option<u32>,
+    s: &mut Session,
     client_limit: Option<u64>,
-    server: Option<&mut SpawnedServer>,
 ) -> anyhow::Result<ExitCode> {
     let streams = u64::from(args.streams);
     let n = usize::try_from(streams)?;
     let users = usize::try_from(args.users)?;
-    let addr = base.resolve().await?;
-    let server_limit = pid.and_then(server_fd_limit);
-    match (pid, server_limit) {
-        (None, _) => eprintln!(
+    let (base, addr, pid) = (s.base.clone(), s.addr, s.pid);
+    if pid.is_none() {
+        eprintln!(
             "warning: no server pid (give --pid, or --spawn): memory figures will be missing"
-        ),
-        (Some(_), Some(limit)) if limit < streams + SPARE_FDS => bail!(
-            "the server may open only {limit} files, fewer than {streams} streams need; start \
-             it with a higher limit (ulimit -n 65536; with --spawn it inherits this tool's \
-             limit, raised to the hard limit: raise the hard limit)"
-        ),
-        _ => {}
+        );
     }
+    let server_limit = check_server_fd_limit("the server", pid, streams)?;
     let settle = Duration::from_secs_f64(args.settle);
 
-    let mut phases = Vec::new();
     eprintln!("seeding {users} users, the first with a post");
-    let (accounts, posts) = seed_users(
-        addr,
-        base,
-        users,
-        1,
-        args.register_concurrency as usize,
-        &mut phases,
-    )
-    .await?;
+    let mut seeder =
+        Seeder::register(addr, &base, users, args.register_concurrency as usize, 16).await?;
+    let posts = seeder.one_post_each(1).await?;
     let post = posts
         .first()
         .ok_or_else(|| anyhow!("no post was created"))?;
@@ -260,126 +307,86 @@ async fn hold(
     }
 
     // Open the streams.
-    let bearers: Vec<Arc<str>> = accounts
+    let bearers: Vec<Arc<str>> = seeder
+        .accounts
         .iter()
-        .map(|a| Arc::from(format!("Bearer {}", a.access)))
+        .map(|a| Arc::from(a.bearer()))
         .collect();
     let shared = Arc::new(Shared::default());
-    let permits = Arc::new(Semaphore::new(args.open_concurrency as usize));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Ready>();
     eprintln!(
         "opening {n} streams over {users} users, {} at a time",
         args.open_concurrency
     );
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(n);
-    for k in 0..n {
-        let bearer = bearers.get(k % users).cloned().unwrap_or_else(|| "".into());
-        tasks.push(tokio::spawn(stream_task(
-            addr,
-            base.clone(),
-            bearer,
-            permits.clone(),
-            shared.clone(),
-            ready_tx.clone(),
-            stop_rx.clone(),
-        )));
-    }
-    drop(ready_tx);
-    let _abort = AbortOnDrop(tasks.iter().map(|t| t.abort_handle()).collect());
-    let mut live = 0usize;
-    let mut failures: Vec<String> = Vec::new();
-    let mut failed = 0usize;
-    let mut last_progress = Instant::now();
-    while live + failed < n {
-        match ready_rx.recv().await {
-            Some(Ok(())) => live += 1,
-            Some(Err(e)) => {
-                failed += 1;
-                if failures.len() < 5 {
-                    failures.push(e);
-                }
+    let opened = open_all(
+        n,
+        args.open_concurrency as usize,
+        "  ",
+        |k| {
+            let bearer = bearers.get(k % users).cloned().unwrap_or_else(|| "".into());
+            let base = base.clone();
+            async move { open_live_stream(addr, &base, &bearer).await }
+        },
+        {
+            let shared = shared.clone();
+            move |stream| keep_stream(stream, shared.clone())
+        },
+    )
+    .await;
+    let open_streams = match opened {
+        Ok(h) => h,
+        Err((failed, failures)) => {
+            let mut msg = format!(
+                "{failed} of {n} streams could not be opened; the first errors:\n  {}",
+                failures.join("\n  ")
+            );
+            if failures
+                .join(" ")
+                .to_ascii_lowercase()
+                .contains("too many open files")
+            {
+                msg.push_str(
+                    "\nThis process ran out of file descriptors: raise `ulimit -n` (hard limit) \
+                     or lower --streams.",
+                );
+            } else {
+                msg.push_str(&format!(
+                    "\nIf the server ran out of file descriptors it stops accepting (look for \
+                     'Too many open files' in its log), and connections then time out or are \
+                     reset: start it with `ulimit -n 65536`{}.",
+                    server_limit.map_or(String::new(), |l| format!(" (its limit is {l})"))
+                ));
             }
-            None => break,
+            bail!("{msg}\n{}", s.log_tail());
         }
-        if last_progress.elapsed() >= Duration::from_secs(2) {
-            last_progress = Instant::now();
-            eprintln!(
-                "  {live} live, {failed} failed after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-    }
-    let open_seconds = started.elapsed().as_secs_f64();
-    if failed > 0 {
-        let mut msg = format!(
-            "{failed} of {n} streams could not be opened; the first errors:\n  {}",
-            failures.join("\n  ")
-        );
-        let text = failures.join(" ").to_ascii_lowercase();
-        if text.contains("too many open files") {
-            msg.push_str(
-                "\nThis process ran out of file descriptors: raise `ulimit -n` (hard limit) \
-                 or lower --streams.",
-            );
-        } else {
-            msg.push_str(&format!(
-                "\nIf the server ran out of file descriptors it stops accepting (look for \
-                 'Too many open files' in its log), and connections then time out or are \
-                 reset: start it with `ulimit -n 65536`{}.",
-                server_limit.map_or(String::new(), |l| format!(" (its limit is {l})"))
-            ));
-        }
-        if let Some(s) = server.as_deref() {
-            msg.push('\n');
-            msg.push_str(&s.log_tail());
-        }
-        bail!(msg);
-    }
+    };
+    let open_seconds = open_streams.seconds;
     eprintln!(
         "all {n} streams live after {open_seconds:.1} s ({:.0}/s)",
         n as f64 / open_seconds.max(1e-3)
     );
     tokio::time::sleep(settle).await;
     let after = pid.and_then(memory);
-    let kb_per_stream = match (before, after) {
-        (Some(b), Some(a)) => Some((a.rss_kb as f64 - b.rss_kb as f64) / n as f64),
-        _ => None,
-    };
 
     // The sample: user 1 loves user 0's post; every stream of user 0 must
     // get the notification.
     let sample_streams = (0..n).filter(|k| k % users == 0).count() as u64;
     let lover = bearers.get(1).cloned().unwrap_or_else(|| "".into());
     let url = base.join(&format!("/api/posts/{post}/love"));
-    let request = build_request(
-        "PUT",
-        &url,
-        &[("Authorization".to_owned(), lover.to_string())],
-        None,
-    )?;
+    let request = url.request("PUT", &[("Authorization", &lover)], None)?;
     let before_sample = shared.notifications.load(Ordering::Relaxed);
     let sent = Instant::now();
-    let (status, body) = fetch(addr, &request, false, SETUP_TIMEOUT).await?;
-    if !(200..300).contains(&status) {
-        bail!(
-            "PUT {url} answered {status}: {}",
-            String::from_utf8_lossy(&body)
-                .chars()
-                .take(300)
-                .collect::<String>()
-        );
-    }
-    let mut sample_latency = None;
-    while sent.elapsed() < SAMPLE_WAIT {
-        let got = shared.notifications.load(Ordering::Relaxed) - before_sample;
-        if got >= sample_streams {
-            sample_latency = Some(sent.elapsed().as_secs_f64() * 1000.0);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    expect_2xx(
+        &format!("PUT {url}"),
+        fetch(addr, request, SETUP_TIMEOUT).await?,
+    )?;
+    let sample_latency = wait_for_count(
+        &shared.notifications,
+        before_sample,
+        sample_streams,
+        sent,
+        SAMPLE_WAIT,
+    )
+    .await;
     let sample_delivered = shared.notifications.load(Ordering::Relaxed) - before_sample;
 
     let held = Duration::from_secs_f64(args.hold);
@@ -389,12 +396,8 @@ async fn hold(
         tokio::time::sleep(held).await;
         after_hold = pid.and_then(memory);
     }
-    let _ = stop_tx.send(true);
-    if let Some(s) = server
-        && !s.check_alive()
-    {
-        bail!("the server exited during the run");
-    }
+    drop(open_streams);
+    s.check_alive()?;
 
     let summary = HoldSummary {
         scenario: "sse-hold",
@@ -402,15 +405,15 @@ async fn hold(
         server_pid: pid,
         streams,
         users: users as u64,
-        seeding: phases,
-        open_seconds: (open_seconds * 10.0).round() / 10.0,
+        seeding: seeder.phases.clone(),
+        open_seconds: round1(open_seconds),
         opened_per_sec: (n as f64 / open_seconds.max(1e-3)).round(),
         before,
         after,
-        kb_per_stream: kb_per_stream.map(|v| (v * 100.0).round() / 100.0),
+        kb_per_stream: kib_per(before, after, n),
         sample_streams,
         sample_delivered,
-        sample_latency_ms: sample_latency.map(|v| (v * 10.0).round() / 10.0),
+        sample_latency_ms: sample_latency.map(round1),
         held_s: held.as_secs_f64(),
         after_hold,
         heartbeats: shared.heartbeats.load(Ordering::Relaxed),
@@ -431,10 +434,6 @@ async fn hold(
         return Ok(ExitCode::from(EXIT_FAILED));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn mib(kb: u64) -> String {
-    format!("{:.1} MiB", kb as f64 / 1024.0)
 }
 
 fn print_hold(s: &HoldSummary) {

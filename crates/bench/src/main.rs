@@ -1,22 +1,19 @@
-//! `starling-bench`: Starling's own HTTP/1.1 load generator.
+//! `starling-bench`: Starling's HTTP/1.1 load generator.
 //!
-//! Raw HTTP/1.1 over keep-alive TCP connections, one request in flight per
-//! connection, a precomputed request per scenario, latency in a log-linear
-//! histogram. See README.md for examples.
+//! HTTP/1.1 (hyper's client connection) over keep-alive TCP connections,
+//! one request in flight per connection, a precomputed request per
+//! scenario, latency in an HDR histogram. See README.md for examples.
 
 mod chat;
 mod cpu;
 mod graph;
-mod hist;
 mod hold;
 mod http;
 mod load;
-mod node_peer;
 mod notify;
 mod outbox;
 mod reads;
 mod report;
-mod rng;
 mod scale;
 mod seed;
 mod sio;
@@ -30,13 +27,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
-use crate::http::{HttpUrl, build_request, fetch, parse_header_arg};
+use crate::http::{HttpUrl, expect_2xx, fetch, parse_header_arg};
 use crate::load::{LoadConfig, Target, run_load};
-use crate::report::{Report, median, table};
-use crate::spawn::ServerArgs;
+use crate::report::{Report, median, round1, table};
+use crate::spawn::{ServerArgs, Session};
 
 /// Access tokens last 15 minutes; a comparison must finish well within that.
 const TOKEN_BUDGET: Duration = Duration::from_secs(14 * 60);
@@ -304,17 +303,19 @@ fn positive_seconds(raw: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Random-ish decimal digits for unique names (not for security).
+/// Twelve random decimal digits for unique names (not for security).
 pub fn random_digits() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    h.write_u128(nanos);
-    h.write_u32(std::process::id());
-    format!("{:012}", h.finish() % 1_000_000_000_000)
+    format!("{:012}", rand::random_range(0..1_000_000_000_000u64))
+}
+
+/// The seeded generator of stream `stream` of `seed`: the same pair gives
+/// the same numbers on every run of this build (rand does not promise the
+/// same numbers across its versions), different streams independent ones.
+pub fn rng(seed: u64, stream: u64) -> StdRng {
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    key[8..16].copy_from_slice(&stream.to_le_bytes());
+    StdRng::from_seed(key)
 }
 
 /// Raises this process's soft limit of open files to the hard limit (the
@@ -382,12 +383,20 @@ fn describe(cfg: LoadConfig, threads: u16) -> String {
     )
 }
 
-/// One request before the run, so an unreachable server fails fast.
-async fn preflight(target: &Target) -> anyhow::Result<u16> {
-    let (status, _) = fetch(target.addr, &target.request, target.head, SETUP_TIMEOUT)
+/// One request before the run, so an unreachable server fails fast: the
+/// status and body.
+async fn preflight(target: &Target) -> anyhow::Result<(u16, bytes::Bytes)> {
+    fetch(target.addr, target.request.build(), SETUP_TIMEOUT)
         .await
-        .with_context(|| format!("{} {} failed", target.method, target.url))?;
-    Ok(status)
+        .with_context(|| format!("{} {} failed", target.method(), target.url))
+}
+
+/// A [`preflight`] that must answer 2xx; the body.
+async fn preflight_2xx(target: &Target) -> anyhow::Result<bytes::Bytes> {
+    expect_2xx(
+        &format!("{} before the run", target.label),
+        preflight(target).await?,
+    )
 }
 
 async fn cmd_http(args: HttpArgs) -> anyhow::Result<ExitCode> {
@@ -397,19 +406,25 @@ async fn cmd_http(args: HttpArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|h| parse_header_arg(h))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let body = match (&args.body, &args.body_file) {
-        (Some(b), _) => Some(b.clone().into_bytes()),
-        (None, Some(path)) => {
-            Some(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?)
-        }
+        (Some(b), _) => Some(b.clone().into()),
+        (None, Some(path)) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .into(),
+        ),
         (None, None) => None,
     };
     let method = args.method.to_ascii_uppercase();
     let addr = url.resolve().await?;
-    let target = Arc::new(Target::new(&method, url, addr, &headers, body.as_deref())?);
+    let target = Arc::new(Target::new(&method, url, addr, &headers, body)?);
     let cfg = args.load.config();
 
-    let status = preflight(&target).await?;
+    let (status, _) = preflight(&target).await?;
     if !(200..300).contains(&status) {
         eprintln!("warning: a first {} answered {status}", target.label);
     }
@@ -468,15 +483,11 @@ async fn cmd_profile_vs_health(args: PvhArgs) -> anyhow::Result<ExitCode> {
             TOKEN_BUDGET.as_secs()
         );
     }
-    let (mut server, base) = args.server.connect().await?;
-    let result = tokio::select! {
-        r = profile_vs_health(&args, &base) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    if let Some(server) = server.take() {
-        server.stop().await;
-    }
-    result
+    args.server
+        .run(None, async |s: &mut Session| {
+            profile_vs_health(&args, s).await
+        })
+        .await
 }
 
 async fn register(base: &HttpUrl, addr: std::net::SocketAddr) -> anyhow::Result<String> {
@@ -485,53 +496,40 @@ async fn register(base: &HttpUrl, addr: std::net::SocketAddr) -> anyhow::Result<
         "username": format!("bench_{digits}"),
         "email": format!("bench_{digits}@example.com"),
         "password": "correct-horse-battery",
-    })
-    .to_string();
+    });
     let url = base.join("/api/auth/register");
-    let request = build_request("POST", &url, &[], Some(body.as_bytes()))?;
-    let (status, response) = fetch(addr, &request, false, SETUP_TIMEOUT)
+    let request = url.request("POST", &[], Some(body.to_string().into()))?;
+    let response = fetch(addr, request, SETUP_TIMEOUT)
         .await
         .with_context(|| format!("registering the benchmark user at {url}"))?;
-    if status != 201 && status != 200 {
-        bail!(
-            "registering the benchmark user: POST {url} answered {status}: {}",
-            String::from_utf8_lossy(&response)
-                .chars()
-                .take(500)
-                .collect::<String>()
-        );
-    }
-    let json: serde_json::Value = serde_json::from_slice(&response)
-        .with_context(|| format!("POST {url} did not answer JSON"))?;
-    let token = json
-        .get("accessToken")
-        .and_then(|v| v.as_str())
-        .with_context(|| format!("POST {url}: no string accessToken in the response"))?;
+    let response = expect_2xx(
+        &format!("registering the benchmark user: POST {url}"),
+        response,
+    )?;
+    let session = seed::parse_session(&response)
+        .with_context(|| format!("POST {url}: no accessToken in the response"))?;
     eprintln!("registered user bench_{digits}");
-    Ok(token.to_owned())
+    Ok(session.access_token)
 }
 
-async fn profile_vs_health(args: &PvhArgs, base: &HttpUrl) -> anyhow::Result<ExitCode> {
+async fn profile_vs_health(args: &PvhArgs, s: &mut Session) -> anyhow::Result<ExitCode> {
     let cfg = args.load.config();
     let threads = args.load.threads;
-    let addr = base.resolve().await?;
+    let (base, addr) = (&s.base, s.addr);
     let token = register(base, addr).await?;
     let registered = Instant::now();
 
     let health = Arc::new(Target::new("GET", base.join("/health"), addr, &[], None)?);
-    let auth = vec![("Authorization".to_owned(), format!("Bearer {token}"))];
+    let bearer = format!("Bearer {token}");
     let profile = Arc::new(Target::new(
         "GET",
         base.join("/api/profile"),
         addr,
-        &auth,
+        &[("Authorization", &bearer)],
         None,
     )?);
     for target in [&health, &profile] {
-        let status = preflight(target).await?;
-        if !(200..300).contains(&status) {
-            bail!("{} answered {status} before the run", target.label);
-        }
+        preflight_2xx(target).await?;
     }
 
     eprintln!(
@@ -579,9 +577,9 @@ async fn profile_vs_health(args: &PvhArgs, base: &HttpUrl) -> anyhow::Result<Exi
             base_url: base.to_string(),
             rounds: args.rounds,
             measurements: reports,
-            health_median_rps: (health_rps * 10.0).round() / 10.0,
-            profile_median_rps: (profile_rps * 10.0).round() / 10.0,
-            ratio_percent: (ratio * 10.0).round() / 10.0,
+            health_median_rps: round1(health_rps),
+            profile_median_rps: round1(profile_rps),
+            ratio_percent: round1(ratio),
             min_ratio_percent: args.min_ratio,
             errors,
             pass,

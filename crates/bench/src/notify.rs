@@ -16,24 +16,19 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::cpu::{CpuProbe, CpuUse};
-use crate::hist::Histogram;
-use crate::http::{Conn, HttpUrl, ResponseParser, write_request};
-use crate::load::{ConnStats, LoadConfig, Measurement};
-use crate::report::{Latency, Report};
-use crate::seed::{PhaseReport, phase};
-use crate::social::{Account, register_all};
-use crate::spawn::{ServerArgs, SpawnedServer};
+use crate::http::{AbortOnDrop, Client, HttpUrl, Template, expect_2xx, fetch, percent_encode};
+use crate::load::{LoadConfig, histogram};
+use crate::report::{Latency, Report, round1};
+use crate::seed::{Account, PhaseReport, Seeder};
+use crate::spawn::{ServerArgs, Session};
 use crate::sse::{EventStream, SseEvent};
-use crate::workload::Schedule;
+use crate::workload::{Executor, Outcome, Schedule, open_loop};
 use crate::{EXIT_FAILED, LoadArgs, TOKEN_BUDGET, print_json, seconds};
 
 /// The stream path.
 pub const STREAM_PATH: &str = "/api/notifications/stream";
 /// How long a stream may take to answer and send its first event.
 pub const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Initial read buffer of a stream connection (events are a few hundred
-/// bytes; it grows if needed).
-pub const STREAM_BUFFER: usize = 4096;
 /// How often the end of the grace period is checked.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -204,69 +199,6 @@ struct NotificationData {
     post: Option<IdOnly>,
 }
 
-/// Registers users and creates one post for each of the first `posters`;
-/// returns the accounts and post ids.
-pub async fn seed_users(
-    addr: SocketAddr,
-    base: &HttpUrl,
-    users: usize,
-    posters: usize,
-    register_concurrency: usize,
-    phases: &mut Vec<PhaseReport>,
-) -> anyhow::Result<(Vec<Account>, Vec<String>)> {
-    let (accounts, report) = register_all(addr, base, users, register_concurrency).await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    let bearers: Arc<Vec<String>> = Arc::new(
-        accounts
-            .iter()
-            .take(posters)
-            .map(|a| format!("Bearer {}", a.access))
-            .collect(),
-    );
-    let names: Arc<Vec<String>> = Arc::new(accounts.iter().map(|a| a.username.clone()).collect());
-    let authority = base.authority.clone();
-    let path = base.join("/api/posts").path;
-    let (bodies, report) = phase(addr, "post", posters, 16, 3, true, {
-        move |i, buf: &mut Vec<u8>| {
-            let body = serde_json::json!({
-                "text": format!("Benchmark post {i}: love it and see the notification arrive.")
-            })
-            .to_string();
-            let key = format!("notify-{}", names.get(i).map_or("", String::as_str));
-            let bearer = bearers.get(i).map_or("", String::as_str);
-            write_request(
-                buf,
-                "POST",
-                &authority,
-                &path,
-                &[("Authorization", bearer), ("Idempotency-Key", &key)],
-                Some(body.as_bytes()),
-            );
-        }
-    })
-    .await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    let posts = bodies
-        .iter()
-        .map(|b| {
-            serde_json::from_slice::<IdOnly>(b)
-                .map(|p| p.id)
-                .with_context(|| {
-                    format!(
-                        "POST /api/posts answered no post id: {}",
-                        String::from_utf8_lossy(b)
-                            .chars()
-                            .take(200)
-                            .collect::<String>()
-                    )
-                })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok((accounts, posts))
-}
-
 /// What a stream task reports once its stream is live (or could not be
 /// opened).
 pub type Ready = Result<(), String>;
@@ -279,15 +211,8 @@ pub async fn open_live_stream(
     bearer: &str,
 ) -> anyhow::Result<EventStream> {
     let path = base.join(STREAM_PATH).path;
-    let mut stream = EventStream::open(
-        addr,
-        &base.authority,
-        &path,
-        bearer,
-        STREAM_BUFFER,
-        STREAM_OPEN_TIMEOUT,
-    )
-    .await?;
+    let mut stream =
+        EventStream::open(addr, &base.authority, &path, bearer, STREAM_OPEN_TIMEOUT).await?;
     let first = tokio::time::timeout(STREAM_OPEN_TIMEOUT, async {
         loop {
             match stream.next_events().await {
@@ -350,135 +275,52 @@ async fn author_stream(
     }
 }
 
-/// The loves to send: paths and credentials by index.
-struct LovePlan {
-    addr: SocketAddr,
+/// Sends love `k` of the schedule: `PUT` of author `k`'s post as lover
+/// `k`'s (see [`pair_of`]), noting when a 2xx answer came.
+struct LoveExecutor {
+    client: Client,
     authority: String,
     /// `PUT` path per author's post.
-    paths: Vec<String>,
+    paths: Arc<Vec<String>>,
     /// `Bearer <token>` per lover.
-    bearers: Vec<String>,
-    schedule: Schedule,
-    start: Instant,
-    next: AtomicU64,
+    bearers: Arc<Vec<String>>,
     tracker: Arc<Tracker>,
 }
 
-/// One love connection's counters.
-struct LoveStats {
-    conn: ConnStats,
-    /// Counted loves answered (any status) or failed.
-    done: u64,
-    late_starts: u64,
-    timer_lag: Histogram,
-    /// When the last counted love was answered.
-    last_response: Option<Instant>,
-}
-
-async fn love_conn(plan: Arc<LovePlan>, deadline: Instant) -> LoveStats {
-    let mut stats = LoveStats {
-        conn: ConnStats::new(),
-        done: 0,
-        late_starts: 0,
-        timer_lag: Histogram::new(),
-        last_response: None,
-    };
-    {
-        let work = love_drive(&plan, &mut stats);
-        tokio::select! {
-            biased;
-            () = work => {}
-            () = tokio::time::sleep_until(deadline) => {}
-        }
-    }
-    stats
-}
-
-async fn love_drive(plan: &LovePlan, stats: &mut LoveStats) {
-    let mut conn: Option<Conn> = None;
-    let mut parser = ResponseParser::new(false, false);
-    let mut buf = Vec::with_capacity(1024);
-    let (authors, lovers) = (plan.tracker.authors, plan.tracker.lovers);
-    loop {
-        let k = plan.next.fetch_add(1, Ordering::Relaxed);
-        if k >= plan.schedule.total() {
-            return;
-        }
-        let due = plan.start + plan.schedule.due(k);
-        let counted = plan.schedule.is_counted(k);
-        let origin = if Instant::now() > due {
-            if counted {
-                stats.late_starts += 1;
-            }
-            due
-        } else {
-            tokio::time::sleep_until(due).await;
-            let woke = Instant::now();
-            if counted {
-                let lag = woke.saturating_duration_since(due);
-                stats
-                    .timer_lag
-                    .record(u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX));
-            }
-            woke
-        };
-        let (author, lover) = pair_of(k, authors, lovers);
+impl Executor for LoveExecutor {
+    async fn execute(&mut self, k: u64) -> Outcome {
+        let (author, lover) = pair_of(k, self.tracker.authors, self.tracker.lovers);
         let path = usize::try_from(author)
             .ok()
-            .and_then(|a| plan.paths.get(a))
+            .and_then(|a| self.paths.get(a))
             .map_or("/", String::as_str);
         let bearer = usize::try_from(lover)
             .ok()
-            .and_then(|l| plan.bearers.get(l))
+            .and_then(|l| self.bearers.get(l))
             .map_or("", String::as_str);
-        buf.clear();
-        write_request(
-            &mut buf,
+        let result = match Template::new(
             "PUT",
-            &plan.authority,
+            &self.authority,
             path,
             &[("Authorization", bearer)],
             None,
-        );
-        let result = match conn.as_mut() {
-            Some(c) => c
-                .roundtrip(&buf, &mut parser)
+        ) {
+            Ok(t) => self
+                .client
+                .status(t.build())
                 .await
-                .map_err(|e| e.to_string()),
-            None => match Conn::connect(plan.addr).await {
-                Ok(c) => {
-                    let c = conn.insert(c);
-                    c.roundtrip(&buf, &mut parser)
-                        .await
-                        .map_err(|e| e.to_string())
-                }
-                Err(e) => Err(format!("connect: {e}")),
-            },
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(format!("{e:#}")),
         };
-        let now = Instant::now();
-        match result {
-            Ok(()) => {
-                let status = parser.status();
-                if (200..300).contains(&status) {
-                    plan.tracker.responded(k, now);
-                }
-                if counted {
-                    stats.conn.response(status, now - origin);
-                }
-                if !parser.keep_alive() {
-                    conn = None;
-                }
-            }
-            Err(e) => {
-                if counted {
-                    stats.conn.error(e);
-                }
-                conn = None;
-            }
+        if let Ok(status) = result
+            && (200..300).contains(&status)
+        {
+            self.tracker.responded(k, Instant::now());
         }
-        if counted {
-            stats.done += 1;
-            stats.last_response = Some(now);
+        Outcome {
+            op: 0,
+            result,
+            http_requests: 1,
         }
     }
 }
@@ -575,20 +417,14 @@ async fn diagnose_missing(
             let mut path = "/api/notifications?limit=100".to_owned();
             if let Some(c) = &cursor {
                 path.push_str("&cursor=");
-                path.push_str(&crate::http::percent_encode(c));
+                path.push_str(&percent_encode(c));
             }
             let url = base.join(&path);
-            let auth = vec![(
-                "Authorization".to_owned(),
-                format!("Bearer {}", author.access),
-            )];
-            let request = crate::http::build_request("GET", &url, &auth, None)?;
-            let (status, body) = crate::http::fetch(addr, &request, false, STREAM_OPEN_TIMEOUT)
+            let request = url.request("GET", &[("Authorization", &author.bearer())], None)?;
+            let response = fetch(addr, request, STREAM_OPEN_TIMEOUT)
                 .await
                 .with_context(|| format!("GET {url}"))?;
-            if status != 200 {
-                bail!("GET {url} answered {status}");
-            }
+            let body = expect_2xx(&format!("GET {url}"), response)?;
             let page: ListPage = serde_json::from_slice(&body)
                 .with_context(|| format!("GET {url}: not a notification page"))?;
             for n in page.items {
@@ -623,50 +459,22 @@ async fn diagnose_missing(
     Ok(d)
 }
 
-fn ns_to_us(ns: u64) -> u64 {
-    (ns + 500) / 1000
-}
-
-pub fn latency_of(h: &Histogram) -> Latency {
-    Latency {
-        p50: ns_to_us(h.quantile(0.50)),
-        p90: ns_to_us(h.quantile(0.90)),
-        p99: ns_to_us(h.quantile(0.99)),
-        p999: ns_to_us(h.quantile(0.999)),
-        max: ns_to_us(h.max()),
-        mean: ns_to_us(h.mean().round() as u64),
-    }
-}
-
 pub async fn cmd_notify(args: NotifyArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.load.config();
     let planned = cfg.warmup + cfg.duration + Duration::from_secs_f64(args.grace) * 2;
     if planned + Duration::from_secs(120) > TOKEN_BUDGET {
         bail!("the run must fit in an access token's life; lower --duration");
     }
-    let (mut server, base) = args.server.connect().await?;
-    let server_pid = server
-        .as_ref()
-        .and_then(SpawnedServer::pid)
-        .or(args.server_pid);
-    let result = tokio::select! {
-        r = notify(&args, &base, server_pid, server.as_mut()) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    if let Some(server) = server.take() {
-        server.stop().await;
-    }
-    result
+    args.server
+        .run(args.server_pid, async |s: &mut Session| {
+            notify(&args, s).await
+        })
+        .await
 }
 
-async fn notify(
-    args: &NotifyArgs,
-    base: &HttpUrl,
-    server_pid: Option<u32>,
-    server: Option<&mut SpawnedServer>,
-) -> anyhow::Result<ExitCode> {
+async fn notify(args: &NotifyArgs, s: &mut Session) -> anyhow::Result<ExitCode> {
     let cfg = args.load.config();
-    let addr = base.resolve().await?;
+    let (base, addr, server_pid) = (&s.base.clone(), s.addr, s.pid);
     let schedule = Schedule::new(args.rate, cfg.warmup, cfg.duration);
     let authors = u64::from(args.authors);
     let needed = schedule.total();
@@ -682,18 +490,11 @@ async fn notify(
     }
     let a = usize::try_from(authors)?;
     let l = usize::try_from(lovers)?;
-    let mut phases = Vec::new();
     eprintln!("seeding {a} authors (one post each) and {l} lovers");
-    let (accounts, posts) = seed_users(
-        addr,
-        base,
-        a + l,
-        a,
-        args.register_concurrency as usize,
-        &mut phases,
-    )
-    .await?;
-    let (author_accounts, lover_accounts) = accounts.split_at(a);
+    let mut seeder =
+        Seeder::register(addr, base, a + l, args.register_concurrency as usize, 16).await?;
+    let posts = seeder.one_post_each(a).await?;
+    let (author_accounts, lover_accounts) = seeder.accounts.split_at(a);
     let tracker = Arc::new(Tracker {
         epoch: Instant::now(),
         authors,
@@ -727,7 +528,7 @@ async fn notify(
         streams.push(tokio::spawn(author_stream(
             addr,
             base.clone(),
-            format!("Bearer {}", acc.access),
+            acc.bearer(),
             i as u64,
             tracker.clone(),
             ready_tx.clone(),
@@ -747,27 +548,15 @@ async fn notify(
 
     // Loves, open loop.
     let connections = cfg.connections;
-    let prefix = base.join("").path;
-    let plan = Arc::new(LovePlan {
-        addr,
-        authority: base.authority.clone(),
-        paths: posts
+    let prefix = base.prefix();
+    let paths: Arc<Vec<String>> = Arc::new(
+        posts
             .iter()
             .map(|p| format!("{prefix}/api/posts/{p}/love"))
             .collect(),
-        bearers: lover_accounts
-            .iter()
-            .map(|acc| format!("Bearer {}", acc.access))
-            .collect(),
-        schedule,
-        start: Instant::now(),
-        next: AtomicU64::new(0),
-        tracker: tracker.clone(),
-    });
+    );
+    let bearers: Arc<Vec<String>> = Arc::new(lover_accounts.iter().map(Account::bearer).collect());
     let grace = Duration::from_secs_f64(args.grace);
-    let window_start = plan.start + cfg.warmup;
-    let window_end = plan.start + schedule.due(schedule.total());
-    let deadline = window_end + grace;
     eprintln!(
         "loving at {}/s over {connections} connections: {} s warm-up + {} s measured ({} loves)",
         args.rate,
@@ -775,44 +564,23 @@ async fn notify(
         cfg.duration.as_secs_f64(),
         schedule.total()
     );
+    let lovers_of = (0..connections).map(|_| LoveExecutor {
+        client: Client::new(addr),
+        authority: base.authority.clone(),
+        paths: paths.clone(),
+        bearers: bearers.clone(),
+        tracker: tracker.clone(),
+    });
+    let window_start = Instant::now() + cfg.warmup;
     let probe = CpuProbe::start(server_pid);
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| tokio::spawn(love_conn(plan.clone(), deadline)))
-        .collect();
-    let mut conn_stats = Vec::with_capacity(connections);
-    let mut done = 0;
-    let mut late_starts = 0;
-    let mut timer_lag = Histogram::new();
-    let mut last_response: Option<Instant> = None;
-    let mut failed = Vec::new();
-    for t in tasks {
-        match t.await {
-            Ok(s) => {
-                done += s.done;
-                late_starts += s.late_starts;
-                timer_lag.merge(&s.timer_lag);
-                last_response = last_response.max(s.last_response);
-                conn_stats.push(s.conn);
-            }
-            Err(e) => failed.push(format!("love task failed: {e}")),
-        }
-    }
+    let result = open_loop(lovers_of.collect(), 1, schedule, cfg.duration, grace).await;
     let cpu = probe.finish();
-    let mut m = Measurement::merge(conn_stats, cfg.duration);
-    for msg in failed {
-        m.io_errors += 1;
-        *m.error_kinds.entry(msg).or_default() += 1;
-    }
-    let unanswered = schedule.counted().saturating_sub(done);
-    if unanswered > 0 {
-        m.io_errors += unanswered;
-        *m.error_kinds
-            .entry(format!(
-                "not answered within {} s after the window",
-                args.grace
-            ))
-            .or_default() += unanswered;
-    }
+    let (m, late_starts, timer_lag, last_response) = (
+        result.overall,
+        result.late_starts,
+        result.timer_lag,
+        result.last_done,
+    );
 
     // Wait for the notifications still on their way.
     let counted: Vec<u64> = (0..schedule.total())
@@ -830,14 +598,10 @@ async fn notify(
         tokio::time::sleep(POLL).await;
     }
     let _ = stop_tx.send(true);
-    if let Some(s) = server
-        && !s.check_alive()
-    {
-        bail!("the server exited during the run");
-    }
+    s.check_alive()?;
 
     // Results.
-    let mut latency = Histogram::new();
+    let mut latency = histogram();
     let (mut ok, mut matched, mut early, mut missing) = (0u64, 0u64, 0u64, 0u64);
     let mut missing_loves = Vec::new();
     for &k in &counted {
@@ -856,7 +620,7 @@ async fn notify(
         if a < r {
             early += 1;
         }
-        latency.record(a.saturating_sub(r));
+        latency.saturating_record(a.saturating_sub(r));
     }
     let diagnosis = if missing_loves.is_empty() {
         None
@@ -901,13 +665,13 @@ async fn notify(
         warmup_s: cfg.warmup.as_secs_f64(),
         duration_s: cfg.duration.as_secs_f64(),
         grace_s: args.grace,
-        seeding: phases,
+        seeding: seeder.phases.clone(),
         loves_due: schedule.counted(),
         loves_ok: ok,
         love_errors: m.errors(),
-        achieved_loves_per_sec: (achieved * 10.0).round() / 10.0,
+        achieved_loves_per_sec: round1(achieved),
         late_starts,
-        timer_lag_us: latency_of(&timer_lag),
+        timer_lag_us: Latency::of(&timer_lag),
         love_request,
         notifications_matched: matched,
         early,
@@ -918,7 +682,7 @@ async fn notify(
         undecodable: tracker.undecodable.load(Ordering::Relaxed),
         streams_closed: tracker.closed.load(Ordering::Relaxed),
         missing_diagnosis: diagnosis,
-        notification_latency_us: latency_of(&latency),
+        notification_latency_us: Latency::of(&latency),
         cpu,
     };
     if args.load.json {
@@ -1014,17 +778,6 @@ fn print_notify(s: &NotifySummary) {
         "CPU during the loves (percent of one core): {}",
         s.cpu.summary()
     );
-}
-
-/// Aborts tasks when dropped.
-pub struct AbortOnDrop(pub Vec<tokio::task::AbortHandle>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for t in &self.0 {
-            t.abort();
-        }
-    }
 }
 
 #[cfg(test)]

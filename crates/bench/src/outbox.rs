@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::cpu::memory;
-use crate::http::{Conn, HttpUrl, ResponseParser, build_request};
+use crate::http::{Client, HttpUrl, Template};
 
 /// Events not yet published (a gauge).
 pub const PENDING: &str = "starling_outbox_pending_events";
@@ -85,23 +85,22 @@ fn sample(line: &str) -> Option<(&str, f64)> {
 
 /// A keep-alive connection that scrapes `GET /metrics`.
 pub struct MetricsClient {
-    addr: SocketAddr,
-    request: Vec<u8>,
-    conn: Option<Conn>,
-    parser: ResponseParser,
+    client: Client,
+    request: Template,
 }
 
 impl MetricsClient {
     pub fn new(base: &HttpUrl, addr: SocketAddr) -> anyhow::Result<Self> {
-        let headers = [(
-            "Accept".to_owned(),
-            "application/openmetrics-text, text/plain".to_owned(),
-        )];
+        let url = base.join("/metrics");
         Ok(Self {
-            addr,
-            request: build_request("GET", &base.join("/metrics"), &headers, None)?,
-            conn: None,
-            parser: ResponseParser::new(false, true),
+            client: Client::with_timeout(addr, SCRAPE_TIMEOUT),
+            request: Template::new(
+                "GET",
+                &url.authority,
+                &url.path,
+                &[("Accept", "application/openmetrics-text, text/plain")],
+                None,
+            )?,
         })
     }
 
@@ -109,38 +108,16 @@ impl MetricsClient {
     /// (such as 404 from a server without `/metrics`) is an error here; the
     /// caller reports the gauges as absent.
     pub async fn scrape(&mut self) -> Result<Gauges, String> {
-        let result = tokio::time::timeout(SCRAPE_TIMEOUT, self.roundtrip()).await;
-        match result {
-            Ok(Ok(200)) => Ok(parse_gauges(&String::from_utf8_lossy(self.parser.body()))),
-            Ok(Ok(status)) => Err(format!("GET /metrics answered {status}")),
-            Ok(Err(e)) => {
-                self.conn = None;
-                Err(e)
-            }
-            Err(_) => {
-                self.conn = None;
-                Err(format!("GET /metrics: no answer within {SCRAPE_TIMEOUT:?}"))
-            }
+        match self.client.send(self.request.build()).await {
+            Ok((200, body)) => Ok(parse_gauges(&String::from_utf8_lossy(&body))),
+            Ok((status, _)) => Err(format!("GET /metrics answered {status}")),
+            Err(e) => Err(format!("GET /metrics: {e:#}")),
         }
     }
 
-    async fn roundtrip(&mut self) -> Result<u16, String> {
-        if self.conn.is_none() {
-            let c = Conn::connect(self.addr)
-                .await
-                .map_err(|e| format!("connect: {e}"))?;
-            self.conn = Some(c);
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err("no connection".to_owned());
-        };
-        conn.roundtrip(&self.request, &mut self.parser)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !self.parser.keep_alive() {
-            self.conn = None;
-        }
-        Ok(self.parser.status())
+    /// Drops the connection (a response may still be on its way).
+    fn reset(&mut self) {
+        self.client = Client::with_timeout(self.client.addr(), SCRAPE_TIMEOUT);
     }
 }
 
@@ -215,7 +192,7 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-pub fn kib_to_mib(kib: u64) -> f64 {
+fn kib_to_mib(kib: u64) -> f64 {
     (kib as f64 / 1024.0 * 10.0).round() / 10.0
 }
 
@@ -303,7 +280,7 @@ impl Sampler {
                     _ = &mut stopped => {
                         // A response may still be on its way: a fresh
                         // connection for the next scrape.
-                        client.conn = None;
+                        client.reset();
                         break;
                     }
                     r = client.scrape() => r,

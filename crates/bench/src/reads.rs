@@ -6,30 +6,22 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::cpu::{CpuProbe, CpuUse};
 use crate::graph::Graph;
-use crate::http::{HttpUrl, fetch};
 use crate::load::{LoadConfig, Target, run_load};
-use crate::report::{Report, format_rps, group, median, table};
-use crate::seed::PhaseReport;
-use crate::social::{chunks, combine, register_all, seed_follows, seed_posts, users_of};
-use crate::spawn::{ServerArgs, SpawnedServer};
-use crate::{
-    EXIT_FAILED, LoadArgs, SETUP_TIMEOUT, TOKEN_BUDGET, describe, preflight, print_json,
-    random_digits,
-};
+use crate::report::{Report, aligned, format_rps, group, median, percent, round1, table};
+use crate::seed::{PhaseReport, Seeder, TOKEN_MARGIN};
+use crate::spawn::{ServerArgs, Session};
+use crate::{EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, preflight_2xx, print_json};
 
 /// Posts per page of every feed read.
 const PAGE: u32 = 10;
-/// Left over from an access token's life after the plan, for seeding and
-/// the checks before the measurements.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 pub const READS_AFTER: &str = "\
 Examples:
@@ -226,19 +218,11 @@ pub async fn cmd_reads(args: ReadsArgs) -> anyhow::Result<ExitCode> {
             planned.as_secs_f64()
         );
     }
-    let (mut server, base) = args.server.connect().await?;
-    let server_pid = server
-        .as_ref()
-        .and_then(SpawnedServer::pid)
-        .or(args.server_pid);
-    let result = tokio::select! {
-        r = reads(&args, &base, server_pid) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    if let Some(server) = server.take() {
-        server.stop().await;
-    }
-    result
+    args.server
+        .run(args.server_pid, async |s: &mut Session| {
+            reads(&args, s).await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
@@ -246,74 +230,43 @@ struct Page {
     items: Vec<serde_json::Value>,
 }
 
-async fn reads(
-    args: &ReadsArgs,
-    base: &HttpUrl,
-    server_pid: Option<u32>,
-) -> anyhow::Result<ExitCode> {
+async fn reads(args: &ReadsArgs, s: &mut Session) -> anyhow::Result<ExitCode> {
     let cfg = args.load.config();
     let threads = args.load.threads;
-    let addr = base.resolve().await?;
+    let (base, addr, server_pid) = (&s.base, s.addr, s.pid);
     let health = Arc::new(Target::new("GET", base.join("/health"), addr, &[], None)?);
-    let status = preflight(&health).await?;
-    if !(200..300).contains(&status) {
-        bail!("{} answered {status} before the run", health.label);
-    }
+    preflight_2xx(&health).await?;
 
     // Seeding: user 0 reads, users 1..=authors write; the reader follows
     // every author before the posts exist, so they reach its timeline.
     let started = Instant::now();
     let authors = args.authors as usize;
-    let concurrency = args.seed_concurrency as usize;
-    let mut phases = Vec::new();
-    let (accounts, report) =
-        register_all(addr, base, authors + 1, args.register_concurrency as usize).await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
+    let mut seeder = Seeder::register(
+        addr,
+        base,
+        authors + 1,
+        args.register_concurrency as usize,
+        args.seed_concurrency as usize,
+    )
+    .await?;
     // A star: edge i is (0, i + 1); its even follow is the reader's.
     let star = Arc::new(Graph {
         users: authors + 1,
         edges: (1..=authors as u32).map(|a| (0, a)).collect(),
     });
-    let order: Arc<Vec<u32>> = Arc::new((0..authors as u32).map(|i| 2 * i).collect());
     eprintln!("following: the reader follows {authors} authors");
-    let report = seed_follows(
-        addr,
-        base,
-        star,
-        order,
-        (0, authors),
-        users_of(&accounts),
-        concurrency,
-    )
-    .await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    let writers = users_of(accounts.get(1..).unwrap_or_default());
-    let posts = authors * args.posts_per_author as usize;
+    seeder
+        .follow(star, (0..authors as u32).map(|i| 2 * i).collect())
+        .await?;
     eprintln!(
         "posting: {} posts for each of {authors} authors",
         args.posts_per_author
     );
-    let run: Arc<str> = Arc::from(random_digits());
-    let mut parts = Vec::new();
-    for chunk in chunks(posts) {
-        let r = seed_posts(
-            addr,
-            base,
-            writers.clone(),
-            chunk,
-            (run.clone(), args.seed),
-            concurrency,
-        )
+    seeder
+        .post(1, args.posts_per_author as usize, args.seed)
         .await?;
-        parts.push(r);
-    }
-    let report = combine("post", &parts);
-    eprintln!("  {}", report.line());
-    phases.push(report);
     let seeding_seconds = started.elapsed().as_secs_f64();
-    let (Some(reader), Some(author)) = (accounts.first(), accounts.get(1)) else {
+    let (Some(reader), Some(author)) = (seeder.accounts.first(), seeder.accounts.get(1)) else {
         bail!("seeding registered no users");
     };
     eprintln!(
@@ -322,10 +275,8 @@ async fn reads(
     );
 
     // The targets, in the order asked (each once).
-    let auth = vec![(
-        "Authorization".to_owned(),
-        format!("Bearer {}", reader.access),
-    )];
+    let bearer = reader.bearer();
+    let auth = [("Authorization", bearer.as_str())];
     let mut targets: Vec<(Endpoint, Arc<Target>)> = Vec::new();
     for &e in Endpoint::ALL.iter() {
         if !args.targets.contains(&e) {
@@ -372,19 +323,7 @@ async fn reads(
     // One read of each: 2xx, and a full page where there should be one
     // (the home feed's read also warms the reader's timeline).
     for (e, target) in &targets {
-        let (status, body) = fetch(target.addr, &target.request, false, SETUP_TIMEOUT)
-            .await
-            .with_context(|| format!("{} failed", target.label))?;
-        if !(200..300).contains(&status) {
-            bail!(
-                "{} answered {status} before the run: {}",
-                target.label,
-                String::from_utf8_lossy(&body)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            );
-        }
+        let body = preflight_2xx(target).await?;
         if e.is_page() {
             let page: Page = serde_json::from_slice(&body)
                 .with_context(|| format!("{} did not answer a page of posts", target.label))?;
@@ -452,9 +391,7 @@ async fn reads(
                 median_rps: round1(rps),
                 median_p50_us: p50.round(),
                 median_p99_us: p99.round(),
-                percent_of_health: health_rps
-                    .filter(|&h| h > 0.0)
-                    .map(|h| round1(rps / h * 100.0)),
+                percent_of_health: health_rps.and_then(|h| percent(rps, h)),
                 median_server_cpu_percent: (!cpu.is_empty()).then(|| round1(median(&cpu))),
                 errors: ms.iter().map(|m| m.report.errors).sum(),
             }
@@ -472,7 +409,7 @@ async fn reads(
             reader: reader.username.clone(),
             timeline_author: author.username.clone(),
             seconds: round1(seeding_seconds),
-            phases,
+            phases: seeder.phases.clone(),
         },
         endpoints,
         measurements: measured.iter().map(|m| m.report.clone()).collect(),
@@ -488,10 +425,6 @@ async fn reads(
         return Ok(ExitCode::from(EXIT_FAILED));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn round1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
 }
 
 fn print_text(s: &ReadsSummary) {
@@ -510,16 +443,20 @@ fn print_text(s: &ReadsSummary) {
         "medians over {} rounds, {} connections each:",
         s.rounds, s.connections
     );
-    let mut rows: Vec<[String; 6]> = vec![[
-        "endpoint".to_owned(),
-        "req/s".to_owned(),
-        "p50 us".to_owned(),
-        "p99 us".to_owned(),
-        "% of /health".to_owned(),
-        "server CPU".to_owned(),
-    ]];
+    let mut rows: Vec<Vec<String>> = vec![
+        [
+            "endpoint",
+            "req/s",
+            "p50 us",
+            "p99 us",
+            "% of /health",
+            "server CPU",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+    ];
     for e in &s.endpoints {
-        rows.push([
+        rows.push(vec![
             e.endpoint.clone(),
             format_rps(e.median_rps),
             group(e.median_p50_us as u64),
@@ -530,22 +467,6 @@ fn print_text(s: &ReadsSummary) {
                 .map_or_else(|| "n/a".to_owned(), |p| format!("{p:.0} %")),
         ]);
     }
-    let mut widths = [0usize; 6];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for row in &rows {
-        let mut line = String::new();
-        for (c, (cell, &w)) in row.iter().zip(&widths).enumerate() {
-            if c == 0 {
-                line.push_str(&format!("{cell:<w$}"));
-            } else {
-                line.push_str(&format!("  {cell:>w$}"));
-            }
-        }
-        println!("{}", line.trim_end());
-    }
+    print!("{}", aligned(&rows));
     println!("(server CPU in percent of one core; 200 % is both cores of a 2-core machine)");
 }

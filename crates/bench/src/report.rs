@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::load::{LoadConfig, Measurement, Target};
+use crate::load::{Histogram, LoadConfig, Measurement, Target};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Latency {
@@ -40,8 +40,68 @@ pub struct Report {
     pub error_messages: BTreeMap<String, u64>,
 }
 
-fn ns_to_us(ns: u64) -> u64 {
+pub fn ns_to_us(ns: u64) -> u64 {
     (ns + 500) / 1000
+}
+
+impl Latency {
+    /// The percentiles of `h` (nanoseconds) in microseconds.
+    pub fn of(h: &Histogram) -> Self {
+        let q = |q: f64| ns_to_us(h.value_at_quantile(q));
+        Self {
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: ns_to_us(h.max()),
+            mean: ns_to_us(h.mean().round() as u64),
+        }
+    }
+}
+
+/// Latency percentiles in milliseconds, to 0.01 ms.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyMs {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// Nanoseconds as milliseconds, to 0.01 ms.
+pub fn ms(ns: u64) -> f64 {
+    (ns as f64 / 1e4).round() / 100.0
+}
+
+impl LatencyMs {
+    pub fn of(h: &Histogram) -> Self {
+        let q = |q: f64| ms(h.value_at_quantile(q));
+        Self {
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: ms(h.max()),
+            mean: ms(h.mean().round() as u64),
+        }
+    }
+}
+
+/// `v` to one decimal.
+pub fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// `part` as a percentage of `whole`, to one decimal (None when `whole` is 0).
+pub fn percent(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| round1(part / whole * 100.0))
+}
+
+/// KiB as `12.3 MiB`.
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
 impl Report {
@@ -54,7 +114,7 @@ impl Report {
     ) -> Self {
         Self::named(
             &target.label,
-            &target.method,
+            target.method(),
             &target.url.to_string(),
             cfg,
             threads,
@@ -74,7 +134,7 @@ impl Report {
         round: Option<u32>,
         m: &Measurement,
     ) -> Self {
-        let rps = (m.requests_per_sec() * 10.0).round() / 10.0;
+        let rps = round1(m.requests_per_sec());
         Self {
             scenario: scenario.to_owned(),
             round,
@@ -94,14 +154,7 @@ impl Report {
                 .iter()
                 .map(|(code, n)| (code.to_string(), *n))
                 .collect(),
-            latency_us: Latency {
-                p50: ns_to_us(m.latency.quantile(0.50)),
-                p90: ns_to_us(m.latency.quantile(0.90)),
-                p99: ns_to_us(m.latency.quantile(0.99)),
-                p999: ns_to_us(m.latency.quantile(0.999)),
-                max: ns_to_us(m.latency.max()),
-                mean: ns_to_us(m.latency.mean().round() as u64),
-            },
+            latency_us: Latency::of(&m.latency),
             error_messages: m.error_kinds.clone(),
         }
     }
@@ -159,32 +212,7 @@ pub fn table(reports: &[Report]) -> String {
         ]);
         rows.push(row);
     }
-    let columns = rows.first().map(Vec::len).unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .map(|r| r.get(c).map_or(0, String::len))
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let w = widths.get(c).copied().unwrap_or(0);
-            if c > 0 {
-                line.push_str("  ");
-            }
-            if c == 0 {
-                line.push_str(&format!("{cell:<w$}"));
-            } else {
-                line.push_str(&format!("{cell:>w$}"));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = aligned(&rows);
     for r in reports {
         let name = match r.round {
             Some(n) => format!("{} (round {n})", r.scenario.trim()),
@@ -201,6 +229,34 @@ pub fn table(reports: &[Report]) -> String {
         for (msg, n) in &r.error_messages {
             out.push_str(&format!("{name} error x{}: {msg}\n", group(*n)));
         }
+    }
+    out
+}
+
+/// Rows as aligned columns, two spaces apart: the first column to the
+/// left, the others to the right.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, (cell, &w)) in row.iter().zip(&widths).enumerate() {
+            if c == 0 {
+                line.push_str(&format!("{cell:<w$}"));
+            } else {
+                line.push_str(&format!("  {cell:>w$}"));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out
 }

@@ -13,12 +13,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use rand::Rng as _;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use serde::Deserialize;
 
-use crate::hist::Histogram;
-use crate::http::{Conn, ResponseParser, write_request};
+use crate::http::{Template, expect_2xx};
+use crate::load::{Histogram, histogram, merge, record};
 use crate::report::median;
-use crate::rng::Rng;
+use crate::seed::{IdBody, parse_session, phase};
 use crate::spawn::{SpawnOptions, SpawnedServer};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -131,63 +134,11 @@ pub struct FeedArgs {
 }
 
 /// One keep-alive connection that reconnects when the server closes it.
-struct Client {
-    addr: SocketAddr,
-    authority: String,
-    conn: Option<Conn>,
-    parser: ResponseParser,
-    buf: Vec<u8>,
-}
+struct Client(crate::http::Client);
 
 impl Client {
     fn new(addr: SocketAddr) -> Self {
-        Self {
-            addr,
-            authority: addr.to_string(),
-            conn: None,
-            parser: ResponseParser::new(false, true),
-            buf: Vec::new(),
-        }
-    }
-
-    async fn call(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&[u8]>,
-    ) -> anyhow::Result<(u16, Vec<u8>)> {
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth
-            .as_deref()
-            .map(|a| vec![("Authorization", a)])
-            .unwrap_or_default();
-        self.buf.clear();
-        write_request(&mut self.buf, method, &self.authority, path, &headers, body);
-        let work = async {
-            let conn = match &mut self.conn {
-                Some(c) => c,
-                None => self.conn.insert(Conn::connect(self.addr).await?),
-            };
-            conn.roundtrip(&self.buf, &mut self.parser).await?;
-            Ok::<_, anyhow::Error>(())
-        };
-        let outcome = tokio::time::timeout(REQUEST_TIMEOUT, work).await;
-        match outcome {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.conn = None;
-                return Err(e.context(format!("{method} {path}")));
-            }
-            Err(_) => {
-                self.conn = None;
-                bail!("{method} {path}: no answer within {REQUEST_TIMEOUT:?}");
-            }
-        }
-        if !self.parser.keep_alive() {
-            self.conn = None;
-        }
-        Ok((self.parser.status(), self.parser.body().to_vec()))
+        Self(crate::http::Client::with_timeout(addr, REQUEST_TIMEOUT))
     }
 
     /// A call that must answer 2xx; returns the body.
@@ -197,18 +148,21 @@ impl Client {
         path: &str,
         token: Option<&str>,
         body: Option<&[u8]>,
-    ) -> anyhow::Result<Vec<u8>> {
-        let (status, body) = self.call(method, path, token, body).await?;
-        if !(200..300).contains(&status) {
-            bail!(
-                "{method} {path} answered {status}: {}",
-                String::from_utf8_lossy(&body)
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
-            );
-        }
-        Ok(body)
+    ) -> anyhow::Result<bytes::Bytes> {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        let authority = self.0.addr().to_string();
+        let body = body.map(bytes::Bytes::copy_from_slice);
+        let request = Template::new(method, &authority, path, &headers, body)?.build();
+        let response = self
+            .0
+            .send(request)
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        expect_2xx(&format!("{method} {path}"), response)
     }
 }
 
@@ -218,11 +172,6 @@ struct Seeded {
     users: u64,
     #[serde(default)]
     seconds: f64,
-}
-
-#[derive(Deserialize)]
-struct IdBody {
-    id: String,
 }
 
 #[derive(Deserialize)]
@@ -237,61 +186,49 @@ async fn login_all(
     password: &str,
     concurrency: usize,
 ) -> anyhow::Result<Vec<String>> {
-    let started = Instant::now();
-    let numbers = Arc::new(numbers.to_vec());
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let numbers = numbers.clone();
-        let next = next.clone();
-        let password = password.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut client = Client::new(addr);
-            let mut out = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(n) = numbers.get(i) else { break };
-                let body = serde_json::json!({"login": format!("seed{n}"), "password": password})
-                    .to_string();
-                let bytes = client
-                    .ok("POST", "/api/auth/login", None, Some(body.as_bytes()))
-                    .await?;
-                out.push((i, crate::seed::parse_session(&bytes)?.access_token));
-            }
-            Ok::<_, anyhow::Error>(out)
-        }));
-    }
-    let mut tokens = vec![String::new(); numbers.len()];
-    for task in tasks {
-        for (i, token) in task.await.map_err(|e| anyhow!("login task: {e}"))?? {
-            if let Some(slot) = tokens.get_mut(i) {
-                *slot = token;
-            }
-        }
-    }
+    let (numbers, password) = (numbers.to_vec(), password.to_owned());
+    let authority = addr.to_string();
+    let (bodies, report) = phase(
+        addr,
+        "login",
+        numbers.len(),
+        concurrency,
+        3,
+        true,
+        move |i| {
+            let n = numbers.get(i).copied().unwrap_or(0);
+            let body = serde_json::json!({"login": format!("seed{n}"), "password": password});
+            let body = Some(body.to_string().into());
+            Ok(Template::new("POST", &authority, "/api/auth/login", &[], body)?.build())
+        },
+    )
+    .await?;
     eprintln!(
         "logged in {} users in {:.1} s",
-        numbers.len(),
-        started.elapsed().as_secs_f64()
+        bodies.len(),
+        report.seconds
     );
-    Ok(tokens)
+    bodies
+        .iter()
+        .map(|b| parse_session(b).map(|s| s.access_token))
+        .collect()
 }
 
 fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-fn text_256(rng: &mut Rng) -> String {
+fn text_256(rng: &mut StdRng) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz      ";
     (0..256)
-        .map(|_| char::from(*ALPHABET.get(rng.index(ALPHABET.len())).unwrap_or(&b'x')))
+        .map(|_| char::from(*ALPHABET.choose(rng).unwrap_or(&b'x')))
         .collect::<String>()
         .trim()
         .to_owned()
         + "."
 }
 
-async fn compose(client: &mut Client, token: &str, rng: &mut Rng) -> anyhow::Result<String> {
+async fn compose(client: &mut Client, token: &str, rng: &mut StdRng) -> anyhow::Result<String> {
     let body = serde_json::json!({"text": text_256(rng)}).to_string();
     let bytes = client
         .ok("POST", "/api/posts", Some(token), Some(body.as_bytes()))
@@ -328,7 +265,7 @@ async fn reach(
     followers: &[String],
     last_index: usize,
     timeout: Duration,
-    rng: &mut Rng,
+    rng: &mut StdRng,
 ) -> anyhow::Result<Reach> {
     let mut client = Client::new(addr);
     let post = compose(&mut client, star_token, rng).await?;
@@ -464,9 +401,9 @@ async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::
             .map(|k| top - k)
             .collect();
         sample.extend(2..=6u64.min(top));
-        let mut rng = Rng::new(0x5ca1e + u64::from(run));
+        let mut rng = crate::rng(0x5ca1e + u64::from(run), 0);
         for _ in 0..args.random_followers {
-            sample.push(2 + rng.below(top - 1));
+            sample.push(rng.random_range(2..=top.max(2)));
         }
         sample.sort_unstable();
         sample.dedup();
@@ -503,10 +440,10 @@ async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::
         let mut tasks = Vec::new();
         for c in 0..args.connections.max(1) {
             let (star, small) = (star.clone(), small.clone());
-            let mut rng = Rng::for_stream(0xc0ffee + u64::from(run), c as u64);
+            let mut rng = crate::rng(0xc0ffee + u64::from(run), c as u64);
             tasks.push(tokio::spawn(async move {
                 let mut client = Client::new(addr);
-                let (mut hs, mut hm) = (Histogram::new(), Histogram::new());
+                let (mut hs, mut hm) = (histogram(), histogram());
                 let mut errors = Vec::new();
                 for i in 0..per_conn * 2 {
                     let star_turn = (i + c) % 2 == 0;
@@ -515,38 +452,34 @@ async fn compose_once(args: &ComposeArgs, threshold: &str, run: u32) -> anyhow::
                     let outcome = compose(&mut client, token, &mut rng).await;
                     // A failed compose counts, with its latency: it is what
                     // the author saw.
-                    let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    let took = t.elapsed();
                     if let Err(e) = outcome {
                         if errors.is_empty() {
                             eprintln!("  compose failed: {e:#}");
                         }
                         errors.push(star_turn);
                     }
-                    if star_turn {
-                        hs.record(ns);
-                    } else {
-                        hm.record(ns);
-                    }
+                    record(if star_turn { &mut hs } else { &mut hm }, took);
                 }
                 Ok::<_, anyhow::Error>((hs, hm, errors))
             }));
         }
-        let (mut hs, mut hm) = (Histogram::new(), Histogram::new());
+        let (mut hs, mut hm) = (histogram(), histogram());
         let (mut star_errors, mut small_errors) = (0u64, 0u64);
         for task in tasks {
             let (s, m, errors) = task.await.map_err(|e| anyhow!("compose task: {e}"))??;
-            hs.merge(&s);
-            hm.merge(&m);
+            merge(&mut hs, &s);
+            merge(&mut hm, &m);
             star_errors += errors.iter().filter(|&&star| star).count() as u64;
             small_errors += errors.iter().filter(|&&star| !star).count() as u64;
         }
         let compose_s = started.elapsed().as_secs_f64();
         eprintln!(
             "  composes: star p50 {:.2} p99 {:.2} ms ({star_errors} failed), small p50 {:.2} p99 {:.2} ms ({small_errors} failed)",
-            ms(hs.quantile(0.5)),
-            ms(hs.quantile(0.99)),
-            ms(hm.quantile(0.5)),
-            ms(hm.quantile(0.99))
+            ms(hs.value_at_quantile(0.5)),
+            ms(hs.value_at_quantile(0.99)),
+            ms(hm.value_at_quantile(0.5)),
+            ms(hm.value_at_quantile(0.99))
         );
         let after_load = reach(addr, &star, &followers, last_index, timeout, &mut rng)
             .await
@@ -611,16 +544,17 @@ pub async fn cmd_compose(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         "errors"
     );
     for r in &runs {
-        let ratio = r.star.quantile(0.99) as f64 / r.small.quantile(0.99).max(1) as f64;
+        let ratio =
+            r.star.value_at_quantile(0.99) as f64 / r.small.value_at_quantile(0.99).max(1) as f64;
         println!(
             "{:<10} {:>6.1} {:>8.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7.2} {:>10.1} {:>10.1} {:>10.1} {:>9}",
             r.threshold,
             r.seed_s,
             r.compose_s,
-            ms(r.star.quantile(0.5)),
-            ms(r.star.quantile(0.99)),
-            ms(r.small.quantile(0.5)),
-            ms(r.small.quantile(0.99)),
+            ms(r.star.value_at_quantile(0.5)),
+            ms(r.star.value_at_quantile(0.99)),
+            ms(r.small.value_at_quantile(0.5)),
+            ms(r.small.value_at_quantile(0.99)),
             ratio,
             reach_ms(&r.quiet),
             r.quiet
@@ -637,9 +571,10 @@ pub async fn cmd_compose(args: ComposeArgs) -> anyhow::Result<ExitCode> {
         println!(
             "median of {} runs, threshold {threshold}: star p99 {:.2} ms, small p99 {:.2} ms, ratio {:.2}x (target <= 2x); all sampled feeds after {:.1} ms quiet, {:.1} ms after the load",
             of.len(),
-            m(&|r| ms(r.star.quantile(0.99))),
-            m(&|r| ms(r.small.quantile(0.99))),
-            m(&|r| r.star.quantile(0.99) as f64 / r.small.quantile(0.99).max(1) as f64),
+            m(&|r| ms(r.star.value_at_quantile(0.99))),
+            m(&|r| ms(r.small.value_at_quantile(0.99))),
+            m(&|r| r.star.value_at_quantile(0.99) as f64
+                / r.small.value_at_quantile(0.99).max(1) as f64),
             m(&|r| reach_ms(&r.quiet)),
             m(&|r| reach_ms(&r.after_load)),
         );
@@ -679,24 +614,24 @@ async fn feed_once(args: &FeedArgs, posts: u64, run: u32) -> anyhow::Result<Feed
         let seeded: Seeded = serde_json::from_value(seeded.unwrap_or_default())
             .context("the seed command's report")?;
         let addr = server.base_url.resolve().await?;
-        let mut rng = Rng::new(0xfeed + u64::from(run));
+        let mut rng = crate::rng(0xfeed + u64::from(run), 0);
         let mut numbers: Vec<u64> = Vec::new();
         while numbers.len() < args.pool.min(seeded.users as usize) {
-            let n = 1 + rng.below(seeded.users);
+            let n = rng.random_range(1..=seeded.users);
             if !numbers.contains(&n) {
                 numbers.push(n);
             }
         }
         let tokens = Arc::new(login_all(addr, &numbers, &seeded.password, 4).await?);
         // Cold: every pool user's first read rebuilds its timeline.
-        let mut cold = Histogram::new();
+        let mut cold = histogram();
         let mut client = Client::new(addr);
         for t in tokens.iter() {
             let started = Instant::now();
             client
                 .ok("GET", "/api/feed?limit=10", Some(t), None)
                 .await?;
-            cold.record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            record(&mut cold, started.elapsed());
         }
         // Warm: closed loop.
         let warmup = Duration::from_secs_f64(args.warmup);
@@ -705,34 +640,34 @@ async fn feed_once(args: &FeedArgs, posts: u64, run: u32) -> anyhow::Result<Feed
         let mut tasks = Vec::new();
         for c in 0..args.connections.max(1) {
             let tokens = tokens.clone();
-            let mut rng = Rng::for_stream(0xbeef + u64::from(run), c as u64);
+            let mut rng = crate::rng(0xbeef + u64::from(run), c as u64);
             tasks.push(tokio::spawn(async move {
                 let mut client = Client::new(addr);
-                let mut h = Histogram::new();
+                let mut h = histogram();
                 loop {
                     let now = Instant::now();
                     if now >= started + warmup + duration {
                         break;
                     }
-                    let token = tokens
-                        .get(rng.index(tokens.len()))
-                        .cloned()
-                        .unwrap_or_default();
+                    let token = tokens.choose(&mut rng).cloned().unwrap_or_default();
                     client
                         .ok("GET", "/api/feed?limit=10", Some(&token), None)
                         .await?;
                     if now >= started + warmup {
-                        h.record(u64::try_from(now.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                        record(&mut h, now.elapsed());
                     }
                 }
                 Ok::<_, anyhow::Error>(h)
             }));
         }
-        let mut warm = Histogram::new();
+        let mut warm = histogram();
         for task in tasks {
-            warm.merge(&task.await.map_err(|e| anyhow!("read task: {e}"))??);
+            merge(
+                &mut warm,
+                &task.await.map_err(|e| anyhow!("read task: {e}"))??,
+            );
         }
-        let warm_rps = warm.count() as f64 / duration.as_secs_f64();
+        let warm_rps = warm.len() as f64 / duration.as_secs_f64();
         Ok(FeedRun {
             posts,
             seed_s: seeded.seconds,
@@ -758,7 +693,7 @@ pub async fn cmd_feed(args: FeedArgs) -> anyhow::Result<ExitCode> {
             let r = feed_once(&args, posts, run).await?;
             eprintln!(
                 "  warm p99 {:.2} ms at {:.0} reads/s",
-                ms(r.warm.quantile(0.99)),
+                ms(r.warm.value_at_quantile(0.99)),
                 r.warm_rps
             );
             runs.push(r);
@@ -777,12 +712,12 @@ pub async fn cmd_feed(args: FeedArgs) -> anyhow::Result<ExitCode> {
             "{:>9} {:>6.1} {:>9.2} {:>9.2} {:>9.0} {:>9.2} {:>9.2} {:>9.2}",
             r.posts,
             r.seed_s,
-            ms(r.cold.quantile(0.5)),
-            ms(r.cold.quantile(0.99)),
+            ms(r.cold.value_at_quantile(0.5)),
+            ms(r.cold.value_at_quantile(0.99)),
             r.warm_rps,
-            ms(r.warm.quantile(0.5)),
-            ms(r.warm.quantile(0.99)),
-            ms(r.warm.quantile(0.999)),
+            ms(r.warm.value_at_quantile(0.5)),
+            ms(r.warm.value_at_quantile(0.99)),
+            ms(r.warm.value_at_quantile(0.999)),
         );
     }
     let p99 = |posts: u64, warm: bool| {
@@ -790,7 +725,7 @@ pub async fn cmd_feed(args: FeedArgs) -> anyhow::Result<ExitCode> {
             &runs
                 .iter()
                 .filter(|r| r.posts == posts)
-                .map(|r| ms(if warm { &r.warm } else { &r.cold }.quantile(0.99)))
+                .map(|r| ms(if warm { &r.warm } else { &r.cold }.value_at_quantile(0.99)))
                 .collect::<Vec<_>>(),
         )
     };

@@ -7,31 +7,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::Args;
+use rand::seq::SliceRandom;
 use serde::Serialize;
 
 use crate::cpu::{CpuProbe, CpuUse, Memory, memory, reset_peak};
 use crate::graph::{Graph, parse_edges, synthetic};
-use crate::http::{HttpUrl, write_request};
 use crate::load::{LoadConfig, Target, run_load};
-use crate::outbox::{CatchUp, MetricsClient, OutboxPhase, Sampler, catch_up, kib_to_mib};
-use crate::report::{Report, table};
-use crate::rng::Rng;
-use crate::seed::{PhaseReport, parse_session, phase};
-use crate::spawn::{ServerArgs, SpawnedServer};
+use crate::outbox::{CatchUp, MetricsClient, OutboxPhase, Sampler, catch_up};
+use crate::report::{Report, mib, ns_to_us, percent, round1, table};
+use crate::seed::{PhaseReport, Seeder, TOKEN_MARGIN, users_of};
+use crate::spawn::{ServerArgs, Session};
 use crate::workload::{
-    FeedReads, HttpExecutor, Mix, MixResult, Op, Schedule, Users, WorkloadConfig, closed_loop,
-    open_loop, random_text,
+    FeedReads, HttpExecutor, Mix, MixResult, Op, Schedule, WorkloadConfig, closed_loop, open_loop,
 };
-use crate::{
-    EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, preflight, print_json, random_digits, seconds,
-};
-
-const PASSWORD: &str = "correct-horse-battery";
-/// A token is refreshed before a measurement unless it stays valid this
-/// much longer than the measurement.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+use crate::{EXIT_FAILED, LoadArgs, TOKEN_BUDGET, describe, preflight_2xx, print_json, seconds};
 
 pub const SOCIAL_AFTER: &str = "\
 Examples:
@@ -185,15 +176,6 @@ pub fn positive_rate(raw: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// One seeded account.
-pub struct Account {
-    pub id: String,
-    pub username: String,
-    pub access: String,
-    pub refresh: String,
-    pub expires_at: Instant,
-}
-
 #[derive(Serialize)]
 struct GraphInfo {
     source: String,
@@ -330,243 +312,18 @@ pub async fn cmd_social(args: SocialArgs) -> anyhow::Result<ExitCode> {
     }
     let mix = Mix::parse(&args.mix)?;
     let (graph, source) = load_graph(&args)?;
-    let (mut server, base) = args.server.connect().await?;
-    let server_pid = server
-        .as_ref()
-        .and_then(SpawnedServer::pid)
-        .or(args.server_pid);
-    let result = tokio::select! {
-        r = social(&args, mix, graph, source, &base, server_pid, server.as_mut()) => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
-    };
-    if let Some(server) = server.take() {
-        server.stop().await;
-    }
-    result
+    args.server
+        .run(args.server_pid, async |s: &mut Session| {
+            social(&args, mix, graph, source, s).await
+        })
+        .await
 }
 
-/// Registers `users` users (`s<6 digits>_<n>`), `concurrency` at a time;
-/// returns the accounts in order.
-pub async fn register_all(
-    addr: std::net::SocketAddr,
-    base: &HttpUrl,
-    users: usize,
-    concurrency: usize,
-) -> anyhow::Result<(Vec<Account>, PhaseReport)> {
-    let prefix = format!("s{}", random_digits().get(6..).unwrap_or("000000"));
-    let names: Arc<Vec<String>> = Arc::new((0..users).map(|i| format!("{prefix}_{i}")).collect());
-    eprintln!(
-        "registering {users} users ({}_0 ...) with {concurrency} at a time",
-        prefix
-    );
-    let authority = base.authority.clone();
-    let path = base.join("/api/auth/register").path;
-    let build_names = names.clone();
-    let (bodies, report) = phase(addr, "register", users, concurrency, 3, true, {
-        move |i, buf: &mut Vec<u8>| {
-            let name = build_names.get(i).map_or("", String::as_str);
-            let body = serde_json::json!({
-                "username": name,
-                "email": format!("{name}@bench.example.com"),
-                "password": PASSWORD,
-            })
-            .to_string();
-            write_request(buf, "POST", &authority, &path, &[], Some(body.as_bytes()));
-        }
-    })
-    .await?;
-    let now = Instant::now();
-    let mut accounts = Vec::with_capacity(users);
-    for (body, name) in bodies.iter().zip(names.iter()) {
-        let s = parse_session(body)?;
-        accounts.push(Account {
-            id: s.user.id,
-            username: name.clone(),
-            access: s.access_token,
-            refresh: s.refresh_token,
-            expires_at: now + Duration::from_secs(s.expires_in),
-        });
-    }
-    Ok((accounts, report))
-}
-
-/// Exchanges the refresh token of every account whose access token expires
-/// within `needed`; returns the phase report if anything was refreshed.
-async fn refresh_if_needed(
-    addr: std::net::SocketAddr,
-    base: &HttpUrl,
-    accounts: &mut [Account],
-    needed: Duration,
-    concurrency: usize,
-) -> anyhow::Result<Option<PhaseReport>> {
-    let limit = Instant::now() + needed + TOKEN_MARGIN;
-    let stale: Vec<usize> = (0..accounts.len())
-        .filter(|&i| accounts.get(i).is_some_and(|a| a.expires_at < limit))
-        .collect();
-    if stale.is_empty() {
-        return Ok(None);
-    }
-    eprintln!("refreshing {} access tokens", stale.len());
-    let tokens: Arc<Vec<String>> = Arc::new(
-        stale
-            .iter()
-            .filter_map(|&i| accounts.get(i).map(|a| a.refresh.clone()))
-            .collect(),
-    );
-    let authority = base.authority.clone();
-    let path = base.join("/api/auth/refresh").path;
-    let build_tokens = tokens.clone();
-    let (bodies, report) = phase(addr, "refresh", tokens.len(), concurrency, 2, true, {
-        move |i, buf: &mut Vec<u8>| {
-            let body = serde_json::json!({
-                "refreshToken": build_tokens.get(i).map_or("", String::as_str)
-            })
-            .to_string();
-            write_request(buf, "POST", &authority, &path, &[], Some(body.as_bytes()));
-        }
-    })
-    .await?;
-    let now = Instant::now();
-    for (body, &i) in bodies.iter().zip(&stale) {
-        let s = parse_session(body)?;
-        if let Some(a) = accounts.get_mut(i) {
-            a.access = s.access_token;
-            a.refresh = s.refresh_token;
-            a.expires_at = now + Duration::from_secs(s.expires_in);
-        }
-    }
-    Ok(Some(report))
-}
-
-pub fn users_of(accounts: &[Account]) -> Arc<Users> {
-    Arc::new(Users {
-        ids: accounts.iter().map(|a| a.id.clone()).collect(),
-        usernames: accounts.iter().map(|a| a.username.clone()).collect(),
-        bearer: accounts
-            .iter()
-            .map(|a| format!("Bearer {}", a.access))
-            .collect(),
-    })
-}
-
-/// `0..n` in a random order (Fisher-Yates), seeded.
+/// `0..n` in a random order, seeded.
 fn shuffled(n: usize, seed: u64) -> Vec<u32> {
     let mut v: Vec<u32> = (0..n as u32).collect();
-    let mut rng = Rng::for_stream(seed, u64::MAX);
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.index(i + 1));
-    }
+    v.shuffle(&mut crate::rng(seed, u64::MAX));
     v
-}
-
-/// Requests per seeding chunk: tokens are checked (and refreshed when they
-/// would expire within [`CHUNK_TOKEN_LIFE`]) before each chunk, so a phase
-/// may outlast an access token.
-const SEED_CHUNK: usize = 50_000;
-const CHUNK_TOKEN_LIFE: Duration = Duration::from_secs(5 * 60);
-
-/// Follows `order[first..first + count]` of the graph's follows.
-pub async fn seed_follows(
-    addr: std::net::SocketAddr,
-    base: &HttpUrl,
-    graph: Arc<Graph>,
-    order: Arc<Vec<u32>>,
-    (first, count): (usize, usize),
-    users: Arc<Users>,
-    concurrency: usize,
-) -> anyhow::Result<PhaseReport> {
-    let authority = base.authority.clone();
-    let prefix = base.join("").path;
-    let (_, report) = phase(addr, "follow", count, concurrency, 5, false, {
-        move |i, buf: &mut Vec<u8>| {
-            let i = first + i;
-            let k = order.get(i).map_or(i, |&k| k as usize);
-            let (a, b) = graph.follow(k).unwrap_or((0, 0));
-            let followee = users.ids.get(b as usize).map_or("0", String::as_str);
-            let bearer = users.bearer.get(a as usize).map_or("", String::as_str);
-            let path = format!("{prefix}/api/users/{followee}/follow");
-            write_request(
-                buf,
-                "PUT",
-                &authority,
-                &path,
-                &[("Authorization", bearer)],
-                None,
-            );
-        }
-    })
-    .await?;
-    Ok(report)
-}
-
-/// Creates posts `first..first + count` of `users.len() * per_user`, in
-/// rounds over the users (post `i` is round `i / users` of user `i % users`),
-/// so every user's posts spread over the whole seeding time.
-pub async fn seed_posts(
-    addr: std::net::SocketAddr,
-    base: &HttpUrl,
-    users: Arc<Users>,
-    (first, count): (usize, usize),
-    (run, seed): (Arc<str>, u64),
-    concurrency: usize,
-) -> anyhow::Result<PhaseReport> {
-    let n = users.ids.len().max(1);
-    let authority = base.authority.clone();
-    let path = base.join("/api/posts").path;
-    let (_, report) = phase(addr, "post", count, concurrency, 5, false, {
-        move |i, buf: &mut Vec<u8>| {
-            let i = first + i;
-            let (round, user) = (i / n, i % n);
-            let mut text = String::with_capacity(256);
-            random_text(&mut Rng::for_stream(seed, i as u64), 256, &mut text);
-            let body = serde_json::json!({ "text": text }).to_string();
-            let key = format!("seed-{run}-{user}-{round}");
-            let bearer = users.bearer.get(user).map_or("", String::as_str);
-            write_request(
-                buf,
-                "POST",
-                &authority,
-                &path,
-                &[("Authorization", bearer), ("Idempotency-Key", &key)],
-                Some(body.as_bytes()),
-            );
-        }
-    })
-    .await?;
-    Ok(report)
-}
-
-/// One report for the chunks of a phase.
-pub fn combine(name: &str, parts: &[PhaseReport]) -> PhaseReport {
-    let requests = parts.iter().map(|p| p.requests).sum::<usize>();
-    let seconds = parts.iter().map(|p| p.seconds).sum::<f64>();
-    PhaseReport {
-        phase: name.to_owned(),
-        requests,
-        concurrency: parts.iter().map(|p| p.concurrency).max().unwrap_or(0),
-        seconds: (seconds * 10.0).round() / 10.0,
-        per_sec: if seconds > 0.0 {
-            (requests as f64 / seconds * 10.0).round() / 10.0
-        } else {
-            0.0
-        },
-        retries: parts.iter().map(|p| p.retries).sum(),
-    }
-}
-
-/// `0..total` in chunks of at most [`SEED_CHUNK`]: (first, count).
-pub fn chunks(total: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..total)
-        .step_by(SEED_CHUNK)
-        .map(move |first| (first, SEED_CHUNK.min(total - first)))
-}
-
-fn percent(part: f64, whole: f64) -> Option<f64> {
-    (whole > 0.0).then(|| (part / whole * 1000.0).round() / 10.0)
-}
-
-fn ns_to_us(ns: u64) -> u64 {
-    (ns + 500) / 1000
 }
 
 async fn social(
@@ -574,93 +331,49 @@ async fn social(
     mix: Mix,
     graph: Graph,
     source: String,
-    base: &HttpUrl,
-    server_pid: Option<u32>,
-    mut server: Option<&mut SpawnedServer>,
+    s: &mut Session,
 ) -> anyhow::Result<ExitCode> {
     let cfg = args.load.config();
     let threads = usize::from(args.load.threads);
-    let addr = base.resolve().await?;
+    let (base, addr, server_pid) = (&s.base.clone(), s.addr, s.pid);
     let health = Arc::new(Target::new("GET", base.join("/health"), addr, &[], None)?);
-    let status = preflight(&health).await?;
-    if !(200..300).contains(&status) {
-        bail!("{} answered {status} before the run", health.label);
-    }
+    preflight_2xx(&health).await?;
 
     // Seeding.
     let seeding_started = Instant::now();
     let graph = Arc::new(graph);
-    let mut phases = Vec::new();
-    let (mut accounts, report) =
-        register_all(addr, base, graph.users, args.register_concurrency as usize).await?;
-    eprintln!("  {}", report.line());
-    phases.push(report);
     let concurrency = args.seed_concurrency as usize;
+    let mut seeder = Seeder::register(
+        addr,
+        base,
+        graph.users,
+        args.register_concurrency as usize,
+        concurrency,
+    )
+    .await?;
     let follows = graph.follows();
     eprintln!("following: {follows} follows with {concurrency} at a time, in random order");
     // In a random order: in edge order the two follows of one friendship
     // (and many follows of one user) would be sent at the same moment, which
     // mostly measures lock waits on the same user rows.
-    let order = Arc::new(shuffled(follows, args.seed));
-    let mut parts = Vec::new();
-    for chunk in chunks(follows) {
-        if let Some(r) =
-            refresh_if_needed(addr, base, &mut accounts, CHUNK_TOKEN_LIFE, concurrency).await?
-        {
-            phases.push(r);
-        }
-        let users = users_of(&accounts);
-        let r = seed_follows(
-            addr,
-            base,
-            graph.clone(),
-            order.clone(),
-            chunk,
-            users,
-            concurrency,
-        )
+    seeder
+        .follow(graph.clone(), shuffled(follows, args.seed))
         .await?;
-        parts.push(r);
-    }
-    let report = combine("follow", &parts);
-    eprintln!("  {}", report.line());
-    phases.push(report);
-    let posts = graph.users * args.posts_per_user as usize;
-    if posts > 0 {
+    if args.posts_per_user > 0 {
         eprintln!(
             "posting: {} posts for each of {} users with {concurrency} at a time",
             args.posts_per_user, graph.users
         );
-        let run: Arc<str> = Arc::from(random_digits());
-        let mut parts = Vec::new();
-        for chunk in chunks(posts) {
-            if let Some(r) =
-                refresh_if_needed(addr, base, &mut accounts, CHUNK_TOKEN_LIFE, concurrency).await?
-            {
-                phases.push(r);
-            }
-            let users = users_of(&accounts);
-            let r = seed_posts(
-                addr,
-                base,
-                users,
-                chunk,
-                (run.clone(), args.seed),
-                concurrency,
-            )
+        seeder
+            .post(0, args.posts_per_user as usize, args.seed)
             .await?;
-            parts.push(r);
-        }
-        let report = combine("post", &parts);
-        eprintln!("  {}", report.line());
-        phases.push(report);
     }
     let seeding_seconds = seeding_started.elapsed().as_secs_f64();
     eprintln!("seeded in {seeding_seconds:.1} s");
     let memory_after_seeding = server_pid.and_then(memory);
     // The peak of a spawned server (ours) then covers the measurements only,
     // not the password hashing of the registrations.
-    let peak_reset = match server.as_deref().and_then(SpawnedServer::pid) {
+    let peak_reset = match s.server.as_ref().and_then(|s| s.pid()) {
         Some(pid) => reset_peak(pid),
         None => false,
     };
@@ -716,16 +429,9 @@ async fn social(
     let drain = Duration::from_secs_f64(args.drain);
     let mut runs = Vec::new();
     for (k, rate) in plans.into_iter().enumerate() {
-        if let Some(s) = server.as_deref_mut()
-            && !s.check_alive()
-        {
-            bail!("the server is gone");
-        }
-        let needed = cfg.warmup + cfg.duration + drain;
-        if let Some(r) = refresh_if_needed(addr, base, &mut accounts, needed, concurrency).await? {
-            phases.push(r);
-        }
-        let users = users_of(&accounts);
+        s.check_alive()?;
+        seeder.refresh(cfg.warmup + cfg.duration + drain).await?;
+        let users = users_of(&seeder.accounts);
         let connections = match rate {
             None => cfg.connections,
             Some(_) => args.open_connections as usize,
@@ -737,7 +443,7 @@ async fn social(
                     base,
                     users.clone(),
                     workload.clone(),
-                    Rng::for_stream(args.seed, ((k as u64) << 32) | c as u64),
+                    crate::rng(args.seed, ((k as u64) << 32) | c as u64),
                 )
             })
             .collect();
@@ -768,10 +474,10 @@ async fn social(
         });
         let probe = CpuProbe::start(server_pid);
         let result: MixResult = match rate {
-            None => closed_loop(executors, cfg.warmup, cfg.duration).await,
+            None => closed_loop(executors, Op::ALL.len(), cfg.warmup, cfg.duration).await,
             Some(r) => {
                 let schedule = Schedule::new(r, cfg.warmup, cfg.duration);
-                open_loop(executors, schedule, cfg.duration, drain).await
+                open_loop(executors, Op::ALL.len(), schedule, cfg.duration, drain).await
             }
         };
         let cpu = probe.finish();
@@ -817,8 +523,8 @@ async fn social(
         reports.push(overall.clone());
         reports.extend(operations.iter().cloned());
         let timer_lag_us = (rate.is_some() && result.timer_lag.max() > 0).then(|| Timing {
-            p50: ns_to_us(result.timer_lag.quantile(0.5)),
-            p99: ns_to_us(result.timer_lag.quantile(0.99)),
+            p50: ns_to_us(result.timer_lag.value_at_quantile(0.5)),
+            p99: ns_to_us(result.timer_lag.value_at_quantile(0.99)),
             max: ns_to_us(result.timer_lag.max()),
         });
         runs.push(MixRun {
@@ -828,7 +534,7 @@ async fn social(
             overall,
             operations,
             http_requests: result.http_requests,
-            http_requests_per_sec: (http_rps * 10.0).round() / 10.0,
+            http_requests_per_sec: round1(http_rps),
             ratio_to_health_percent: ratio,
             due: result.due,
             late_starts: result.late_starts,
@@ -876,7 +582,7 @@ async fn social(
                 peak_reset_after_seeding: peak_reset,
                 end_of_mix,
                 idle: memory(pid),
-                idle_after_s: (idle_after * 10.0).round() / 10.0,
+                idle_after_s: round1(idle_after),
             })
         }
         None => None,
@@ -904,8 +610,8 @@ async fn social(
         feed_reads: feed_reads.name(),
         feed_reads_mode: feed_reads,
         max_offset: (feed_reads == FeedReads::Offset).then_some(args.max_offset),
-        seeding: phases,
-        seeding_seconds: (seeding_seconds * 10.0).round() / 10.0,
+        seeding: seeder.phases,
+        seeding_seconds: round1(seeding_seconds),
         health: health_run,
         runs,
         outbox_catch_up,
@@ -936,10 +642,6 @@ fn describe_feed_reads(reads: FeedReads, max_offset: u32) -> String {
              1 in {next_page_one_in} also reads the next page through nextCursor)"
         ),
     }
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib_to_mib(kib))
 }
 
 fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
@@ -1037,21 +739,6 @@ fn print_text(s: &SocialSummary, reports: &[Report], cpu_lines: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seeding_chunks_cover_everything_once() {
-        let c: Vec<(usize, usize)> = chunks(2 * SEED_CHUNK + 7).collect();
-        assert_eq!(
-            c,
-            vec![
-                (0, SEED_CHUNK),
-                (SEED_CHUNK, SEED_CHUNK),
-                (2 * SEED_CHUNK, 7)
-            ]
-        );
-        assert_eq!(chunks(0).count(), 0);
-        assert_eq!(chunks(5).collect::<Vec<_>>(), vec![(0, 5)]);
-    }
 
     #[test]
     fn shuffled_is_a_seeded_permutation() {

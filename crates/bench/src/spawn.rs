@@ -1,14 +1,19 @@
-//! `--spawn`: run a Starling server for the duration of a benchmark.
+//! The servers under test: a Starling started for the run (`--spawn`) or
+//! already running (`--base-url`), and the reference Node.js chat server
+//! (`--node-peer`, bench/chat-node/server.js).
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::http::{HttpUrl, build_request, fetch};
+use crate::http::{HttpUrl, fetch};
 
 /// How long the server gets to exit after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -176,7 +181,7 @@ impl SpawnedServer {
 
     async fn wait_ready(&mut self, port: u16, timeout: Duration) -> anyhow::Result<()> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let request = build_request("GET", &self.base_url.join("/health"), &[], None)?;
+        let health = self.base_url.join("/health");
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         loop {
@@ -186,7 +191,8 @@ impl SpawnedServer {
                     log_tail(&self.log_path)
                 );
             }
-            let last = match fetch(addr, &request, false, Duration::from_secs(2)).await {
+            let request = health.request("GET", &[], None)?;
+            let last = match fetch(addr, request, Duration::from_secs(2)).await {
                 Ok((200, _)) => {
                     eprintln!(
                         "server ready after {:.1} s",
@@ -238,30 +244,36 @@ impl SpawnedServer {
 
     /// SIGTERM, wait up to 10 s, then SIGKILL; the temp dir is removed.
     pub async fn stop(mut self) {
-        if !self.check_alive() {
-            return;
+        if self.check_alive() {
+            terminate(&mut self.child, STOP_GRACE, "the server").await;
         }
-        let mut terminated = false;
-        if let Some(pid) = self.child.id() {
-            terminated = Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await
-                .map(|s| s.success())
-                .unwrap_or(false);
-        }
-        if terminated && let Ok(Ok(_)) = tokio::time::timeout(STOP_GRACE, self.child.wait()).await {
-            return;
-        }
-        if terminated {
-            eprintln!("warning: the server did not exit within 10 s of SIGTERM; killing it");
-        }
-        if let Err(e) = self.child.kill().await {
-            eprintln!("warning: cannot kill the server: {e}");
-        }
+    }
+}
+
+/// SIGTERM, up to `grace` to exit, then SIGKILL.
+async fn terminate(child: &mut Child, grace: Duration, what: &str) {
+    let mut terminated = false;
+    if let Some(pid) = child.id() {
+        terminated = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+    }
+    if terminated && let Ok(Ok(_)) = tokio::time::timeout(grace, child.wait()).await {
+        return;
+    }
+    if terminated {
+        eprintln!(
+            "warning: {what} did not exit within {} s of SIGTERM; killing it",
+            grace.as_secs()
+        );
+    }
+    if let Err(e) = child.kill().await {
+        eprintln!("warning: cannot kill {what}: {e}");
     }
 }
 
@@ -301,5 +313,193 @@ impl ServerArgs {
             None => HttpUrl::parse(&self.base_url)?,
         };
         Ok((server, base))
+    }
+
+    /// Starts the server if asked to and runs `scenario` on it, until it ends
+    /// or Ctrl-C; then stops the server. `pid` is the process id of a server
+    /// that was not spawned (for its CPU and memory figures).
+    pub async fn run<F>(&self, pid: Option<u32>, scenario: F) -> anyhow::Result<ExitCode>
+    where
+        F: AsyncFnOnce(&mut Session) -> anyhow::Result<ExitCode>,
+    {
+        let (mut server, base) = self.connect().await?;
+        let result = match base.resolve().await {
+            Ok(addr) => {
+                let mut session = Session {
+                    pid: server.as_ref().and_then(SpawnedServer::pid).or(pid),
+                    addr,
+                    base,
+                    server: server.take(),
+                };
+                let result = interruptible(scenario(&mut session)).await;
+                server = session.server.take();
+                result
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(server) = server {
+            server.stop().await;
+        }
+        result
+    }
+}
+
+/// A server under test while a scenario runs.
+pub struct Session {
+    pub base: HttpUrl,
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// The server's process id (spawned, or given).
+    pub pid: Option<u32>,
+    pub server: Option<SpawnedServer>,
+}
+
+impl Session {
+    /// An error if a spawned server has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.server.as_mut()
+            && !s.check_alive()
+        {
+            bail!("the server exited during the run");
+        }
+        Ok(())
+    }
+
+    /// The last lines of a spawned server's output ("" otherwise).
+    pub fn log_tail(&self) -> String {
+        self.server.as_ref().map_or(String::new(), |s| s.log_tail())
+    }
+}
+
+/// `work`, or an error on Ctrl-C.
+pub async fn interruptible<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::select! {
+        r = work => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    }
+}
+
+/// Lines of the Node peer's output kept for error messages.
+const NODE_LOG_LINES: usize = 30;
+const NODE_STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// The reference Node.js chat server, run beside Starling for a comparison.
+pub struct NodePeer {
+    child: Child,
+    pub base_url: HttpUrl,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn keep(log: &Mutex<Vec<String>>, line: String) {
+    if let Ok(mut l) = log.lock() {
+        if l.len() >= NODE_LOG_LINES {
+            l.remove(0);
+        }
+        l.push(line);
+    }
+}
+
+impl NodePeer {
+    /// Runs `node SCRIPT --port 0` and waits for its
+    /// `listening on http://HOST:PORT` line.
+    pub async fn start(node: &Path, script: &Path, timeout: Duration) -> anyhow::Result<Self> {
+        let mut child = Command::new(node)
+            .arg(script)
+            .arg("--port")
+            .arg("0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {} {} (is Node.js installed, and `npm ci` run in {}?)",
+                    node.display(),
+                    script.display(),
+                    script
+                        .parent()
+                        .map_or(".".into(), |p| p.display().to_string())
+                )
+            })?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(err) = child.stderr.take() {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&log, line);
+                }
+            });
+        }
+        let out = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no stdout of the Node peer"))?;
+        let mut lines = BufReader::new(out).lines();
+        let url = tokio::time::timeout(timeout, async {
+            while let Some(line) = lines.next_line().await? {
+                keep(&log, line.clone());
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    return Ok::<_, anyhow::Error>(Some(url.trim().to_owned()));
+                }
+            }
+            Ok(None)
+        })
+        .await;
+        let peer_log =
+            |log: &Mutex<Vec<String>>| log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        let url = match url {
+            Ok(Ok(Some(url))) => url,
+            Ok(Ok(None)) => bail!(
+                "the Node peer exited before listening; its output:\n{}",
+                peer_log(&log)
+            ),
+            Ok(Err(e)) => return Err(e.context("reading the Node peer's output")),
+            Err(_) => bail!(
+                "the Node peer did not listen within {timeout:?}; its output:\n{}",
+                peer_log(&log)
+            ),
+        };
+        // Keep draining its stdout so it never blocks on a full pipe.
+        {
+            let log = log.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(line)) = lines.next_line().await {
+                    keep(&log, line);
+                }
+            });
+        }
+        eprintln!(
+            "started the Node peer {} at {url} (pid {})",
+            script.display(),
+            child.id().unwrap_or(0)
+        );
+        Ok(Self {
+            child,
+            base_url: HttpUrl::parse(&url)?,
+            log,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether the peer is still running.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_tail(&self) -> String {
+        let lines = self.log.lock().map(|l| l.join("\n")).unwrap_or_default();
+        format!("last lines of the Node peer's output:\n{lines}")
+    }
+
+    /// SIGTERM, then SIGKILL after a few seconds.
+    pub async fn stop(mut self) {
+        if self.is_alive() {
+            terminate(&mut self.child, NODE_STOP_GRACE, "the Node peer").await;
+        }
     }
 }

@@ -1,14 +1,16 @@
-//! Server-Sent Events over the tool's own HTTP/1.1 connection: an
-//! incremental `text/event-stream` parser and a stream that yields events as
-//! they arrive, with the instant their bytes were read.
+//! Server-Sent Events over the tool's HTTP/1.1 client: an incremental
+//! `text/event-stream` parser and a stream that yields events as they
+//! arrive, with the instant their bytes were read.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 use tokio::time::Instant;
 
-use crate::http::{ClientError, Conn, ResponseParser, write_request};
+use crate::http::{AbortOnDrop, Template, excerpt, open_stream};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,11 +118,10 @@ impl SseParser {
 
 /// An open `GET` event stream.
 pub struct EventStream {
-    conn: Conn,
-    parser: ResponseParser,
+    /// Keeps the connection open.
+    _driver: AbortOnDrop,
+    body: Incoming,
     sse: SseParser,
-    /// When the bytes being parsed were read.
-    read_at: Instant,
 }
 
 /// Largest error body shown when a stream is refused.
@@ -129,54 +130,39 @@ const ERROR_BODY: usize = 300;
 impl EventStream {
     /// Connects to `addr`, sends `GET path` with `Authorization: <bearer>`
     /// and `Accept: text/event-stream`, and waits (up to `timeout`) for the
-    /// response head: an error unless it is 200. `buffer` is the initial
-    /// read buffer, small for holding many streams.
+    /// response head: an error unless it is 200.
     pub async fn open(
         addr: SocketAddr,
         authority: &str,
         path: &str,
         bearer: &str,
-        buffer: usize,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
+        let request = Template::new(
+            "GET",
+            authority,
+            path,
+            &[("Authorization", bearer), ("Accept", "text/event-stream")],
+            None,
+        )?
+        .build();
         let work = async {
-            let mut conn = Conn::connect_with_buffer(addr, buffer)
-                .await
-                .context("connect")?;
-            let mut request = Vec::with_capacity(256 + bearer.len());
-            write_request(
-                &mut request,
-                "GET",
-                authority,
-                path,
-                &[("Authorization", bearer), ("Accept", "text/event-stream")],
-                None,
-            );
-            conn.send(&request).await.context("sending the request")?;
-            let mut parser = ResponseParser::new(false, true);
-            while !parser.head_done() {
-                if !conn.read_stream(&mut parser).await? {
-                    bail!("the server closed the connection before answering");
-                }
-            }
-            let status = parser.status();
+            let (response, driver) = open_stream(addr, request).await?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
             if status != 200 {
-                while !parser.is_complete() && parser.body().len() < ERROR_BODY {
-                    if !conn.read_stream(&mut parser).await? {
-                        break;
-                    }
+                let mut text = Vec::new();
+                while text.len() < ERROR_BODY
+                    && let Some(Ok(frame)) = body.frame().await
+                {
+                    text.extend_from_slice(frame.data_ref().map_or(&[][..], |d| &d[..]));
                 }
-                let body: String = String::from_utf8_lossy(parser.body())
-                    .chars()
-                    .take(ERROR_BODY)
-                    .collect();
-                bail!("GET {path} answered {status}: {body}");
+                bail!("GET {path} answered {status}: {}", excerpt(&text));
             }
-            Ok::<_, anyhow::Error>(Self {
-                conn,
-                parser,
+            Ok(Self {
+                _driver: driver,
+                body,
                 sse: SseParser::new(),
-                read_at: Instant::now(),
             })
         };
         match tokio::time::timeout(timeout, work).await {
@@ -189,21 +175,21 @@ impl EventStream {
     /// when only comments, such as heartbeats, arrived) with the instant
     /// their last bytes were read, or `None` once the server has ended the
     /// stream or closed the connection.
-    pub async fn next_events(&mut self) -> Result<Option<(Instant, Vec<SseEvent>)>, ClientError> {
+    pub async fn next_events(&mut self) -> anyhow::Result<Option<(Instant, Vec<SseEvent>)>> {
         let mut events = Vec::new();
         loop {
-            if !self.parser.body().is_empty() {
-                let comments = self.sse.comments;
-                self.sse.feed(self.parser.body(), &mut events);
-                self.parser.clear_body();
-                if !events.is_empty() || self.sse.comments != comments {
-                    return Ok(Some((self.read_at, events)));
-                }
-            }
-            if self.parser.is_complete() || !self.conn.read_stream(&mut self.parser).await? {
+            let Some(frame) = self.body.frame().await else {
                 return Ok(None);
+            };
+            let read_at = Instant::now();
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
+            let comments = self.sse.comments;
+            self.sse.feed(&data, &mut events);
+            if !events.is_empty() || self.sse.comments != comments {
+                return Ok(Some((read_at, events)));
             }
-            self.read_at = Instant::now();
         }
     }
 
@@ -308,7 +294,6 @@ mod tests {
             "test",
             "/api/notifications/stream",
             "Bearer t",
-            256,
             Duration::from_secs(5),
         )
         .await

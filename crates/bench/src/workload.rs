@@ -11,18 +11,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::bail;
+use bytes::Bytes;
+use rand::Rng as _;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::hist::Histogram;
-use crate::http::{Conn, ResponseParser, percent_encode, write_request};
-use crate::load::{ConnStats, Measurement};
-use crate::rng::Rng;
+use crate::http::{Client, HttpUrl, Template, percent_encode};
+use crate::load::{ConnStats, Histogram, Measurement, histogram, join_all, merge, record};
 
 /// The API's largest page (`limit` is 1-100).
 pub const PAGE_MAX: u32 = 100;
-/// Pause after a failed connect, so a dead server is not hammered in a loop.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// Characters of composed text (before the mentions).
 const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
@@ -105,9 +105,12 @@ impl Mix {
         }
     }
 
-    pub fn pick(&self, rng: &mut Rng) -> Op {
+    pub fn pick(&self, rng: &mut StdRng) -> Op {
         let total: u64 = self.weights.iter().map(|&w| u64::from(w)).sum();
-        let mut x = rng.below(total);
+        if total == 0 {
+            return Op::HomeFeed;
+        }
+        let mut x = rng.random_range(0..total);
         for op in Op::ALL {
             let w = u64::from(self.weights.get(op.index()).copied().unwrap_or(0));
             if x < w {
@@ -213,12 +216,16 @@ impl Action {
 
 /// `len` random letters and digits (so the text never contains a mention
 /// or a tag by accident).
-pub fn random_text(rng: &mut Rng, len: usize, out: &mut String) {
+pub fn random_text(rng: &mut StdRng, len: usize, out: &mut String) {
     out.reserve(len);
     for _ in 0..len {
-        let b = ALNUM.get(rng.index(ALNUM.len())).copied().unwrap_or(b'x');
-        out.push(char::from(b));
+        out.push(char::from(ALNUM.choose(rng).copied().unwrap_or(b'x')));
     }
+}
+
+/// Uniform in `0..n` (0 when `n` is 0).
+pub fn index(rng: &mut StdRng, n: usize) -> usize {
+    if n == 0 { 0 } else { rng.random_range(0..n) }
 }
 
 impl WorkloadConfig {
@@ -226,15 +233,15 @@ impl WorkloadConfig {
     /// the chosen operation. With [`FeedReads::Offset`] the random draws are
     /// the same as before first-page reads existed, so a seed plans the same
     /// operations it always did.
-    pub fn plan(&self, rng: &mut Rng, usernames: &[String]) -> Action {
+    pub fn plan(&self, rng: &mut StdRng, usernames: &[String]) -> Action {
         let users = usernames.len();
         let op = self.mix.pick(rng);
-        let actor = rng.index(users);
+        let actor = index(rng, users);
         match op {
             Op::HomeFeed => match self.feed_reads {
                 FeedReads::Offset => Action::HomeFeed {
                     actor,
-                    offset: rng.range_inclusive(0, u64::from(self.max_offset)) as u32,
+                    offset: rng.random_range(0..=self.max_offset),
                     next_page: false,
                 },
                 FeedReads::FirstPage { next_page_one_in } => Action::HomeFeed {
@@ -244,7 +251,7 @@ impl WorkloadConfig {
                 },
             },
             Op::UserTimeline => {
-                let author = rng.index(users);
+                let author = index(rng, users);
                 let next_page = match self.feed_reads {
                     FeedReads::Offset => false,
                     FeedReads::FirstPage { next_page_one_in } => one_in(rng, next_page_one_in),
@@ -259,9 +266,9 @@ impl WorkloadConfig {
                 let mut text = String::with_capacity(self.text_len + 6 * 32);
                 random_text(rng, self.text_len, &mut text);
                 let n =
-                    rng.range_inclusive(u64::from(self.mentions_min), u64::from(self.mentions_max));
+                    rng.random_range(self.mentions_min..=self.mentions_max.max(self.mentions_min));
                 for _ in 0..n {
-                    if let Some(name) = usernames.get(rng.index(users)) {
+                    if let Some(name) = usernames.choose(rng) {
                         text.push_str(" @");
                         text.push_str(name);
                     }
@@ -273,8 +280,8 @@ impl WorkloadConfig {
 }
 
 /// True once in `n` draws on average (never for `n == 0`).
-fn one_in(rng: &mut Rng, n: u32) -> bool {
-    n > 0 && rng.below(u64::from(n)) == 0
+fn one_in(rng: &mut StdRng, n: u32) -> bool {
+    n > 0 && rng.random_ratio(1, n)
 }
 
 /// The page limits of a first-page read: one page of `count`, or two when
@@ -308,7 +315,8 @@ pub fn feed_page_limits(offset: u32, count: u32, page_max: u32) -> Vec<u32> {
 /// What one operation came to.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub op: Op,
+    /// The kind of operation, an index below the loop's `kinds`.
+    pub op: usize,
     /// The final status (the first one outside 2xx if any), or why no
     /// response came.
     pub result: Result<u16, String>,
@@ -318,7 +326,9 @@ pub struct Outcome {
 
 /// Carries out operations, one at a time (one per connection).
 pub trait Executor: Send + 'static {
-    fn execute(&mut self) -> impl Future<Output = Outcome> + Send;
+    /// Operation `i`: the open loop's schedule index, or a count of the
+    /// connection's operations in the closed loop.
+    fn execute(&mut self, i: u64) -> impl Future<Output = Outcome> + Send;
 }
 
 /// The seeded users, as the workload addresses them.
@@ -331,17 +341,15 @@ pub struct Users {
 
 /// Runs the mix against a Starling server over one keep-alive connection.
 pub struct HttpExecutor {
-    addr: SocketAddr,
+    client: Client,
     authority: String,
     /// Path prefix of the base URL ("" for a server at the root).
     prefix: String,
     users: Arc<Users>,
     cfg: Arc<WorkloadConfig>,
-    rng: Rng,
-    conn: Option<Conn>,
-    parser: ResponseParser,
-    buf: Vec<u8>,
-    path: String,
+    rng: StdRng,
+    /// The body of the last response read whole.
+    body: Bytes,
 }
 
 #[derive(Deserialize)]
@@ -353,72 +361,52 @@ struct PageCursor {
 impl HttpExecutor {
     pub fn new(
         addr: SocketAddr,
-        base: &crate::http::HttpUrl,
+        base: &HttpUrl,
         users: Arc<Users>,
         cfg: Arc<WorkloadConfig>,
-        rng: Rng,
+        rng: StdRng,
     ) -> Self {
         Self {
-            addr,
+            client: Client::new(addr),
             authority: base.authority.clone(),
-            prefix: base
-                .path
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .trim_end_matches('/')
-                .to_owned(),
+            prefix: base.prefix().to_owned(),
             users,
             cfg,
             rng,
-            conn: None,
-            parser: ResponseParser::new(false, false),
-            buf: Vec::with_capacity(1024),
-            path: String::with_capacity(256),
+            body: Bytes::new(),
         }
     }
 
-    /// Sends `self.buf` and reads the response; the body is kept when
-    /// `collect`.
-    async fn send(&mut self, collect: bool) -> Result<u16, String> {
-        if self.conn.is_none() {
-            match Conn::connect(self.addr).await {
-                Ok(c) => self.conn = Some(c),
-                Err(e) => {
-                    tokio::time::sleep(RECONNECT_PAUSE).await;
-                    return Err(format!("connect: {e}"));
-                }
-            }
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return Err("no connection".to_owned());
-        };
-        self.parser.set_collect_body(collect);
-        match conn.roundtrip(&self.buf, &mut self.parser).await {
-            Ok(()) => {
-                if !self.parser.keep_alive() {
-                    self.conn = None;
-                }
-                Ok(self.parser.status())
-            }
-            Err(e) => {
-                self.conn = None;
-                Err(e.to_string())
-            }
-        }
-    }
-
-    fn write_get(&mut self, actor: usize) {
-        self.buf.clear();
+    /// Sends a request as `actor` to `path` (after the prefix); the body is
+    /// kept in `self.body` when `collect`.
+    async fn send(
+        &mut self,
+        method: &str,
+        actor: usize,
+        path: &str,
+        body: Option<Bytes>,
+        collect: bool,
+    ) -> Result<u16, String> {
         let bearer = self.users.bearer.get(actor).map_or("", String::as_str);
-        write_request(
-            &mut self.buf,
-            "GET",
+        let path = format!("{}{path}", self.prefix);
+        let request = Template::new(
+            method,
             &self.authority,
-            &self.path,
+            &path,
             &[("Authorization", bearer)],
-            None,
-        );
+            body,
+        )
+        .map_err(|e| format!("{e:#}"))?
+        .build();
+        let result = if collect {
+            self.client.send(request).await.map(|(status, body)| {
+                self.body = body;
+                status
+            })
+        } else {
+            self.client.status(request).await
+        };
+        result.map_err(|e| format!("{e:#}"))
     }
 
     /// Reads pages of the home feed (`author` None) or of `author`'s posts:
@@ -436,31 +424,25 @@ impl HttpExecutor {
         let mut status = Ok(200);
         for (k, limit) in pages.iter().enumerate() {
             let last = k + 1 == pages.len();
-            self.path.clear();
-            self.path.push_str(&self.prefix);
-            match author {
-                None => self.path.push_str("/api/feed?limit="),
-                Some(author) => {
-                    self.path.push_str("/api/users/");
-                    self.path
-                        .push_str(self.users.ids.get(author).map_or("0", String::as_str));
-                    self.path.push_str("/posts?limit=");
-                }
-            }
-            self.path.push_str(&limit.to_string());
+            let mut path = match author {
+                None => format!("/api/feed?limit={limit}"),
+                Some(author) => format!(
+                    "/api/users/{}/posts?limit={limit}",
+                    self.users.ids.get(author).map_or("0", String::as_str)
+                ),
+            };
             if let Some(c) = cursor.take() {
-                self.path.push_str("&cursor=");
-                self.path.push_str(&percent_encode(&c));
+                path.push_str("&cursor=");
+                path.push_str(&percent_encode(&c));
             }
-            self.write_get(actor);
             sent += 1;
-            status = self.send(!last).await;
+            status = self.send("GET", actor, &path, None, !last).await;
             match status {
                 Ok(code) if (200..300).contains(&code) => {}
                 _ => return (status, sent),
             }
             if !last {
-                match serde_json::from_slice::<PageCursor>(self.parser.body()) {
+                match serde_json::from_slice::<PageCursor>(&self.body) {
                     Ok(PageCursor {
                         next_cursor: Some(c),
                     }) => cursor = Some(c),
@@ -474,31 +456,16 @@ impl HttpExecutor {
     }
 
     async fn compose(&mut self, actor: usize, text: &str) -> Result<u16, String> {
-        let body = match serde_json::to_vec(&serde_json::json!({ "text": text })) {
-            Ok(b) => b,
-            Err(e) => return Err(format!("encoding the post: {e}")),
-        };
-        self.path.clear();
-        self.path.push_str(&self.prefix);
-        self.path.push_str("/api/posts");
-        self.buf.clear();
-        let bearer = self.users.bearer.get(actor).map_or("", String::as_str);
-        write_request(
-            &mut self.buf,
-            "POST",
-            &self.authority,
-            &self.path,
-            &[("Authorization", bearer)],
-            Some(&body),
-        );
-        self.send(false).await
+        let body = serde_json::json!({ "text": text }).to_string();
+        self.send("POST", actor, "/api/posts", Some(body.into()), false)
+            .await
     }
 }
 
 impl Executor for HttpExecutor {
-    async fn execute(&mut self) -> Outcome {
+    async fn execute(&mut self, _: u64) -> Outcome {
         let action = self.cfg.plan(&mut self.rng, &self.users.usernames);
-        let op = action.op();
+        let op = action.op().index();
         let (result, http_requests) = match action {
             Action::HomeFeed {
                 actor,
@@ -580,7 +547,8 @@ impl Schedule {
 
 /// One connection's counters.
 pub struct MixStats {
-    ops: [ConnStats; 3],
+    /// Per kind of operation.
+    ops: Vec<ConnStats>,
     /// Operations counted (answered or failed).
     done: u64,
     http_requests: u64,
@@ -590,35 +558,35 @@ pub struct MixStats {
     /// Open loop: how late the timer woke for requests whose connection was
     /// free when they were due (ns).
     timer_lag: Histogram,
+    /// When the last counted operation ended.
+    last_done: Option<Instant>,
 }
 
 impl MixStats {
-    fn new() -> Self {
+    fn new(kinds: usize) -> Self {
         Self {
-            ops: [ConnStats::new(), ConnStats::new(), ConnStats::new()],
+            ops: (0..kinds).map(|_| ConnStats::default()).collect(),
             done: 0,
             http_requests: 0,
             late_starts: 0,
-            timer_lag: Histogram::new(),
+            timer_lag: histogram(),
+            last_done: None,
         }
     }
 
     fn record(&mut self, out: Outcome, latency: Duration) {
         self.done += 1;
         self.http_requests += u64::from(out.http_requests);
-        let Some(stats) = self.ops.get_mut(out.op.index()) else {
-            return;
-        };
-        match out.result {
-            Ok(status) => stats.response(status, latency),
-            Err(e) => stats.error(e),
+        self.last_done = Some(Instant::now());
+        if let Some(stats) = self.ops.get_mut(out.op) {
+            stats.outcome(out.result, latency);
         }
     }
 }
 
 /// What one run of the mix saw.
 pub struct MixResult {
-    /// Per operation, in [`Op::ALL`] order.
+    /// Per kind of operation.
     pub ops: Vec<Measurement>,
     pub overall: Measurement,
     pub http_requests: u64,
@@ -630,23 +598,31 @@ pub struct MixResult {
     pub unfinished: u64,
     /// Open loop only: requests due in the measured window.
     pub due: Option<u64>,
+    /// When the last counted operation ended.
+    pub last_done: Option<Instant>,
 }
 
-fn combine(stats: Vec<MixStats>, duration: Duration) -> (MixResult, u64) {
-    let mut per_op: [Vec<ConnStats>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+fn combine(
+    stats: Vec<MixStats>,
+    failed: Vec<String>,
+    kinds: usize,
+    duration: Duration,
+) -> (MixResult, u64) {
+    let mut per_op: Vec<Vec<ConnStats>> = (0..kinds).map(|_| Vec::new()).collect();
     let mut http_requests = 0;
     let mut late_starts = 0;
     let mut done = 0;
-    let mut timer_lag = Histogram::new();
+    let mut last_done = None;
+    let mut timer_lag = histogram();
     for s in stats {
-        let [a, b, c] = s.ops;
-        per_op[0].push(a);
-        per_op[1].push(b);
-        per_op[2].push(c);
+        for (all, one) in per_op.iter_mut().zip(s.ops) {
+            all.push(one);
+        }
         http_requests += s.http_requests;
         late_starts += s.late_starts;
         done += s.done;
-        timer_lag.merge(&s.timer_lag);
+        last_done = last_done.max(s.last_done);
+        merge(&mut timer_lag, &s.timer_lag);
     }
     let ops: Vec<Measurement> = per_op
         .into_iter()
@@ -655,6 +631,9 @@ fn combine(stats: Vec<MixStats>, duration: Duration) -> (MixResult, u64) {
     let mut overall = Measurement::merge(Vec::new(), duration);
     for m in &ops {
         overall.absorb(m);
+    }
+    for msg in failed {
+        overall.add_errors(msg, 1);
     }
     (
         MixResult {
@@ -665,28 +644,10 @@ fn combine(stats: Vec<MixStats>, duration: Duration) -> (MixResult, u64) {
             timer_lag,
             unfinished: 0,
             due: None,
+            last_done,
         },
         done,
     )
-}
-
-async fn join_all(tasks: Vec<tokio::task::JoinHandle<MixStats>>) -> (Vec<MixStats>, Vec<String>) {
-    let mut stats = Vec::with_capacity(tasks.len());
-    let mut failed = Vec::new();
-    for task in tasks {
-        match task.await {
-            Ok(s) => stats.push(s),
-            Err(e) => failed.push(format!("connection task failed: {e}")),
-        }
-    }
-    (stats, failed)
-}
-
-fn add_failures(m: &mut Measurement, failed: Vec<String>) {
-    for msg in failed {
-        m.io_errors += 1;
-        *m.error_kinds.entry(msg).or_default() += 1;
-    }
 }
 
 /// Closed loop: each executor (one per connection) runs operations back to
@@ -695,6 +656,7 @@ fn add_failures(m: &mut Measurement, failed: Vec<String>) {
 /// was started.
 pub async fn closed_loop<E: Executor>(
     executors: Vec<E>,
+    kinds: usize,
     warmup: Duration,
     duration: Duration,
 ) -> MixResult {
@@ -703,16 +665,19 @@ pub async fn closed_loop<E: Executor>(
     let end = measure_start + duration;
     let tasks: Vec<_> = executors
         .into_iter()
-        .map(|e| tokio::spawn(closed_conn(e, measure_start, end)))
+        .map(|e| tokio::spawn(closed_conn(e, kinds, measure_start, end)))
         .collect();
     let (stats, failed) = join_all(tasks).await;
-    let (mut result, _) = combine(stats, duration);
-    add_failures(&mut result.overall, failed);
-    result
+    combine(stats, failed, kinds, duration).0
 }
 
-async fn closed_conn<E: Executor>(mut exec: E, measure_start: Instant, end: Instant) -> MixStats {
-    let mut stats = MixStats::new();
+async fn closed_conn<E: Executor>(
+    mut exec: E,
+    kinds: usize,
+    measure_start: Instant,
+    end: Instant,
+) -> MixStats {
+    let mut stats = MixStats::new(kinds);
     {
         let work = closed_drive(&mut exec, measure_start, &mut stats);
         tokio::select! {
@@ -725,9 +690,9 @@ async fn closed_conn<E: Executor>(mut exec: E, measure_start: Instant, end: Inst
 }
 
 async fn closed_drive<E: Executor>(exec: &mut E, measure_start: Instant, stats: &mut MixStats) {
-    loop {
+    for i in 0.. {
         let t0 = Instant::now();
-        let out = exec.execute().await;
+        let out = exec.execute(i).await;
         let t1 = Instant::now();
         if t1 >= measure_start {
             stats.record(out, t1 - t0);
@@ -746,6 +711,7 @@ async fn closed_drive<E: Executor>(exec: &mut E, measure_start: Instant, stats: 
 /// errors.
 pub async fn open_loop<E: Executor>(
     executors: Vec<E>,
+    kinds: usize,
     schedule: Schedule,
     duration: Duration,
     drain: Duration,
@@ -756,23 +722,18 @@ pub async fn open_loop<E: Executor>(
     let next = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = executors
         .into_iter()
-        .map(|e| tokio::spawn(open_conn(e, schedule, start, next.clone(), deadline)))
+        .map(|e| tokio::spawn(open_conn(e, kinds, schedule, start, next.clone(), deadline)))
         .collect();
     let (stats, failed) = join_all(tasks).await;
-    let (mut result, done) = combine(stats, duration);
-    add_failures(&mut result.overall, failed);
+    let (mut result, done) = combine(stats, failed, kinds, duration);
     let unfinished = schedule.counted().saturating_sub(done);
-    if unfinished > 0 {
-        result.overall.io_errors += unfinished;
-        *result
-            .overall
-            .error_kinds
-            .entry(format!(
-                "not answered within {} s after the measured window (open loop)",
-                drain.as_secs_f64()
-            ))
-            .or_default() += unfinished;
-    }
+    result.overall.add_errors(
+        format!(
+            "not answered within {} s after the measured window (open loop)",
+            drain.as_secs_f64()
+        ),
+        unfinished,
+    );
     result.unfinished = unfinished;
     result.due = Some(schedule.counted());
     result
@@ -780,12 +741,13 @@ pub async fn open_loop<E: Executor>(
 
 async fn open_conn<E: Executor>(
     mut exec: E,
+    kinds: usize,
     schedule: Schedule,
     start: Instant,
     next: Arc<AtomicU64>,
     deadline: Instant,
 ) -> MixStats {
-    let mut stats = MixStats::new();
+    let mut stats = MixStats::new(kinds);
     {
         let work = open_drive(&mut exec, schedule, start, &next, &mut stats);
         tokio::select! {
@@ -820,14 +782,11 @@ async fn open_drive<E: Executor>(
             tokio::time::sleep_until(due).await;
             let woke = Instant::now();
             if counted {
-                let lag = woke.saturating_duration_since(due);
-                stats
-                    .timer_lag
-                    .record(u64::try_from(lag.as_nanos()).unwrap_or(u64::MAX));
+                record(&mut stats.timer_lag, woke.saturating_duration_since(due));
             }
             woke
         };
-        let out = exec.execute().await;
+        let out = exec.execute(i).await;
         if counted {
             stats.record(out, origin.elapsed());
         }
@@ -846,7 +805,7 @@ mod tests {
     fn mix_proportions_follow_the_weights() {
         let cfg = WorkloadConfig::default();
         let users = names(962);
-        let mut rng = Rng::new(42);
+        let mut rng = crate::rng(42, 0);
         let n = 100_000;
         let mut counts = [0usize; 3];
         let mut offsets = [0usize; 101];
@@ -895,8 +854,8 @@ mod tests {
         );
 
         // The same seed plans the same operations.
-        let mut a = Rng::new(9);
-        let mut b = Rng::new(9);
+        let mut a = crate::rng(9, 0);
+        let mut b = crate::rng(9, 0);
         for _ in 0..100 {
             assert_eq!(cfg.plan(&mut a, &users), cfg.plan(&mut b, &users));
         }
@@ -909,7 +868,7 @@ mod tests {
             ..WorkloadConfig::default()
         };
         let users = names(962);
-        let mut rng = Rng::new(42);
+        let mut rng = crate::rng(42, 0);
         let n = 100_000;
         // (reads, reads with a next page) of home feeds and timelines.
         let mut feeds = (0usize, 0usize);
@@ -946,33 +905,33 @@ mod tests {
         // the offset mode must keep drawing the same numbers.
         let cfg = WorkloadConfig::default();
         let users = names(962);
-        let mut rng = Rng::new(7);
+        let mut rng = crate::rng(7, 0);
         let planned: Vec<Action> = (0..200).map(|_| cfg.plan(&mut rng, &users)).collect();
-        let mut rng = Rng::new(7);
+        let mut rng = crate::rng(7, 0);
         for a in &planned {
             let op = cfg.mix.pick(&mut rng);
-            let actor = rng.index(users.len());
+            let actor = index(&mut rng, users.len());
             assert_eq!(op, a.op());
             match a {
                 Action::HomeFeed {
                     actor: x, offset, ..
                 } => {
                     assert_eq!(*x, actor);
-                    assert_eq!(u64::from(*offset), rng.range_inclusive(0, 100));
+                    assert_eq!(*offset, rng.random_range(0..=100));
                 }
                 Action::UserTimeline {
                     actor: x, author, ..
                 } => {
                     assert_eq!(*x, actor);
-                    assert_eq!(*author, rng.index(users.len()));
+                    assert_eq!(*author, index(&mut rng, users.len()));
                 }
                 Action::Compose { .. } => {
                     // Text and mentions: re-plan through the same calls.
                     let mut text = String::new();
                     random_text(&mut rng, cfg.text_len, &mut text);
-                    let n = rng.range_inclusive(1, 6);
+                    let n = rng.random_range(1..=6);
                     for _ in 0..n {
-                        rng.index(users.len());
+                        users.choose(&mut rng);
                     }
                 }
             }
@@ -983,7 +942,7 @@ mod tests {
     fn mix_parsing_and_other_weights() {
         assert_eq!(Mix::parse("60,30,10").expect("mix"), Mix::default());
         let m = Mix::parse(" 0, 1 ,0").expect("mix");
-        let mut rng = Rng::new(1);
+        let mut rng = crate::rng(1, 0);
         assert!((0..100).all(|_| m.pick(&mut rng) == Op::UserTimeline));
         assert_eq!(m.percent(Op::UserTimeline), 100.0);
         assert!(Mix::parse("1,2").is_err());
@@ -1039,11 +998,11 @@ mod tests {
     }
 
     impl Executor for Sleeper {
-        async fn execute(&mut self) -> Outcome {
+        async fn execute(&mut self, _: u64) -> Outcome {
             tokio::time::sleep(self.service).await;
             self.n += 1;
             Outcome {
-                op: Op::ALL[self.n % 3],
+                op: self.n % 3,
                 result: Ok(200),
                 http_requests: 1,
             }
@@ -1068,6 +1027,7 @@ mod tests {
         let schedule = Schedule::new(100.0, Duration::ZERO, Duration::from_secs(1));
         let r = open_loop(
             sleepers(1, 50),
+            3,
             schedule,
             Duration::from_secs(1),
             Duration::from_secs(10),
@@ -1076,7 +1036,7 @@ mod tests {
         assert_eq!(r.overall.requests, 100);
         assert_eq!(r.unfinished, 0);
         assert_eq!(r.late_starts, 99);
-        let ms = |q: f64| r.overall.latency.quantile(q) as f64 / 1e6;
+        let ms = |q: f64| r.overall.latency.value_at_quantile(q) as f64 / 1e6;
         assert!((ms(0.0) - 50.0).abs() < 1.0, "min {}", ms(0.0));
         assert!((ms(0.5) - 2010.0).abs() < 30.0, "p50 {}", ms(0.5));
         assert!((ms(1.0) - 4010.0).abs() < 40.0, "max {}", ms(1.0));
@@ -1084,6 +1044,7 @@ mod tests {
         // Enough connections: every operation starts on time and takes 50 ms.
         let r = open_loop(
             sleepers(8, 50),
+            3,
             schedule,
             Duration::from_secs(1),
             Duration::from_secs(10),
@@ -1091,7 +1052,7 @@ mod tests {
         .await;
         assert_eq!(r.overall.requests, 100);
         assert_eq!(r.late_starts, 0);
-        let ms = |q: f64| r.overall.latency.quantile(q) as f64 / 1e6;
+        let ms = |q: f64| r.overall.latency.value_at_quantile(q) as f64 / 1e6;
         assert!((ms(1.0) - 50.0).abs() < 1.5, "max {}", ms(1.0));
         assert_eq!(r.due, Some(100));
     }
@@ -1104,6 +1065,7 @@ mod tests {
         let schedule = Schedule::new(100.0, Duration::from_secs(1), Duration::from_secs(1));
         let r = open_loop(
             sleepers(1, 50),
+            3,
             schedule,
             Duration::from_secs(1),
             Duration::from_millis(500),
@@ -1120,6 +1082,7 @@ mod tests {
     async fn closed_loop_counts_completions_in_the_window() {
         let r = closed_loop(
             sleepers(2, 10),
+            3,
             Duration::from_millis(105),
             Duration::from_secs(1),
         )
@@ -1134,7 +1097,7 @@ mod tests {
         let per_op: u64 = r.ops.iter().map(|m| m.requests).sum();
         assert_eq!(per_op, r.overall.requests);
         assert!(r.ops.iter().all(|m| m.requests > 60));
-        let p99 = r.overall.latency.quantile(0.99) as f64 / 1e6;
+        let p99 = r.overall.latency.value_at_quantile(0.99) as f64 / 1e6;
         assert!((p99 - 10.0).abs() < 0.5, "p99 {p99}");
     }
 }
