@@ -1,4 +1,4 @@
-//! `scale-compose` and `scale-feed`: issue 3's scale checks, on data written
+//! `scale-compose` and `scale-feed`: the scale checks, on data written
 //! by `starling seed` (seeding 100,000 users through the API takes an hour).
 //!
 //! - compose: p99 of `POST /api/posts` for an author with 100,000 followers
