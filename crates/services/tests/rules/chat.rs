@@ -56,12 +56,17 @@ async fn the_last_member_out_deletes_the_group() {
     let room = w.group(ann, "pair", &[bob]).await;
     w.say(bob, room, "bye").await;
 
-    // The owner may leave; the room stays with Bob.
+    // The owner may leave; the room stays with Bob, who now owns it.
     w.s.chat.remove_member(ann, room, ann).await.unwrap();
     assert_eq!(w.history(bob, room).await, ["bye"]);
+    let view = w.s.chat.rename(bob, room, "solo").await.unwrap();
+    assert_eq!(view.room.owner_id, Some(bob));
     w.s.chat.remove_member(bob, room, bob).await.unwrap();
     assert!(is_not_found(w.s.chat.room(bob, room).await));
-    assert!(is_not_found(w.s.ports.chat.room(room).await), "the room is gone");
+    assert!(
+        is_not_found(w.s.ports.chat.room(room).await),
+        "the room is gone"
+    );
 }
 
 #[tokio::test]
@@ -72,7 +77,13 @@ async fn nobody_can_leave_a_direct_room() {
     for (me, who) in [(ann, ann), (ann, bob), (bob, bob)] {
         let e = err(w.s.chat.remove_member(me, room, who).await);
         assert!(
-            matches!(e, Error::Unprocessable { code: "direct_room", .. }),
+            matches!(
+                e,
+                Error::Unprocessable {
+                    code: "direct_room",
+                    ..
+                }
+            ),
             "{e:?}"
         );
     }
@@ -100,7 +111,12 @@ async fn only_ones_own_messages_can_be_retracted_and_then_they_show_empty() {
 
     assert_eq!(w.s.chat.retract(bob, &[bobs]).await.unwrap(), [bobs]);
     match ann_conn.drain().as_slice() {
-        [ChatEvent::MessagesRetracted { room: r, message_ids }] => {
+        [
+            ChatEvent::MessagesRetracted {
+                room: r,
+                message_ids,
+            },
+        ] => {
             assert_eq!((*r, message_ids.as_slice()), (room, [bobs].as_slice()));
         }
         other => panic!("expected message-retracted, got {other:?}"),
@@ -170,11 +186,11 @@ async fn a_write_limit_refuses_past_its_rate() {
     let (ann, bob) = (w.user("ann").await, w.user("bob").await);
     w.post(ann, "one").await;
     w.post(ann, "two").await;
-    let refused = err(
-        w.s.posts
-            .create(ann, "three".into(), Vec::new(), None)
-            .await,
-    );
+    let refused = err(w
+        .s
+        .posts
+        .create(ann, "three".into(), Vec::new(), None)
+        .await);
     assert!(matches!(refused, Error::RateLimited { .. }), "{refused:?}");
     let feed = starling_core::model::Feed::Author(ann);
     assert_eq!(w.feed(bob, feed).await.len(), 2);

@@ -62,7 +62,10 @@ async fn an_open_stream_gets_the_notification_live_and_nobody_is_pushed_twice() 
         other => panic!("expected a notification, got {other:?}"),
     }
 
-    eventually("Carol's push", async || !w.push.sent_to(carol_push).is_empty()).await;
+    eventually("Carol's push", async || {
+        !w.push.sent_to(carol_push).is_empty()
+    })
+    .await;
     let pushed = w.push.sent_to(carol_push);
     assert_eq!(pushed.len(), 1);
     assert_eq!(pushed[0].payload["body"], "ann followed you");
@@ -80,7 +83,10 @@ async fn an_open_stream_gets_the_notification_live_and_nobody_is_pushed_twice() 
     w.follow(carol, bob).await;
     w.settle().await;
     eventually("Bob's push", async || !w.push.sent_to(bob_push).is_empty()).await;
-    assert_eq!(w.push.sent_to(bob_push)[0].payload["body"], "carol followed you");
+    assert_eq!(
+        w.push.sent_to(bob_push)[0].payload["body"],
+        "carol followed you"
+    );
 }
 
 #[tokio::test]

@@ -143,7 +143,10 @@ impl World {
 
     pub async fn with(settings: Settings) -> World {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("db.sqlite").display()
+        );
         let store = SqlStore::connect(&url, &StoreOptions::default())
             .await
             .expect("the store opens");

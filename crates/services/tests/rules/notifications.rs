@@ -6,7 +6,7 @@ use starling_core::model::LoveTarget;
 use starling_core::model::NotificationKind::{Comment, Follow, Love, Mention, Message, Reply};
 use starling_services::chat::Destination;
 
-use crate::World;
+use crate::{World, is_not_found};
 
 #[tokio::test]
 async fn a_post_love_notifies_its_author_and_an_unlove_takes_it_back() {
@@ -35,6 +35,19 @@ async fn a_post_love_notifies_its_author_and_an_unlove_takes_it_back() {
         .unwrap();
     assert!(w.notifs(ann).await.is_empty());
     assert_eq!(w.unread(ann).await, 0, "the cached count follows");
+
+    // Taking back a notification already read leaves the count alone.
+    w.s.posts
+        .love(bob, LoveTarget::Post(post), true)
+        .await
+        .unwrap();
+    w.settle().await;
+    w.s.notifications.mark_all_read(ann).await.unwrap();
+    w.s.posts
+        .love(bob, LoveTarget::Post(post), false)
+        .await
+        .unwrap();
+    assert_eq!(w.unread(ann).await, 0);
 }
 
 #[tokio::test]
@@ -59,14 +72,13 @@ async fn a_comment_love_notifies_the_comment_author_not_the_post_author() {
         w.user("carol").await,
     );
     let post = w.post(ann, "hello").await;
-    let comment = w
-        .s
-        .posts
-        .comment(bob, post, "nice".into(), None)
-        .await
-        .unwrap()
-        .record
-        .id;
+    let comment =
+        w.s.posts
+            .comment(bob, post, "nice".into(), None)
+            .await
+            .unwrap()
+            .record
+            .id;
     w.settle().await;
     assert_eq!(w.notifs(ann).await, [(Comment, bob)]);
 
@@ -82,7 +94,11 @@ async fn a_comment_love_notifies_the_comment_author_not_the_post_author() {
     assert_eq!(bobs[0].record.actor_id, carol);
     assert_eq!(bobs[0].comment.as_ref().map(|c| c.id), Some(comment));
     assert_eq!(bobs[0].summary(), "carol loved your comment");
-    assert_eq!(w.notifs(ann).await, [(Comment, bob)], "the post's author hears nothing more");
+    assert_eq!(
+        w.notifs(ann).await,
+        [(Comment, bob)],
+        "the post's author hears nothing more"
+    );
 
     w.s.posts
         .love(carol, LoveTarget::Comment(comment), false)
@@ -104,16 +120,19 @@ async fn a_comment_notifies_each_person_once_reply_before_comment_before_mention
     let post = w.post(ann, "hello").await;
 
     // Bob comments, mentioning the post's author and Carol (and himself).
-    let top = w
-        .s
-        .posts
-        .comment(bob, post, "@ann @carol @bob look".into(), None)
-        .await
-        .unwrap()
-        .record
-        .id;
+    let top =
+        w.s.posts
+            .comment(bob, post, "@ann @carol @bob look".into(), None)
+            .await
+            .unwrap()
+            .record
+            .id;
     w.settle().await;
-    assert_eq!(w.notifs(ann).await, [(Comment, bob)], "a comment, not a mention");
+    assert_eq!(
+        w.notifs(ann).await,
+        [(Comment, bob)],
+        "a comment, not a mention"
+    );
     assert_eq!(w.notifs(carol).await, [(Mention, bob)]);
     assert!(w.notifs(bob).await.is_empty());
 
@@ -123,10 +142,18 @@ async fn a_comment_notifies_each_person_once_reply_before_comment_before_mention
         .await
         .unwrap();
     w.settle().await;
-    assert_eq!(w.notifs(bob).await, [(Reply, carol)], "a reply, not a mention");
+    assert_eq!(
+        w.notifs(bob).await,
+        [(Reply, carol)],
+        "a reply, not a mention"
+    );
     assert_eq!(w.notifs(ann).await, [(Comment, carol), (Comment, bob)]);
     assert_eq!(w.notifs(dave).await, [(Mention, carol)]);
-    assert_eq!(w.notifs(carol).await, [(Mention, bob)], "nothing for her own reply");
+    assert_eq!(
+        w.notifs(carol).await,
+        [(Mention, bob)],
+        "nothing for her own reply"
+    );
     assert_eq!(w.unread(ann).await, 2);
 }
 
@@ -135,16 +162,18 @@ async fn a_reply_to_the_post_authors_own_comment_is_one_reply() {
     let w = World::new().await;
     let (ann, bob) = (w.user("ann").await, w.user("bob").await);
     let post = w.post(ann, "hello").await;
-    let own = w
-        .s
-        .posts
-        .comment(ann, post, "adding to my own post".into(), None)
-        .await
-        .unwrap()
-        .record
-        .id;
+    let own =
+        w.s.posts
+            .comment(ann, post, "adding to my own post".into(), None)
+            .await
+            .unwrap()
+            .record
+            .id;
     w.settle().await;
-    assert!(w.notifs(ann).await.is_empty(), "nothing for her own comment");
+    assert!(
+        w.notifs(ann).await.is_empty(),
+        "nothing for her own comment"
+    );
 
     w.s.posts
         .comment(bob, post, "@ann indeed".into(), Some(own))
@@ -152,6 +181,14 @@ async fn a_reply_to_the_post_authors_own_comment_is_one_reply() {
         .unwrap();
     w.settle().await;
     assert_eq!(w.notifs(ann).await, [(Reply, bob)]);
+    assert_eq!(w.unread(ann).await, 1);
+
+    // A reply must stay under its post: one to another post's comment is
+    // refused, and tells nobody.
+    let other = w.post(ann, "another").await;
+    let astray = w.s.posts.comment(bob, other, "hm".into(), Some(own)).await;
+    assert!(is_not_found(astray));
+    w.settle().await;
     assert_eq!(w.unread(ann).await, 1);
 }
 
@@ -164,14 +201,13 @@ async fn a_deleted_comment_takes_its_notifications_with_it() {
         w.user("carol").await,
     );
     let post = w.post(ann, "hello").await;
-    let c = w
-        .s
-        .posts
-        .comment(bob, post, "hi @carol".into(), None)
-        .await
-        .unwrap()
-        .record
-        .id;
+    let c =
+        w.s.posts
+            .comment(bob, post, "hi @carol".into(), None)
+            .await
+            .unwrap()
+            .record
+            .id;
     w.settle().await;
     assert_eq!(w.unread(ann).await, 1);
     assert_eq!(w.unread(carol).await, 1);
@@ -264,7 +300,15 @@ async fn marking_read_lowers_the_unread_count() {
     assert_eq!(w.unread(ann).await, 2);
     let newest = w.s.notifications.list(ann, None, crate::limit(10), false);
     let newest = newest.await.unwrap().items[0].record.id;
+    // Only its recipient can mark a notification.
+    assert!(is_not_found(w.s.notifications.mark_read(bob, newest).await));
+    assert_eq!(w.unread(ann).await, 2);
     assert_eq!(w.s.notifications.mark_read(ann, newest).await.unwrap(), 1);
+    assert_eq!(
+        w.s.notifications.mark_read(ann, newest).await.unwrap(),
+        1,
+        "once"
+    );
     assert_eq!(w.unread(ann).await, 1);
     w.s.notifications.mark_all_read(ann).await.unwrap();
     assert_eq!(w.unread(ann).await, 0);
@@ -317,4 +361,66 @@ async fn chat_messages_notify_members_away_from_chat_once_per_room_until_read() 
     assert_eq!(w.unread(carol).await, 2);
     assert_eq!(w.notifs(carol).await.len(), 3);
     assert_eq!(w.notifs(carol).await[0], (Message, bob));
+}
+
+#[tokio::test]
+async fn leaving_or_losing_a_room_takes_its_message_notifications() {
+    let w = World::new().await;
+    let (ann, bob, carol) = (
+        w.user("ann").await,
+        w.user("bob").await,
+        w.user("carol").await,
+    );
+    let first = w.group(ann, "first", &[bob, carol]).await;
+    let second = w.group(ann, "second", &[bob, carol]).await;
+    w.say(ann, first, "hello").await;
+    w.say(ann, second, "hello").await;
+    w.settle().await;
+    assert_eq!(w.unread(bob).await, 2);
+    assert_eq!(w.unread(carol).await, 2);
+
+    w.s.chat.remove_member(bob, first, bob).await.unwrap();
+    assert_eq!(w.notifs(bob).await, [(Message, ann)]);
+    assert_eq!(w.unread(bob).await, 1);
+    assert_eq!(w.unread(carol).await, 2, "the others keep theirs");
+
+    w.s.chat.delete(ann, second).await.unwrap();
+    assert!(w.notifs(bob).await.is_empty());
+    assert_eq!(w.unread(bob).await, 0);
+    assert_eq!(w.notifs(carol).await, [(Message, ann)]);
+    assert_eq!(w.unread(carol).await, 1);
+}
+
+#[tokio::test]
+async fn a_member_removed_before_the_worker_runs_is_not_notified() {
+    let w = World::new().await;
+    let (ann, bob, carol) = (
+        w.user("ann").await,
+        w.user("bob").await,
+        w.user("carol").await,
+    );
+    let room = w.group(ann, "trio", &[bob, carol]).await;
+    w.say(ann, room, "hi").await;
+    w.s.chat.remove_member(ann, room, carol).await.unwrap();
+    w.settle().await;
+    assert!(w.notifs(carol).await.is_empty());
+    assert_eq!(w.unread(carol).await, 0);
+    assert_eq!(w.notifs(bob).await, [(Message, ann)]);
+}
+
+/// A follow undone and redone before the worker handles the first event
+/// leaves two `follow` notifications for one follow: each event finds the
+/// follow standing when it runs, and the store deduplicates per event only.
+/// (Loves behave the same.)
+#[tokio::test]
+#[ignore = "known: a follow toggled before the worker runs notifies twice"]
+async fn one_standing_follow_is_one_notification_however_it_was_toggled() {
+    let w = World::new().await;
+    let (ann, bob) = (w.user("ann").await, w.user("bob").await);
+    w.follow(bob, ann).await;
+    w.s.users.unfollow(bob, ann).await.unwrap();
+    w.follow(bob, ann).await;
+    w.settle().await;
+    assert_eq!(w.notifs(ann).await, [(Follow, bob)]);
+    assert_eq!(w.unread(ann).await, 1);
 }

@@ -35,7 +35,10 @@ async fn contacts_hear_the_first_socket_open_and_the_last_close() {
     assert!(w.s.chat.socket_opened(ann), "her first socket");
     w.s.chat.came_online(ann).await;
     assert_eq!(presence(&mut bob_conn), [(ann, true)]);
-    assert!(carol_conn.drain().is_empty(), "Carol shares no room with Ann");
+    assert!(
+        carol_conn.drain().is_empty(),
+        "Carol shares no room with Ann"
+    );
     assert!(w.s.chat.presence(ann).await.unwrap().online);
 
     // A second socket is not news, and closing one of two is not either.

@@ -71,11 +71,10 @@ async fn a_deleted_post_leaves_every_feed_and_its_comments_go_with_it() {
     assert_eq!(w.feed(bob, Feed::Tag("topic".into())).await, [kept]);
     assert!(is_not_found(w.s.posts.get(Some(bob), gone).await));
 
-    let comments = w
-        .s
-        .posts
-        .comments(Some(bob), gone, None, None, crate::limit(10))
-        .await;
+    let comments =
+        w.s.posts
+            .comments(Some(bob), gone, None, None, crate::limit(10))
+            .await;
     assert!(is_not_found(comments));
     let commented = w.s.posts.comment(bob, gone, "late".into(), None).await;
     assert!(is_not_found(commented));
