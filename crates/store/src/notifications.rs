@@ -69,6 +69,37 @@ fn records(rows: Vec<Row>) -> Result<Vec<NotificationRecord>> {
 }
 
 /// A query whose row exists exactly while `subject` does, and its binds.
+/// For a subject that stands once (a follow, a love): the query finding the
+/// notification already stored about it, from any event.
+fn already_told(recipient: UserId, subject: Subject) -> Option<(&'static str, Vec<i64>)> {
+    match subject {
+        Subject::Follow { actor, .. } => Some((
+            "SELECT n.id FROM notifications n
+             WHERE n.recipient_id = $1 AND n.kind = 'follow' AND n.actor_id = $2",
+            vec![recipient.get(), actor.get()],
+        )),
+        Subject::Love {
+            actor,
+            target: LoveTarget::Post(p),
+        } => Some((
+            "SELECT n.id FROM notifications n
+             WHERE n.recipient_id = $1 AND n.kind = 'love' AND n.actor_id = $2
+               AND n.post_id = $3 AND n.comment_id IS NULL",
+            vec![recipient.get(), actor.get(), p.get()],
+        )),
+        Subject::Love {
+            actor,
+            target: LoveTarget::Comment(c),
+        } => Some((
+            "SELECT n.id FROM notifications n
+             WHERE n.recipient_id = $1 AND n.kind = 'love' AND n.actor_id = $2
+               AND n.comment_id = $3",
+            vec![recipient.get(), actor.get(), c.get()],
+        )),
+        _ => None,
+    }
+}
+
 fn subject_exists(subject: Subject) -> (&'static str, Vec<i64>) {
     match subject {
         Subject::Post(p) => (
@@ -228,6 +259,17 @@ async fn insert_one(
     }
     if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
         return Ok(None);
+    }
+    if let Some((told, binds)) = already_told(n.recipient_id, subject) {
+        // A follow or love undone and redone before the worker got to the
+        // first event: each event finds it standing, but it is one.
+        let mut q = crate::db::query_scalar::<i64>(told.to_owned());
+        for b in binds {
+            q = q.bind(b);
+        }
+        if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_some() {
+            return Ok(None);
+        }
     }
     // No conflict target: a repeated event, or a second unread
     // `message` notification for the same room, is skipped alike.

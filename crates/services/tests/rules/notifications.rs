@@ -408,12 +408,9 @@ async fn a_member_removed_before_the_worker_runs_is_not_notified() {
     assert_eq!(w.notifs(bob).await, [(Message, ann)]);
 }
 
-/// A follow undone and redone before the worker handles the first event
-/// leaves two `follow` notifications for one follow: each event finds the
-/// follow standing when it runs, and the store deduplicates per event only.
-/// (Loves behave the same.)
+/// A follow undone and redone before the worker handles the first event is
+/// one follow: both events find it standing, but only one notifies.
 #[tokio::test]
-#[ignore = "known: a follow toggled before the worker runs notifies twice"]
 async fn one_standing_follow_is_one_notification_however_it_was_toggled() {
     let w = World::new().await;
     let (ann, bob) = (w.user("ann").await, w.user("bob").await);
