@@ -14,11 +14,20 @@ use clap::{Args, Parser, Subcommand};
 use starling_server::config::{self, Overrides, Settings};
 use starling_server::{Server, open_store};
 
+/// Said under `--help`: the flags are only the few settings one changes per
+/// run; the rest live in the settings file and the environment.
+const OTHER_SETTINGS: &str = "\
+Every other setting (database, Redis, RabbitMQ, S3, mail, limits, ...) comes from
+starling.toml or a STARLING_* environment variable. `starling config` prints all of
+them with the values in force, secrets hidden; the README's Configuration table
+describes each.";
+
 #[derive(Parser)]
 #[command(
     name = "starling",
     version,
-    about = "Starling: a self-hosted social network in one binary"
+    about = "Starling: a self-hosted social network in one binary",
+    after_help = OTHER_SETTINGS
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,6 +55,7 @@ struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Serve (the default).
+    #[command(after_help = OTHER_SETTINGS)]
     Serve,
     /// Apply database migrations and exit.
     Migrate,
