@@ -107,30 +107,43 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<(SqlStore, Vec<i6
 /// when it has one of its own (in-process adapters have none).
 pub(crate) struct Port<T: ?Sized> {
     pub(crate) adapter: Arc<T>,
-    pub(crate) check: Option<NamedCheck>,
+    pub(crate) checks: Vec<NamedCheck>,
 }
 
 impl<T: ?Sized> Port<T> {
     pub(crate) fn in_process(adapter: Arc<T>) -> Self {
         Port {
             adapter,
-            check: None,
+            checks: Vec::new(),
         }
     }
 
     pub(crate) fn checked(adapter: Arc<T>, name: &str, check: impl Health + 'static) -> Self {
+        Self::checked_as(adapter, &[name], check)
+    }
+
+    /// One check shown under several names on `/ready`.
+    pub(crate) fn checked_as(
+        adapter: Arc<T>,
+        names: &[&str],
+        check: impl Health + 'static,
+    ) -> Self {
+        let check: Arc<dyn Health> = Arc::new(check);
         Port {
             adapter,
-            check: Some(NamedCheck {
-                name: name.into(),
-                check: Arc::new(check),
-            }),
+            checks: names
+                .iter()
+                .map(|name| NamedCheck {
+                    name: (*name).into(),
+                    check: check.clone(),
+                })
+                .collect(),
         }
     }
 
     /// The adapter, its check (if any) added to `checks`.
     pub(crate) fn register(self, checks: &mut Vec<NamedCheck>) -> Arc<T> {
-        checks.extend(self.check);
+        checks.extend(self.checks);
         self.adapter
     }
 }
@@ -193,7 +206,9 @@ pub(crate) async fn build_bus(settings: &Settings) -> anyhow::Result<Port<dyn Ev
                 .await?,
             );
             tracing::info!(url = %crate::config::redact_url(url), exchange = %settings.broker_exchange, "event bus: rabbitmq");
-            Port::checked(bus.clone(), "broker", BusHealth(bus))
+            // `/ready` has named it both ways; both are the bus's own
+            // connection state.
+            Port::checked_as(bus.clone(), &["broker", "bus"], BusHealth(bus))
         }
         None => {
             tracing::info!("event bus: in-process, fed from the outbox");
