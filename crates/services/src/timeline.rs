@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use starling_core::model::{Feed, PostRecord};
 use starling_core::page::Page;
+use starling_core::types::Limit;
 use starling_core::{PostId, Result, UserId};
 
 /// The ports timelines use.
@@ -78,19 +79,12 @@ pub struct Timelines {
 /// How long this node trusts its copy of the "any celebrity" flag.
 const CELEBRITIES_LOCAL: Duration = Duration::from_secs(1);
 
-/// A timeline page of post ids (`limit + 1` read, so the extra one tells
+/// A timeline page of post ids, from `limit + 1` read (the extra one tells
 /// there is a next page).
-fn id_page(mut ids: Vec<i64>, limit: usize) -> Page<PostId, PostId> {
-    let next = if ids.len() > limit {
-        ids.truncate(limit);
-        ids.last().map(|i| PostId::from_i64(*i))
-    } else {
-        None
-    };
-    Page {
-        items: ids.into_iter().map(PostId::from_i64).collect(),
-        next,
-    }
+fn id_page(ids: Vec<i64>, limit: Limit) -> Page<PostId, PostId> {
+    let mut items: Vec<PostId> = ids.into_iter().map(PostId::from_i64).collect();
+    let next = limit.cut(&mut items, |id| *id);
+    Page { items, next }
 }
 
 impl Timelines {
@@ -256,10 +250,10 @@ impl Timelines {
         &self,
         viewer: UserId,
         before: Option<PostId>,
-        limit: usize,
+        limit: Limit,
     ) -> Result<Page<PostId, PostId>> {
         let before = before.map_or(i64::MAX, PostId::get);
-        let ids = self.page_ids(viewer, before, limit).await?;
+        let ids = self.page_ids(viewer, before, limit.get() as usize).await?;
         Ok(id_page(ids, limit))
     }
 
@@ -268,11 +262,16 @@ impl Timelines {
         &self,
         author: UserId,
         before: Option<PostId>,
-        limit: usize,
+        limit: Limit,
     ) -> Result<Page<PostId, PostId>> {
         let before = before.map_or(i64::MAX, PostId::get);
         let ids = self
-            .cached_page(&user_key(author), &Feed::Author(author), before, limit + 1)
+            .cached_page(
+                &user_key(author),
+                &Feed::Author(author),
+                before,
+                limit.fetch() as usize,
+            )
             .await?;
         Ok(id_page(ids, limit))
     }

@@ -19,10 +19,7 @@ impl Posts {
         if let Feed::Author(author) = feed {
             // Their cached timeline; it exists only for a user who does
             // (checked when it is built), and an empty page checks again.
-            let page = self
-                .timelines
-                .user_posts(author, before, limit.get() as usize)
-                .await?;
+            let page = self.timelines.user_posts(author, before, limit).await?;
             if page.items.is_empty() && !self.users.records(&[author]).await?.contains_key(&author)
             {
                 return Err(Error::not_found("user"));
@@ -35,10 +32,7 @@ impl Posts {
         }
         if let Feed::Home(me) = feed {
             // Home feeds come from the fan-out timelines.
-            let page = self
-                .timelines
-                .home(me, before, limit.get() as usize)
-                .await?;
+            let page = self.timelines.home(me, before, limit).await?;
             let (page, stale) = self.timeline_views(viewer, &page).await?;
             if stale {
                 // Deleted since they were pushed: rebuild this timeline.
