@@ -185,22 +185,14 @@ where
 }
 
 /// Worker job: delete long-expired refresh tokens every hour.
-pub(crate) fn spawn_token_purge(
-    services: Services,
-    mut stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    match services.accounts.purge_expired_tokens().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
-                        Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
-                    }
-                }
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+pub(crate) fn spawn_token_purge(services: Services, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    spawn_every(Duration::from_secs(3600), stop, move || {
+        let services = services.clone();
+        async move {
+            match services.accounts.purge_expired_tokens().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
+                Err(e) => tracing::warn!(error = %e, "purging refresh tokens failed"),
             }
         }
     })
@@ -211,21 +203,15 @@ pub(crate) fn spawn_token_purge(
 pub(crate) fn spawn_media_cleanup(
     services: Services,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    match services.media.cleanup().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(deleted = n, "deleted unused media"),
-                        Err(e) => tracing::warn!(error = %e, "media cleanup failed"),
-                    }
-                }
-                _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+    spawn_every(every, stop, move || {
+        let services = services.clone();
+        async move {
+            match services.media.cleanup().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "deleted unused media"),
+                Err(e) => tracing::warn!(error = %e, "media cleanup failed"),
             }
         }
     })
