@@ -44,7 +44,7 @@ impl ApiError {
         match &self.0 {
             Error::Validation { .. } | Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Error::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
-            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::Forbidden { .. } | Error::Denied { .. } => StatusCode::FORBIDDEN,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,7 +69,8 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::BadRequest { code, .. }
         | Error::Unauthorized { code, .. }
         | Error::Conflict { code, .. }
-        | Error::Unprocessable { code, .. } => code,
+        | Error::Unprocessable { code, .. }
+        | Error::Denied { code, .. } => code,
         Error::Forbidden { .. } => "forbidden",
         Error::NotFound { .. } => "not_found",
         Error::PayloadTooLarge { .. } => "payload_too_large",

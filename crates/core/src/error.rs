@@ -21,6 +21,10 @@ pub enum Error {
     Unauthorized { code: &'static str, message: String },
     #[error("{message}")]
     Forbidden { message: String },
+    /// Forbidden for a reason the client can act on (`account_suspended`,
+    /// `wrong_password`, `blocked`, ...): 403 with that code.
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
     #[error("{what} not found")]
     NotFound { what: &'static str },
     /// A uniqueness or state conflict. `detail` carries backend specifics for logs.
@@ -87,6 +91,13 @@ impl Error {
 
     pub fn forbidden(message: impl Into<String>) -> Self {
         Error::Forbidden {
+            message: message.into(),
+        }
+    }
+
+    pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Denied {
+            code,
             message: message.into(),
         }
     }

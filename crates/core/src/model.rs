@@ -14,6 +14,61 @@ pub struct UserRecord {
     pub follower_count: i64,
     pub following_count: i64,
     pub created_at: Timestamp,
+    pub role: Role,
+    /// Suspended by a moderator: cannot log in; their content is hidden.
+    pub suspended_at: Option<Timestamp>,
+    /// Silenced by a moderator: left out of the public feed and search.
+    pub silenced_at: Option<Timestamp>,
+    /// Registered under approval mode and not approved yet.
+    pub pending_at: Option<Timestamp>,
+    pub email_verified_at: Option<Timestamp>,
+}
+
+impl UserRecord {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
+    pub fn is_silenced(&self) -> bool {
+        self.silenced_at.is_some()
+    }
+    pub fn is_pending(&self) -> bool {
+        self.pending_at.is_some()
+    }
+}
+
+/// What an account may do beyond its own content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Role {
+    #[default]
+    User,
+    /// Handles reports; suspends, silences, removes content.
+    Moderator,
+    /// A moderator who also changes roles and settles registrations.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Moderator => "moderator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "user" => Some(Role::User),
+            "moderator" => Some(Role::Moderator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// Moderators and admins.
+    pub fn moderates(self) -> bool {
+        self >= Role::Moderator
+    }
 }
 
 pub struct NewUser {

@@ -90,6 +90,14 @@ pub trait TokenStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<(UserId, TokenFamilyId)>>;
     async fn revoke_family(&self, family: TokenFamilyId, now: Timestamp) -> Result<()>;
+    /// Revokes every live session (token family) of `user` but `except`,
+    /// and returns the families it revoked.
+    async fn revoke_user_families(
+        &self,
+        user: UserId,
+        except: Option<TokenFamilyId>,
+        now: Timestamp,
+    ) -> Result<Vec<TokenFamilyId>>;
     /// Deletes tokens that expired before `cutoff`; returns how many.
     async fn purge_expired_tokens(&self, cutoff: Timestamp) -> Result<u64>;
 }

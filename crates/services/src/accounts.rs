@@ -366,6 +366,30 @@ impl Accounts {
     }
 
     /// Deletes refresh tokens that expired over a day ago.
+    /// Ends every session of `user` but `except` (the caller's own, when it
+    /// keeps it), on every node: their tokens are refused and their sockets
+    /// and streams close. Returns how many ended.
+    pub async fn end_sessions_of(
+        &self,
+        user: UserId,
+        except: Option<TokenFamilyId>,
+    ) -> Result<usize> {
+        let families = self
+            .ports
+            .tokens
+            .revoke_user_families(user, except, Timestamp::now())
+            .await?;
+        for family in &families {
+            self.sessions
+                .end(crate::sessions::Ended {
+                    user,
+                    family: *family,
+                })
+                .await?;
+        }
+        Ok(families.len())
+    }
+
     pub async fn purge_expired_tokens(&self) -> Result<u64> {
         let cutoff = Timestamp(Timestamp::now().0 - 24 * 3600 * 1000);
         self.ports.tokens.purge_expired_tokens(cutoff).await

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use starling_core::error::FieldErrors;
 use starling_core::events::DomainEvent;
 use starling_core::model::Subject;
-use starling_core::model::{ProfilePatch, SearchPosition, UserPosition, UserRecord};
+use starling_core::model::{ProfilePatch, Role, SearchPosition, UserPosition, UserRecord};
 use starling_core::page::Page;
 use starling_core::types::{Bio, DisplayName, Limit};
 use starling_core::{Error, IdGenerator, Result, Timestamp, UserId};
@@ -71,6 +71,17 @@ struct CachedUser {
     follower_count: i64,
     following_count: i64,
     created_at: i64,
+    // Defaults: an entry cached by an older binary still reads.
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    suspended_at: Option<i64>,
+    #[serde(default)]
+    silenced_at: Option<i64>,
+    #[serde(default)]
+    pending_at: Option<i64>,
+    #[serde(default)]
+    email_verified_at: Option<i64>,
 }
 
 impl From<&UserRecord> for CachedUser {
@@ -85,6 +96,11 @@ impl From<&UserRecord> for CachedUser {
             follower_count: r.follower_count,
             following_count: r.following_count,
             created_at: r.created_at.0,
+            role: r.role.as_str().to_owned(),
+            suspended_at: r.suspended_at.map(|t| t.0),
+            silenced_at: r.silenced_at.map(|t| t.0),
+            pending_at: r.pending_at.map(|t| t.0),
+            email_verified_at: r.email_verified_at.map(|t| t.0),
         }
     }
 }
@@ -101,6 +117,11 @@ impl From<CachedUser> for UserRecord {
             follower_count: c.follower_count,
             following_count: c.following_count,
             created_at: Timestamp(c.created_at),
+            role: Role::parse(&c.role).unwrap_or_default(),
+            suspended_at: c.suspended_at.map(Timestamp),
+            silenced_at: c.silenced_at.map(Timestamp),
+            pending_at: c.pending_at.map(Timestamp),
+            email_verified_at: c.email_verified_at.map(Timestamp),
         }
     }
 }

@@ -11,7 +11,7 @@ mod error;
 mod follows;
 mod loves;
 mod media;
-mod migrate;
+pub mod migrate;
 mod notifications;
 mod outbox;
 mod posts;

@@ -137,6 +137,30 @@ impl TokenStore for SqlStore {
         Ok(())
     }
 
+    async fn revoke_user_families(
+        &self,
+        user: UserId,
+        except: Option<TokenFamilyId>,
+        now: Timestamp,
+    ) -> Result<Vec<TokenFamilyId>> {
+        let families: Vec<i64> = crate::db::query_scalar(
+            "UPDATE refresh_tokens SET revoked_at = $2
+             WHERE user_id = $1 AND revoked_at IS NULL AND family_id <> $3
+             RETURNING family_id",
+        )
+        .bind(user.get())
+        .bind(now.millis())
+        .bind(except.map_or(0, |f| f.get()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut families: Vec<TokenFamilyId> =
+            families.into_iter().map(TokenFamilyId::from_i64).collect();
+        families.sort_unstable();
+        families.dedup();
+        Ok(families)
+    }
+
     async fn purge_expired_tokens(&self, cutoff: Timestamp) -> Result<u64> {
         let n = crate::db::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(cutoff.millis())

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use starling_core::model::{Credentials, NewUser, ProfilePatch, SearchPosition, UserRecord};
+use starling_core::model::{Credentials, NewUser, ProfilePatch, Role, SearchPosition, UserRecord};
 use starling_core::ports::UserStore;
 use starling_core::{Error, Result, Timestamp, UserId};
 
@@ -7,11 +7,13 @@ use crate::error::violation_detail;
 use crate::{SqlStore, db_err, placeholders};
 
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.email, u.display_name, u.bio, \
-     u.avatar_key, u.follower_count, u.following_count, u.created_at";
+     u.avatar_key, u.follower_count, u.following_count, u.created_at, u.role, u.suspended_at, \
+     u.silenced_at, u.pending_at, u.email_verified_at";
 
 /// The same columns unqualified, for `RETURNING` (SQLite cannot name an alias there).
 const RETURNING_COLUMNS: &str = "id, username, email, display_name, bio, \
-     avatar_key, follower_count, following_count, created_at";
+     avatar_key, follower_count, following_count, created_at, role, suspended_at, \
+     silenced_at, pending_at, email_verified_at";
 
 pub(crate) struct UserRow {
     id: i64,
@@ -23,6 +25,11 @@ pub(crate) struct UserRow {
     follower_count: i64,
     following_count: i64,
     created_at: i64,
+    role: String,
+    suspended_at: Option<i64>,
+    silenced_at: Option<i64>,
+    pending_at: Option<i64>,
+    email_verified_at: Option<i64>,
 }
 
 crate::db::from_row!(UserRow {
@@ -34,7 +41,12 @@ crate::db::from_row!(UserRow {
     avatar_key,
     follower_count,
     following_count,
-    created_at
+    created_at,
+    role,
+    suspended_at,
+    silenced_at,
+    pending_at,
+    email_verified_at
 });
 
 impl From<UserRow> for UserRecord {
@@ -49,6 +61,12 @@ impl From<UserRow> for UserRecord {
             follower_count: r.follower_count,
             following_count: r.following_count,
             created_at: Timestamp(r.created_at),
+            // An unknown role (a newer binary's) grants nothing.
+            role: Role::parse(&r.role).unwrap_or_default(),
+            suspended_at: r.suspended_at.map(Timestamp),
+            silenced_at: r.silenced_at.map(Timestamp),
+            pending_at: r.pending_at.map(Timestamp),
+            email_verified_at: r.email_verified_at.map(Timestamp),
         }
     }
 }
