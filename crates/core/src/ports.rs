@@ -507,3 +507,56 @@ pub trait ChatStore: Send + Sync {
     /// Everyone who shares a room with `user` (not `user`).
     async fn contacts(&self, user: UserId) -> Result<Vec<UserId>>;
 }
+
+// ---- blocks and mutes ----
+
+/// The relations one user keeps with others: whom they block, who blocks
+/// them, whom they mute. Blocks and mutes are private to the one who made them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Relations {
+    /// Users this one blocks.
+    pub blocking: Vec<UserId>,
+    /// Users who block this one (never shown to anyone).
+    pub blocked_by: Vec<UserId>,
+    /// Users this one mutes.
+    pub muting: Vec<UserId>,
+}
+
+/// Follows a block removed, for counters and notifications: `(follower, followee)`.
+pub type RemovedFollows = Vec<(UserId, UserId)>;
+
+#[async_trait]
+pub trait BlockStore: Send + Sync {
+    /// `user` blocks `target`, and the follows between them (both ways) go,
+    /// with the follower counts, in the same transaction. Returns whether the
+    /// block is new and the follows removed. NotFound when `target` does not exist.
+    async fn block(
+        &self,
+        user: UserId,
+        target: UserId,
+        at: Timestamp,
+    ) -> Result<(bool, RemovedFollows)>;
+    /// False when there was no block.
+    async fn unblock(&self, user: UserId, target: UserId) -> Result<bool>;
+    /// False when already muted. NotFound when `target` does not exist.
+    async fn mute(&self, user: UserId, target: UserId, at: Timestamp) -> Result<bool>;
+    async fn unmute(&self, user: UserId, target: UserId) -> Result<bool>;
+    /// Whom `user` blocks, newest block first.
+    async fn blocked_users(
+        &self,
+        user: UserId,
+        after: Option<UserPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, UserPosition)>>;
+    /// Whom `user` mutes, newest mute first.
+    async fn muted_users(
+        &self,
+        user: UserId,
+        after: Option<UserPosition>,
+        limit: u32,
+    ) -> Result<Vec<(UserRecord, UserPosition)>>;
+    /// Everything `user` must not see or be reached by, in one query.
+    async fn relations_of(&self, user: UserId) -> Result<Relations>;
+    /// Whether either of `a` and `b` blocks the other.
+    async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool>;
+}

@@ -9,9 +9,9 @@ use starling_core::{Error, Result, Timestamp, UserId};
 use crate::users::{USER_COLUMNS, UserRow};
 use crate::{SqlStore, db_err, placeholders};
 
-struct FollowRow {
-    user: UserRow,
-    followed_at: i64,
+pub(crate) struct FollowRow {
+    pub(crate) user: UserRow,
+    pub(crate) followed_at: i64,
 }
 
 crate::db::from_row!(FollowRow {
@@ -63,7 +63,7 @@ impl SqlStore {
             .collect())
     }
 
-    async fn ensure_user(&self, id: UserId) -> Result<()> {
+    pub(crate) async fn ensure_user(&self, id: UserId) -> Result<()> {
         let found: Option<i64> = crate::db::query_scalar("SELECT id FROM users WHERE id = $1")
             .bind(id.get())
             .fetch_optional(&self.pool)
@@ -180,7 +180,7 @@ impl FollowStore for SqlStore {
 
 /// Moves both users' counters. The two rows are updated in id order: with
 /// A following B while B follows A, opposite orders would deadlock on PostgreSQL.
-async fn bump_counts(
+pub(crate) async fn bump_counts(
     tx: &mut crate::db::Tx,
     follower: UserId,
     followee: UserId,

@@ -4,6 +4,7 @@
 //! in the common dialect (`$N` parameters, `ON CONFLICT`, `RETURNING`) and the
 //! few dialect differences live in [`Dialect`]. Backend errors are normalised here.
 
+mod blocks;
 mod chat;
 mod comments;
 pub mod db;

@@ -99,6 +99,7 @@ macro_rules! assert_err {
     };
 }
 
+mod blocks;
 mod chat_messages;
 mod chat_rooms;
 mod comments;
