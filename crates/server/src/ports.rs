@@ -315,6 +315,7 @@ pub(crate) fn ports(store: &SqlStore, backends: &Backends) -> Ports {
         media: store.clone(),
         notifications: store.clone(),
         push_subscriptions: store.clone(),
+        blocks: store.clone(),
         chat: store.clone(),
         outbox: store,
         cache: backends.cache.clone(),

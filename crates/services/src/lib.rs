@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod passwords;
 pub mod posts;
 pub mod presence;
+pub mod relations;
 pub mod sessions;
 pub mod text;
 pub mod timeline;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use starling_core::live::Fanout;
 use starling_core::messaging::{PubSub, PushSender};
 use starling_core::ports::{
-    BlobStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, NotificationStore,
+    BlobStore, BlockStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, NotificationStore,
     OutboxStore, PostStore, PushSubscriptionStore, TokenStore, UserStore,
 };
 use starling_core::{IdGenerator, Result, Timestamp};
@@ -42,6 +43,7 @@ pub use users::{UserView, Users};
 pub struct Ports {
     pub users: Arc<dyn UserStore>,
     pub follows: Arc<dyn FollowStore>,
+    pub blocks: Arc<dyn BlockStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub posts: Arc<dyn PostStore>,
     pub comments: Arc<dyn CommentStore>,
@@ -62,6 +64,7 @@ pub struct Ports {
 pub struct Services {
     pub accounts: Arc<Accounts>,
     pub users: Arc<Users>,
+    pub relations: Arc<relations::Relations>,
     pub posts: Arc<posts::Posts>,
     pub media: Arc<media::Media>,
     pub timelines: Arc<Timelines>,
@@ -123,6 +126,10 @@ impl Services {
             auth.access_ttl,
         ));
         let presence = Arc::new(presence::Presence::new(p.cache.clone(), presence_ttl));
+        let relations = Arc::new(relations::Relations::new(
+            p.blocks.clone(),
+            p.cache.clone(),
+        ));
         let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(
             timeline::TimelinePorts {
@@ -149,6 +156,7 @@ impl Services {
             ids.clone(),
             push,
             push_settings,
+            relations.clone(),
         ));
         // Avatars and post media share one decode budget.
         let image_gate = images::ImageGate::new(media.image_memory_budget);
@@ -156,6 +164,7 @@ impl Services {
             users::UserPorts {
                 users: p.users.clone(),
                 follows: p.follows.clone(),
+                blocks: p.blocks.clone(),
                 blobs: p.blobs.clone(),
                 cache: p.cache.clone(),
             },
@@ -169,6 +178,7 @@ impl Services {
             outbox.clone(),
             notifications.clone(),
             limits.clone(),
+            relations.clone(),
         ));
         let posts = Arc::new(posts::Posts::new(
             posts::PostPorts {
@@ -188,6 +198,7 @@ impl Services {
             outbox.clone(),
             notifications.clone(),
             limits.clone(),
+            relations.clone(),
         ));
         let media = Arc::new(media::Media::new(
             media::MediaPorts {
@@ -230,6 +241,7 @@ impl Services {
         Services {
             accounts,
             users,
+            relations,
             posts,
             media,
             timelines,

@@ -18,6 +18,7 @@ use crate::images;
 use crate::limits::{Action, RateLimits};
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
+use crate::relations::{RelationSet, Relations};
 use crate::timeline::Timelines;
 
 /// The ports users use.
@@ -25,6 +26,7 @@ use crate::timeline::Timelines;
 pub struct UserPorts {
     pub users: Arc<dyn starling_core::ports::UserStore>,
     pub follows: Arc<dyn starling_core::ports::FollowStore>,
+    pub blocks: Arc<dyn starling_core::ports::BlockStore>,
     /// Avatars.
     pub blobs: Arc<dyn starling_core::ports::BlobStore>,
     /// Cached user records.
@@ -36,6 +38,22 @@ pub struct UserPorts {
 pub struct UserView {
     pub record: UserRecord,
     pub followed_by_me: bool,
+    /// The viewer blocks this user.
+    pub blocking: bool,
+    /// The viewer mutes this user.
+    pub muting: bool,
+}
+
+impl UserView {
+    /// The user as they see themselves (no relation to themselves).
+    fn own(record: UserRecord) -> Self {
+        UserView {
+            record,
+            followed_by_me: false,
+            blocking: false,
+            muting: false,
+        }
+    }
 }
 
 pub struct ProfileUpdate {
@@ -57,6 +75,7 @@ pub struct Users {
     notifications: Arc<Notifications>,
     images: images::ImageGate,
     limits: Arc<RateLimits>,
+    relations: Arc<Relations>,
 }
 
 /// A user record as kept in the cache port (read-through, by id).
@@ -150,6 +169,7 @@ impl Users {
         outbox: Arc<Outbox>,
         notifications: Arc<Notifications>,
         limits: Arc<RateLimits>,
+        relations: Arc<Relations>,
     ) -> Self {
         let AvatarIntake {
             max_bytes: avatar_max_bytes,
@@ -165,6 +185,7 @@ impl Users {
             outbox,
             notifications,
             limits,
+            relations,
         }
     }
 
@@ -229,10 +250,7 @@ impl Users {
 
     pub async fn me(&self, me: UserId) -> Result<UserView> {
         let record = self.record(me).await?;
-        Ok(UserView {
-            record,
-            followed_by_me: false,
-        })
+        Ok(UserView::own(record))
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: UserId) -> Result<UserView> {
@@ -275,10 +293,7 @@ impl Users {
             self.invalidate(&[me]).await;
             r?
         };
-        Ok(UserView {
-            record,
-            followed_by_me: false,
-        })
+        Ok(UserView::own(record))
     }
 
     /// Replaces the avatar: recognise, fit within 400x400, strip metadata, store,
@@ -333,7 +348,11 @@ impl Users {
             .users
             .search_users(&query.to_lowercase(), after, limit.fetch())
             .await?;
-        self.page(viewer, rows, limit).await
+        // Either side of a block is left out (muted users still show).
+        let rel = self.relations.of(viewer).await?;
+        let mut page = self.page(viewer, rows, limit).await?;
+        page.items.retain(|u| !rel.blocked_either(u.record.id));
+        Ok(page)
     }
 
     pub async fn follow(&self, me: UserId, target: UserId) -> Result<UserView> {
@@ -344,6 +363,7 @@ impl Users {
             ));
         }
         self.limits.check(Action::Follow, &me.to_string()).await?;
+        self.relations.ensure_not_blocked(me, target).await?;
         let event = self.outbox.event(&DomainEvent::Followed {
             actor: me,
             followee: target,
@@ -387,6 +407,95 @@ impl Users {
         self.get_fresh(Some(me), target).await
     }
 
+    /// `me` blocks `target`: the follows between them go (both ways), each
+    /// side's content leaves the other's lists, and neither can reach the
+    /// other. Idempotent; the blocked side is never told.
+    pub async fn block(&self, me: UserId, target: UserId) -> Result<UserView> {
+        if me == target {
+            return Err(Error::unprocessable(
+                "cannot_block_self",
+                "you cannot block yourself",
+            ));
+        }
+        let r = self
+            .ports
+            .blocks
+            .block(me, target, Timestamp::now())
+            .await;
+        self.relations.changed(&[me, target]).await;
+        let (_, removed) = r?;
+        if !removed.is_empty() {
+            self.invalidate(&[me, target]).await;
+            // Their posts were in each other's cached home timelines by
+            // the follows: rebuilt without them on the next read.
+            self.timelines.unfollowed(me).await?;
+            self.timelines.unfollowed(target).await?;
+        }
+        self.get_fresh(Some(me), target).await
+    }
+
+    pub async fn unblock(&self, me: UserId, target: UserId) -> Result<UserView> {
+        if me == target {
+            return Err(Error::unprocessable(
+                "cannot_block_self",
+                "you cannot block yourself",
+            ));
+        }
+        let r = self.ports.blocks.unblock(me, target).await;
+        self.relations.changed(&[me, target]).await;
+        r?;
+        self.get_fresh(Some(me), target).await
+    }
+
+    /// `me` mutes (`on`) or unmutes `target`: their posts and notifications
+    /// are hidden from `me`, and nothing else changes. Idempotent.
+    pub async fn mute(&self, me: UserId, target: UserId, on: bool) -> Result<UserView> {
+        if me == target {
+            return Err(Error::unprocessable(
+                "cannot_mute_self",
+                "you cannot mute yourself",
+            ));
+        }
+        let r = if on {
+            self.ports.blocks.mute(me, target, Timestamp::now()).await
+        } else {
+            self.ports.blocks.unmute(me, target).await
+        };
+        self.relations.changed(&[me]).await;
+        r?;
+        self.get_fresh(Some(me), target).await
+    }
+
+    /// Whom `me` blocks, newest first.
+    pub async fn blocked(
+        &self,
+        me: UserId,
+        after: Option<UserPosition>,
+        limit: Limit,
+    ) -> Result<Page<UserView, UserPosition>> {
+        let rows = self
+            .ports
+            .blocks
+            .blocked_users(me, after, limit.fetch())
+            .await?;
+        self.page(Some(me), rows, limit).await
+    }
+
+    /// Whom `me` mutes, newest first.
+    pub async fn muted(
+        &self,
+        me: UserId,
+        after: Option<UserPosition>,
+        limit: Limit,
+    ) -> Result<Page<UserView, UserPosition>> {
+        let rows = self
+            .ports
+            .blocks
+            .muted_users(me, after, limit.fetch())
+            .await?;
+        self.page(Some(me), rows, limit).await
+    }
+
     pub async fn followers(
         &self,
         viewer: Option<UserId>,
@@ -419,10 +528,8 @@ impl Users {
 
     async fn view_one(&self, viewer: Option<UserId>, record: UserRecord) -> Result<UserView> {
         let followed = self.followed_set(viewer, &[record.id]).await?;
-        Ok(UserView {
-            followed_by_me: followed.contains(&record.id),
-            record,
-        })
+        let rel = self.relations.of(viewer).await?;
+        Ok(view(record, &followed, &rel))
     }
 
     async fn followed_set(
@@ -447,13 +554,21 @@ impl Users {
         let next = limit.cut(&mut rows, |(_, p)| p.clone());
         let ids: Vec<UserId> = rows.iter().map(|(r, _)| r.id).collect();
         let followed = self.followed_set(viewer, &ids).await?;
+        let rel = self.relations.of(viewer).await?;
         let items = rows
             .into_iter()
-            .map(|(record, _)| UserView {
-                followed_by_me: followed.contains(&record.id),
-                record,
-            })
+            .map(|(record, _)| view(record, &followed, &rel))
             .collect();
         Ok(Page { items, next })
+    }
+}
+
+/// A user as a viewer who follows `followed` and relates to others as `rel` sees them.
+fn view(record: UserRecord, followed: &HashSet<UserId>, rel: &RelationSet) -> UserView {
+    UserView {
+        followed_by_me: followed.contains(&record.id),
+        blocking: rel.blocking(record.id),
+        muting: rel.muting(record.id),
+        record,
     }
 }

@@ -102,6 +102,7 @@ pub struct Notifications {
     push_slots: Arc<Semaphore>,
     /// Users with pushes queued or sending; an entry goes with the last one.
     push_users: Mutex<HashMap<UserId, push::UserPushBudget>>,
+    relations: Arc<crate::relations::Relations>,
 }
 
 impl Notifications {
@@ -111,8 +112,10 @@ impl Notifications {
         ids: Arc<IdGenerator>,
         push: Option<Arc<dyn PushSender>>,
         push_settings: PushSettings,
+        relations: Arc<crate::relations::Relations>,
     ) -> Self {
         Notifications {
+            relations,
             ports,
             presence,
             ids,
@@ -131,15 +134,26 @@ impl Notifications {
         limit: Limit,
         unread_only: bool,
     ) -> Result<Page<NotificationView, NotificationId>> {
-        let mut rows = self
-            .ports
-            .notifications
-            .notifications(me, before, limit.fetch(), unread_only)
-            .await?;
-        let next = limit.cut(&mut rows, |n| n.id);
+        // Actions of those `me` blocks or mutes, or who block `me`, are left out.
+        let rel = self.relations.of(Some(me)).await?;
+        let page = crate::relations::refill(
+            before,
+            limit,
+            |n: &NotificationRecord| !rel.hides(n.actor_id),
+            |before, limit| async move {
+                let mut rows = self
+                    .ports
+                    .notifications
+                    .notifications(me, before, limit.fetch(), unread_only)
+                    .await?;
+                let next = limit.cut(&mut rows, |n| n.id);
+                Ok(Page { items: rows, next })
+            },
+        )
+        .await?;
         Ok(Page {
-            items: self.render(rows).await?,
-            next,
+            items: self.render(page.items).await?,
+            next: page.next,
         })
     }
 
@@ -156,6 +170,8 @@ impl Notifications {
             let Some(last) = rows.last() else { break };
             from = last.id;
             let full = rows.len() == 100;
+            let rel = self.relations.of(Some(me)).await?;
+            let rows = rows.into_iter().filter(|n| !rel.hides(n.actor_id)).collect();
             out.extend(self.render(rows).await?);
             if !full {
                 break;

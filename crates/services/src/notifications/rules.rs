@@ -87,7 +87,20 @@ impl Notifications {
             }
             DomainEvent::UserRegistered { .. } | DomainEvent::PostDeleted { .. } => Vec::new(),
         };
-        Ok(planned)
+        self.unhidden(planned).await
+    }
+
+    /// Leaves out what a recipient must not hear: actions of someone they
+    /// block, who blocks them, or whom they mute.
+    async fn unhidden(&self, planned: Vec<Planned>) -> Result<Vec<Planned>> {
+        let mut out = Vec::with_capacity(planned.len());
+        for p in planned {
+            let rel = self.relations.of(Some(p.record.recipient_id)).await?;
+            if !rel.hides(p.record.actor_id) {
+                out.push(p);
+            }
+        }
+        Ok(out)
     }
 
     /// A post's author hears it was loved.

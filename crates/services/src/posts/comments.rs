@@ -13,6 +13,7 @@ use starling_core::model::Subject;
 
 use super::{COMMENT_MAX_CHARS, CommentView, Posts, check_text};
 use crate::limits::Action;
+use crate::relations::refill;
 
 impl Posts {
     pub async fn comment(
@@ -26,6 +27,16 @@ impl Posts {
         self.limits
             .check(Action::Comment, &author.to_string())
             .await?;
+        // Nobody comments across a block: on the post's author's post, or
+        // in reply to the parent's author.
+        let owner = self.get(None, post).await?.record.author_id;
+        self.relations.ensure_not_blocked(author, owner).await?;
+        if let Some(parent) = parent {
+            let p = self.ports.comments.comment(parent).await?;
+            self.relations
+                .ensure_not_blocked(author, p.author_id)
+                .await?;
+        }
         let id = CommentId(self.ids.next());
         let event = self.outbox.event(&DomainEvent::CommentCreated {
             actor: author,
@@ -70,14 +81,25 @@ impl Posts {
         after: Option<CommentId>,
         limit: Limit,
     ) -> Result<Page<CommentView, CommentId>> {
-        let mut rows = self
-            .ports
-            .comments
-            .comments(post, parent, after, limit.fetch())
-            .await?;
-        let next = limit.cut(&mut rows, |c| c.id);
-        let items = self.comment_views(viewer, rows).await?;
-        Ok(Page { items, next })
+        // Comments by those the viewer blocks or mutes, or who block the
+        // viewer, are left out.
+        let rel = self.relations.of(viewer).await?;
+        refill(
+            after,
+            limit,
+            |c: &CommentView| !rel.hides(c.record.author_id),
+            |after, limit| async move {
+                let mut rows = self
+                    .ports
+                    .comments
+                    .comments(post, parent, after, limit.fetch())
+                    .await?;
+                let next = limit.cut(&mut rows, |c| c.id);
+                let items = self.comment_views(viewer, rows).await?;
+                Ok(Page { items, next })
+            },
+        )
+        .await
     }
 
     pub async fn replies(

@@ -1,5 +1,9 @@
 //! The feeds: home and a user's posts from the fan-out timelines (rebuilt
-//! when they hold posts deleted since), the others from the store.
+//! when they hold posts deleted since), the others from the store. Every
+//! feed leaves out what the viewer's relations hide (see [`crate::relations`]),
+//! refilling pages thinned by that.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use starling_core::model::Feed;
 use starling_core::page::Page;
@@ -7,6 +11,7 @@ use starling_core::types::Limit;
 use starling_core::{Error, PostId, Result, UserId};
 
 use super::{Newer, PostView, Posts};
+use crate::relations::refill;
 
 impl Posts {
     pub async fn feed(
@@ -16,6 +21,8 @@ impl Posts {
         before: Option<PostId>,
         limit: Limit,
     ) -> Result<Page<PostView, PostId>> {
+        let rel = self.relations.of(viewer).await?;
+        let keep = |p: &PostView| !rel.hides(p.record.author_id);
         if let Feed::Author(author) = feed {
             // Their cached timeline; it exists only for a user who does
             // (checked when it is built), and an empty page checks again.
@@ -24,26 +31,46 @@ impl Posts {
             {
                 return Err(Error::not_found("user"));
             }
+            if rel.blocked_either(author) {
+                // The profile still shows; the posts do not, either way.
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                });
+            }
             let (page, stale) = self.timeline_views(viewer, &page).await?;
             if stale {
                 self.timelines.forget_user_posts(author).await;
             }
+            // A muted author's own page still shows their posts: it was asked for.
             return Ok(page);
         }
         if let Feed::Home(me) = feed {
             // Home feeds come from the fan-out timelines.
-            let page = self.timelines.home(me, before, limit).await?;
-            let (page, stale) = self.timeline_views(viewer, &page).await?;
-            if stale {
+            let stale = &AtomicBool::new(false);
+            let page = refill(before, limit, keep, |before, limit| async move {
+                let ids = self.timelines.home(me, before, limit).await?;
+                let (page, s) = self.timeline_views(viewer, &ids).await?;
+                if s {
+                    stale.store(true, Ordering::Relaxed);
+                }
+                Ok(page)
+            })
+            .await?;
+            if stale.load(Ordering::Relaxed) {
                 // Deleted since they were pushed: rebuild this timeline.
                 self.timelines.forget(me).await;
             }
             return Ok(page);
         }
-        let mut records = self.ports.posts.feed(&feed, before, limit.fetch()).await?;
-        let next = limit.cut(&mut records, |p| p.id);
-        let items = self.views(viewer, records).await?;
-        Ok(Page { items, next })
+        let feed = &feed;
+        refill(before, limit, keep, |before, limit| async move {
+            let mut records = self.ports.posts.feed(feed, before, limit.fetch()).await?;
+            let next = limit.cut(&mut records, |p| p.id);
+            let items = self.views(viewer, records).await?;
+            Ok(Page { items, next })
+        })
+        .await
     }
 
     pub async fn newer(
@@ -53,6 +80,7 @@ impl Posts {
         since: PostId,
         limit: Limit,
     ) -> Result<Newer> {
+        let rel = self.relations.of(viewer).await?;
         let mut records = self
             .ports
             .posts
@@ -61,6 +89,8 @@ impl Posts {
         let has_more = records.len() > limit.get() as usize;
         records.truncate(limit.get() as usize);
         records.reverse();
+        let own_page = matches!(feed, Feed::Author(a) if !rel.blocked_either(a));
+        records.retain(|p| own_page || !rel.hides(p.author_id));
         Ok(Newer {
             items: self.views(viewer, records).await?,
             has_more,

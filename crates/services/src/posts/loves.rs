@@ -34,6 +34,14 @@ impl Posts {
     pub async fn love(&self, user: UserId, target: LoveTarget, on: bool) -> Result<()> {
         // Unloves count too: each love after one notifies (and pushes) again.
         self.limits.check(Action::Love, &user.to_string()).await?;
+        if on {
+            // Nobody loves across a block.
+            let owner = match target {
+                LoveTarget::Post(post) => self.get(None, post).await?.record.author_id,
+                LoveTarget::Comment(c) => self.ports.comments.comment(c).await?.author_id,
+            };
+            self.relations.ensure_not_blocked(user, owner).await?;
+        }
         let r = if on {
             let event = self.outbox.event(&match target {
                 LoveTarget::Post(post) => DomainEvent::PostLoved { actor: user, post },

@@ -25,6 +25,7 @@ use crate::limits::{Action, RateLimits};
 use crate::media::MAX_MEDIA_PER_POST;
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
+use crate::relations::{Relations, refill};
 use crate::text;
 use crate::timeline::Timelines;
 use crate::users::Users;
@@ -126,6 +127,7 @@ pub struct Posts {
     outbox: Arc<Outbox>,
     notifications: Arc<Notifications>,
     limits: Arc<RateLimits>,
+    relations: Arc<Relations>,
 }
 
 impl Posts {
@@ -141,6 +143,7 @@ impl Posts {
         outbox: Arc<Outbox>,
         notifications: Arc<Notifications>,
         limits: Arc<RateLimits>,
+        relations: Arc<Relations>,
     ) -> Self {
         Posts {
             ports,
@@ -151,6 +154,7 @@ impl Posts {
             outbox,
             notifications,
             limits,
+            relations,
         }
     }
 
@@ -289,13 +293,23 @@ impl Posts {
         limit: Limit,
     ) -> Result<Page<PostView, PostId>> {
         let words = crate::text::search_words(query)?;
-        let mut records = self
-            .ports
-            .search
-            .search_posts(&words, before, limit.fetch())
-            .await?;
-        let next = limit.cut(&mut records, |p| p.id);
-        let items = self.views(viewer, records).await?;
-        Ok(Page { items, next })
+        let rel = self.relations.of(viewer).await?;
+        let words = &words;
+        refill(
+            before,
+            limit,
+            |p: &PostView| !rel.hides(p.record.author_id),
+            |before, limit| async move {
+                let mut records = self
+                    .ports
+                    .search
+                    .search_posts(words, before, limit.fetch())
+                    .await?;
+                let next = limit.cut(&mut records, |p| p.id);
+                let items = self.views(viewer, records).await?;
+                Ok(Page { items, next })
+            },
+        )
+        .await
     }
 }
