@@ -18,7 +18,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::metrics::track;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, chat, media, notifications, ops, posts, profile, users};
+use crate::routes::{auth, blocks, chat, media, notifications, ops, posts, profile, users};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -58,6 +58,10 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(users::follow, users::unfollow))
         .routes(routes!(users::followers))
         .routes(routes!(users::following))
+        .routes(routes!(blocks::block, blocks::unblock))
+        .routes(routes!(blocks::mute, blocks::unmute))
+        .routes(routes!(blocks::blocks))
+        .routes(routes!(blocks::mutes))
         .routes(routes!(posts::create_post, posts::refetch_posts))
         .routes(routes!(
             posts::get_post,

@@ -25,6 +25,9 @@ pub struct RoomView {
     pub last_message: Option<MessageView>,
     /// The viewer's unread messages (0 when broadcast to every member).
     pub unread: i64,
+    /// A direct room whose two members are in a block (either way): nobody
+    /// can send in it.
+    pub read_only: bool,
 }
 
 impl RoomView {

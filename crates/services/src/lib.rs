@@ -25,8 +25,8 @@ use std::sync::Arc;
 use starling_core::live::Fanout;
 use starling_core::messaging::{PubSub, PushSender};
 use starling_core::ports::{
-    BlobStore, BlockStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore, NotificationStore,
-    OutboxStore, PostStore, PushSubscriptionStore, TokenStore, UserStore,
+    BlobStore, BlockStore, Cache, CommentStore, FollowStore, LoveStore, MediaStore,
+    NotificationStore, OutboxStore, PostStore, PushSubscriptionStore, TokenStore, UserStore,
 };
 use starling_core::{IdGenerator, Result, Timestamp};
 
@@ -126,10 +126,7 @@ impl Services {
             auth.access_ttl,
         ));
         let presence = Arc::new(presence::Presence::new(p.cache.clone(), presence_ttl));
-        let relations = Arc::new(relations::Relations::new(
-            p.blocks.clone(),
-            p.cache.clone(),
-        ));
+        let relations = Arc::new(relations::Relations::new(p.blocks.clone(), p.cache.clone()));
         let feed_cache_ttl = feed.post_cache_ttl;
         let timelines = Arc::new(Timelines::new(
             timeline::TimelinePorts {
@@ -219,6 +216,7 @@ impl Services {
                 notifications: notifications.clone(),
                 limits: limits.clone(),
                 ids: ids.clone(),
+                relations: relations.clone(),
             },
             chat,
         ));

@@ -111,7 +111,10 @@ impl Relations {
         }
         let stored = self.store.relations_of(viewer).await?;
         if let Some(bytes) = crate::cached::encode(&stored) {
-            let _ = self.cache.set(&key, Bytes::from(bytes), RELATIONS_TTL).await;
+            let _ = self
+                .cache
+                .set(&key, Bytes::from(bytes), RELATIONS_TTL)
+                .await;
         }
         Ok(RelationSet::from_stored(stored))
     }

@@ -417,11 +417,7 @@ impl Users {
                 "you cannot block yourself",
             ));
         }
-        let r = self
-            .ports
-            .blocks
-            .block(me, target, Timestamp::now())
-            .await;
+        let r = self.ports.blocks.block(me, target, Timestamp::now()).await;
         self.relations.changed(&[me, target]).await;
         let (_, removed) = r?;
         if !removed.is_empty() {

@@ -67,6 +67,9 @@ pub struct ChatRoom {
     pub unread_count: i64,
     /// Each member's last read message.
     pub reads: Vec<ReadMark>,
+    /// A direct room between two users of whom one blocks the other: it
+    /// keeps its history but nobody can send in it (403 `blocked`).
+    pub read_only: bool,
     pub last_activity_at: String,
     pub created_at: String,
 }
@@ -88,6 +91,7 @@ impl ChatRoom {
                 .as_ref()
                 .map(|m| ChatMessage::from_view(m, public_url)),
             unread_count: v.unread,
+            read_only: v.read_only,
             reads: v
                 .members
                 .iter()

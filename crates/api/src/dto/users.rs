@@ -23,6 +23,11 @@ pub struct User {
     pub following_count: i64,
     /// Whether the caller follows this user (false when anonymous or for yourself).
     pub followed_by_me: bool,
+    /// Whether the caller blocks this user (false when anonymous or for
+    /// yourself). Whether this user blocks the caller is never told.
+    pub blocking: bool,
+    /// Whether the caller mutes this user (false when anonymous or for yourself).
+    pub muting: bool,
     /// RFC 3339, UTC.
     pub created_at: String,
 }
@@ -39,6 +44,8 @@ impl User {
             follower_count: r.follower_count,
             following_count: r.following_count,
             followed_by_me: v.followed_by_me,
+            blocking: v.blocking,
+            muting: v.muting,
             created_at: rfc3339(r.created_at),
         }
     }

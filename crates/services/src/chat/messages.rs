@@ -65,6 +65,7 @@ impl Chat {
         if !members.contains(&me) {
             return Err(Error::not_found("chat room"));
         }
+        self.ensure_writable(me, room, &members).await?;
         if let Some(bucket) = self.settings.message_rate {
             self.limits
                 .take("chat-message", bucket, &me.to_string())

@@ -28,6 +28,7 @@ use crate::limits::{Bucket, RateLimits};
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
 use crate::presence::Presence;
+use crate::relations::{RelationSet, Relations};
 use crate::users::Users;
 
 pub use messages::{Destination, Sent};
@@ -63,6 +64,7 @@ pub struct ChatDeps {
     pub notifications: Arc<Notifications>,
     pub limits: Arc<RateLimits>,
     pub ids: Arc<IdGenerator>,
+    pub relations: Arc<Relations>,
 }
 
 pub struct Chat {
@@ -74,6 +76,7 @@ pub struct Chat {
     notifications: Arc<Notifications>,
     limits: Arc<RateLimits>,
     ids: Arc<IdGenerator>,
+    relations: Arc<Relations>,
     settings: ChatSettings,
     writer: writer::Writer,
 }
@@ -89,6 +92,7 @@ impl Chat {
             notifications,
             limits,
             ids,
+            relations,
         } = deps;
         Chat {
             writer: writer::Writer::new(store.clone(), outbox.clone()),
@@ -100,6 +104,7 @@ impl Chat {
             notifications,
             limits,
             ids,
+            relations,
             settings,
         }
     }
@@ -158,12 +163,37 @@ impl Chat {
         let last = self.store.messages(room.id, me, None, 1).await?;
         let last_message = self.message_views(last).await?.pop();
         let unread = self.unread_in(me, room.id).await?;
+        let rel = self.relations.of(Some(me)).await?;
+        let read_only = read_only(&room, &ids, me, &rel);
         Ok(RoomView {
             room,
             members,
             last_message,
             unread,
+            read_only,
         })
+    }
+
+    /// 403 `blocked` when `room` is a direct room of `me` and someone in a
+    /// block with them. `members` are the room's. Costs one cache get (the
+    /// sender's relations) for a two-member room, nothing for larger ones.
+    pub(super) async fn ensure_writable(
+        &self,
+        me: UserId,
+        room: RoomId,
+        members: &[UserId],
+    ) -> Result<()> {
+        if members.len() != 2 {
+            return Ok(());
+        }
+        let rel = self.relations.of(Some(me)).await?;
+        if members.iter().any(|m| *m != me && rel.blocked_either(*m)) {
+            let record = self.store.room(room).await?;
+            if read_only(&record, members, me, &rel) {
+                return Err(crate::relations::blocked());
+            }
+        }
+        Ok(())
     }
 
     /// `me`'s unread messages in `room`.
@@ -194,6 +224,13 @@ impl Chat {
             self.fanout.to_users(users, &event).await;
         }
     }
+}
+
+/// Whether `room` (with `members`) is a direct room in a block, as `me`
+/// (one of its members, with relations `rel`) sees it.
+fn read_only(room: &RoomRecord, members: &[UserId], me: UserId, rel: &RelationSet) -> bool {
+    room.kind == starling_core::model::RoomKind::Direct
+        && members.iter().any(|m| *m != me && rel.blocked_either(*m))
 }
 
 /// Rooms by id, for joining lists fetched per room.

@@ -40,10 +40,17 @@ impl Chat {
             .users
             .records(&unique(members.iter().flatten().map(|m| m.user_id)))
             .await?;
+        let rel = self.relations.of(Some(me)).await?;
         Ok(entries
             .into_iter()
             .zip(members)
             .map(|(e, members)| RoomView {
+                read_only: super::read_only(
+                    &e.room,
+                    &members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+                    me,
+                    &rel,
+                ),
                 last_message: e.last_message_id.and_then(|id| lasts.get(&id).cloned()),
                 members: members
                     .into_iter()
@@ -86,8 +93,17 @@ impl Chat {
         Ok(())
     }
 
+    /// The direct room of `me` and `partner`, created on first use; none is
+    /// created across a block (403 `blocked`), and an existing one is
+    /// returned read-only.
     pub(super) async fn direct_record(&self, me: UserId, partner: UserId) -> Result<RoomRecord> {
         self.check_partner(me, partner).await?;
+        if self.relations.of(Some(me)).await?.blocked_either(partner) {
+            return match self.store.find_direct_room(me, partner).await? {
+                Some(room) => Ok(room),
+                None => Err(crate::relations::blocked()),
+            };
+        }
         let now = Timestamp::now();
         let fresh = RoomRecord {
             id: RoomId(self.ids.next()),
@@ -124,6 +140,11 @@ impl Chat {
         // A well-formed id of nobody is a missing resource, as for a post's media.
         if members.iter().any(|id| !known.contains_key(id)) {
             return Err(Error::NotFound { what: "user" });
+        }
+        // Nobody is put in a group by someone in a block with them.
+        let rel = self.relations.of(Some(me)).await?;
+        if members.iter().any(|id| rel.blocked_either(*id)) {
+            return Err(crate::relations::blocked());
         }
         self.limits
             .check(Action::ChatGroup, &me.to_string())
@@ -184,6 +205,7 @@ impl Chat {
         if self.users.records(&[user]).await?.is_empty() {
             return Err(Error::NotFound { what: "user" });
         }
+        self.relations.ensure_not_blocked(me, user).await?;
         self.store
             .add_member(room, user, Timestamp::now(), self.settings.max_members)
             .await?;

@@ -171,7 +171,10 @@ impl Notifications {
             from = last.id;
             let full = rows.len() == 100;
             let rel = self.relations.of(Some(me)).await?;
-            let rows = rows.into_iter().filter(|n| !rel.hides(n.actor_id)).collect();
+            let rows = rows
+                .into_iter()
+                .filter(|n| !rel.hides(n.actor_id))
+                .collect();
             out.extend(self.render(rows).await?);
             if !full {
                 break;

@@ -165,7 +165,7 @@ impl World {
             search: store.clone(),
             notifications: store.clone(),
             push_subscriptions: store.clone(),
-        blocks: store.clone(),
+            blocks: store.clone(),
             outbox: store.clone(),
             chat: store,
             cache: Arc::new(MemoryCache::default()),
