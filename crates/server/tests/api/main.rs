@@ -7,6 +7,7 @@ mod sio;
 
 mod auth;
 mod bad_input;
+mod blocks;
 mod chat;
 mod delivery;
 mod fanout;
