@@ -161,7 +161,7 @@ async fn block_and_mute_endpoints_are_idempotent_private_and_listed(b: Backend) 
         [cat.id.clone(), bob.id.clone()]
     );
     let first = app.get("/api/blocks?limit=1", Some(&ann.access)).await;
-    assert_eq!(ids(&first), [cat.id.clone()]);
+    assert_eq!(ids(&first), [cat.id.as_str()]);
     let cursor = first.body["nextCursor"].as_str().unwrap().to_owned();
     let rest = app
         .get(
@@ -169,9 +169,9 @@ async fn block_and_mute_endpoints_are_idempotent_private_and_listed(b: Backend) 
             Some(&ann.access),
         )
         .await;
-    assert_eq!(ids(&rest), [bob.id.clone()]);
+    assert_eq!(ids(&rest), [bob.id.as_str()]);
     assert!(rest.body["nextCursor"].is_null());
-    assert_eq!(list(&app, "/api/mutes", &ann).await, [cat.id.clone()]);
+    assert_eq!(list(&app, "/api/mutes", &ann).await, [cat.id.as_str()]);
     // The lists are the caller's own.
     assert!(list(&app, "/api/blocks", &bob).await.is_empty());
 
@@ -211,7 +211,7 @@ async fn block_and_mute_endpoints_are_idempotent_private_and_listed(b: Backend) 
             .await;
         assert_eq!(u.assert_status(200)["muting"], false);
     }
-    assert_eq!(list(&app, "/api/blocks", &ann).await, [cat.id.clone()]);
+    assert_eq!(list(&app, "/api/blocks", &ann).await, [cat.id.as_str()]);
     assert!(list(&app, "/api/mutes", &ann).await.is_empty());
 }
 
@@ -292,7 +292,7 @@ async fn block_semantics_across_every_surface(b: Backend) {
     );
     assert_eq!(
         list(&app, &format!("/api/users/{}/posts", ann.id), &cat).await,
-        [ann_post.clone()]
+        [ann_post.as_str()]
     );
     // Search: posts and users.
     let found = app
@@ -604,12 +604,12 @@ async fn mute_hides_posts_and_notifications_and_nothing_else(b: Backend) {
             .await
             .contains(&bob_post)
     );
-    assert!(list(&app, "/api/search/posts?q=speaks", &ann).await == [ann_post.clone()]);
+    assert!(list(&app, "/api/search/posts?q=speaks", &ann).await == [ann_post.as_str()]);
     assert!(notifications(&app, &ann).await.is_empty());
     // Their profile and its posts still show when asked for.
     assert_eq!(
         list(&app, &format!("/api/users/{}/posts", bob.id), &ann).await,
-        [bob_post.clone()]
+        [bob_post.as_str()]
     );
     // The muted side notices nothing: sees ann's posts, may comment and love.
     assert!(list(&app, "/api/feed", &bob).await.contains(&ann_post));
