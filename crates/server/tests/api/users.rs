@@ -38,6 +38,8 @@ async fn users_are_found_by_id_and_by_username(b: Backend) {
         "followerCount",
         "followingCount",
         "followedByMe",
+        "blocking",
+        "muting",
         "createdAt",
     ]
     .into();
