@@ -60,6 +60,11 @@ impl RelationSet {
         self.blocking.is_empty() && self.blocked_by.is_empty() && self.muting.is_empty()
     }
 
+    /// The viewer blocks someone or someone blocks them.
+    pub fn any_blocks(&self) -> bool {
+        !self.blocking.is_empty() || !self.blocked_by.is_empty()
+    }
+
     /// The viewer blocks `other`.
     pub fn blocking(&self, other: UserId) -> bool {
         self.blocking.contains(&other)
@@ -145,14 +150,17 @@ impl Relations {
 }
 
 /// One page of a list filtered by `keep`, kept full-ish: when filtering
-/// thins a page and there is more, the next items are fetched (at most
-/// [`REFILL_ROUNDS`] times). `fetch(cursor, limit)` returns one unfiltered
-/// page whose `next` is the position after everything it examined, so the
-/// cursor returned here stays exact whatever was filtered out.
+/// thins a page and there is more, further items are fetched (at most
+/// [`REFILL_ROUNDS`] more times, each asking for twice the page). `fetch(cursor,
+/// limit)` returns one unfiltered page whose `next` is the position after
+/// everything it returned; `pos` is an item's own position. The cursor
+/// returned points just after the last item examined and kept or dropped, so
+/// it stays exact whatever was filtered out.
 pub async fn refill<T, P, F, Fut>(
     start: Option<P>,
     limit: Limit,
     keep: impl Fn(&T) -> bool,
+    pos: impl Fn(&T) -> P,
     mut fetch: F,
 ) -> Result<Page<T, P>>
 where
@@ -166,16 +174,130 @@ where
     let mut asked = limit;
     for _ in 0..=REFILL_ROUNDS {
         let page = fetch(cursor, asked).await?;
-        items.extend(page.items.into_iter().filter(|t| keep(t)));
+        let mut rest = page.items.into_iter();
+        while let Some(item) = rest.next() {
+            if !keep(&item) {
+                continue;
+            }
+            items.push(item);
+            if items.len() == want {
+                // Full: go on after the last one taken if more of this
+                // batch would show, else after the whole batch.
+                let next = if rest.as_slice().iter().any(&keep) {
+                    items.last().map(&pos)
+                } else {
+                    page.next
+                };
+                return Ok(Page { items, next });
+            }
+        }
         cursor = page.next;
-        let missing = want.saturating_sub(items.len());
-        if cursor.is_none() || missing == 0 {
+        if cursor.is_none() {
             break;
         }
-        asked = Limit::parse(Some(missing as i64))?;
+        let ask = (2 * want).min(Limit::MAX as usize);
+        asked = Limit::parse(Some(ask as i64))?;
     }
     Ok(Page {
         items,
         next: cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A list of 0..n (newest first: n-1 down to 0) paged like the store,
+    /// counting the fetches.
+    async fn fetch_from(
+        all: &[u32],
+        before: Option<u32>,
+        limit: Limit,
+        calls: &std::sync::atomic::AtomicUsize,
+    ) -> Result<Page<u32, u32>> {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut rows: Vec<u32> = all
+            .iter()
+            .copied()
+            .filter(|i| before.is_none_or(|b| *i < b))
+            .take(limit.fetch() as usize)
+            .collect();
+        let next = limit.cut(&mut rows, |i| *i);
+        Ok(Page { items: rows, next })
+    }
+
+    #[tokio::test]
+    async fn refilled_pages_are_full_and_cursors_visit_everything_once() {
+        let all: Vec<u32> = (0..40).rev().collect();
+        // Keep every fourth item only: pages thin out three times in four.
+        let keep = |i: &u32| i % 4 == 0;
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let limit = Limit::parse(Some(3)).unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = refill(
+                cursor,
+                limit,
+                keep,
+                |i| *i,
+                |c, l| fetch_from(&all, c, l, &calls),
+            )
+            .await
+            .unwrap();
+            if page.next.is_some() {
+                assert_eq!(page.items.len(), 3, "pages before the last are full");
+            }
+            seen.extend(page.items);
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        let expected: Vec<u32> = all.iter().copied().filter(keep).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[tokio::test]
+    async fn refilling_stops_after_a_few_rounds_with_a_cursor_to_go_on() {
+        let all: Vec<u32> = (0..1000).rev().collect();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let limit = Limit::parse(Some(5)).unwrap();
+        let page = refill(
+            None,
+            limit,
+            |_: &u32| false,
+            |i| *i,
+            |c, l| fetch_from(&all, c, l, &calls),
+        )
+        .await
+        .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::Relaxed),
+            REFILL_ROUNDS + 1
+        );
+        // The cursor points past everything examined, nothing skipped unseen.
+        assert_eq!(page.next, Some(1000 - 5 - 10 * REFILL_ROUNDS as u32));
+    }
+
+    #[test]
+    fn a_set_hides_both_sides_of_a_block_and_what_the_viewer_mutes() {
+        let id = UserId::from_i64;
+        let set = RelationSet::from_stored(StoredRelations {
+            blocking: vec![id(1)],
+            blocked_by: vec![id(2)],
+            muting: vec![id(3)],
+        });
+        assert!(set.hides(id(1)) && set.hides(id(2)) && set.hides(id(3)));
+        assert!(!set.hides(id(4)));
+        assert!(set.blocked_either(id(2)) && !set.blocked_either(id(3)));
+        assert!(
+            set.blocking(id(1)) && !set.blocking(id(2)),
+            "who blocks you is not told"
+        );
+        assert!(set.muting(id(3)) && set.any_blocks());
+        assert!(!RelationSet::default().any_blocks());
+    }
 }

@@ -232,6 +232,14 @@ impl Chat {
         if !opened {
             self.check_member(me, room).await?;
         }
+        // Nobody hears typing in a read-only direct room; only users in a
+        // block at all pay for looking.
+        if self.relations.of(Some(me)).await?.any_blocks() {
+            let members = self.member_ids(room).await?;
+            if self.ensure_writable(me, room, &members).await.is_err() {
+                return Ok(());
+            }
+        }
         let event = ChatEvent::Typing {
             room,
             user: me,

@@ -140,6 +140,7 @@ impl Notifications {
             before,
             limit,
             |n: &NotificationRecord| !rel.hides(n.actor_id),
+            |n: &NotificationRecord| n.id,
             |before, limit| async move {
                 let mut rows = self
                     .ports

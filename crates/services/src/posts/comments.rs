@@ -88,6 +88,7 @@ impl Posts {
             after,
             limit,
             |c: &CommentView| !rel.hides(c.record.author_id),
+            |c: &CommentView| c.record.id,
             |after, limit| async move {
                 let mut rows = self
                     .ports

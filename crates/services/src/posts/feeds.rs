@@ -48,14 +48,20 @@ impl Posts {
         if let Feed::Home(me) = feed {
             // Home feeds come from the fan-out timelines.
             let stale = &AtomicBool::new(false);
-            let page = refill(before, limit, keep, |before, limit| async move {
-                let ids = self.timelines.home(me, before, limit).await?;
-                let (page, s) = self.timeline_views(viewer, &ids).await?;
-                if s {
-                    stale.store(true, Ordering::Relaxed);
-                }
-                Ok(page)
-            })
+            let page = refill(
+                before,
+                limit,
+                keep,
+                |p: &PostView| p.record.id,
+                |before, limit| async move {
+                    let ids = self.timelines.home(me, before, limit).await?;
+                    let (page, s) = self.timeline_views(viewer, &ids).await?;
+                    if s {
+                        stale.store(true, Ordering::Relaxed);
+                    }
+                    Ok(page)
+                },
+            )
             .await?;
             if stale.load(Ordering::Relaxed) {
                 // Deleted since they were pushed: rebuild this timeline.
@@ -64,12 +70,18 @@ impl Posts {
             return Ok(page);
         }
         let feed = &feed;
-        refill(before, limit, keep, |before, limit| async move {
-            let mut records = self.ports.posts.feed(feed, before, limit.fetch()).await?;
-            let next = limit.cut(&mut records, |p| p.id);
-            let items = self.views(viewer, records).await?;
-            Ok(Page { items, next })
-        })
+        refill(
+            before,
+            limit,
+            keep,
+            |p: &PostView| p.record.id,
+            |before, limit| async move {
+                let mut records = self.ports.posts.feed(feed, before, limit.fetch()).await?;
+                let next = limit.cut(&mut records, |p| p.id);
+                let items = self.views(viewer, records).await?;
+                Ok(Page { items, next })
+            },
+        )
         .await
     }
 

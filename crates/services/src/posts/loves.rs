@@ -92,7 +92,11 @@ impl Posts {
             .loves
             .lovers(target, after, limit.fetch())
             .await?;
-        self.users.page(viewer, rows, limit).await
+        // Either side of a block is left out.
+        let rel = self.relations.of(viewer).await?;
+        let mut page = self.users.page(viewer, rows, limit).await?;
+        page.items.retain(|u| !rel.blocked_either(u.record.id));
+        Ok(page)
     }
 
     /// Which of `targets` (posts or comments) `user` loves: from the user's

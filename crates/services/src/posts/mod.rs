@@ -299,6 +299,7 @@ impl Posts {
             before,
             limit,
             |p: &PostView| !rel.hides(p.record.author_id),
+            |p: &PostView| p.record.id,
             |before, limit| async move {
                 let mut records = self
                     .ports
