@@ -377,6 +377,10 @@ async fn block_semantics_across_every_surface(b: Backend) {
     )
     .await
     .assert_error(403, "blocked");
+    // Lovers lists leave the other side out.
+    let lovers = format!("/api/posts/{ann_post}/lovers");
+    assert!(list(&app, &lovers, &ann).await.is_empty());
+    assert_eq!(list(&app, &lovers, &cat).await, [bob.id.as_str()]);
     // Comment lists hide the other side; others see everyone.
     let names = |r: &Resp| authors(r);
     let on_cat = format!("/api/posts/{cat_post}/comments");
@@ -551,11 +555,15 @@ async fn block_semantics_in_chat_over_rest_and_sockets(b: Backend) {
         )
         .await;
     assert_eq!(ack["error"]["code"], "blocked", "{ack}");
+    a.call("typing", json!({"roomId": room, "typing": true}))
+        .await;
     b.expect_none("receive-message", json!({}), Duration::from_millis(300))
+        .await;
+    b.expect_none("typing", json!({}), Duration::from_millis(10))
         .await;
     b.expect_none("new-message", json!({}), Duration::from_millis(10))
         .await;
-    // Unblocked: writable again.
+    // Unblocked: writable again, typing heard.
     app.delete(&format!("/api/users/{}/block", ann.id), Some(&bob.access))
         .await
         .assert_status(200);
@@ -568,6 +576,9 @@ async fn block_semantics_in_chat_over_rest_and_sockets(b: Backend) {
     assert_eq!(ack["message"]["text"], "friends again", "{ack}");
     b.expect("receive-message", json!({"clientMsgId": "a-4"}))
         .await;
+    a.call("typing", json!({"roomId": room, "typing": true}))
+        .await;
+    b.expect("typing", json!({"roomId": room})).await;
 }
 
 async fn mute_hides_posts_and_notifications_and_nothing_else(b: Backend) {
