@@ -1,6 +1,8 @@
 //! Blocks and mutes: idempotence, follows removed both ways with exact
 //! counts, relation sets, keyset lists.
 
+use std::sync::Arc;
+
 use starling_core::model::UserPosition;
 use starling_core::ports::{BlockStore, FollowStore, UserStore};
 use starling_core::{Error, Timestamp, UserId};
@@ -13,6 +15,7 @@ store_tests!(
     blocks_and_mutes_are_idempotent_and_need_a_real_target,
     relations_name_each_side,
     lists_page_newest_first,
+    concurrent_blocks_and_follows_keep_counts_exact,
 );
 
 async fn counts(s: &SqlStore, id: UserId) -> (i64, i64) {
@@ -145,4 +148,45 @@ async fn lists_page_newest_first(s: &SqlStore) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Follows, unfollows and blocks of one user racing each other, both ways:
+/// the counters always match the follow rows, and nothing deadlocks.
+async fn concurrent_blocks_and_follows_keep_counts_exact(s: &SqlStore) {
+    let g = ids();
+    let star = user(s, &g, "star").await;
+    let mut fans = Vec::new();
+    for i in 0..8 {
+        let f = user(s, &g, &format!("fan{i}")).await;
+        s.follow(star, f, Timestamp::now(), &ev()).await.unwrap();
+        fans.push(f);
+    }
+    let store = Arc::new(s.clone());
+    let mut tasks = Vec::new();
+    for (i, &f) in fans.iter().enumerate() {
+        let st = store.clone();
+        tasks.push(tokio::spawn(async move {
+            st.follow(f, star, Timestamp::now(), &ev()).await.unwrap();
+        }));
+        let st = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                st.block(star, f, Timestamp::now()).await.unwrap();
+            } else {
+                st.block(f, star, Timestamp::now()).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let followers = s.followers(star, None, 100).await.unwrap().len() as i64;
+    let following = s.following(star, None, 100).await.unwrap().len() as i64;
+    assert_eq!(following, 0, "every follow of star's went with a block");
+    assert_eq!(counts(s, star).await, (followers, following));
+    for f in fans {
+        let n = s.following(f, None, 100).await.unwrap().len() as i64;
+        let m = s.followers(f, None, 100).await.unwrap().len() as i64;
+        assert_eq!(counts(s, f).await, (m, n));
+    }
 }
