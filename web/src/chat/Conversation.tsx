@@ -550,31 +550,37 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
       <p class="typing" aria-live="polite">
         {typingNames.length > 0 && `${listNames(typingNames)} ${typingNames.length === 1 ? 'is' : 'are'} typing…`}
       </p>
-      <form class="msg-composer" onSubmit={send}>
-        <label for="msg-input" class="visually-hidden">
-          Message {name}
-        </label>
-        <textarea
-          id="msg-input"
-          rows={1}
-          value={draft}
-          placeholder="Write a message"
-          maxLength={4000}
-          aria-invalid={sendError ? true : undefined}
-          aria-describedby={sendError ? 'msg-input-err' : undefined}
-          onInput={(e) => onType(e.currentTarget.value)}
-          onBlur={stopTyping}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-              e.preventDefault();
-              send(e);
-            }
-          }}
-        />
-        <button type="submit" class="btn btn-primary">
-          Send
-        </button>
-      </form>
+      {room?.readOnly ? (
+        <p class="muted read-only" role="status">
+          You can't send messages in this conversation.
+        </p>
+      ) : (
+        <form class="msg-composer" onSubmit={send}>
+          <label for="msg-input" class="visually-hidden">
+            Message {name}
+          </label>
+          <textarea
+            id="msg-input"
+            rows={1}
+            value={draft}
+            placeholder="Write a message"
+            maxLength={4000}
+            aria-invalid={sendError ? true : undefined}
+            aria-describedby={sendError ? 'msg-input-err' : undefined}
+            onInput={(e) => onType(e.currentTarget.value)}
+            onBlur={stopTyping}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                send(e);
+              }
+            }}
+          />
+          <button type="submit" class="btn btn-primary">
+            Send
+          </button>
+        </form>
+      )}
       {sendError && (
         <p id="msg-input-err" class="field-error" role="alert">
           {sendError}

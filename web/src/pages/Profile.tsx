@@ -4,7 +4,7 @@ import { feeds, users } from '../api/endpoints';
 import { MessageButton } from '../chat/MessageButton';
 import type { User } from '../api/types';
 import { Feed } from '../components/Feed';
-import { FollowButton, UserList } from '../components/Users';
+import { FollowButton, RelationButtons, UserList } from '../components/Users';
 import { Avatar, ErrorBox, Spinner, displayName } from '../components/ui';
 import { useTitle } from '../lib/hooks';
 import { me } from '../session';
@@ -40,7 +40,8 @@ function NoSuchUser({ username }: { username: string }) {
 export function ProfilePage({ username }: { username: string }) {
   const { user, setUser, error, missing, load } = useUser(username);
   useTitle(user ? `${displayName(user)} (@${user.username})` : `@${username}`);
-  const source = useMemo(() => (user ? feeds.user(user.id) : null), [user?.id]);
+  // Blocking or muting changes what the feed shows: reload it then.
+  const source = useMemo(() => (user ? feeds.user(user.id) : null), [user?.id, user?.blocking, user?.muting]);
   if (missing) return <NoSuchUser username={username} />;
   if (!user) return error ? <ErrorBox error={error} onRetry={load} /> : <Spinner label="Loading profile…" />;
   const isMe = me.value?.id === user.id;
@@ -69,14 +70,15 @@ export function ProfilePage({ username }: { username: string }) {
             </a>
           ) : (
             <>
-              <FollowButton user={user} onChange={setUser} />
-              <MessageButton user={user} />
+              {!user.blocking && <FollowButton user={user} onChange={setUser} />}
+              {!user.blocking && <MessageButton user={user} />}
+              <RelationButtons user={user} onChange={setUser} />
             </>
           )}
         </div>
       </section>
       <h2 class="section-title">Posts</h2>
-      {source && <Feed source={source} empty={isMe ? 'You have not posted yet.' : `@${user.username} has not posted yet.`} />}
+      {source && <Feed key={`${user.blocking}-${user.muting}`} source={source} empty={isMe ? 'You have not posted yet.' : `@${user.username} has not posted yet.`} />}
     </>
   );
 }
