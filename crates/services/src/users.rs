@@ -417,6 +417,8 @@ impl Users {
                 "you cannot block yourself",
             ));
         }
+        // Relationship changes share the follow limit.
+        self.limits.check(Action::Follow, &me.to_string()).await?;
         let r = self.ports.blocks.block(me, target, Timestamp::now()).await;
         self.relations.changed(&[me, target]).await;
         let (_, removed) = r?;
@@ -437,6 +439,8 @@ impl Users {
                 "you cannot block yourself",
             ));
         }
+        // Relationship changes share the follow limit.
+        self.limits.check(Action::Follow, &me.to_string()).await?;
         let r = self.ports.blocks.unblock(me, target).await;
         self.relations.changed(&[me, target]).await;
         r?;
@@ -452,6 +456,8 @@ impl Users {
                 "you cannot mute yourself",
             ));
         }
+        // Relationship changes share the follow limit.
+        self.limits.check(Action::Follow, &me.to_string()).await?;
         let r = if on {
             self.ports.blocks.mute(me, target, Timestamp::now()).await
         } else {

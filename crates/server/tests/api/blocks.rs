@@ -16,6 +16,7 @@ backend_tests!(
     block_semantics_in_chat_over_rest_and_sockets,
     mute_hides_posts_and_notifications_and_nothing_else,
     filtered_pages_stay_full_with_exact_cursors,
+    blocks_and_mutes_share_the_follow_limit,
 );
 
 async fn post(app: &TestApp, u: &TestUser, text: &str) -> String {
@@ -701,4 +702,22 @@ async fn filtered_pages_stay_full_with_exact_cursors(b: Backend) {
         }
     }
     assert_eq!(seen, cats);
+}
+
+async fn blocks_and_mutes_share_the_follow_limit(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| s.limit_follows = "3/min".into()).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    block(&app, &ann, &bob).await;
+    mute(&app, &ann, &bob).await;
+    app.delete(&format!("/api/users/{}/mute", bob.id), Some(&ann.access))
+        .await
+        .assert_status(200);
+    let r = app
+        .put(&format!("/api/users/{}/block", bob.id), Some(&ann.access))
+        .await;
+    r.assert_error(429, "rate_limited");
+    assert!(r.header("retry-after").is_some());
+    // Per user: bob is not limited by ann's changes.
+    mute(&app, &bob, &ann).await;
 }
