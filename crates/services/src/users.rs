@@ -422,6 +422,7 @@ impl Users {
         let r = self.ports.blocks.block(me, target, Timestamp::now()).await;
         self.relations.changed(&[me, target]).await;
         let (_, removed) = r?;
+        self.notifications.read_hidden(me, target).await?;
         if !removed.is_empty() {
             self.invalidate(&[me, target]).await;
             // Their posts were in each other's cached home timelines by
@@ -465,6 +466,9 @@ impl Users {
         };
         self.relations.changed(&[me]).await;
         r?;
+        if on {
+            self.notifications.read_hidden(me, target).await?;
+        }
         self.get_fresh(Some(me), target).await
     }
 

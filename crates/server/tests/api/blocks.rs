@@ -87,6 +87,13 @@ async fn notifications(app: &TestApp, u: &TestUser) -> Vec<(String, String)> {
         .collect()
 }
 
+async fn unread(app: &TestApp, u: &TestUser) -> i64 {
+    let r = app
+        .get("/api/notifications/unread-count", Some(&u.access))
+        .await;
+    r.assert_status(200)["count"].as_i64().unwrap()
+}
+
 /// Waits until `u` has a notification of `kind` from `actor`.
 async fn notified(app: &TestApp, u: &TestUser, kind: &str, actor: &str) {
     let want = (kind.to_owned(), actor.to_owned());
@@ -250,6 +257,8 @@ async fn block_semantics_across_every_surface(b: Backend) {
         .await;
     bob_comment.assert_status(201);
 
+    notified(&app, &bob, "follow", "ann").await;
+    let bob_unread = unread(&app, &bob).await;
     // Ann blocks bob: the follows go both ways, with the counts.
     let u = block(&app, &ann, &bob).await;
     assert_eq!(u["followedByMe"], false);
@@ -265,6 +274,16 @@ async fn block_semantics_across_every_surface(b: Backend) {
     );
     assert_eq!(ann_now.body["followingCount"], 0);
 
+    assert_eq!(
+        unread(&app, &bob).await,
+        bob_unread,
+        "the blocked side sees nothing move"
+    );
+    assert_eq!(
+        unread(&app, &ann).await,
+        1,
+        "of bob's follow, bob's love and cat's follow, only cat's still counts"
+    );
     // Home feeds: each side's posts leave the other's.
     let bob_home = list(&app, "/api/feed", &bob).await;
     assert!(!bob_home.contains(&ann_post) && bob_home.contains(&bob_post));
@@ -598,7 +617,13 @@ async fn mute_hides_posts_and_notifications_and_nothing_else(b: Backend) {
     put_ok(&app, &format!("/api/posts/{ann_post}/love"), &bob).await;
     notified(&app, &ann, "love", "bob").await;
 
+    assert_eq!(unread(&app, &ann).await, 2, "bob's follow and love");
     let u = mute(&app, &ann, &bob).await;
+    assert_eq!(
+        unread(&app, &ann).await,
+        0,
+        "what the list hides is not counted"
+    );
     assert_eq!(
         (u["muting"].clone(), u["blocking"].clone()),
         (json!(true), json!(false))

@@ -199,6 +199,40 @@ impl Notifications {
         Ok(unread)
     }
 
+    /// `me` blocked or muted `actor`: their unread notifications from
+    /// `actor`, which the list hides from now on, are marked read so the
+    /// unread count agrees with the list. (Only the blocker's side: the other
+    /// side's count must not move, or they would notice.) Looks at the
+    /// newest 500 unread at most.
+    pub async fn read_hidden(&self, me: UserId, actor: UserId) -> Result<()> {
+        let mut before = None;
+        let mut last = None;
+        for _ in 0..5 {
+            let rows = self
+                .ports
+                .notifications
+                .notifications(me, before, 100, true)
+                .await?;
+            let full = rows.len() == 100;
+            before = rows.last().map(|n| n.id);
+            for n in rows.iter().filter(|n| n.actor_id == actor) {
+                last = Some(
+                    self.ports
+                        .notifications
+                        .mark_read(me, n.id, Timestamp::now())
+                        .await?,
+                );
+            }
+            if !full {
+                break;
+            }
+        }
+        if let Some(unread) = last {
+            self.counted(me, unread).await;
+        }
+        Ok(())
+    }
+
     pub async fn mark_all_read(&self, me: UserId) -> Result<()> {
         self.ports
             .notifications
