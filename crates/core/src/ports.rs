@@ -507,3 +507,33 @@ pub trait ChatStore: Send + Sync {
     /// Everyone who shares a room with `user` (not `user`).
     async fn contacts(&self, user: UserId) -> Result<Vec<UserId>>;
 }
+
+/// What account deletion needs beyond the other stores: marking an account
+/// deleted, then removing what it left a batch at a time (every batch its
+/// own transaction, each safe to repeat), and the user row last.
+#[async_trait]
+pub trait AccountDeletionStore: Send + Sync {
+    /// Marks `user` deleted and frees their username and email, writing
+    /// `event` in the same transaction. NotFound when there is no live user.
+    async fn mark_deleted(&self, user: UserId, at: Timestamp, event: &Envelope) -> Result<()>;
+    /// The account if it is marked deleted and not yet removed.
+    async fn deleted_account(&self, user: UserId) -> Result<Option<DeletedAccount>>;
+    /// Up to `limit` of `user`'s uploads, attached or not, oldest first,
+    /// after `after`.
+    async fn media_owned_by(
+        &self,
+        user: UserId,
+        after: Option<crate::MediaId>,
+        limit: u32,
+    ) -> Result<Vec<MediaRecord>>;
+    /// Deletes upload rows (their files are gone already).
+    async fn delete_media_rows(&self, ids: &[crate::MediaId]) -> Result<()>;
+    /// Up to `limit` of the rooms `user` is a member of.
+    async fn rooms_of_member(&self, user: UserId, limit: u32) -> Result<Vec<RoomId>>;
+    /// Forgets the pair key of `user`'s direct rooms (they have left them).
+    async fn forget_direct_rooms(&self, user: UserId) -> Result<()>;
+    /// One batch of `step` for a deleted `user`.
+    async fn purge_batch(&self, user: UserId, step: PurgeStep, limit: u32) -> Result<Purged>;
+    /// Deletes the user row (what still references it goes with it).
+    async fn remove_user(&self, user: UserId) -> Result<()>;
+}

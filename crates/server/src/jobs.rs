@@ -6,6 +6,7 @@ use std::time::Duration;
 use starling_api::AppState;
 use starling_core::messaging::{EventBus, Mailer};
 use starling_services::Services;
+use starling_services::deletion::AccountPurger;
 use starling_services::mail::WelcomeMailer;
 use starling_services::media::MediaReaper;
 use starling_services::notifications::NotificationWorker;
@@ -80,6 +81,12 @@ impl Jobs<'_> {
                 MediaReaper::GROUP,
                 MediaReaper::PATTERNS,
                 Arc::new(MediaReaper(services.media.clone())),
+            )
+            .await?;
+            bus.consume(
+                AccountPurger::GROUP,
+                AccountPurger::PATTERNS,
+                Arc::new(AccountPurger(services.deletion.clone())),
             )
             .await?;
             bus.consume(

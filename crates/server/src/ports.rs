@@ -316,6 +316,7 @@ pub(crate) fn ports(store: &SqlStore, backends: &Backends) -> Ports {
         notifications: store.clone(),
         push_subscriptions: store.clone(),
         chat: store.clone(),
+        deletion: store.clone(),
         outbox: store,
         cache: backends.cache.clone(),
         blobs: backends.blobs.clone(),

@@ -4,6 +4,7 @@
 pub mod accounts;
 mod cached;
 pub mod chat;
+pub mod deletion;
 pub mod images;
 pub mod jwt;
 pub mod limits;
@@ -52,6 +53,7 @@ pub struct Ports {
     pub push_subscriptions: Arc<dyn PushSubscriptionStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub chat: Arc<dyn starling_core::ports::ChatStore>,
+    pub deletion: Arc<dyn starling_core::ports::AccountDeletionStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
@@ -68,6 +70,7 @@ pub struct Services {
     pub notifications: Arc<notifications::Notifications>,
     pub outbox: Arc<outbox::Outbox>,
     pub chat: Arc<chat::Chat>,
+    pub deletion: Arc<deletion::Deletion>,
     pub presence: Arc<presence::Presence>,
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
@@ -227,8 +230,25 @@ impl Services {
                 limits: limits.clone(),
             },
         ));
+        let deletion = Arc::new(deletion::Deletion::new(
+            deletion::DeletionPorts {
+                store: p.deletion.clone(),
+                users: p.users.clone(),
+                blobs: p.blobs.clone(),
+            },
+            deletion::DeletionDeps {
+                accounts: accounts.clone(),
+                users: users.clone(),
+                posts: posts.clone(),
+                timelines: timelines.clone(),
+                notifications: notifications.clone(),
+                chat: chat.clone(),
+                outbox: outbox.clone(),
+            },
+        ));
         Services {
             accounts,
+            deletion,
             users,
             posts,
             media,

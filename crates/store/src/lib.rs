@@ -6,6 +6,7 @@
 
 mod chat;
 mod comments;
+mod deletion;
 pub mod db;
 mod error;
 mod follows;

@@ -1,9 +1,12 @@
 //! /api/profile: your own profile and avatar.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use starling_services::users::ProfileUpdate;
 
-use crate::dto::{AvatarUploadRequest, Profile, UpdateProfileRequest};
+use crate::dto::{
+    AccountDeletion, AvatarUploadRequest, DeleteAccountRequest, Profile, UpdateProfileRequest,
+};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, FileField, Json};
 use crate::state::AppState;
@@ -73,4 +76,33 @@ pub async fn put_avatar(
 ) -> ApiResult<axum::Json<Profile>> {
     let v = st.services.users.set_avatar(me, file).await?;
     Ok(axum::Json(Profile::from_view(&v, &st.config.public_url)))
+}
+
+/// Delete your account. At once every session ends, login fails, and your
+/// profile and everything you wrote stop being shown; your username and email
+/// are free for new accounts. Then your posts, media, comments, loves, follows,
+/// notifications and avatar are removed in the background. Your chat messages
+/// in rooms with others stay, without a sender (`senderId: null`).
+#[utoipa::path(delete, path = "/api/profile", tag = "profile",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 202, description = "Deleted; the data is being removed", body = AccountDeletion),
+        (status = 400, description = "No password, unknown fields or malformed JSON", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`wrong_password`; or a cookie used without the CSRF header", body = ErrorBody),
+    ))]
+pub async fn delete_account(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+    Json(req): Json<DeleteAccountRequest>,
+) -> ApiResult<(StatusCode, axum::Json<AccountDeletion>)> {
+    st.services
+        .deletion
+        .delete_account(me, &req.password)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(AccountDeletion { status: "deleting" }),
+    ))
 }

@@ -8,6 +8,7 @@ mod sio;
 mod auth;
 mod bad_input;
 mod chat;
+mod deletion;
 mod delivery;
 mod fanout;
 mod feeds;

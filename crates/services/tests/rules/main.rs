@@ -166,7 +166,8 @@ impl World {
             notifications: store.clone(),
             push_subscriptions: store.clone(),
             outbox: store.clone(),
-            chat: store,
+            chat: store.clone(),
+            deletion: store,
             cache: Arc::new(MemoryCache::default()),
             blobs: Arc::new(
                 FsBlobStore::open(dir.path().join("media"))
