@@ -46,6 +46,7 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
             profile::update_profile,
             profile::delete_account
         ))
+        .routes(routes!(profile::export))
         .routes((
             schemas,
             paths,

@@ -537,3 +537,37 @@ pub trait AccountDeletionStore: Send + Sync {
     /// Deletes the user row (what still references it goes with it).
     async fn remove_user(&self, user: UserId) -> Result<()>;
 }
+
+/// What the data export reads beyond the other stores: everything one user
+/// wrote, a page at a time, oldest first, strictly after `after`.
+#[async_trait]
+pub trait AccountExportStore: Send + Sync {
+    /// Their live posts.
+    async fn posts_by(
+        &self,
+        user: UserId,
+        after: Option<PostId>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>>;
+    /// Their comments (not deleted ones) on live posts.
+    async fn comments_by(
+        &self,
+        user: UserId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>>;
+    /// What they love: target id, whether it is a post, and when.
+    async fn loves_by(
+        &self,
+        user: UserId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, bool, Timestamp)>>;
+    /// The chat messages they sent (retracted ones have empty text).
+    async fn messages_by(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>>;
+}

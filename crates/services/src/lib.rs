@@ -5,6 +5,7 @@ pub mod accounts;
 mod cached;
 pub mod chat;
 pub mod deletion;
+pub mod export;
 pub mod images;
 pub mod jwt;
 pub mod limits;
@@ -54,6 +55,7 @@ pub struct Ports {
     pub outbox: Arc<dyn OutboxStore>,
     pub chat: Arc<dyn starling_core::ports::ChatStore>,
     pub deletion: Arc<dyn starling_core::ports::AccountDeletionStore>,
+    pub export: Arc<dyn starling_core::ports::AccountExportStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
@@ -71,6 +73,7 @@ pub struct Services {
     pub outbox: Arc<outbox::Outbox>,
     pub chat: Arc<chat::Chat>,
     pub deletion: Arc<deletion::Deletion>,
+    pub export: Arc<export::Export>,
     pub presence: Arc<presence::Presence>,
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
@@ -246,9 +249,20 @@ impl Services {
                 outbox: outbox.clone(),
             },
         ));
+        let export = Arc::new(export::Export::new(export::ExportPorts {
+            users: p.users.clone(),
+            follows: p.follows.clone(),
+            posts: p.posts.clone(),
+            notifications: p.notifications.clone(),
+            export: p.export.clone(),
+            media: p.media.clone(),
+            owned: p.deletion.clone(),
+            blobs: p.blobs.clone(),
+        }));
         Services {
             accounts,
             deletion,
+            export,
             users,
             posts,
             media,

@@ -11,7 +11,7 @@ use starling_core::{Error, MessageId, Result, RoomId, Timestamp, UserId};
 use crate::{Dialect, SqlStore, db_err, placeholders};
 
 const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.owner_id, r.created_at, r.last_activity_at";
-const MESSAGE_COLUMNS: &str =
+pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.sender_id, m.text, m.client_msg_id, m.created_at, m.retracted_at";
 const MEMBER_COLUMNS: &str = "room_id, user_id, joined_at, last_read_id, read_at";
 
@@ -62,7 +62,7 @@ crate::db::from_row!(EntryRow {
     unread
 });
 
-struct MessageRow {
+pub(crate) struct MessageRow {
     id: i64,
     room_id: i64,
     sender_id: Option<i64>,

@@ -402,3 +402,100 @@ impl AccountDeletionStore for SqlStore {
         Ok(())
     }
 }
+
+use starling_core::model::{CommentRecord, MessageRecord, PostRecord};
+use starling_core::ports::AccountExportStore;
+use starling_core::{CommentId, MessageId};
+
+use crate::chat::{MESSAGE_COLUMNS, MessageRow};
+use crate::comments::{COMMENT_COLUMNS, CommentRow};
+use crate::posts::{POST_COLUMNS, PostRow};
+
+#[async_trait]
+impl AccountExportStore for SqlStore {
+    async fn posts_by(
+        &self,
+        user: UserId,
+        after: Option<PostId>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>> {
+        let rows = crate::db::query_as::<PostRow>(format!(
+            "SELECT {POST_COLUMNS} FROM posts p
+             WHERE p.author_id = $1 AND p.deleted_at IS NULL AND p.id > $2
+             ORDER BY p.id LIMIT $3"
+        ))
+        .bind(user.get())
+        .bind(after.map_or(0, PostId::get))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn comments_by(
+        &self,
+        user: UserId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>> {
+        let rows = crate::db::query_as::<CommentRow>(format!(
+            "SELECT {COMMENT_COLUMNS} FROM comments c JOIN posts p ON p.id = c.post_id
+             WHERE c.author_id = $1 AND c.deleted_at IS NULL AND p.deleted_at IS NULL
+               AND c.id > $2
+             ORDER BY c.id LIMIT $3"
+        ))
+        .bind(user.get())
+        .bind(after.map_or(0, CommentId::get))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn loves_by(
+        &self,
+        user: UserId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, bool, Timestamp)>> {
+        let rows: Vec<(i64, i64, i64)> = crate::db::query_as(
+            "SELECT l.target_id,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM posts p WHERE p.id = l.target_id)
+                         THEN 1 ELSE 0 END AS BIGINT),
+                    l.created_at
+             FROM loves l WHERE l.user_id = $1 AND l.target_id > $2
+             ORDER BY l.target_id LIMIT $3",
+        )
+        .bind(user.get())
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, post, at)| (t, post == 1, Timestamp(at)))
+            .collect())
+    }
+
+    async fn messages_by(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        let rows = crate::db::query_as::<MessageRow>(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM chat_messages m
+             WHERE m.sender_id = $1 AND m.id > $2 ORDER BY m.id LIMIT $3"
+        ))
+        .bind(user.get())
+        .bind(after.map_or(0, MessageId::get))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}

@@ -1,7 +1,11 @@
 //! /api/profile: your own profile and avatar.
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::BytesMut;
+use tokio::io::AsyncReadExt;
 use starling_services::users::ProfileUpdate;
 
 use crate::dto::{
@@ -105,4 +109,41 @@ pub async fn delete_account(
         StatusCode::ACCEPTED,
         axum::Json(AccountDeletion { status: "deleting" }),
     ))
+}
+
+/// Download everything your account holds: a zip
+/// (`starling-export-<username>.zip`) with `profile.json`, `posts.json`,
+/// `comments.json`, `loves.json`, `following.json`, `followers.json`,
+/// `blocks.json`, `mutes.json`, `messages.json` and `notifications.json`,
+/// your uploads under `media/` and your avatar (`avatar-<name>`). Always your
+/// own: there is no way to ask for someone else's.
+#[utoipa::path(get, path = "/api/profile/export", tag = "profile",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The zip, as an attachment", content_type = "application/zip", body = Vec<u8>),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn export(
+    State(st): State<AppState>,
+    AuthUser(me): AuthUser,
+) -> ApiResult<Response> {
+    let export = st.services.export.export(me).await?;
+    let file = tokio::fs::File::from_std(export.file);
+    let body = Body::from_stream(futures::stream::unfold(file, |mut file| async move {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        match file.read_buf(&mut buf).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok::<_, std::io::Error>(buf.freeze()), file)),
+            Err(e) => Some((Err(e), file)),
+        }
+    }));
+    let disposition = format!("attachment; filename=\"{}\"", export.file_name);
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
 }

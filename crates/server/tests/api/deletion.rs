@@ -15,6 +15,7 @@ use crate::helpers::{Backend, Resp, TestApp, TestUser, image_bytes};
 backend_tests!(
     deleting_an_account_removes_every_row_and_file_but_shared_messages,
     deleting_needs_the_password_and_a_session,
+    the_export_is_a_zip_of_your_own_data_and_files,
 );
 
 async fn multipart(app: &TestApp, method: Method, path: &str, token: &str, png: Vec<u8>) -> Resp {
@@ -527,5 +528,205 @@ async fn deleting_needs_the_password_and_a_session(b: Backend) {
     app.get(&format!("/api/users/{}", ann.id), Some(&bob.access))
         .await
         .assert_status(200);
+    app.stop().await;
+}
+
+/// GETs `url` (absolute, or a path on the server) and returns its bytes.
+async fn bytes_at(app: &TestApp, url: &str) -> Vec<u8> {
+    let url = if url.starts_with("http") {
+        url.to_owned()
+    } else {
+        app.url(url)
+    };
+    let r = app.client.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// Downloads `u`'s export and opens it.
+async fn export_of(app: &TestApp, u: &TestUser) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+    let r = app
+        .request(Method::GET, "/api/profile/export", Some(&u.access))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    assert_eq!(
+        r.headers()["content-disposition"],
+        format!("attachment; filename=\"starling-export-{}.zip\"", u.username).as_str()
+    );
+    let bytes = r.bytes().await.unwrap().to_vec();
+    zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip")
+}
+
+fn read_file(z: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut f = z
+        .by_name(name)
+        .unwrap_or_else(|_| panic!("{name} is in the export"));
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).unwrap();
+    out
+}
+
+fn read_json(z: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Value {
+    serde_json::from_slice(&read_file(z, name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+async fn the_export_is_a_zip_of_your_own_data_and_files(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+
+    let profile = multipart(
+        &app,
+        Method::PUT,
+        "/api/profile/avatar",
+        &ann.access,
+        image_bytes(40, 40, ImageFormat::Png),
+    )
+    .await;
+    let avatar_url = profile.assert_status(200)["avatarUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let media = multipart(
+        &app,
+        Method::POST,
+        "/api/media",
+        &ann.access,
+        image_bytes(32, 24, ImageFormat::Png),
+    )
+    .await;
+    let media = media.assert_status(201).clone();
+    let post = app
+        .post(
+            "/api/posts",
+            Some(&ann.access),
+            json!({"text": "my #garden", "mediaIds": [id(&media)]}),
+        )
+        .await;
+    let post = id(post.assert_status(201));
+    let bobs = app
+        .post("/api/posts", Some(&bob.access), json!({"text": "bob's secret"}))
+        .await;
+    let bobs = id(bobs.assert_status(201));
+    let comment = app
+        .post(
+            &format!("/api/posts/{bobs}/comments"),
+            Some(&ann.access),
+            json!({"text": "ann says hi"}),
+        )
+        .await;
+    let comment = id(comment.assert_status(201));
+    app.put(&format!("/api/posts/{bobs}/love"), Some(&ann.access))
+        .await
+        .assert_status(200);
+    app.put(&format!("/api/users/{}/follow", bob.id), Some(&ann.access))
+        .await
+        .assert_status(200);
+    app.put(&format!("/api/users/{}/follow", ann.id), Some(&bob.access))
+        .await
+        .assert_status(200);
+    app.put(&format!("/api/posts/{post}/love"), Some(&bob.access))
+        .await
+        .assert_status(200);
+    let direct = app
+        .post(&format!("/api/chat/direct/{}", bob.id), Some(&ann.access), Value::Null)
+        .await;
+    let direct = id(&direct.body);
+    let message = send_message(&app, &ann, &direct, "a word to bob").await;
+    send_message(&app, &bob, &direct, "bob's answer").await;
+    app.eventually("/api/notifications", &ann.access, "bob's love and follow", |b| {
+        b["items"].as_array().unwrap().len() >= 2
+    })
+    .await;
+
+    app.get("/api/profile/export", None).await.assert_status(401);
+
+    let mut z = export_of(&app, &ann).await;
+    let names: BTreeSet<String> = z.file_names().map(|n| n.unwrap().into_owned()).collect();
+    for name in [
+        "profile.json",
+        "posts.json",
+        "comments.json",
+        "loves.json",
+        "following.json",
+        "followers.json",
+        "blocks.json",
+        "mutes.json",
+        "messages.json",
+        "notifications.json",
+    ] {
+        assert!(names.contains(name), "{name} missing from {names:?}");
+    }
+    let p = read_json(&mut z, "profile.json");
+    assert_eq!(p["id"], ann.id.as_str());
+    assert_eq!(p["username"], "ann");
+    assert_eq!(p["email"], ann.email.as_str());
+
+    let posts = read_json(&mut z, "posts.json");
+    let posts = posts.as_array().unwrap();
+    assert_eq!(posts.len(), 1, "only ann's own post: {posts:?}");
+    assert_eq!(posts[0]["id"], post.as_str());
+    assert_eq!(posts[0]["text"], "my #garden");
+    assert_eq!(posts[0]["tags"], json!(["garden"]));
+    assert_eq!(posts[0]["loveCount"], 1);
+    let media_path = posts[0]["media"][0].as_str().unwrap().to_owned();
+    assert!(media_path.starts_with("media/"), "{media_path}");
+    // The bytes are the stored upload, as the server serves it.
+    let served = bytes_at(&app, media["url"].as_str().unwrap()).await;
+    assert_eq!(read_file(&mut z, &media_path), served);
+    let avatar_name = p["avatar"].as_str().unwrap().to_owned();
+    assert_eq!(
+        read_file(&mut z, &avatar_name),
+        bytes_at(&app, &avatar_url).await
+    );
+
+    let comments = read_json(&mut z, "comments.json");
+    assert_eq!(comments.as_array().unwrap().len(), 1);
+    assert_eq!(comments[0]["id"], comment.as_str());
+    assert_eq!(comments[0]["postId"], bobs.as_str());
+    assert_eq!(comments[0]["text"], "ann says hi");
+    assert_eq!(
+        read_json(&mut z, "loves.json"),
+        json!([{"targetType": "post", "targetId": bobs, "createdAt": read_json(&mut z, "loves.json")[0]["createdAt"]}])
+    );
+    for name in ["following.json", "followers.json"] {
+        let v = read_json(&mut z, name);
+        assert_eq!(v.as_array().unwrap().len(), 1, "{name}: {v}");
+        assert_eq!(v[0]["id"], bob.id.as_str());
+        assert_eq!(v[0]["username"], "bob");
+    }
+    assert_eq!(read_json(&mut z, "blocks.json"), json!([]));
+    assert_eq!(read_json(&mut z, "mutes.json"), json!([]));
+    let messages = read_json(&mut z, "messages.json");
+    assert_eq!(messages.as_array().unwrap().len(), 1, "only ann's: {messages}");
+    assert_eq!(messages[0]["id"], message.as_str());
+    assert_eq!(messages[0]["text"], "a word to bob");
+    let notes = read_json(&mut z, "notifications.json");
+    let kinds: BTreeSet<&str> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains("love") && kinds.contains("follow"), "{notes}");
+    assert!(notes.as_array().unwrap().iter().all(|n| n["actorId"] == bob.id.as_str()));
+
+    // Bob's export is bob's: none of ann's content or files.
+    let mut zb = export_of(&app, &bob).await;
+    assert_eq!(read_json(&mut zb, "profile.json")["id"], bob.id.as_str());
+    let bob_posts = read_json(&mut zb, "posts.json");
+    assert_eq!(bob_posts.as_array().unwrap().len(), 1);
+    assert_eq!(bob_posts[0]["id"], bobs.as_str());
+    assert_eq!(read_json(&mut zb, "comments.json"), json!([]));
+    assert!(
+        zb.file_names()
+            .map(|n| n.unwrap().into_owned())
+            .all(|n| !n.starts_with("media/") && !n.starts_with("avatar")),
+        "bob uploaded nothing"
+    );
     app.stop().await;
 }

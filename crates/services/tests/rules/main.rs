@@ -167,7 +167,8 @@ impl World {
             push_subscriptions: store.clone(),
             outbox: store.clone(),
             chat: store.clone(),
-            deletion: store,
+            deletion: store.clone(),
+            export: store,
             cache: Arc::new(MemoryCache::default()),
             blobs: Arc::new(
                 FsBlobStore::open(dir.path().join("media"))
