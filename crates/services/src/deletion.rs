@@ -17,6 +17,7 @@ use starling_core::model::{PurgeStep, Purged};
 use starling_core::ports::{AccountDeletionStore, BlobStore, UserStore};
 use starling_core::{Error, Result, Timestamp, UserId};
 
+use crate::Accounts;
 use crate::chat::Chat;
 use crate::notifications::Notifications;
 use crate::outbox::Outbox;
@@ -24,7 +25,6 @@ use crate::passwords;
 use crate::posts::Posts;
 use crate::timeline::Timelines;
 use crate::users::Users;
-use crate::Accounts;
 
 /// Rows per purge batch (one transaction each).
 const BATCH: u32 = 200;

@@ -63,7 +63,10 @@ fn file_name(key: &str) -> &str {
 
 enum Cmd {
     /// A new file in the zip; compressed unless it is an image.
-    Start { name: String, compress: bool },
+    Start {
+        name: String,
+        compress: bool,
+    },
     Data(Bytes),
 }
 
@@ -291,12 +294,12 @@ impl Export {
             let mut after: Option<UserPosition> = None;
             loop {
                 let page = if followers {
-                    p.follows.followers(me, after.clone(), PAGE).await?
+                    p.follows.followers(me, after, PAGE).await?
                 } else {
-                    p.follows.following(me, after.clone(), PAGE).await?
+                    p.follows.following(me, after, PAGE).await?
                 };
                 let Some((_, last)) = page.last() else { break };
-                after = Some(last.clone());
+                after = Some(*last);
                 out.push_all(page.iter().map(|(u, pos)| {
                     json!({
                         "id": u.id.to_string(),
@@ -340,7 +343,10 @@ impl Export {
         let mut notes = JsonArray::open(sink, "notifications.json").await?;
         let mut before = None;
         loop {
-            let page = p.notifications.notifications(me, before, PAGE, false).await?;
+            let page = p
+                .notifications
+                .notifications(me, before, PAGE, false)
+                .await?;
             let Some(last) = page.last() else { break };
             before = Some(last.id);
             notes.push_all(page.iter().map(notification_json)).await?;

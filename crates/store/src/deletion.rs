@@ -59,7 +59,8 @@ async fn drop_notifications(tx: &mut Tx, ids: &[i64]) -> Result<Vec<UserId>> {
 
 /// Ids of notifications matching `cond` (which uses `$1..`), bound with `binds`.
 async fn notification_ids(tx: &mut Tx, cond: &str, binds: &[i64]) -> Result<Vec<i64>> {
-    let mut q = crate::db::query_scalar::<i64>(format!("SELECT id FROM notifications WHERE {cond}"));
+    let mut q =
+        crate::db::query_scalar::<i64>(format!("SELECT id FROM notifications WHERE {cond}"));
     for b in binds {
         q = q.bind(*b);
     }
@@ -93,11 +94,17 @@ impl SqlStore {
         let q = crate::db::query(format!(
             "DELETE FROM loves WHERE target_id IN ({list}) OR target_id IN ({comments_of})"
         ));
-        bind_all(q, &posts).execute(&mut *tx).await.map_err(db_err)?;
+        bind_all(q, &posts)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         // Versions, tags, mentions, comments (and their replies), the search
         // entries and the media rows go with the post.
         let q = crate::db::query(format!("DELETE FROM posts WHERE id IN ({list})"));
-        bind_all(q, &posts).execute(&mut *tx).await.map_err(db_err)?;
+        bind_all(q, &posts)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(Purged {
             rows: posts.len() as u64,

@@ -64,11 +64,12 @@ impl SqlStore {
     }
 
     async fn ensure_user(&self, id: UserId) -> Result<()> {
-        let found: Option<i64> = crate::db::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let found: Option<i64> =
+            crate::db::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
         found.map(|_| ()).ok_or_else(|| Error::not_found("user"))
     }
 }

@@ -6,8 +6,8 @@
 
 mod chat;
 mod comments;
-mod deletion;
 pub mod db;
+mod deletion;
 mod error;
 mod follows;
 mod loves;

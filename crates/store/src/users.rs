@@ -120,7 +120,8 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<UserRecord> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL");
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL");
         crate::db::query_as::<UserRow>(sql)
             .bind(id.get())
             .fetch_optional(&self.pool)
@@ -131,7 +132,9 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_username(&self, username: &str) -> Result<UserRecord> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1 AND u.deleted_at IS NULL");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1 AND u.deleted_at IS NULL"
+        );
         crate::db::query_as::<UserRow>(sql)
             .bind(username.to_ascii_lowercase())
             .fetch_optional(&self.pool)

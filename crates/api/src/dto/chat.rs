@@ -30,7 +30,10 @@ impl ChatMessage {
             id: v.record.id.to_string(),
             room_id: v.record.room_id.to_string(),
             sender_id: v.sender.as_ref().map(|s| s.id.to_string()),
-            sender: v.sender.as_ref().map(|s| Author::from_record(s, public_url)),
+            sender: v
+                .sender
+                .as_ref()
+                .map(|s| Author::from_record(s, public_url)),
             text: v.record.text.clone(),
             client_msg_id: v.record.client_msg_id.clone(),
             retracted: v.record.retracted_at.is_some(),

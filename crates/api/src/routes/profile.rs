@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::BytesMut;
-use tokio::io::AsyncReadExt;
 use starling_services::users::ProfileUpdate;
+use tokio::io::AsyncReadExt;
 
 use crate::dto::{
     AccountDeletion, AvatarUploadRequest, DeleteAccountRequest, Profile, UpdateProfileRequest,
@@ -123,10 +123,7 @@ pub async fn delete_account(
         (status = 200, description = "The zip, as an attachment", content_type = "application/zip", body = Vec<u8>),
         (status = 401, body = ErrorBody),
     ))]
-pub async fn export(
-    State(st): State<AppState>,
-    AuthUser(me): AuthUser,
-) -> ApiResult<Response> {
+pub async fn export(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiResult<Response> {
     let export = st.services.export.export(me).await?;
     let file = tokio::fs::File::from_std(export.file);
     let body = Body::from_stream(futures::stream::unfold(file, |mut file| async move {
@@ -140,7 +137,10 @@ pub async fn export(
     let disposition = format!("attachment; filename=\"{}\"", export.file_name);
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);

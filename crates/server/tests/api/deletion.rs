@@ -265,10 +265,15 @@ async fn deleting_an_account_removes_every_row_and_file_but_shared_messages(b: B
             .await
             .assert_status(200);
     }
-    app.put(&format!("/api/comments/{bobs_comment}/love"), Some(&gone.access))
-        .await
-        .assert_status(200);
-    let before = app.get(&format!("/api/posts/{anns}"), Some(&ann.access)).await;
+    app.put(
+        &format!("/api/comments/{bobs_comment}/love"),
+        Some(&gone.access),
+    )
+    .await
+    .assert_status(200);
+    let before = app
+        .get(&format!("/api/posts/{anns}"), Some(&ann.access))
+        .await;
     assert_eq!(before.assert_status(200)["loveCount"], 2);
     assert_eq!(before.body["commentCount"], 3);
 
@@ -289,7 +294,11 @@ async fn deleting_an_account_removes_every_row_and_file_but_shared_messages(b: B
         .await;
     let group = id(group.assert_status(201));
     let direct = app
-        .post(&format!("/api/chat/direct/{}", ann.id), Some(&gone.access), Value::Null)
+        .post(
+            &format!("/api/chat/direct/{}", ann.id),
+            Some(&gone.access),
+            Value::Null,
+        )
         .await;
     let direct = id(&direct.body);
     let in_group = send_message(&app, &gone, &group, "bye all").await;
@@ -380,7 +389,11 @@ async fn deleting_an_account_removes_every_row_and_file_but_shared_messages(b: B
     // The worker finishes the job.
     wait_until_removed(&app, &gone.id).await;
     let columns = user_columns(&app).await;
-    for known in [("chat_messages", "sender_id"), ("follows", "followee_id"), ("posts", "author_id")] {
+    for known in [
+        ("chat_messages", "sender_id"),
+        ("follows", "followee_id"),
+        ("posts", "author_id"),
+    ] {
         assert!(
             columns.contains(&(known.0.to_owned(), known.1.to_owned())),
             "the catalog lists {known:?}: {columns:?}"
@@ -432,19 +445,31 @@ async fn deleting_an_account_removes_every_row_and_file_but_shared_messages(b: B
     );
 
     // The others' counts are right again.
-    let p = app.get(&format!("/api/posts/{anns}"), Some(&ann.access)).await;
+    let p = app
+        .get(&format!("/api/posts/{anns}"), Some(&ann.access))
+        .await;
     assert_eq!(p.assert_status(200)["loveCount"], 1, "bob's love is left");
     assert_eq!(p.body["commentCount"], 1, "bob's own comment is left");
     let comments = app
         .get(&format!("/api/posts/{anns}/comments"), Some(&ann.access))
         .await;
-    let items = comments.assert_status(200)["items"].as_array().unwrap().clone();
+    let items = comments.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(items.len(), 1, "{items:?}");
     assert_eq!(items[0]["id"], bobs_comment.as_str());
     assert_eq!(items[0]["loveCount"], 0);
     for (u, followers, following) in [(&ann, 0, 0), (&bob, 0, 0)] {
-        let v = app.get(&format!("/api/users/{}", u.id), Some(&u.access)).await;
-        assert_eq!(v.assert_status(200)["followerCount"], followers, "{}", v.body);
+        let v = app
+            .get(&format!("/api/users/{}", u.id), Some(&u.access))
+            .await;
+        assert_eq!(
+            v.assert_status(200)["followerCount"],
+            followers,
+            "{}",
+            v.body
+        );
         assert_eq!(v.body["followingCount"], following, "{}", v.body);
     }
     // Ann's notifications from them are gone, and her unread count agrees.
@@ -460,7 +485,10 @@ async fn deleting_an_account_removes_every_row_and_file_but_shared_messages(b: B
     // The messages stay, authorless, in both rooms; the group has a new owner.
     for (room, message) in [(&group, &in_group), (&direct, &in_direct)] {
         let m = app
-            .get(&format!("/api/chat/rooms/{room}/messages"), Some(&ann.access))
+            .get(
+                &format!("/api/chat/rooms/{room}/messages"),
+                Some(&ann.access),
+            )
             .await;
         let items = m.assert_status(200)["items"].as_array().unwrap().clone();
         let theirs = items
@@ -554,7 +582,11 @@ async fn export_of(app: &TestApp, u: &TestUser) -> zip::ZipArchive<std::io::Curs
     assert_eq!(r.headers()["content-type"], "application/zip");
     assert_eq!(
         r.headers()["content-disposition"],
-        format!("attachment; filename=\"starling-export-{}.zip\"", u.username).as_str()
+        format!(
+            "attachment; filename=\"starling-export-{}.zip\"",
+            u.username
+        )
+        .as_str()
     );
     let bytes = r.bytes().await.unwrap().to_vec();
     zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip")
@@ -609,7 +641,11 @@ async fn the_export_is_a_zip_of_your_own_data_and_files(b: Backend) {
         .await;
     let post = id(post.assert_status(201));
     let bobs = app
-        .post("/api/posts", Some(&bob.access), json!({"text": "bob's secret"}))
+        .post(
+            "/api/posts",
+            Some(&bob.access),
+            json!({"text": "bob's secret"}),
+        )
         .await;
     let bobs = id(bobs.assert_status(201));
     let comment = app
@@ -633,17 +669,26 @@ async fn the_export_is_a_zip_of_your_own_data_and_files(b: Backend) {
         .await
         .assert_status(200);
     let direct = app
-        .post(&format!("/api/chat/direct/{}", bob.id), Some(&ann.access), Value::Null)
+        .post(
+            &format!("/api/chat/direct/{}", bob.id),
+            Some(&ann.access),
+            Value::Null,
+        )
         .await;
     let direct = id(&direct.body);
     let message = send_message(&app, &ann, &direct, "a word to bob").await;
     send_message(&app, &bob, &direct, "bob's answer").await;
-    app.eventually("/api/notifications", &ann.access, "bob's love and follow", |b| {
-        b["items"].as_array().unwrap().len() >= 2
-    })
+    app.eventually(
+        "/api/notifications",
+        &ann.access,
+        "bob's love and follow",
+        |b| b["items"].as_array().unwrap().len() >= 2,
+    )
     .await;
 
-    app.get("/api/profile/export", None).await.assert_status(401);
+    app.get("/api/profile/export", None)
+        .await
+        .assert_status(401);
 
     let mut z = export_of(&app, &ann).await;
     let names: BTreeSet<String> = z.file_names().map(|n| n.unwrap().into_owned()).collect();
@@ -702,7 +747,11 @@ async fn the_export_is_a_zip_of_your_own_data_and_files(b: Backend) {
     assert_eq!(read_json(&mut z, "blocks.json"), json!([]));
     assert_eq!(read_json(&mut z, "mutes.json"), json!([]));
     let messages = read_json(&mut z, "messages.json");
-    assert_eq!(messages.as_array().unwrap().len(), 1, "only ann's: {messages}");
+    assert_eq!(
+        messages.as_array().unwrap().len(),
+        1,
+        "only ann's: {messages}"
+    );
     assert_eq!(messages[0]["id"], message.as_str());
     assert_eq!(messages[0]["text"], "a word to bob");
     let notes = read_json(&mut z, "notifications.json");
@@ -712,8 +761,17 @@ async fn the_export_is_a_zip_of_your_own_data_and_files(b: Backend) {
         .iter()
         .map(|n| n["type"].as_str().unwrap())
         .collect();
-    assert!(kinds.contains("love") && kinds.contains("follow"), "{notes}");
-    assert!(notes.as_array().unwrap().iter().all(|n| n["actorId"] == bob.id.as_str()));
+    assert!(
+        kinds.contains("love") && kinds.contains("follow"),
+        "{notes}"
+    );
+    assert!(
+        notes
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["actorId"] == bob.id.as_str())
+    );
 
     // Bob's export is bob's: none of ann's content or files.
     let mut zb = export_of(&app, &bob).await;

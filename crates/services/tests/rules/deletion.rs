@@ -74,11 +74,20 @@ async fn an_interrupted_removal_is_finished_by_the_next_delivery() {
         "not finished yet"
     );
     let view = w.s.posts.get(Some(ann), anns).await.expect("ann's post");
-    assert_eq!(view.record.comment_count, 3, "one of gone's comments is out");
+    assert_eq!(
+        view.record.comment_count, 3,
+        "one of gone's comments is out"
+    );
 
     // The event is delivered again: the removal finishes.
     w.settle().await;
-    assert!(store.deleted_account(gone).await.expect("reading").is_none());
+    assert!(
+        store
+            .deleted_account(gone)
+            .await
+            .expect("reading")
+            .is_none()
+    );
     let view = w.s.posts.get(Some(ann), anns).await.expect("ann's post");
     assert_eq!(view.record.comment_count, 1, "bob's comment is left");
     assert_eq!(view.record.love_count, 1, "bob's love is left");
@@ -95,5 +104,8 @@ async fn an_interrupted_removal_is_finished_by_the_next_delivery() {
         assert!(w.s.posts.get(Some(ann), p).await.is_err());
     }
     // Once more (a duplicate delivery): nothing to do, nothing fails.
-    w.s.deletion.purge(gone).await.expect("a repeat is harmless");
+    w.s.deletion
+        .purge(gone)
+        .await
+        .expect("a repeat is harmless");
 }
