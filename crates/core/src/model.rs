@@ -471,13 +471,15 @@ pub enum PurgeStep {
 
 impl PurgeStep {
     /// In order: posts before comments, so the comments left are on others' posts.
+    /// Notifications last: the steps before remove what others could still
+    /// be notified about.
     pub const ALL: [PurgeStep; 6] = [
         PurgeStep::Posts,
         PurgeStep::Comments,
         PurgeStep::Loves,
         PurgeStep::Follows,
-        PurgeStep::Notifications,
         PurgeStep::Messages,
+        PurgeStep::Notifications,
     ];
 }
 

@@ -534,8 +534,10 @@ pub trait AccountDeletionStore: Send + Sync {
     async fn forget_direct_rooms(&self, user: UserId) -> Result<()>;
     /// One batch of `step` for a deleted `user`.
     async fn purge_batch(&self, user: UserId, step: PurgeStep, limit: u32) -> Result<Purged>;
-    /// Deletes the user row (what still references it goes with it).
-    async fn remove_user(&self, user: UserId) -> Result<()>;
+    /// Deletes the user row (what still references it goes with it), with
+    /// any notification about them written since their batches ran; returns
+    /// the recipients whose unread count dropped.
+    async fn remove_user(&self, user: UserId) -> Result<Vec<UserId>>;
 }
 
 /// What the data export reads beyond the other stores: everything one user

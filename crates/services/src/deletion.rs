@@ -138,7 +138,12 @@ impl Deletion {
                 self.stale(&purged).await;
             }
         }
-        self.ports.store.remove_user(user).await?;
+        let recipients = self.ports.store.remove_user(user).await?;
+        self.stale(&Purged {
+            recipients,
+            ..Purged::default()
+        })
+        .await;
         self.forget_user(user).await;
         tracing::info!(user_id = %user, "deleted account removed");
         Ok(())

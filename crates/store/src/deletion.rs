@@ -400,13 +400,19 @@ impl AccountDeletionStore for SqlStore {
         }
     }
 
-    async fn remove_user(&self, user: UserId) -> Result<()> {
+    async fn remove_user(&self, user: UserId) -> Result<Vec<UserId>> {
+        let mut tx = self.begin().await?;
+        // Notifications written about them since their batches ran would go
+        // with the row below, leaving their recipients' counts behind.
+        let late = notification_ids(&mut tx, "actor_id = $1", &[user.get()]).await?;
+        let recipients = drop_notifications(&mut tx, &late).await?;
         crate::db::query("DELETE FROM users WHERE id = $1 AND deleted_at IS NOT NULL")
             .bind(user.get())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(())
+        tx.commit().await.map_err(db_err)?;
+        Ok(recipients.into_iter().filter(|r| *r != user).collect())
     }
 }
 

@@ -102,6 +102,7 @@ macro_rules! assert_err {
 mod chat_messages;
 mod chat_rooms;
 mod comments;
+mod deletion;
 mod feeds;
 mod loves;
 mod notifications;
