@@ -21,7 +21,10 @@ async fn a_deleted_account_is_hidden_at_once_and_its_names_are_free(s: &SqlStore
     let amy = user(s, &g, "amy").await;
     let bea = user(s, &g, "bea").await;
     s.mark_deleted(amy, Timestamp::now(), &ev()).await.unwrap();
-    assert!(matches!(s.user_by_id(amy).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        s.user_by_id(amy).await,
+        Err(Error::NotFound { .. })
+    ));
     assert!(matches!(
         s.user_by_username("amy").await,
         Err(Error::NotFound { .. })
@@ -38,7 +41,10 @@ async fn a_deleted_account_is_hidden_at_once_and_its_names_are_free(s: &SqlStore
     ));
     let marked = s.deleted_account(amy).await.unwrap().expect("marked");
     assert_eq!(marked.id, amy);
-    assert!(s.deleted_account(bea).await.unwrap().is_none(), "bea is live");
+    assert!(
+        s.deleted_account(bea).await.unwrap().is_none(),
+        "bea is live"
+    );
     // A new account takes the name and address at once.
     let again = user(s, &g, "amy").await;
     assert_ne!(again, amy);
@@ -48,7 +54,7 @@ async fn purge_batches_repeat_safely_and_keep_counts(s: &SqlStore) {
     let g = ids();
     let amy = user(s, &g, "amy").await;
     let bea = user(s, &g, "bea").await;
-    let cy = user(s, &g, "cy").await;
+    let cy = user(s, &g, "cyd").await;
     let beas = post(s, &g, bea).await;
     for u in [amy, cy] {
         s.love(LoveTarget::Post(beas), u, Timestamp::now(), &ev())
