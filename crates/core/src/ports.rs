@@ -518,6 +518,9 @@ pub trait AccountDeletionStore: Send + Sync {
     async fn mark_deleted(&self, user: UserId, at: Timestamp, event: &Envelope) -> Result<()>;
     /// The account if it is marked deleted and not yet removed.
     async fn deleted_account(&self, user: UserId) -> Result<Option<DeletedAccount>>;
+    /// Up to `limit` accounts marked deleted before `before` and not yet
+    /// removed, oldest mark first (their event was lost or set aside).
+    async fn unfinished_deletions(&self, before: Timestamp, limit: u32) -> Result<Vec<UserId>>;
     /// Up to `limit` of `user`'s uploads, attached or not, oldest first,
     /// after `after`.
     async fn media_owned_by(

@@ -149,7 +149,8 @@ impl Jobs<'_> {
         }
     }
 
-    /// Workers clean up: expired refresh tokens, unused media.
+    /// Workers clean up: expired refresh tokens, unused media, deleted
+    /// accounts whose event went missing.
     pub(crate) fn upkeep(&mut self) {
         let Jobs {
             roles,
@@ -165,6 +166,7 @@ impl Jobs<'_> {
                 Duration::from_secs(settings.media_cleanup_interval_secs),
                 shutdown.subscribe(),
             ));
+            workers.push(spawn_deletion_sweep(services.clone(), shutdown.subscribe()));
         }
     }
 }
@@ -219,6 +221,25 @@ pub(crate) fn spawn_media_cleanup(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted unused media"),
                 Err(e) => tracing::warn!(error = %e, "media cleanup failed"),
+            }
+        }
+    })
+}
+
+/// Worker job: every ten minutes, finish the deletion of accounts marked
+/// deleted over an hour ago whose `account.deleted` event never finished
+/// (set aside as dead after its attempts, or lost with a broker's queue).
+pub(crate) fn spawn_deletion_sweep(
+    services: Services,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    spawn_every(Duration::from_secs(600), stop, move || {
+        let services = services.clone();
+        async move {
+            match services.deletion.sweep(Duration::from_secs(3600)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "finished unfinished account deletions"),
+                Err(e) => tracing::warn!(error = %e, "the account deletion sweep failed"),
             }
         }
     })

@@ -149,6 +149,18 @@ impl Deletion {
         Ok(())
     }
 
+    /// Finishes deletions whose event did not (a dead-lettered or lost
+    /// event): accounts marked over `grace` ago and still there. Returns how
+    /// many it removed.
+    pub async fn sweep(&self, grace: std::time::Duration) -> Result<usize> {
+        let before = Timestamp(Timestamp::now().millis() - grace.as_millis() as i64);
+        let users = self.ports.store.unfinished_deletions(before, 100).await?;
+        for user in &users {
+            self.purge(*user).await?;
+        }
+        Ok(users.len())
+    }
+
     /// Cached copies of what a batch changed.
     async fn stale(&self, purged: &Purged) {
         self.deps.users.invalidate(&purged.users).await;

@@ -331,6 +331,19 @@ impl AccountDeletionStore for SqlStore {
         }))
     }
 
+    async fn unfinished_deletions(&self, before: Timestamp, limit: u32) -> Result<Vec<UserId>> {
+        let ids: Vec<i64> = crate::db::query_scalar(
+            "SELECT id FROM users WHERE deleted_at IS NOT NULL AND deleted_at < $1
+             ORDER BY deleted_at LIMIT $2",
+        )
+        .bind(before.millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(ids.into_iter().map(UserId::from_i64).collect())
+    }
+
     async fn media_owned_by(
         &self,
         user: UserId,

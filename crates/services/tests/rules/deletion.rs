@@ -109,3 +109,59 @@ async fn an_interrupted_removal_is_finished_by_the_next_delivery() {
         .await
         .expect("a repeat is harmless");
 }
+
+#[tokio::test]
+async fn the_sweep_finishes_a_deletion_whose_event_was_lost() {
+    let w = World::new().await;
+    let (gone, ann) = (w.user("gone").await, w.user("ann").await);
+    w.post(gone, "still here").await;
+    w.follow(ann, gone).await;
+    w.settle().await;
+    w.s.deletion
+        .delete_account(gone, PASSWORD)
+        .await
+        .expect("deleting");
+    // The event is lost: taken off the outbox without reaching the purger.
+    let outbox = &w.s.ports.outbox;
+    let now = starling_core::Timestamp::now();
+    let lost = outbox
+        .claim_outbox(now, starling_core::Timestamp(now.millis() + 60_000), 100)
+        .await
+        .expect("claiming");
+    assert!(lost.iter().any(|e| e.key == "account.deleted"));
+    outbox
+        .outbox_done(&lost.iter().map(|e| e.id).collect::<Vec<_>>())
+        .await
+        .expect("dropping");
+    let store = &w.s.ports.deletion;
+    assert!(
+        store
+            .deleted_account(gone)
+            .await
+            .expect("reading")
+            .is_some()
+    );
+    // Within the grace period the sweep leaves it to the event.
+    let swept =
+        w.s.deletion
+            .sweep(std::time::Duration::from_secs(3600))
+            .await;
+    assert_eq!(swept.expect("sweeping"), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        w.s.deletion
+            .sweep(std::time::Duration::ZERO)
+            .await
+            .expect("sweeping"),
+        1
+    );
+    assert!(
+        store
+            .deleted_account(gone)
+            .await
+            .expect("reading")
+            .is_none()
+    );
+    let ann_now = w.s.users.get(Some(ann), ann).await.expect("ann");
+    assert_eq!(ann_now.record.following_count, 0);
+}
