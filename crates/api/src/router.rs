@@ -41,7 +41,12 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::jwks))
-        .routes(routes!(profile::get_profile, profile::update_profile))
+        .routes(routes!(
+            profile::get_profile,
+            profile::update_profile,
+            profile::delete_account
+        ))
+        .routes(routes!(profile::export))
         .routes((
             schemas,
             paths,

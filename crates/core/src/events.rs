@@ -56,6 +56,11 @@ pub enum DomainEvent {
         #[serde(default)]
         recipients: Vec<UserId>,
     },
+    /// The user deleted their account: marked at once, removed by the
+    /// `account.deleted` consumer.
+    AccountDeleted {
+        user: UserId,
+    },
 }
 
 impl DomainEvent {
@@ -70,6 +75,7 @@ impl DomainEvent {
             DomainEvent::CommentLoved { .. } => "love.comment",
             DomainEvent::CommentCreated { .. } => "comment.created",
             DomainEvent::MessageSent { .. } => "message.sent",
+            DomainEvent::AccountDeleted { .. } => "account.deleted",
         }
     }
 

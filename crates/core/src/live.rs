@@ -13,7 +13,8 @@ use crate::{MessageId, RoomId, Timestamp, UserId};
 #[derive(Debug, Clone)]
 pub struct MessageView {
     pub record: MessageRecord,
-    pub sender: UserRecord,
+    /// None once the sender's account is deleted.
+    pub sender: Option<UserRecord>,
 }
 
 /// A room as one member sees it.

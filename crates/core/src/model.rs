@@ -416,7 +416,8 @@ pub struct MemberRecord {
 pub struct MessageRecord {
     pub id: MessageId,
     pub room_id: RoomId,
-    pub sender_id: UserId,
+    /// None once the sender's account is deleted.
+    pub sender_id: Option<UserId>,
     /// Empty once retracted.
     pub text: String,
     pub client_msg_id: String,
@@ -440,4 +441,57 @@ pub struct ReadMark {
     pub user_id: UserId,
     pub message_id: MessageId,
     pub read_at: Timestamp,
+}
+
+/// A deleted account the worker has not finished removing.
+#[derive(Debug, Clone)]
+pub struct DeletedAccount {
+    pub id: UserId,
+    pub avatar_key: Option<String>,
+    pub deleted_at: Timestamp,
+}
+
+/// One kind of row account deletion removes, a batch at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeStep {
+    /// Their posts with everything on them: comments, loves, tags,
+    /// mentions, versions, search entries, notifications about them.
+    Posts,
+    /// Their comments on others' posts (with the replies under them).
+    Comments,
+    /// Their loves (the targets' counts drop).
+    Loves,
+    /// Follows both ways (both sides' counts drop).
+    Follows,
+    /// Notifications they caused (recipients' unread counts drop).
+    Notifications,
+    /// Their chat messages lose their sender.
+    Messages,
+}
+
+impl PurgeStep {
+    /// In order: posts before comments, so the comments left are on others' posts.
+    /// Notifications last: the steps before remove what others could still
+    /// be notified about.
+    pub const ALL: [PurgeStep; 6] = [
+        PurgeStep::Posts,
+        PurgeStep::Comments,
+        PurgeStep::Loves,
+        PurgeStep::Follows,
+        PurgeStep::Messages,
+        PurgeStep::Notifications,
+    ];
+}
+
+/// What one purge batch did.
+#[derive(Debug, Clone, Default)]
+pub struct Purged {
+    /// Rows handled; zero when the step is done.
+    pub rows: u64,
+    /// Other users whose counts changed (cached copies are stale).
+    pub users: Vec<UserId>,
+    /// Posts whose counts changed or that are gone.
+    pub posts: Vec<crate::PostId>,
+    /// Users whose unread notification count changed.
+    pub recipients: Vec<UserId>,
 }

@@ -560,3 +560,72 @@ pub trait BlockStore: Send + Sync {
     /// Whether either of `a` and `b` blocks the other.
     async fn blocked_between(&self, a: UserId, b: UserId) -> Result<bool>;
 }
+
+/// What account deletion needs beyond the other stores: marking an account
+/// deleted, then removing what it left a batch at a time (every batch its
+/// own transaction, each safe to repeat), and the user row last.
+#[async_trait]
+pub trait AccountDeletionStore: Send + Sync {
+    /// Marks `user` deleted and frees their username and email, writing
+    /// `event` in the same transaction. NotFound when there is no live user.
+    async fn mark_deleted(&self, user: UserId, at: Timestamp, event: &Envelope) -> Result<()>;
+    /// The account if it is marked deleted and not yet removed.
+    async fn deleted_account(&self, user: UserId) -> Result<Option<DeletedAccount>>;
+    /// Up to `limit` accounts marked deleted before `before` and not yet
+    /// removed, oldest mark first (their event was lost or set aside).
+    async fn unfinished_deletions(&self, before: Timestamp, limit: u32) -> Result<Vec<UserId>>;
+    /// Up to `limit` of `user`'s uploads, attached or not, oldest first,
+    /// after `after`.
+    async fn media_owned_by(
+        &self,
+        user: UserId,
+        after: Option<crate::MediaId>,
+        limit: u32,
+    ) -> Result<Vec<MediaRecord>>;
+    /// Deletes upload rows (their files are gone already).
+    async fn delete_media_rows(&self, ids: &[crate::MediaId]) -> Result<()>;
+    /// Up to `limit` of the rooms `user` is a member of.
+    async fn rooms_of_member(&self, user: UserId, limit: u32) -> Result<Vec<RoomId>>;
+    /// Forgets the pair key of `user`'s direct rooms (they have left them).
+    async fn forget_direct_rooms(&self, user: UserId) -> Result<()>;
+    /// One batch of `step` for a deleted `user`.
+    async fn purge_batch(&self, user: UserId, step: PurgeStep, limit: u32) -> Result<Purged>;
+    /// Deletes the user row (what still references it goes with it), with
+    /// any notification about them written since their batches ran; returns
+    /// the recipients whose unread count dropped.
+    async fn remove_user(&self, user: UserId) -> Result<Vec<UserId>>;
+}
+
+/// What the data export reads beyond the other stores: everything one user
+/// wrote, a page at a time, oldest first, strictly after `after`.
+#[async_trait]
+pub trait AccountExportStore: Send + Sync {
+    /// Their live posts.
+    async fn posts_by(
+        &self,
+        user: UserId,
+        after: Option<PostId>,
+        limit: u32,
+    ) -> Result<Vec<PostRecord>>;
+    /// Their comments (not deleted ones) on live posts.
+    async fn comments_by(
+        &self,
+        user: UserId,
+        after: Option<CommentId>,
+        limit: u32,
+    ) -> Result<Vec<CommentRecord>>;
+    /// What they love: target id, whether it is a post, and when.
+    async fn loves_by(
+        &self,
+        user: UserId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, bool, Timestamp)>>;
+    /// The chat messages they sent (retracted ones have empty text).
+    async fn messages_by(
+        &self,
+        user: UserId,
+        after: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>>;
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use starling_api::AppState;
 use starling_core::messaging::{EventBus, Mailer};
 use starling_services::Services;
+use starling_services::deletion::AccountPurger;
 use starling_services::mail::WelcomeMailer;
 use starling_services::media::MediaReaper;
 use starling_services::notifications::NotificationWorker;
@@ -83,6 +84,12 @@ impl Jobs<'_> {
             )
             .await?;
             bus.consume(
+                AccountPurger::GROUP,
+                AccountPurger::PATTERNS,
+                Arc::new(AccountPurger(services.deletion.clone())),
+            )
+            .await?;
+            bus.consume(
                 WelcomeMailer::GROUP,
                 WelcomeMailer::PATTERNS,
                 Arc::new(WelcomeMailer::new(
@@ -142,7 +149,8 @@ impl Jobs<'_> {
         }
     }
 
-    /// Workers clean up: expired refresh tokens, unused media.
+    /// Workers clean up: expired refresh tokens, unused media, deleted
+    /// accounts whose event went missing.
     pub(crate) fn upkeep(&mut self) {
         let Jobs {
             roles,
@@ -158,6 +166,7 @@ impl Jobs<'_> {
                 Duration::from_secs(settings.media_cleanup_interval_secs),
                 shutdown.subscribe(),
             ));
+            workers.push(spawn_deletion_sweep(services.clone(), shutdown.subscribe()));
         }
     }
 }
@@ -212,6 +221,25 @@ pub(crate) fn spawn_media_cleanup(
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "deleted unused media"),
                 Err(e) => tracing::warn!(error = %e, "media cleanup failed"),
+            }
+        }
+    })
+}
+
+/// Worker job: every ten minutes, finish the deletion of accounts marked
+/// deleted over an hour ago whose `account.deleted` event never finished
+/// (set aside as dead after its attempts, or lost with a broker's queue).
+pub(crate) fn spawn_deletion_sweep(
+    services: Services,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    spawn_every(Duration::from_secs(600), stop, move || {
+        let services = services.clone();
+        async move {
+            match services.deletion.sweep(Duration::from_secs(3600)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "finished unfinished account deletions"),
+                Err(e) => tracing::warn!(error = %e, "the account deletion sweep failed"),
             }
         }
     })

@@ -317,6 +317,8 @@ pub(crate) fn ports(store: &SqlStore, backends: &Backends) -> Ports {
         push_subscriptions: store.clone(),
         blocks: store.clone(),
         chat: store.clone(),
+        deletion: store.clone(),
+        export: store.clone(),
         outbox: store,
         cache: backends.cache.clone(),
         blobs: backends.blobs.clone(),

@@ -4,6 +4,8 @@
 pub mod accounts;
 mod cached;
 pub mod chat;
+pub mod deletion;
+pub mod export;
 pub mod images;
 pub mod jwt;
 pub mod limits;
@@ -54,6 +56,8 @@ pub struct Ports {
     pub push_subscriptions: Arc<dyn PushSubscriptionStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub chat: Arc<dyn starling_core::ports::ChatStore>,
+    pub deletion: Arc<dyn starling_core::ports::AccountDeletionStore>,
+    pub export: Arc<dyn starling_core::ports::AccountExportStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
@@ -71,6 +75,8 @@ pub struct Services {
     pub notifications: Arc<notifications::Notifications>,
     pub outbox: Arc<outbox::Outbox>,
     pub chat: Arc<chat::Chat>,
+    pub deletion: Arc<deletion::Deletion>,
+    pub export: Arc<export::Export>,
     pub presence: Arc<presence::Presence>,
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
@@ -236,8 +242,37 @@ impl Services {
                 limits: limits.clone(),
             },
         ));
+        let deletion = Arc::new(deletion::Deletion::new(
+            deletion::DeletionPorts {
+                store: p.deletion.clone(),
+                users: p.users.clone(),
+                blobs: p.blobs.clone(),
+            },
+            deletion::DeletionDeps {
+                accounts: accounts.clone(),
+                users: users.clone(),
+                posts: posts.clone(),
+                timelines: timelines.clone(),
+                notifications: notifications.clone(),
+                chat: chat.clone(),
+                outbox: outbox.clone(),
+            },
+        ));
+        let export = Arc::new(export::Export::new(export::ExportPorts {
+            users: p.users.clone(),
+            follows: p.follows.clone(),
+            blocks: p.blocks.clone(),
+            posts: p.posts.clone(),
+            notifications: p.notifications.clone(),
+            export: p.export.clone(),
+            media: p.media.clone(),
+            owned: p.deletion.clone(),
+            blobs: p.blobs.clone(),
+        }));
         Services {
             accounts,
+            deletion,
+            export,
             users,
             relations,
             posts,

@@ -11,7 +11,7 @@ use starling_core::{Error, MessageId, Result, RoomId, Timestamp, UserId};
 use crate::{Dialect, SqlStore, db_err, placeholders};
 
 const ROOM_COLUMNS: &str = "r.id, r.kind, r.name, r.owner_id, r.created_at, r.last_activity_at";
-const MESSAGE_COLUMNS: &str =
+pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.room_id, m.sender_id, m.text, m.client_msg_id, m.created_at, m.retracted_at";
 const MEMBER_COLUMNS: &str = "room_id, user_id, joined_at, last_read_id, read_at";
 
@@ -62,10 +62,10 @@ crate::db::from_row!(EntryRow {
     unread
 });
 
-struct MessageRow {
+pub(crate) struct MessageRow {
     id: i64,
     room_id: i64,
-    sender_id: i64,
+    sender_id: Option<i64>,
     text: String,
     client_msg_id: String,
     created_at: i64,
@@ -87,7 +87,7 @@ impl From<MessageRow> for MessageRecord {
         MessageRecord {
             id: MessageId::from_i64(r.id),
             room_id: RoomId::from_i64(r.room_id),
-            sender_id: UserId::from_i64(r.sender_id),
+            sender_id: r.sender_id.map(UserId::from_i64),
             text: r.text,
             client_msg_id: r.client_msg_id,
             created_at: Timestamp(r.created_at),
@@ -266,7 +266,7 @@ impl ChatStore for SqlStore {
                   WHERE m.room_id = r.id AND {NOT_HIDDEN}
                   ORDER BY m.id DESC LIMIT 1) AS last_id,
                  (SELECT count(*) FROM chat_messages m
-                  WHERE m.room_id = r.id AND m.id > me.last_read_id AND m.sender_id <> $1
+                  WHERE m.room_id = r.id AND m.id > me.last_read_id AND (m.sender_id IS NULL OR m.sender_id <> $1)
                     AND m.retracted_at IS NULL AND {NOT_HIDDEN}) AS unread
              FROM chat_members me JOIN chat_rooms r ON r.id = me.room_id
              WHERE me.user_id = $1
@@ -413,7 +413,7 @@ impl ChatStore for SqlStore {
             q = q
                 .bind(m.id.get())
                 .bind(m.room_id.get())
-                .bind(m.sender_id.get())
+                .bind(m.sender_id.map(UserId::get))
                 .bind(m.text.clone())
                 .bind(m.client_msg_id.clone())
                 .bind(m.created_at.millis());
@@ -466,7 +466,7 @@ impl ChatStore for SqlStore {
             );
             let row = crate::db::query_as::<MessageRow>(sql)
                 .bind(m.room_id.get())
-                .bind(m.sender_id.get())
+                .bind(m.sender_id.map(UserId::get))
                 .bind(&m.client_msg_id)
                 .fetch_one(&mut *tx)
                 .await
@@ -572,7 +572,7 @@ impl ChatStore for SqlStore {
         let sql = format!(
             "SELECT me.room_id,
                  (SELECT count(*) FROM chat_messages m
-                  WHERE m.room_id = me.room_id AND m.id > me.last_read_id AND m.sender_id <> $1
+                  WHERE m.room_id = me.room_id AND m.id > me.last_read_id AND (m.sender_id IS NULL OR m.sender_id <> $1)
                     AND m.retracted_at IS NULL AND {NOT_HIDDEN}) AS unread
              FROM chat_members me WHERE me.user_id = $1 AND ($2 = 0 OR me.room_id = $2)"
         );

@@ -5,10 +5,10 @@ use starling_core::{CommentId, Error, PostId, Result, Timestamp, UserId};
 
 use crate::{SqlStore, db_err};
 
-const COMMENT_COLUMNS: &str = "c.id, c.post_id, c.parent_id, c.author_id, c.text, c.love_count, \
+pub(crate) const COMMENT_COLUMNS: &str = "c.id, c.post_id, c.parent_id, c.author_id, c.text, c.love_count, \
      c.reply_count, c.created_at, c.edited_at, c.deleted_at";
 
-struct CommentRow {
+pub(crate) struct CommentRow {
     id: i64,
     post_id: i64,
     parent_id: Option<i64>,

@@ -38,7 +38,7 @@ impl SqlStore {
         let sql = format!(
             "SELECT {USER_COLUMNS}, f.created_at AS followed_at
              FROM follows f JOIN users u ON u.id = f.{them}
-             WHERE f.{me} = $1 AND (f.created_at < $2 OR (f.created_at = $2 AND f.{them} < $3))
+             WHERE f.{me} = $1 AND u.deleted_at IS NULL AND (f.created_at < $2 OR (f.created_at = $2 AND f.{them} < $3))
              ORDER BY f.created_at DESC, f.{them} DESC
              LIMIT $4"
         );
@@ -64,11 +64,12 @@ impl SqlStore {
     }
 
     pub(crate) async fn ensure_user(&self, id: UserId) -> Result<()> {
-        let found: Option<i64> = crate::db::query_scalar("SELECT id FROM users WHERE id = $1")
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let found: Option<i64> =
+            crate::db::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
         found.map(|_| ()).ok_or_else(|| Error::not_found("user"))
     }
 }

@@ -8,6 +8,7 @@ mod blocks;
 mod chat;
 mod comments;
 pub mod db;
+mod deletion;
 mod error;
 mod follows;
 mod loves;

@@ -158,7 +158,7 @@ impl LoveStore for SqlStore {
         let sql = format!(
             "SELECT {USER_COLUMNS}, l.created_at AS loved_at
              FROM loves l JOIN users u ON u.id = l.user_id
-             WHERE l.target_id = $1 AND (l.created_at < $2 OR (l.created_at = $2 AND l.user_id < $3))
+             WHERE l.target_id = $1 AND u.deleted_at IS NULL AND (l.created_at < $2 OR (l.created_at = $2 AND l.user_id < $3))
              ORDER BY l.created_at DESC, l.user_id DESC LIMIT $4"
         );
         let rows = crate::db::query_as::<LoverRow>(sql)

@@ -5,10 +5,10 @@ use starling_core::{Error, MediaId, PostId, Result, Timestamp, UserId};
 
 use crate::{SqlStore, db_err, placeholders};
 
-const MEDIA_COLUMNS: &str = "id, owner_id, blob_key, preview_key, content_type, size, width, \
+pub(crate) const MEDIA_COLUMNS: &str = "id, owner_id, blob_key, preview_key, content_type, size, width, \
      height, post_id, position, created_at";
 
-struct MediaRow {
+pub(crate) struct MediaRow {
     id: i64,
     owner_id: i64,
     blob_key: String,

@@ -43,6 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(8, "push subscriptions", "0008_push_subscriptions.sql"),
     migration!(9, "roles and standing", "0009_roles_and_standing.sql"),
     migration!(11, "blocks", "0011_blocks.sql"),
+    migration!(13, "account deletion", "0013_account_deletion.sql"),
 ];
 
 /// SHA-256 of a migration's text, in hex.

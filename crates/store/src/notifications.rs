@@ -260,6 +260,19 @@ async fn insert_one(
     if q.fetch_optional(&mut *tx).await.map_err(db_err)?.is_none() {
         return Ok(None);
     }
+    // Nobody hears from (or about) a deleted account: its rows are on their
+    // way out, and this one would outlive the batch that removes them.
+    let live: i64 = crate::db::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE id IN ($1, $2) AND deleted_at IS NULL",
+    )
+    .bind(n.actor_id.get())
+    .bind(n.recipient_id.get())
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    if live < if n.actor_id == n.recipient_id { 1 } else { 2 } {
+        return Ok(None);
+    }
     if let Some((told, binds)) = already_told(n.recipient_id, subject) {
         // A follow or love undone and redone before the worker got to the
         // first event: each event finds it standing, but it is one.

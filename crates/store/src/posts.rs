@@ -6,10 +6,10 @@ use starling_core::{Error, PostId, Result, Timestamp, UserId};
 
 use crate::{SqlStore, db_err, placeholders};
 
-const POST_COLUMNS: &str =
+pub(crate) const POST_COLUMNS: &str =
     "p.id, p.author_id, p.text, p.love_count, p.comment_count, p.created_at, p.edited_at";
 
-struct PostRow {
+pub(crate) struct PostRow {
     id: i64,
     author_id: i64,
     text: String,

@@ -120,7 +120,8 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<UserRecord> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1 AND u.deleted_at IS NULL");
         crate::db::query_as::<UserRow>(sql)
             .bind(id.get())
             .fetch_optional(&self.pool)
@@ -131,7 +132,9 @@ impl UserStore for SqlStore {
     }
 
     async fn user_by_username(&self, username: &str) -> Result<UserRecord> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1");
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username = $1 AND u.deleted_at IS NULL"
+        );
         crate::db::query_as::<UserRow>(sql)
             .bind(username.to_ascii_lowercase())
             .fetch_optional(&self.pool)
@@ -146,7 +149,7 @@ impl UserStore for SqlStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id IN ({})",
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.deleted_at IS NULL AND u.id IN ({})",
             placeholders(1, ids.len())
         );
         let mut q = crate::db::query_as::<UserRow>(sql);
@@ -170,7 +173,8 @@ impl UserStore for SqlStore {
     async fn credentials(&self, login: &str) -> Result<Option<Credentials>> {
         let login = login.trim().to_lowercase();
         let row: Option<(i64, String)> = crate::db::query_as(
-            "SELECT id, password_hash FROM users WHERE username = $1 OR email = $1 LIMIT 1",
+            "SELECT id, password_hash FROM users
+             WHERE (username = $1 OR email = $1) AND deleted_at IS NULL LIMIT 1",
         )
         .bind(&login)
         .fetch_optional(&self.pool)
@@ -255,8 +259,9 @@ impl UserStore for SqlStore {
                                     OR lower(COALESCE(u.display_name, '')) LIKE $1 ESCAPE '\\'
                                   THEN 0 ELSE 1 END AS BIGINT) AS match_rank
                  FROM users u
-                 WHERE u.username LIKE $2 ESCAPE '\\'
-                    OR lower(COALESCE(u.display_name, '')) LIKE $2 ESCAPE '\\'
+                 WHERE u.deleted_at IS NULL
+                   AND (u.username LIKE $2 ESCAPE '\\'
+                    OR lower(COALESCE(u.display_name, '')) LIKE $2 ESCAPE '\\')
              ) s
              WHERE s.match_rank > $3 OR (s.match_rank = $3 AND s.username > $4)
              ORDER BY s.match_rank, s.username

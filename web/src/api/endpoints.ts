@@ -39,6 +39,9 @@ export const profile = {
     request<Profile>('PATCH', '/api/profile', { body }),
   avatar: (file: Blob, onProgress: (f: number) => void, signal?: AbortSignal) =>
     upload<Profile>('PUT', '/api/profile/avatar', file, onProgress, signal),
+  /** Deletes the account (202); its data is removed in the background. */
+  remove: (password: string) =>
+    request<{ status: string }>('DELETE', '/api/profile', { body: { password } }),
 };
 
 export interface Cursor {

@@ -677,7 +677,14 @@ export interface paths {
         get: operations["get_profile"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete your account. At once every session ends, login fails, and your
+         *     profile and everything you wrote stop being shown; your username and email
+         *     are free for new accounts. Then your posts, media, comments, loves, follows,
+         *     notifications and avatar are removed in the background. Your chat messages
+         *     in rooms with others stay, without a sender (`senderId: null`).
+         */
+        delete: operations["delete_account"];
         options?: never;
         head?: never;
         /** Change your display name and bio. Fields left out are unchanged. */
@@ -697,6 +704,30 @@ export interface paths {
          *     the bytes; the image is fitted within 400x400 and its metadata removed.
          */
         put: operations["put_avatar"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/profile/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download everything your account holds: a zip
+         *     (`starling-export-<username>.zip`) with `profile.json`, `posts.json`,
+         *     `comments.json`, `loves.json`, `following.json`, `followers.json`,
+         *     `blocks.json`, `mutes.json`, `messages.json` and `notifications.json`,
+         *     your uploads under `media/` and your avatar (`avatar-<name>`). Always your
+         *     own: there is no way to ask for someone else's.
+         */
+        get: operations["export"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1054,6 +1085,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The account is deleted; its data is being removed. */
+        AccountDeletion: {
+            /**
+             * @description Always `deleting`.
+             * @example deleting
+             */
+            status: string;
+        };
         AddMemberRequest: {
             userId: string;
         };
@@ -1078,7 +1117,9 @@ export interface components {
             id: string;
             retracted: boolean;
             roomId: string;
-            sender: components["schemas"]["Author"];
+            sender?: components["schemas"]["Author"] | null;
+            /** @description Null once the sender deleted their account (shown as a deleted user). */
+            senderId?: string | null;
             /** @description Empty once retracted. */
             text: string;
         };
@@ -1159,6 +1200,10 @@ export interface components {
             memberIds: string[];
             /** @description 1-100 characters, not all blank, no control characters. */
             name: string;
+        };
+        DeleteAccountRequest: {
+            /** @description Your current password. */
+            password: string;
         };
         /** @description `{"error": {"code", "message", "fields"?}}` */
         ErrorBody: {
@@ -5457,6 +5502,102 @@ export interface operations {
             };
         };
     };
+    delete_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description Deleted; the data is being removed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeletion"];
+                };
+            };
+            /** @description No password, unknown fields or malformed JSON; or `malformed_json`: the body is not JSON; `validation_failed`: not a JSON object, or a field is missing, unknown, of the wrong type or invalid (see `fields`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description See the error `code`; or `unauthenticated`: not signed in; `invalid_token`/`token_expired`: the access token is malformed or expired; `session_ended`: its session was signed out */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `wrong_password`; or a cookie used without the CSRF header; or signed in by cookie without a matching `X-CSRF-Token` header */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `request_timeout`: the request was not complete in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `payload_too_large`: the body is over the size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited`: too many requests; retry after the `Retry-After` seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unavailable`: a backend (database, cache, broker) is not answering */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     update_profile: {
         parameters: {
             query?: never;
@@ -5648,6 +5789,53 @@ export interface operations {
                 };
             };
             /** @description `busy`: too many images are being decoded; retry after `Retry-After` seconds; or `unavailable`: a backend (database, cache, broker) is not answering */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The zip, as an attachment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": number[];
+                };
+            };
+            /** @description See the error `code`; or `unauthenticated`: not signed in; `invalid_token`/`token_expired`: the access token is malformed or expired; `session_ended`: its session was signed out */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `request_timeout`: the request was not complete in time */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unavailable`: a backend (database, cache, broker) is not answering */
             503: {
                 headers: {
                     [name: string]: unknown;

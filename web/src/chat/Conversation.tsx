@@ -14,7 +14,7 @@ import { GroupSettings } from './Groups';
 import { chatState, emitAck, onChat, onConnect } from './socket';
 import { presence, visibleRoom, watchPresence } from './store';
 import { type ChatMessage, type ChatRoom, type ReadMark, compareIds } from './types';
-import { listNames, partnerOf, roomName, uuid } from './util';
+import { listNames, partnerOf, roomName, senderName, uuid } from './util';
 
 const PAGE = 30;
 /** Re-send `typing: true` at most this often while typing. */
@@ -99,7 +99,7 @@ function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMess
         class="icon-btn msg-menu-btn"
         aria-haspopup="menu"
         aria-expanded={open}
-        aria-label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${displayName(message.sender)}`}`}
+        aria-label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${senderName(message)}`}`}
         onClick={() => setOpen(!open)}
         onKeyDown={(e) => {
           if (e.key === 'ArrowDown' && !open) {
@@ -243,12 +243,12 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
 
   function receive(m: ChatMessage) {
     if (m.roomId !== roomId) return;
-    setPending((old) => old.filter((p) => p.clientMsgId !== m.clientMsgId || m.sender.id !== me.value?.id));
+    setPending((old) => old.filter((p) => p.clientMsgId !== m.clientMsgId || m.senderId !== me.value?.id));
     setMessages((old) => merge(old, [m]));
     setTypers((old) => {
-      if (!(m.sender.id in old)) return old;
+      if (!m.senderId || !(m.senderId in old)) return old;
       const next = { ...old };
-      delete next[m.sender.id];
+      delete next[m.senderId];
       return next;
     });
   }
@@ -422,7 +422,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
   const group = room?.kind === 'group';
   const others = room ? room.members.filter((m) => m.id !== myId) : [];
   // "Seen" under my newest message that someone else has read.
-  const myLast = [...messages].reverse().find((m) => m.sender.id === myId);
+  const myLast = [...messages].reverse().find((m) => m.senderId === myId);
   const seenBy = myLast ? others.filter((m) => reads[m.id] && compareIds(reads[m.id], myLast.id) >= 0) : [];
   const typingNames = others.filter((m) => typers[m.id]).map(displayName);
   const p = partner ? presence.value[partner.id] : undefined;
@@ -498,14 +498,14 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
         )}
         <ol class="msg-list">
           {messages.map((m, i) => {
-            const mine = m.sender.id === myId;
+            const mine = m.senderId === myId;
             const prev = messages[i - 1];
-            const showName = group && !mine && prev?.sender.id !== m.sender.id;
+            const showName = group && !mine && (!prev || prev.senderId !== m.senderId);
             return (
               <li key={m.id} class={`msg${mine ? ' mine' : ''}${m.retracted ? ' retracted' : ''}`} data-id={m.id}>
                 <div class="bubble-row">
                   <div class="bubble">
-                    {showName && <span class="msg-sender">{displayName(m.sender)}</span>}
+                    {showName && <span class="msg-sender">{senderName(m)}</span>}
                     {m.retracted ? <em class="muted">This message was retracted</em> : <span class="msg-text">{m.text}</span>}
                     <span class="msg-time">
                       <Time iso={m.createdAt} />

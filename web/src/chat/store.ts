@@ -42,7 +42,7 @@ onConnect(() => refreshUnread(0));
 const counted = new Set<string>();
 
 onChat('new-message', ({ roomId, message }) => {
-  if (message.sender.id === me.value?.id || counted.has(message.id)) return;
+  if (message.senderId === me.value?.id || counted.has(message.id)) return;
   counted.add(message.id);
   if (counted.size > 1000) counted.delete(counted.values().next().value as string);
   if (visibleRoom.value === roomId && document.visibilityState === 'visible') return;

@@ -4,6 +4,11 @@ import type { Author } from '../api/types';
 import { displayName } from '../components/ui';
 import type { ChatMessage, ChatRoom } from './types';
 
+/** Who sent a message: "Deleted user" once the account is deleted. */
+export function senderName(m: ChatMessage): string {
+  return m.sender ? displayName(m.sender) : 'Deleted user';
+}
+
 /** The other person in a direct room (null for groups). */
 export function partnerOf(room: ChatRoom, myId: string | undefined): Author | null {
   if (room.kind !== 'direct') return null;
@@ -22,8 +27,8 @@ export function excerpt(m: ChatMessage, myId: string | undefined, group: boolean
   if (m.retracted) return 'This message was retracted';
   const text = m.text.replace(/\s+/g, ' ').trim();
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
-  if (m.sender.id === myId) return `You: ${short}`;
-  return group ? `${displayName(m.sender)}: ${short}` : short;
+  if (m.senderId === myId) return `You: ${short}`;
+  return group ? `${senderName(m)}: ${short}` : short;
 }
 
 /** A v4 UUID for `clientMsgId` (crypto.randomUUID needs a secure context). */

@@ -8,6 +8,7 @@ import { Avatar, ErrorBox, Field, Progress, Spinner, fieldText } from '../compon
 import { useTitle } from '../lib/hooks';
 import { me, updateMe } from '../session';
 import { toast } from '../toasts';
+import { AccountData } from './AccountData';
 import { RequireAuth } from './Auth';
 
 function AvatarForm() {
@@ -179,6 +180,7 @@ export function Settings() {
       <ProfileForm />
       <BrowserNotifications />
       <Account />
+      <AccountData />
     </RequireAuth>
   );
 }

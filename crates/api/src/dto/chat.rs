@@ -13,7 +13,10 @@ use super::common::{Author, rfc3339};
 pub struct ChatMessage {
     pub id: String,
     pub room_id: String,
-    pub sender: Author,
+    /// Null once the sender deleted their account (shown as a deleted user).
+    pub sender_id: Option<String>,
+    /// Null once the sender deleted their account.
+    pub sender: Option<Author>,
     /// Empty once retracted.
     pub text: String,
     pub client_msg_id: String,
@@ -26,7 +29,11 @@ impl ChatMessage {
         ChatMessage {
             id: v.record.id.to_string(),
             room_id: v.record.room_id.to_string(),
-            sender: Author::from_record(&v.sender, public_url),
+            sender_id: v.sender.as_ref().map(|s| s.id.to_string()),
+            sender: v
+                .sender
+                .as_ref()
+                .map(|s| Author::from_record(s, public_url)),
             text: v.record.text.clone(),
             client_msg_id: v.record.client_msg_id.clone(),
             retracted: v.record.retracted_at.is_some(),

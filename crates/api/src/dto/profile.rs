@@ -54,3 +54,19 @@ pub struct AvatarUploadRequest {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteAccountRequest {
+    /// Your current password.
+    pub password: String,
+}
+
+/// The account is deleted; its data is being removed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDeletion {
+    /// Always `deleting`.
+    #[schema(example = "deleting")]
+    pub status: &'static str,
+}

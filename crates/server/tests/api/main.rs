@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod blocks;
 mod chat;
+mod deletion;
 mod delivery;
 mod fanout;
 mod feeds;

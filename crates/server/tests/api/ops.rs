@@ -220,6 +220,8 @@ async fn openapi_documents_every_route_with_schemas_and_errors(b: Backend) {
         ("get", "/api/auth/jwks"),
         ("get", "/api/profile"),
         ("patch", "/api/profile"),
+        ("delete", "/api/profile"),
+        ("get", "/api/profile/export"),
         ("put", "/api/profile/avatar"),
         ("get", "/api/users"),
         ("get", "/api/users/{id}"),

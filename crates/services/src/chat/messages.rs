@@ -75,7 +75,7 @@ impl Chat {
         let record = MessageRecord {
             id,
             room_id: room,
-            sender_id: me,
+            sender_id: Some(me),
             text: text.to_owned(),
             client_msg_id: client_msg_id.to_owned(),
             created_at: Timestamp::now(),
@@ -199,7 +199,7 @@ impl Chat {
     /// members hear which (`message-retracted`). Returns the ids, sorted.
     pub async fn retract(&self, me: UserId, ids: &[MessageId]) -> Result<Vec<MessageId>> {
         let (mut ids, found) = self.visible_messages(me, ids).await?;
-        if found.iter().any(|m| m.sender_id != me) {
+        if found.iter().any(|m| m.sender_id != Some(me)) {
             return Err(Error::forbidden("you can retract only your own messages"));
         }
         self.store.retract_messages(&ids, Timestamp::now()).await?;

@@ -203,13 +203,15 @@ impl Chat {
     }
 
     pub async fn message_views(&self, records: Vec<MessageRecord>) -> Result<Vec<MessageView>> {
-        let ids: Vec<UserId> = unique(records.iter().map(|m| m.sender_id));
+        let ids: Vec<UserId> = unique(records.iter().filter_map(|m| m.sender_id));
         let users = self.users.records(&ids).await?;
+        // A deleted account's messages stay, without a sender (the id is
+        // cleared by the worker; until then the account is just not found).
         Ok(records
             .into_iter()
-            .filter_map(|record| {
-                let sender = users.get(&record.sender_id)?.clone();
-                Some(MessageView { record, sender })
+            .map(|record| {
+                let sender = record.sender_id.and_then(|id| users.get(&id).cloned());
+                MessageView { record, sender }
             })
             .collect())
     }

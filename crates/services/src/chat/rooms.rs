@@ -256,6 +256,31 @@ impl Chat {
         Ok(())
     }
 
+    /// A deleted account leaves `room`, direct rooms too: a group it owned
+    /// passes to the member who joined first, the last one out deletes the
+    /// room, and the members left hear of it. Its messages stay. Safe to
+    /// repeat.
+    pub async fn leave_deleted(&self, user: UserId, room: RoomId) -> Result<()> {
+        if self.store.remove_member(room, user).await? {
+            self.notifications
+                .forget(Subject::Membership { room, member: user })
+                .await;
+            self.fanout.leave(&[user], room).await;
+        }
+        match self.store.members(room).await?.first() {
+            Some(m) => {
+                let record = self.store.room(room).await?;
+                let after = self.view(m.user_id, record).await?;
+                self.announce_room(&after, RoomChange::MemberLeft).await;
+            }
+            None => {
+                self.store.delete_room(room).await?;
+                self.notifications.forget(Subject::Room(room)).await;
+            }
+        }
+        Ok(())
+    }
+
     /// `room-updated` with the room to its members (no one's unread count).
     pub(super) async fn announce_room(&self, view: &RoomView, change: RoomChange) {
         let room = RoomView {

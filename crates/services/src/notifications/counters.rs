@@ -40,7 +40,7 @@ impl Notifications {
     }
 
     /// A notification was stored: the cached count is stale.
-    pub(super) async fn uncount(&self, user: UserId) {
+    pub async fn uncount(&self, user: UserId) {
         let _ = self.ports.cache.delete(&unread_key(user)).await;
     }
 }

@@ -85,7 +85,9 @@ impl Notifications {
                 self.message_sent(event, sender, room, message, recipients)
                     .await?
             }
-            DomainEvent::UserRegistered { .. } | DomainEvent::PostDeleted { .. } => Vec::new(),
+            DomainEvent::UserRegistered { .. }
+            | DomainEvent::PostDeleted { .. }
+            | DomainEvent::AccountDeleted { .. } => Vec::new(),
         };
         self.unhidden(planned).await
     }

@@ -153,7 +153,7 @@ impl Posts {
     }
 
     /// Drops the cached copy of a post whose row (text, counts) just changed.
-    pub(super) async fn invalidate(&self, id: PostId) {
+    pub async fn invalidate(&self, id: PostId) {
         if self.cache_ttl.is_zero() {
             return;
         }

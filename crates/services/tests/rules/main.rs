@@ -5,6 +5,7 @@
 //! [`World::settle`], the way the relay and the in-process bus would.
 
 mod chat;
+mod deletion;
 mod delivery;
 mod fanout;
 mod notifications;
@@ -26,6 +27,7 @@ use starling_core::types::Limit;
 use starling_core::{Error, IdGenerator, MessageId, PostId, Result, RoomId, Timestamp, UserId};
 use starling_services::accounts::RegisterInput;
 use starling_services::chat::{ChatSettings, Destination};
+use starling_services::deletion::AccountPurger;
 use starling_services::media::MediaReaper;
 use starling_services::notifications::{NotificationWorker, PushSettings};
 use starling_services::timeline::FanOutWorker;
@@ -167,7 +169,9 @@ impl World {
             push_subscriptions: store.clone(),
             blocks: store.clone(),
             outbox: store.clone(),
-            chat: store,
+            chat: store.clone(),
+            deletion: store.clone(),
+            export: store,
             cache: Arc::new(MemoryCache::default()),
             blobs: Arc::new(
                 FsBlobStore::open(dir.path().join("media"))
@@ -197,6 +201,10 @@ impl World {
             (
                 MediaReaper::PATTERNS,
                 Arc::new(MediaReaper(s.media.clone())),
+            ),
+            (
+                AccountPurger::PATTERNS,
+                Arc::new(AccountPurger(s.deletion.clone())),
             ),
         ];
         World {

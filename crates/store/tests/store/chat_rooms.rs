@@ -60,7 +60,7 @@ pub(crate) fn msg(
     MessageRecord {
         id,
         room_id: room,
-        sender_id: sender,
+        sender_id: Some(sender),
         text: text.into(),
         client_msg_id: format!("c{id}"),
         created_at: Timestamp(at),

@@ -103,6 +103,7 @@ mod blocks;
 mod chat_messages;
 mod chat_rooms;
 mod comments;
+mod deletion;
 mod feeds;
 mod loves;
 mod notifications;
