@@ -316,6 +316,7 @@ pub(crate) fn ports(store: &SqlStore, backends: &Backends) -> Ports {
         notifications: store.clone(),
         push_subscriptions: store.clone(),
         chat: store.clone(),
+        moderation: store.clone(),
         outbox: store,
         cache: backends.cache.clone(),
         blobs: backends.blobs.clone(),
@@ -356,6 +357,7 @@ pub(crate) fn service_settings(settings: &Settings) -> anyhow::Result<starling_s
             )),
         },
         presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
+        registration_mode: settings.registration_mode()?,
         limits: settings.write_limits()?,
         push: starling_services::notifications::PushSettings {
             max_subscriptions: settings.push_max_subscriptions,

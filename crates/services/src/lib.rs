@@ -9,6 +9,7 @@ pub mod jwt;
 pub mod limits;
 pub mod mail;
 pub mod media;
+pub mod moderation;
 pub mod notifications;
 pub mod outbox;
 pub mod passwords;
@@ -52,6 +53,7 @@ pub struct Ports {
     pub push_subscriptions: Arc<dyn PushSubscriptionStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub chat: Arc<dyn starling_core::ports::ChatStore>,
+    pub moderation: Arc<dyn starling_core::moderation::ModerationStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
@@ -72,6 +74,7 @@ pub struct Services {
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
     pub limits: Arc<RateLimits>,
+    pub moderation: Arc<moderation::Moderation>,
     pub ports: Ports,
 }
 
@@ -85,6 +88,8 @@ pub struct Settings {
     pub push: notifications::PushSettings,
     /// How long a node's word that a user is connected lasts unless renewed.
     pub presence_ttl: std::time::Duration,
+    /// Who may register.
+    pub registration_mode: starling_core::moderation::RegistrationMode,
 }
 
 impl Services {
@@ -112,6 +117,7 @@ impl Services {
             limits,
             push: push_settings,
             presence_ttl,
+            registration_mode,
         } = settings;
         let p = &ports;
         let limits = Arc::new(RateLimits::new(p.cache.clone(), limits));
@@ -217,7 +223,7 @@ impl Services {
                 tokens: p.tokens.clone(),
                 cache: p.cache.clone(),
             },
-            ids,
+            ids.clone(),
             keys,
             auth,
             accounts::AccountsDeps {
@@ -227,7 +233,26 @@ impl Services {
                 limits: limits.clone(),
             },
         ));
+        let moderation = Arc::new(moderation::Moderation::new(
+            moderation::ModerationPorts {
+                moderation: p.moderation.clone(),
+                users: p.users.clone(),
+                posts: p.posts.clone(),
+                comments: p.comments.clone(),
+                chat: p.chat.clone(),
+            },
+            moderation::ModerationDeps {
+                users: users.clone(),
+                accounts: accounts.clone(),
+                posts: posts.clone(),
+                chat: chat.clone(),
+                outbox: outbox.clone(),
+                ids,
+            },
+            registration_mode,
+        ));
         Services {
+            moderation,
             accounts,
             users,
             posts,

@@ -1,4 +1,5 @@
-//! Email sent by the worker: the welcome message on registration.
+//! Email sent by the worker: the welcome message on registration, or on
+//! approval when a moderator approves each new account.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ pub struct WelcomeMailer {
 
 impl WelcomeMailer {
     pub const GROUP: &'static str = "email";
-    pub const PATTERNS: &'static [&'static str] = &["user.registered"];
+    pub const PATTERNS: &'static [&'static str] = &["user.registered", "user.approved"];
 
     pub fn new(
         users: Arc<dyn UserStore>,
@@ -38,8 +39,10 @@ impl WelcomeMailer {
 #[async_trait]
 impl EventHandler for WelcomeMailer {
     async fn handle(&self, event: &Envelope) -> Result<()> {
-        let DomainEvent::UserRegistered { user } = DomainEvent::decode(event)? else {
-            return Ok(());
+        let (user, approved) = match DomainEvent::decode(event)? {
+            DomainEvent::UserRegistered { user } => (user, false),
+            DomainEvent::UserApproved { user } => (user, true),
+            _ => return Ok(()),
         };
         let user = match self.users.user_by_id(user).await {
             Ok(u) => u,
@@ -49,6 +52,25 @@ impl EventHandler for WelcomeMailer {
         let name = user.display_name.as_deref().unwrap_or(&user.username);
         let site = &self.site_name;
         let url = self.public_url.trim_end_matches('/');
+        if user.is_pending() {
+            // Waiting for approval: the approval mail welcomes them.
+            return Ok(());
+        }
+        if approved {
+            let email = Email {
+                to: user.email.clone(),
+                subject: format!("Your {site} account was approved"),
+                text: format!(
+                    "Hello {name},\n\n\
+                     a moderator approved your account at {site}. You can sign in now\n\
+                     as @{username}: {url}/\n",
+                    username = user.username,
+                ),
+            };
+            self.mailer.send(&email).await?;
+            tracing::info!(user_id = %user.id, "approval email sent");
+            return Ok(());
+        }
         let email = Email {
             to: user.email.clone(),
             subject: format!("Welcome to {site}, {name}!"),

@@ -133,6 +133,15 @@ pub struct AvatarIntake {
     pub images: images::ImageGate,
 }
 
+/// A suspended account's profile is gone for everyone but themselves
+/// (moderators see it through the admin endpoints).
+fn hidden_from(viewer: Option<UserId>, record: UserRecord) -> Result<UserRecord> {
+    if record.is_suspended() && viewer != Some(record.id) {
+        return Err(Error::not_found("user"));
+    }
+    Ok(record)
+}
+
 fn user_key(id: UserId) -> String {
     format!("user:{id}")
 }
@@ -214,6 +223,11 @@ impl Users {
         Ok(found.into_iter().map(|(id, c)| (id, c.into())).collect())
     }
 
+    /// Drops cached copies of users whose row another service changed.
+    pub(crate) async fn forget(&self, ids: &[UserId]) {
+        self.invalidate(ids).await;
+    }
+
     /// Drops cached copies of users whose row just changed.
     async fn invalidate(&self, ids: &[UserId]) {
         if self.cache_ttl.is_zero() {
@@ -236,7 +250,7 @@ impl Users {
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: UserId) -> Result<UserView> {
-        let record = self.record(id).await?;
+        let record = hidden_from(viewer, self.record(id).await?)?;
         self.view_one(viewer, record).await
     }
 
@@ -249,7 +263,7 @@ impl Users {
     }
 
     pub async fn by_username(&self, viewer: Option<UserId>, username: &str) -> Result<UserView> {
-        let record = self.ports.users.user_by_username(username).await?;
+        let record = hidden_from(viewer, self.ports.users.user_by_username(username).await?)?;
         self.view_one(viewer, record).await
     }
 
@@ -333,7 +347,12 @@ impl Users {
             .users
             .search_users(&query.to_lowercase(), after, limit.fetch())
             .await?;
-        self.page(viewer, rows, limit).await
+        let mut page = self.page(viewer, rows, limit).await?;
+        // Silenced accounts are left out of search as well.
+        page.items.retain(|u| {
+            crate::posts::visibility::shown(&u.record, crate::posts::visibility::Surface::Public)
+        });
+        Ok(page)
     }
 
     pub async fn follow(&self, me: UserId, target: UserId) -> Result<UserView> {
@@ -445,6 +464,8 @@ impl Users {
         limit: Limit,
     ) -> Result<Page<UserView, P>> {
         let next = limit.cut(&mut rows, |(_, p)| p.clone());
+        // Suspended accounts vanish from every list of users.
+        rows.retain(|(r, _)| !r.is_suspended());
         let ids: Vec<UserId> = rows.iter().map(|(r, _)| r.id).collect();
         let followed = self.followed_set(viewer, &ids).await?;
         let items = rows

@@ -76,7 +76,8 @@ impl Posts {
             .comments(post, parent, after, limit.fetch())
             .await?;
         let next = limit.cut(&mut rows, |c| c.id);
-        let items = self.comment_views(viewer, rows).await?;
+        let mut items = self.comment_views(viewer, rows).await?;
+        super::visibility::comments(&mut items);
         Ok(Page { items, next })
     }
 

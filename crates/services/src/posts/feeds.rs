@@ -6,10 +6,24 @@ use starling_core::page::Page;
 use starling_core::types::Limit;
 use starling_core::{Error, PostId, Result, UserId};
 
+use super::visibility::{self, Surface};
 use super::{Newer, PostView, Posts};
 
 impl Posts {
     pub async fn feed(
+        &self,
+        viewer: Option<UserId>,
+        feed: Feed,
+        before: Option<PostId>,
+        limit: Limit,
+    ) -> Result<Page<PostView, PostId>> {
+        let surface = Surface::of(&feed);
+        let mut page = self.feed_unfiltered(viewer, feed, before, limit).await?;
+        visibility::posts(&mut page.items, surface);
+        Ok(page)
+    }
+
+    async fn feed_unfiltered(
         &self,
         viewer: Option<UserId>,
         feed: Feed,
@@ -61,10 +75,9 @@ impl Posts {
         let has_more = records.len() > limit.get() as usize;
         records.truncate(limit.get() as usize);
         records.reverse();
-        Ok(Newer {
-            items: self.views(viewer, records).await?,
-            has_more,
-        })
+        let mut items = self.views(viewer, records).await?;
+        visibility::posts(&mut items, Surface::of(&feed));
+        Ok(Newer { items, has_more })
     }
 
     /// A timeline page's posts as `viewer` sees them, and whether the page

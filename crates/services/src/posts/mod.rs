@@ -7,6 +7,7 @@ mod comments;
 mod feeds;
 mod loves;
 mod views;
+pub(crate) mod visibility;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -224,6 +225,15 @@ impl Posts {
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
+        self.get_any(viewer, id)
+            .await
+            .ok()
+            .filter(|p| visibility::shown(&p.author, visibility::Surface::Personal))
+            .ok_or_else(|| Error::not_found("post"))
+    }
+
+    /// A live post whatever its author's standing (for moderators).
+    pub async fn get_any(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
         self.views_by_ids(viewer, &[id])
             .await?
             .pop()
@@ -277,7 +287,9 @@ impl Posts {
         if ids.len() > MAX_REFETCH {
             return Err(Error::field("ids", format!("at most {MAX_REFETCH} ids")));
         }
-        self.views_by_ids(viewer, ids).await
+        let mut items = self.views_by_ids(viewer, ids).await?;
+        visibility::posts(&mut items, visibility::Surface::Personal);
+        Ok(items)
     }
 
     /// Full-text search of live posts: every word must match; newest first.
@@ -295,7 +307,8 @@ impl Posts {
             .search_posts(&words, before, limit.fetch())
             .await?;
         let next = limit.cut(&mut records, |p| p.id);
-        let items = self.views(viewer, records).await?;
+        let mut items = self.views(viewer, records).await?;
+        visibility::posts(&mut items, visibility::Surface::Public);
         Ok(Page { items, next })
     }
 }

@@ -108,6 +108,7 @@ pub fn settings() -> Settings {
         limits: LimitSettings::off(),
         push: PushSettings::default(),
         presence_ttl: Duration::from_secs(60),
+        registration_mode: Default::default(),
     }
 }
 
@@ -166,6 +167,7 @@ impl World {
             notifications: store.clone(),
             push_subscriptions: store.clone(),
             outbox: store.clone(),
+            moderation: store.clone(),
             chat: store,
             cache: Arc::new(MemoryCache::default()),
             blobs: Arc::new(
