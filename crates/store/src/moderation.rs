@@ -175,6 +175,11 @@ async fn audit_in(tx: &mut crate::db::Tx, e: &AuditRecord) -> Result<()> {
 impl ModerationStore for SqlStore {
     async fn set_role(&self, user: UserId, role: Role) -> Result<UserRecord> {
         let mut tx = self.begin().await?;
+        let admins_before: i64 =
+            crate::db::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
         // Write first (see SqlStore docs): SQLite takes the write lock up front.
         let updated = crate::db::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
             .bind(user.get())
@@ -192,7 +197,7 @@ impl ModerationStore for SqlStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err)?;
-        if admins == 0 {
+        if admins_before > 0 && admins == 0 {
             return Err(Error::Conflict {
                 code: "last_admin",
                 message: "the last admin cannot give up the role; make someone else admin first"

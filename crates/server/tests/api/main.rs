@@ -13,6 +13,7 @@ mod fanout;
 mod feeds;
 mod limits;
 mod media;
+mod moderation;
 mod notifications;
 mod ops;
 mod posts;
