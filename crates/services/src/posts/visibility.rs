@@ -32,7 +32,11 @@ impl Surface {
 
 /// Whether `author`'s content is shown on `surface`.
 pub(crate) fn shown(author: &UserRecord, surface: Surface) -> bool {
-    !author.is_suspended() && !(surface == Surface::Public && author.is_silenced())
+    let hidden_here = match surface {
+        Surface::Personal => false,
+        Surface::Public => author.is_silenced(),
+    };
+    !author.is_suspended() && !hidden_here
 }
 
 /// Leaves out posts whose author is hidden on `surface`.
