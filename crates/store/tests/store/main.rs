@@ -104,6 +104,7 @@ mod chat_rooms;
 mod comments;
 mod feeds;
 mod loves;
+mod moderation;
 mod notifications;
 mod outbox;
 mod posts;
