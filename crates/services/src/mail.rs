@@ -15,6 +15,8 @@ pub struct WelcomeMailer {
     mailer: Arc<dyn Mailer>,
     site_name: String,
     public_url: String,
+    /// Under approval mode the approval mail is the welcome: none on registration.
+    welcome_on_register: bool,
 }
 
 impl WelcomeMailer {
@@ -32,7 +34,16 @@ impl WelcomeMailer {
             mailer,
             site_name,
             public_url,
+            welcome_on_register: true,
         }
+    }
+
+    /// Under approval mode, no mail on registration (the account may not be
+    /// marked pending yet when the event is handled): the approval mail
+    /// welcomes the user instead.
+    pub fn welcome_on_register(mut self, on: bool) -> Self {
+        self.welcome_on_register = on;
+        self
     }
 }
 
@@ -40,7 +51,7 @@ impl WelcomeMailer {
 impl EventHandler for WelcomeMailer {
     async fn handle(&self, event: &Envelope) -> Result<()> {
         let (user, approved) = match DomainEvent::decode(event)? {
-            DomainEvent::UserRegistered { user } => (user, false),
+            DomainEvent::UserRegistered { user } if self.welcome_on_register => (user, false),
             DomainEvent::UserApproved { user } => (user, true),
             _ => return Ok(()),
         };
