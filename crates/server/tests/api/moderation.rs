@@ -826,6 +826,15 @@ async fn findable(
     {
         seen.push("user search");
     }
+    if app
+        .get(&format!("/api/users/{}/following", viewer.id), None)
+        .await
+        .assert_status(200)
+        .to_string()
+        .contains(&who.id)
+    {
+        seen.push("following");
+    }
     seen
 }
 
@@ -848,6 +857,7 @@ async fn suspension_hides_everything_until_lifted(b: Backend) {
         "profile posts",
         "profile",
         "user search",
+        "following",
     ];
     // Fill the caches (timelines, posts, users) before suspending.
     app.eventually("/api/feed", &ann.access, "bob's post in ann's home", |b| {
@@ -941,7 +951,7 @@ async fn silenced_accounts_leave_public_surfaces_only(b: Backend) {
     .assert_status(200);
     assert_eq!(
         findable(&app, &ann, &bob, &p).await,
-        vec!["home", "profile posts", "profile"]
+        vec!["home", "profile posts", "profile", "following"]
     );
     // Bob still signs in and posts.
     let token = login(&app, "bob").await;
@@ -955,7 +965,7 @@ async fn silenced_accounts_leave_public_surfaces_only(b: Backend) {
     )
     .await
     .assert_status(200);
-    assert_eq!(findable(&app, &ann, &bob, &p).await.len(), 7);
+    assert_eq!(findable(&app, &ann, &bob, &p).await.len(), 8);
 }
 
 async fn open_stream(app: &TestApp, token: &str) -> tokio::task::JoinHandle<()> {
