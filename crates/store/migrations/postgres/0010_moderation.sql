@@ -47,6 +47,7 @@ CREATE TABLE invites (
 );
 CREATE INDEX invites_created_by_idx ON invites (created_by);
 
--- `report` notifications name their report.
-ALTER TABLE notifications ADD COLUMN report_id BIGINT;
+-- `report` notifications name their report, and go with it (a report goes
+-- with its reporter's or the reported account's deletion).
+ALTER TABLE notifications ADD COLUMN report_id BIGINT REFERENCES reports (id) ON DELETE CASCADE;
 CREATE INDEX notifications_report_idx ON notifications (report_id) WHERE report_id IS NOT NULL;

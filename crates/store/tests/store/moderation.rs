@@ -3,13 +3,15 @@
 //! deleting a user takes their moderation rows with it.
 
 use starling_core::events::DomainEvent;
-use starling_core::model::Role;
+use starling_core::model::{NotificationKind, NotificationRecord, Role, Subject};
 use starling_core::moderation::{
     AuditRecord, InviteRecord, ModAction, ModerationStore, ReportReason, ReportRecord, Resolution,
     Standing, TargetType, UserStatus,
 };
-use starling_core::ports::{OutboxStore, UserStore};
-use starling_core::{AuditId, Error, EventId, IdGenerator, InviteId, ReportId, Timestamp, UserId};
+use starling_core::ports::{NotificationStore, OutboxStore, UserStore};
+use starling_core::{
+    AuditId, Error, EventId, IdGenerator, InviteId, NotificationId, ReportId, Timestamp, UserId,
+};
 use starling_store::SqlStore;
 
 use crate::{ev, ids, pending, user};
@@ -325,15 +327,45 @@ async fn deleting_a_user_takes_their_moderation_rows(s: &SqlStore) {
     let g = ids();
     let a = user(s, &g, "amy").await;
     let b = user(s, &g, "bob").await;
-    s.create_report(&report(&g, a, b), &ev()).await.unwrap();
+    let m = user(s, &g, "mod").await;
+    let r = report(&g, a, b);
+    s.create_report(&r, &ev()).await.unwrap();
+    // The staff's notification of it goes with the report.
+    let n = NotificationRecord {
+        id: NotificationId(g.next()),
+        event_id: EventId(g.next()),
+        recipient_id: m,
+        kind: NotificationKind::Report,
+        actor_id: a,
+        post_id: None,
+        comment_id: None,
+        room_id: None,
+        report_id: Some(r.id),
+        created_at: Timestamp::now(),
+        read_at: None,
+    };
+    assert_eq!(
+        s.insert_notification(&n, Subject::Report(r.id))
+            .await
+            .unwrap(),
+        Some(1)
+    );
     s.insert_audit(&audit(&g, a, ModAction::Silence))
         .await
         .unwrap();
     s.create_invite(&invite(&g, a, "code", 1, i64::MAX))
         .await
         .unwrap();
-    s.delete_user(a).await.unwrap();
+    // The reported account goes: its reports, and the news of them, too.
+    s.delete_user(b).await.unwrap();
     assert!(s.reports(false, None, 10).await.unwrap().is_empty());
+    assert!(
+        s.notifications(m, None, 10, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.delete_user(a).await.unwrap();
     assert!(s.audit_log(None, 10).await.unwrap().is_empty());
     assert!(s.invites(None, 10).await.unwrap().is_empty());
     assert_err!(s.delete_user(a).await, Error::NotFound { .. });
