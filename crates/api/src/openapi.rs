@@ -36,6 +36,7 @@ use crate::error::{ErrorBody, ErrorDetail};
         (name = "notifications", description = "Notifications, unread counts and the live stream"),
         (name = "chat", description = "Chat rooms, messages, read marks and presence (live over Socket.IO at /socket.io; see docs/chat.md)"),
         (name = "push", description = "Web Push subscriptions"),
+        (name = "moderation", description = "Reports, the moderation queue, account standing, roles, the audit log, registrations and invites (see docs/moderation.md)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]

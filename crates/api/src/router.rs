@@ -18,7 +18,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::error::{method_not_allowed_fallback, not_found_fallback};
 use crate::metrics::track;
 use crate::openapi::ApiDoc;
-use crate::routes::{auth, blocks, chat, media, notifications, ops, posts, profile, users};
+use crate::routes::{
+    auth, blocks, chat, media, moderation, notifications, ops, posts, profile, users,
+};
 use crate::state::AppState;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -110,6 +112,24 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(chat::unread_count))
         .routes(routes!(chat::search))
         .routes(routes!(chat::presence))
+        .routes(routes!(moderation::instance))
+        .routes(routes!(moderation::create_report))
+        .routes(routes!(moderation::admin_list_users))
+        .routes(routes!(moderation::admin_get_user))
+        .routes(routes!(moderation::set_role))
+        .routes(routes!(moderation::suspend_user))
+        .routes(routes!(moderation::unsuspend_user))
+        .routes(routes!(moderation::silence_user))
+        .routes(routes!(moderation::unsilence_user))
+        .routes(routes!(moderation::list_reports))
+        .routes(routes!(moderation::get_report))
+        .routes(routes!(moderation::resolve_report))
+        .routes(routes!(moderation::audit_log))
+        .routes(routes!(moderation::list_registrations))
+        .routes(routes!(moderation::approve_registration))
+        .routes(routes!(moderation::reject_registration))
+        .routes(routes!(moderation::create_invite, moderation::list_invites))
+        .routes(routes!(moderation::revoke_invite))
         // Media keys contain slashes, so the route is a wildcard; its docs come
         // from `ApiDoc`'s path list.
         .route("/media/{*key}", axum::routing::get(media::get_media))

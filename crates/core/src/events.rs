@@ -19,6 +19,10 @@ pub enum DomainEvent {
     UserRegistered {
         user: UserId,
     },
+    /// A moderator let a pending registration in.
+    UserApproved {
+        user: UserId,
+    },
     Followed {
         actor: UserId,
         followee: UserId,
@@ -61,6 +65,14 @@ pub enum DomainEvent {
     AccountDeleted {
         user: UserId,
     },
+    /// A user reported someone or something: moderators hear of it.
+    ReportCreated {
+        reporter: UserId,
+        report: crate::ReportId,
+        /// The moderators and admins when it was made.
+        #[serde(default)]
+        staff: Vec<UserId>,
+    },
 }
 
 impl DomainEvent {
@@ -68,6 +80,7 @@ impl DomainEvent {
     pub fn key(&self) -> &'static str {
         match self {
             DomainEvent::UserRegistered { .. } => "user.registered",
+            DomainEvent::UserApproved { .. } => "user.approved",
             DomainEvent::Followed { .. } => "follow.created",
             DomainEvent::PostCreated { .. } => "post.created",
             DomainEvent::PostDeleted { .. } => "post.deleted",
@@ -76,6 +89,7 @@ impl DomainEvent {
             DomainEvent::CommentCreated { .. } => "comment.created",
             DomainEvent::MessageSent { .. } => "message.sent",
             DomainEvent::AccountDeleted { .. } => "account.deleted",
+            DomainEvent::ReportCreated { .. } => "report.created",
         }
     }
 

@@ -144,6 +144,9 @@ id_newtype!(NotificationId, "notification");
 id_newtype!(PushSubscriptionId, "push subscription");
 id_newtype!(RoomId, "chat room");
 id_newtype!(MessageId, "message");
+id_newtype!(ReportId, "report");
+id_newtype!(AuditId, "audit entry");
+id_newtype!(InviteId, "invite");
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ pub mod id;
 pub mod live;
 pub mod messaging;
 pub mod model;
+pub mod moderation;
 pub mod page;
 pub mod ports;
 pub mod time;
@@ -16,8 +17,8 @@ pub mod types;
 
 pub use error::{Error, Result};
 pub use id::{
-    CommentId, EventId, IdGenerator, MediaId, MessageId, NotificationId, PostId,
-    PushSubscriptionId, RoomId, Snowflake, UserId,
+    AuditId, CommentId, EventId, IdGenerator, InviteId, MediaId, MessageId, NotificationId, PostId,
+    PushSubscriptionId, ReportId, RoomId, Snowflake, UserId,
 };
 pub use time::Timestamp;
 pub mod testing;

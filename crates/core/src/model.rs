@@ -290,6 +290,8 @@ pub enum NotificationKind {
     Follow,
     /// Chat messages to a user with no connection; one per room until read.
     Message,
+    /// A new report, to every moderator and admin.
+    Report,
 }
 
 impl NotificationKind {
@@ -301,6 +303,7 @@ impl NotificationKind {
             NotificationKind::Mention => "mention",
             NotificationKind::Follow => "follow",
             NotificationKind::Message => "message",
+            NotificationKind::Report => "report",
         }
     }
 
@@ -312,6 +315,7 @@ impl NotificationKind {
             "mention" => NotificationKind::Mention,
             "follow" => NotificationKind::Follow,
             "message" => NotificationKind::Message,
+            "report" => NotificationKind::Report,
             _ => return None,
         })
     }
@@ -333,6 +337,8 @@ pub enum Subject {
     Room(crate::RoomId),
     /// `member`'s membership of a room.
     Membership { room: crate::RoomId, member: UserId },
+    /// A report (moderators hear of it while it exists).
+    Report(crate::ReportId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -347,6 +353,9 @@ pub struct NotificationRecord {
     /// The chat room of a `message` notification.
     #[serde(default)]
     pub room_id: Option<crate::RoomId>,
+    /// The report of a `report` notification.
+    #[serde(default)]
+    pub report_id: Option<crate::ReportId>,
     pub created_at: Timestamp,
     pub read_at: Option<Timestamp>,
 }

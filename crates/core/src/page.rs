@@ -38,6 +38,7 @@ macro_rules! id_position {
     )*};
 }
 id_position!(PostId, CommentId, MessageId, NotificationId);
+id_position!(crate::ReportId, crate::AuditId, crate::InviteId, UserId);
 
 impl Position for UserPosition {
     fn to_cursor(&self) -> Cursor {

@@ -133,6 +133,11 @@ pub struct Settings {
     /// Seconds a node's claim that a user is online lasts unless renewed
     /// (users of a crashed node go offline within this).
     pub presence_ttl_secs: u64,
+    /// Who may register: `open` (anyone), `approval` (a moderator approves
+    /// each new account before it can sign in), `invite` (with an invite code
+    /// from a moderator) or `closed` (accounts come from `starling admin
+    /// create-user`).
+    pub registration_mode: String,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_timeout_secs: u64,
     /// Seconds a client has to send a request's headers.
@@ -224,6 +229,7 @@ impl Default for Settings {
             chat_rate_per_sec: 10.0,
             chat_rate_burst: 30.0,
             presence_ttl_secs: 60,
+            registration_mode: "open".into(),
             shutdown_timeout_secs: 30,
             header_read_timeout_secs: 10,
             request_timeout_secs: 60,
@@ -363,8 +369,22 @@ pub struct Roles {
 }
 
 impl Settings {
+    /// The parsed `registration_mode`.
+    pub fn registration_mode(
+        &self,
+    ) -> Result<starling_core::moderation::RegistrationMode, ConfigError> {
+        starling_core::moderation::RegistrationMode::parse(self.registration_mode.trim())
+            .ok_or_else(|| {
+                bad(
+                    "registration_mode",
+                    "must be open, approval, invite or closed",
+                )
+            })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.bind_addr()?;
+        self.registration_mode()?;
         self.roles()?;
         if self.node_id > starling_core::id::MAX_NODE_ID {
             return Err(bad("node_id", "must be between 0 and 1023"));

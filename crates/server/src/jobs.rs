@@ -92,12 +92,18 @@ impl Jobs<'_> {
             bus.consume(
                 WelcomeMailer::GROUP,
                 WelcomeMailer::PATTERNS,
-                Arc::new(WelcomeMailer::new(
-                    services.ports.users.clone(),
-                    mailer,
-                    settings.site_name.clone(),
-                    settings.public_url.clone(),
-                )),
+                Arc::new(
+                    WelcomeMailer::new(
+                        services.ports.users.clone(),
+                        mailer,
+                        settings.site_name.clone(),
+                        settings.public_url.clone(),
+                    )
+                    .welcome_on_register(
+                        settings.registration_mode()?
+                            != starling_core::moderation::RegistrationMode::Approval,
+                    ),
+                ),
             )
             .await?;
         }

@@ -1,6 +1,7 @@
 //! The `starling` server: wires the configured backends into the services,
 //! serves the roles asked for, and shuts down gracefully.
 
+pub mod admin;
 pub mod config;
 mod http;
 mod jobs;

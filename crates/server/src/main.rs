@@ -64,6 +64,49 @@ enum Command {
     /// Fill an empty database with synthetic users, follows and posts, for
     /// benchmarks at scale (users seed1..seedN, password "seed password").
     Seed(SeedArgs),
+    /// Manage accounts and roles (the first admin, recovery).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account with a role. The password comes from
+    /// --password-file, or is asked for twice on the terminal (not echoed).
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// user, moderator or admin.
+        #[arg(long, default_value = "user")]
+        role: String,
+        /// A file holding the password (its first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Set the role of USER (a username or an id) to ROLE (user, moderator or admin).
+    SetRole { user: String, role: String },
+}
+
+/// The password from a file (its first line), or asked twice on the terminal.
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<String> {
+    use anyhow::Context;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(text.lines().next().unwrap_or_default().to_owned());
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for the password: use --password-file");
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Password (again): ")?;
+    if first != again {
+        anyhow::bail!("the passwords do not match");
+    }
+    Ok(first)
 }
 
 #[derive(Args)]
@@ -170,6 +213,41 @@ async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 );
             }
             store.close().await;
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateUser {
+            username,
+            email,
+            role,
+            password_file,
+        }) => {
+            let password = read_password(password_file.as_deref())?;
+            let user = starling_server::admin::create_user(
+                &settings,
+                starling_server::admin::NewAccount {
+                    username,
+                    email,
+                    role,
+                    password,
+                },
+            )
+            .await?;
+            println!(
+                "created @{} (id {}, role {})",
+                user.username,
+                user.id,
+                user.role.as_str()
+            );
+            Ok(())
+        }
+        Command::Admin(AdminCommand::SetRole { user, role }) => {
+            let user = starling_server::admin::set_role(&settings, &user, &role).await?;
+            println!(
+                "@{} (id {}) is now {}",
+                user.username,
+                user.id,
+                user.role.as_str()
+            );
             Ok(())
         }
         Command::Config => {

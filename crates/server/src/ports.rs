@@ -319,6 +319,7 @@ pub(crate) fn ports(store: &SqlStore, backends: &Backends) -> Ports {
         chat: store.clone(),
         deletion: store.clone(),
         export: store.clone(),
+        moderation: store.clone(),
         outbox: store,
         cache: backends.cache.clone(),
         blobs: backends.blobs.clone(),
@@ -359,6 +360,7 @@ pub(crate) fn service_settings(settings: &Settings) -> anyhow::Result<starling_s
             )),
         },
         presence_ttl: Duration::from_secs(settings.presence_ttl_secs.max(3)),
+        registration_mode: settings.registration_mode()?,
         limits: settings.write_limits()?,
         push: starling_services::notifications::PushSettings {
             max_subscriptions: settings.push_max_subscriptions,

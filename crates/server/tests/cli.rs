@@ -1414,3 +1414,118 @@ async fn seed_fills_postgres_for_benchmarks() {
     let (url, _cleanup) = fresh_database(&admin_url, "starling_seed");
     seed_then_serve(&[("STARLING_DATABASE_URL", url.as_str())]).await;
 }
+
+// ---------------------------------------------------------------------------
+// 9. `starling admin`: accounts and roles from the command line
+// ---------------------------------------------------------------------------
+
+async fn profile_role(http: &reqwest::Client, server: &Server, token: &str) -> String {
+    let r = http
+        .get(server.url("/api/profile"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    body["role"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admin_creates_users_and_sets_roles() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap().to_owned();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "correct horse battery\n").unwrap();
+    let admin = |args: &[&str]| {
+        let mut cmd = starling(dir.path());
+        cmd.arg("admin").args(args).arg("--data-dir").arg(&data_arg);
+        run(cmd, "starling admin")
+    };
+
+    let (status, out, err) = admin(&[
+        "create-user",
+        "--username",
+        "boss",
+        "--email",
+        "boss@example.com",
+        "--role",
+        "admin",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "create-user failed: {err}");
+    assert!(out.contains("@boss") && out.contains("admin"), "{out}");
+    let (status, out, err) = admin(&[
+        "create-user",
+        "--username",
+        "alice",
+        "--email",
+        "alice@example.com",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "create-user failed: {err}");
+    assert!(out.contains("role user"), "{out}");
+
+    // No password file and no terminal: refused, nothing created.
+    let (status, _, err) = admin(&[
+        "create-user",
+        "--username",
+        "carol",
+        "--email",
+        "carol@example.com",
+    ]);
+    assert!(!status.success());
+    assert!(err.contains("--password-file"), "{err}");
+    // A taken username, an unknown role, an unknown user: each a clear failure.
+    let (status, _, err) = admin(&[
+        "create-user",
+        "--username",
+        "alice",
+        "--email",
+        "other@example.com",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert!(!status.success());
+    assert!(err.contains("taken"), "{err}");
+    let (status, _, err) = admin(&["set-role", "alice", "king"]);
+    assert!(!status.success());
+    assert!(err.contains("unknown role"), "{err}");
+    let (status, _, err) = admin(&["set-role", "nobody", "admin"]);
+    assert!(!status.success());
+    assert!(err.contains("no user"), "{err}");
+
+    // By username, then the last admin may not step down.
+    let (status, out, err) = admin(&["set-role", "alice", "moderator"]);
+    assert!(status.success(), "set-role failed: {err}");
+    assert!(out.contains("is now moderator"), "{out}");
+    let (status, _, err) = admin(&["set-role", "boss", "user"]);
+    assert!(!status.success());
+    assert!(err.contains("last admin"), "{err}");
+
+    let server = start_server(dir.path(), &data, &[], &[]).await;
+    let http = client();
+    let boss = login(&http, &server, "boss").await;
+    let alice = login(&http, &server, "alice").await;
+    assert_eq!(profile_role(&http, &server, &boss).await, "admin");
+    assert_eq!(profile_role(&http, &server, &alice).await, "moderator");
+    // The admin endpoints agree: alice moderates, so she may list accounts.
+    let r = http
+        .get(server.url("/api/admin/users?q=boss"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["items"][0]["role"], "admin");
+    let boss_id = body["items"][0]["id"].as_str().unwrap().to_owned();
+
+    // By id, while the server runs.
+    let (status, out, err) = admin(&["set-role", &boss_id, "admin"]);
+    assert!(status.success(), "set-role by id failed: {err}");
+    assert!(out.contains("@boss"), "{out}");
+}

@@ -116,6 +116,23 @@ fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// Refuses sessions to accounts a moderator suspended or has not approved.
+pub fn standing_allows_sign_in(user: &starling_core::model::UserRecord) -> Result<()> {
+    if user.is_suspended() {
+        return Err(Error::denied(
+            "account_suspended",
+            "this account is suspended",
+        ));
+    }
+    if user.is_pending() {
+        return Err(Error::denied(
+            "account_pending",
+            "this account is waiting for a moderator's approval",
+        ));
+    }
+    Ok(())
+}
+
 fn invalid_credentials() -> Error {
     Error::unauthorized("invalid_credentials", "wrong username, email or password")
 }
@@ -164,6 +181,16 @@ impl Accounts {
     }
 
     pub async fn register(&self, input: RegisterInput) -> Result<Session> {
+        let record = self.create_account(input).await?;
+        let family = TokenFamilyId(self.ids.next());
+        self.start_session(record.id, family).await
+    }
+
+    /// Validates and stores a new account, without signing it in.
+    pub async fn create_account(
+        &self,
+        input: RegisterInput,
+    ) -> Result<starling_core::model::UserRecord> {
         let mut errs = FieldErrors::new();
         let username = errs.check("username", Username::parse(&input.username));
         let email = errs.check("email", Email::parse(&input.email));
@@ -198,8 +225,7 @@ impl Accounts {
             .await?;
         self.outbox.committed();
         tracing::info!(user_id = %record.id, "registered");
-        let family = TokenFamilyId(self.ids.next());
-        self.start_session(record.id, family).await
+        Ok(record)
     }
 
     /// Signs in by username or email.
@@ -396,6 +422,7 @@ impl Accounts {
     }
 
     async fn start_session(&self, user: UserId, family: TokenFamilyId) -> Result<Session> {
+        standing_allows_sign_in(&self.users.me(user).await?.record)?;
         let now = Timestamp::now();
         let (token, hash) = new_refresh_token();
         self.ports
@@ -418,6 +445,8 @@ impl Accounts {
         refresh_token: String,
     ) -> Result<Session> {
         let view = self.users.me(user).await?;
+        // A suspended or pending account signs in nowhere (login and refresh).
+        standing_allows_sign_in(&view.record)?;
         Ok(Session {
             user: view,
             access_token: self

@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod limits;
 pub mod mail;
 pub mod media;
+pub mod moderation;
 pub mod notifications;
 pub mod outbox;
 pub mod passwords;
@@ -58,6 +59,7 @@ pub struct Ports {
     pub chat: Arc<dyn starling_core::ports::ChatStore>,
     pub deletion: Arc<dyn starling_core::ports::AccountDeletionStore>,
     pub export: Arc<dyn starling_core::ports::AccountExportStore>,
+    pub moderation: Arc<dyn starling_core::moderation::ModerationStore>,
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
@@ -81,6 +83,7 @@ pub struct Services {
     pub verifier: Arc<TokenVerifier>,
     pub sessions: Arc<sessions::Sessions>,
     pub limits: Arc<RateLimits>,
+    pub moderation: Arc<moderation::Moderation>,
     pub ports: Ports,
 }
 
@@ -94,6 +97,8 @@ pub struct Settings {
     pub push: notifications::PushSettings,
     /// How long a node's word that a user is connected lasts unless renewed.
     pub presence_ttl: std::time::Duration,
+    /// Who may register.
+    pub registration_mode: starling_core::moderation::RegistrationMode,
 }
 
 impl Services {
@@ -121,6 +126,7 @@ impl Services {
             limits,
             push: push_settings,
             presence_ttl,
+            registration_mode,
         } = settings;
         let p = &ports;
         let limits = Arc::new(RateLimits::new(p.cache.clone(), limits));
@@ -232,7 +238,7 @@ impl Services {
                 tokens: p.tokens.clone(),
                 cache: p.cache.clone(),
             },
-            ids,
+            ids.clone(),
             keys,
             auth,
             accounts::AccountsDeps {
@@ -269,7 +275,26 @@ impl Services {
             owned: p.deletion.clone(),
             blobs: p.blobs.clone(),
         }));
+        let moderation = Arc::new(moderation::Moderation::new(
+            moderation::ModerationPorts {
+                moderation: p.moderation.clone(),
+                users: p.users.clone(),
+                posts: p.posts.clone(),
+                comments: p.comments.clone(),
+                chat: p.chat.clone(),
+            },
+            moderation::ModerationDeps {
+                users: users.clone(),
+                accounts: accounts.clone(),
+                posts: posts.clone(),
+                chat: chat.clone(),
+                outbox: outbox.clone(),
+                ids,
+            },
+            registration_mode,
+        ));
         Services {
+            moderation,
             accounts,
             deletion,
             export,

@@ -1,4 +1,5 @@
-//! Email sent by the worker: the welcome message on registration.
+//! Email sent by the worker: the welcome message on registration, or on
+//! approval when a moderator approves each new account.
 
 use std::sync::Arc;
 
@@ -14,11 +15,13 @@ pub struct WelcomeMailer {
     mailer: Arc<dyn Mailer>,
     site_name: String,
     public_url: String,
+    /// Under approval mode the approval mail is the welcome: none on registration.
+    welcome_on_register: bool,
 }
 
 impl WelcomeMailer {
     pub const GROUP: &'static str = "email";
-    pub const PATTERNS: &'static [&'static str] = &["user.registered"];
+    pub const PATTERNS: &'static [&'static str] = &["user.registered", "user.approved"];
 
     pub fn new(
         users: Arc<dyn UserStore>,
@@ -31,15 +34,26 @@ impl WelcomeMailer {
             mailer,
             site_name,
             public_url,
+            welcome_on_register: true,
         }
+    }
+
+    /// Under approval mode, no mail on registration (the account may not be
+    /// marked pending yet when the event is handled): the approval mail
+    /// welcomes the user instead.
+    pub fn welcome_on_register(mut self, on: bool) -> Self {
+        self.welcome_on_register = on;
+        self
     }
 }
 
 #[async_trait]
 impl EventHandler for WelcomeMailer {
     async fn handle(&self, event: &Envelope) -> Result<()> {
-        let DomainEvent::UserRegistered { user } = DomainEvent::decode(event)? else {
-            return Ok(());
+        let (user, approved) = match DomainEvent::decode(event)? {
+            DomainEvent::UserRegistered { user } if self.welcome_on_register => (user, false),
+            DomainEvent::UserApproved { user } => (user, true),
+            _ => return Ok(()),
         };
         let user = match self.users.user_by_id(user).await {
             Ok(u) => u,
@@ -49,6 +63,25 @@ impl EventHandler for WelcomeMailer {
         let name = user.display_name.as_deref().unwrap_or(&user.username);
         let site = &self.site_name;
         let url = self.public_url.trim_end_matches('/');
+        if user.is_pending() {
+            // Waiting for approval: the approval mail welcomes them.
+            return Ok(());
+        }
+        if approved {
+            let email = Email {
+                to: user.email.clone(),
+                subject: format!("Your {site} account was approved"),
+                text: format!(
+                    "Hello {name},\n\n\
+                     a moderator approved your account at {site}. You can sign in now\n\
+                     as @{username}: {url}/\n",
+                    username = user.username,
+                ),
+            };
+            self.mailer.send(&email).await?;
+            tracing::info!(user_id = %user.id, "approval email sent");
+            return Ok(());
+        }
         let email = Email {
             to: user.email.clone(),
             subject: format!("Welcome to {site}, {name}!"),

@@ -152,6 +152,15 @@ pub struct AvatarIntake {
     pub images: images::ImageGate,
 }
 
+/// A suspended account's profile is gone for everyone but themselves
+/// (moderators see it through the admin endpoints).
+fn hidden_from(viewer: Option<UserId>, record: UserRecord) -> Result<UserRecord> {
+    if record.is_suspended() && viewer != Some(record.id) {
+        return Err(Error::not_found("user"));
+    }
+    Ok(record)
+}
+
 fn user_key(id: UserId) -> String {
     format!("user:{id}")
 }
@@ -254,7 +263,7 @@ impl Users {
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: UserId) -> Result<UserView> {
-        let record = self.record(id).await?;
+        let record = hidden_from(viewer, self.record(id).await?)?;
         self.view_one(viewer, record).await
     }
 
@@ -267,7 +276,7 @@ impl Users {
     }
 
     pub async fn by_username(&self, viewer: Option<UserId>, username: &str) -> Result<UserView> {
-        let record = self.ports.users.user_by_username(username).await?;
+        let record = hidden_from(viewer, self.ports.users.user_by_username(username).await?)?;
         self.view_one(viewer, record).await
     }
 
@@ -348,10 +357,17 @@ impl Users {
             .users
             .search_users(&query.to_lowercase(), after, limit.fetch())
             .await?;
-        // Either side of a block is left out (muted users still show).
+        // Either side of a block is left out (muted users still show), and
+        // silenced accounts are left out of search as well.
         let rel = self.relations.of(viewer).await?;
         let mut page = self.page(viewer, rows, limit).await?;
-        page.items.retain(|u| !rel.blocked_either(u.record.id));
+        page.items.retain(|u| {
+            !rel.blocked_either(u.record.id)
+                && crate::posts::visibility::shown(
+                    &u.record,
+                    crate::posts::visibility::Surface::Public,
+                )
+        });
         Ok(page)
     }
 
@@ -558,6 +574,8 @@ impl Users {
         limit: Limit,
     ) -> Result<Page<UserView, P>> {
         let next = limit.cut(&mut rows, |(_, p)| p.clone());
+        // Suspended accounts vanish from every list of users.
+        rows.retain(|(r, _)| !r.is_suspended());
         let ids: Vec<UserId> = rows.iter().map(|(r, _)| r.id).collect();
         let followed = self.followed_set(viewer, &ids).await?;
         let rel = self.relations.of(viewer).await?;

@@ -14,6 +14,7 @@ mod follows;
 mod loves;
 mod media;
 pub mod migrate;
+mod moderation;
 mod notifications;
 mod outbox;
 mod posts;

@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "chat search", "0007_chat_search.sql"),
     migration!(8, "push subscriptions", "0008_push_subscriptions.sql"),
     migration!(9, "roles and standing", "0009_roles_and_standing.sql"),
+    migration!(10, "moderation", "0010_moderation.sql"),
     migration!(11, "blocks", "0011_blocks.sql"),
     migration!(13, "account deletion", "0013_account_deletion.sql"),
 ];

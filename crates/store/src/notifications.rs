@@ -15,7 +15,7 @@ use starling_core::{
 use crate::{Dialect, SqlStore, db_err};
 
 const COLUMNS: &str = "id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, \
-     created_at, read_at";
+     report_id, created_at, read_at";
 
 struct Row {
     id: i64,
@@ -26,6 +26,7 @@ struct Row {
     post_id: Option<i64>,
     comment_id: Option<i64>,
     room_id: Option<i64>,
+    report_id: Option<i64>,
     created_at: i64,
     read_at: Option<i64>,
 }
@@ -39,6 +40,7 @@ crate::db::from_row!(Row {
     post_id,
     comment_id,
     room_id,
+    report_id,
     created_at,
     read_at
 });
@@ -58,6 +60,7 @@ impl TryFrom<Row> for NotificationRecord {
             post_id: r.post_id.map(|p| PostId(Snowflake(p))),
             comment_id: r.comment_id.map(|c| CommentId(Snowflake(c))),
             room_id: r.room_id.map(RoomId::from_i64),
+            report_id: r.report_id.map(starling_core::ReportId::from_i64),
             created_at: Timestamp(r.created_at),
             read_at: r.read_at.map(Timestamp),
         })
@@ -141,6 +144,7 @@ fn subject_exists(subject: Subject) -> (&'static str, Vec<i64>) {
             "SELECT m.room_id FROM chat_members m WHERE m.room_id = $1 AND m.user_id = $2",
             vec![room.get(), member.get()],
         ),
+        Subject::Report(r) => ("SELECT r.id FROM reports r WHERE r.id = $1", vec![r.get()]),
     }
 }
 
@@ -172,6 +176,7 @@ fn about(subject: Subject) -> (&'static str, Vec<i64>) {
             "room_id = $1 AND recipient_id = $2",
             vec![room.get(), member.get()],
         ),
+        Subject::Report(r) => ("report_id = $1", vec![r.get()]),
     }
 }
 
@@ -184,6 +189,7 @@ fn lock_key(subject: Subject) -> i64 {
         Subject::Follow { actor, followee } => (4, actor.get(), followee.get()),
         Subject::Room(room) => (5, room.get(), 0),
         Subject::Membership { room, member } => (6, room.get(), member.get()),
+        Subject::Report(r) => (7, r.get(), 0),
     };
     // FNV-1a over the tag and both ids.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -243,6 +249,7 @@ fn subjects_of(n: &NotificationRecord, subject: Subject) -> Vec<Subject> {
     subjects.extend(n.post_id.map(Subject::Post));
     subjects.extend(n.comment_id.map(Subject::Comment));
     subjects.extend(n.room_id.map(Subject::Room));
+    subjects.extend(n.report_id.map(Subject::Report));
     subjects
 }
 
@@ -288,8 +295,9 @@ async fn insert_one(
     // `message` notification for the same room, is skipped alike.
     let inserted = crate::db::query(
         "INSERT INTO notifications
-             (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             (id, event_id, recipient_id, kind, actor_id, post_id, comment_id, room_id, report_id,
+              created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT DO NOTHING",
     )
     .bind(n.id.get())
@@ -300,6 +308,7 @@ async fn insert_one(
     .bind(n.post_id.map(PostId::get))
     .bind(n.comment_id.map(CommentId::get))
     .bind(n.room_id.map(RoomId::get))
+    .bind(n.report_id.map(starling_core::ReportId::get))
     .bind(n.created_at.millis())
     .execute(&mut *tx)
     .await

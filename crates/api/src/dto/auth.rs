@@ -20,6 +20,16 @@ pub struct RegisterRequest {
     /// Up to 50 characters, no control characters.
     #[schema(max_length = 50, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub display_name: Option<String>,
+    /// Required when `registrationMode` is `invite` (see `GET /api/instance`).
+    #[schema(max_length = 64)]
+    pub invite_code: Option<String>,
+}
+
+/// A registration that did not sign in: `pending` (a moderator approves it first).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegistrationStatus {
+    #[schema(example = "pending")]
+    pub status: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

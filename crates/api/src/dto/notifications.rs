@@ -16,7 +16,8 @@ pub struct NotificationSubject {
     pub excerpt: String,
 }
 
-/// A notification: `type` is `love`, `comment`, `reply`, `mention` or `follow`.
+/// A notification: `type` is `love`, `comment`, `reply`, `mention`, `follow`,
+/// `message` or `report`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
@@ -34,6 +35,9 @@ pub struct Notification {
     /// The chat room of a `message` notification.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room_id: Option<String>,
+    /// The report of a `report` notification (moderators and admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_id: Option<String>,
     pub created_at: String,
     pub read: bool,
 }
@@ -53,6 +57,7 @@ impl Notification {
                 excerpt: excerpt(&c.text),
             }),
             room_id: v.record.room_id.map(|r| r.to_string()),
+            report_id: v.record.report_id.map(|r| r.to_string()),
             created_at: rfc3339(v.record.created_at),
             read: v.record.read_at.is_some(),
         }

@@ -13,12 +13,16 @@ pub struct Profile {
     #[serde(flatten)]
     pub user: User,
     pub email: String,
+    /// `user`, `moderator` or `admin`.
+    #[schema(example = "user")]
+    pub role: String,
 }
 
 impl Profile {
     pub fn from_view(v: &UserView, public_url: &str) -> Self {
         Profile {
             email: v.record.email.clone(),
+            role: v.record.role.as_str().to_owned(),
             user: User::from_view(v, public_url),
         }
     }

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use starling_core::Error;
 use starling_services::accounts::{RegisterInput, Session};
+use starling_services::moderation::Registered;
 
 use crate::dto::{self, LoginRequest, RefreshRequest, RegisterRequest};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -105,12 +106,14 @@ fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: b
         .into_response()
 }
 
-/// Register a new account and sign in.
+/// Register a new account and sign in (as `registrationMode` allows).
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth",
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered and signed in; session cookies set", body = dto::Session),
-        (status = 400, description = "Invalid fields or malformed JSON", body = ErrorBody),
+        (status = 202, description = "Registered under approval mode: `{\"status\": \"pending\"}`, no session until a moderator approves", body = dto::RegistrationStatus),
+        (status = 400, description = "Invalid fields or malformed JSON; a missing, unknown, expired or used-up `inviteCode` in invite mode", body = ErrorBody),
+        (status = 403, description = "`registration_closed`", body = ErrorBody),
         (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -121,18 +124,30 @@ pub async fn register(
     ClientIp(ip): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let s = st
+    let outcome = st
         .services
-        .accounts
-        .register(RegisterInput {
-            client_ip: ip,
-            username: req.username,
-            email: req.email,
-            password: req.password,
-            display_name: req.display_name,
-        })
+        .moderation
+        .register(
+            RegisterInput {
+                client_ip: ip,
+                username: req.username,
+                email: req.email,
+                password: req.password,
+                display_name: req.display_name,
+            },
+            req.invite_code.as_deref(),
+        )
         .await?;
-    Ok(session_response(&st, StatusCode::CREATED, &s))
+    match outcome {
+        Registered::Session(s) => Ok(session_response(&st, StatusCode::CREATED, &s)),
+        Registered::Pending => Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(dto::RegistrationStatus {
+                status: "pending".into(),
+            }),
+        )
+            .into_response()),
+    }
 }
 
 /// Sign in with a username or email and a password.

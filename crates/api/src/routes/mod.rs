@@ -2,6 +2,7 @@ pub mod auth;
 pub mod blocks;
 pub mod chat;
 pub mod media;
+pub mod moderation;
 pub mod notifications;
 pub mod ops;
 pub mod posts;

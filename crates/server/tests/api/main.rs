@@ -15,6 +15,7 @@ mod fanout;
 mod feeds;
 mod limits;
 mod media;
+mod moderation;
 mod notifications;
 mod ops;
 mod posts;

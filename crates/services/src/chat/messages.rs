@@ -202,9 +202,27 @@ impl Chat {
         if found.iter().any(|m| m.sender_id != Some(me)) {
             return Err(Error::forbidden("you can retract only your own messages"));
         }
-        self.store.retract_messages(&ids, Timestamp::now()).await?;
+        self.retract_found(&ids, &found).await?;
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Retracts messages whoever sent them (a moderator removing reported
+    /// content, or a message whose sender's account is gone); the rooms hear
+    /// of it as of any retraction.
+    pub async fn remove_any(&self, ids: &[MessageId]) -> Result<()> {
+        let found = self.store.messages_by_ids(ids).await?;
+        let ids: Vec<MessageId> = found.iter().map(|m| m.id).collect();
+        if ids.is_empty() {
+            return Err(Error::not_found("message"));
+        }
+        self.retract_found(&ids, &found).await
+    }
+
+    async fn retract_found(&self, ids: &[MessageId], found: &[MessageRecord]) -> Result<()> {
+        self.store.retract_messages(ids, Timestamp::now()).await?;
         let mut rooms: HashMap<RoomId, Vec<MessageId>> = HashMap::new();
-        for m in &found {
+        for m in found {
             rooms.entry(m.room_id).or_default().push(m.id);
         }
         for (room, mut message_ids) in rooms {
@@ -213,8 +231,7 @@ impl Chat {
             self.tell(&members, ChatEvent::MessagesRetracted { room, message_ids })
                 .await;
         }
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(())
     }
 
     /// `me`'s unread messages: in total, and per room that has any.

@@ -79,6 +79,7 @@ impl NotificationView {
             (NotificationKind::Mention, false) => "mentioned you in a post",
             (NotificationKind::Follow, _) => "followed you",
             (NotificationKind::Message, _) => "sent you a message",
+            (NotificationKind::Report, _) => "filed a report",
         };
         format!("{who} {what}")
     }

@@ -9,6 +9,7 @@
 //! | a post            | each mentioned user                   | `mention`        |
 //! | a follow          | the one followed                      | `follow`         |
 //! | a chat message    | members without a chat connection, once per room until read | `message` |
+//! | a report          | every moderator and admin             | `report`         |
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use starling_core::events::DomainEvent;
 use starling_core::messaging::Envelope;
 use starling_core::model::{LoveTarget, NotificationKind, NotificationRecord, Subject};
 use starling_core::{
-    CommentId, MessageId, NotificationId, PostId, Result, RoomId, Timestamp, UserId,
+    CommentId, MessageId, NotificationId, PostId, ReportId, Result, RoomId, Timestamp, UserId,
 };
 
 use super::Notifications;
@@ -49,6 +50,7 @@ struct About {
     post: Option<PostId>,
     comment: Option<CommentId>,
     room: Option<RoomId>,
+    report: Option<ReportId>,
     subject: Subject,
 }
 
@@ -85,7 +87,13 @@ impl Notifications {
                 self.message_sent(event, sender, room, message, recipients)
                     .await?
             }
+            DomainEvent::ReportCreated {
+                reporter,
+                report,
+                staff,
+            } => self.reported(event, reporter, report, staff),
             DomainEvent::UserRegistered { .. }
+            | DomainEvent::UserApproved { .. }
             | DomainEvent::PostDeleted { .. }
             | DomainEvent::AccountDeleted { .. } => Vec::new(),
         };
@@ -93,12 +101,13 @@ impl Notifications {
     }
 
     /// Leaves out what a recipient must not hear: actions of someone they
-    /// block, who blocks them, or whom they mute.
+    /// block, who blocks them, or whom they mute. Reports reach moderators
+    /// whoever filed them: a moderator's own blocks don't silence the queue.
     async fn unhidden(&self, planned: Vec<Planned>) -> Result<Vec<Planned>> {
         let mut out = Vec::with_capacity(planned.len());
         for p in planned {
             let rel = self.relations.of(Some(p.record.recipient_id)).await?;
-            if !rel.hides(p.record.actor_id) {
+            if p.record.kind == NotificationKind::Report || !rel.hides(p.record.actor_id) {
                 out.push(p);
             }
         }
@@ -121,6 +130,7 @@ impl Notifications {
             post: Some(post),
             comment: None,
             room: None,
+            report: None,
             subject: Subject::Love {
                 actor,
                 target: LoveTarget::Post(post),
@@ -148,6 +158,7 @@ impl Notifications {
             post: Some(c.post_id),
             comment: Some(comment),
             room: None,
+            report: None,
             subject: Subject::Love {
                 actor,
                 target: LoveTarget::Comment(comment),
@@ -178,6 +189,7 @@ impl Notifications {
             post: Some(post),
             comment: Some(comment),
             room: None,
+            report: None,
             subject: Subject::Comment(comment),
         };
         if let Some(parent) = parent
@@ -214,6 +226,7 @@ impl Notifications {
             post: Some(post),
             comment: None,
             room: None,
+            report: None,
             subject: Subject::Post(post),
         };
         unique(mentions.into_iter())
@@ -235,9 +248,34 @@ impl Notifications {
             post: None,
             comment: None,
             room: None,
+            report: None,
             subject: Subject::Follow { actor, followee },
         };
         self.planned(event, followee, &about).into_iter().collect()
+    }
+
+    /// Every moderator and admin hears of a new report (the reporter too
+    /// only if they are staff: nobody hears of their own action).
+    fn reported(
+        &self,
+        event: &Envelope,
+        reporter: UserId,
+        report: ReportId,
+        staff: Vec<UserId>,
+    ) -> Vec<Planned> {
+        let about = About {
+            kind: NotificationKind::Report,
+            actor: reporter,
+            post: None,
+            comment: None,
+            room: None,
+            report: Some(report),
+            subject: Subject::Report(report),
+        };
+        unique(staff.into_iter())
+            .into_iter()
+            .filter_map(|m| self.planned(event, m, &about))
+            .collect()
     }
 
     /// Members with a chat connection got the message live; the others get
@@ -275,6 +313,7 @@ impl Notifications {
                 post: None,
                 comment: None,
                 room: Some(room),
+                report: None,
                 subject: Subject::Membership {
                     room,
                     member: recipient,
@@ -304,6 +343,7 @@ impl Notifications {
                 post_id: about.post,
                 comment_id: about.comment,
                 room_id: about.room,
+                report_id: about.report,
                 created_at: Timestamp::now(),
                 read_at: None,
             },

@@ -131,6 +131,7 @@ impl NotificationWorker {
         "post.created",
         "follow.created",
         "message.sent",
+        "report.created",
     ];
 }
 

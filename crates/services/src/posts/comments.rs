@@ -11,7 +11,7 @@ use starling_core::{CommentId, Error, PostId, Result, Timestamp, UserId};
 use starling_core::events::DomainEvent;
 use starling_core::model::Subject;
 
-use super::{COMMENT_MAX_CHARS, CommentView, Posts, check_text};
+use super::{COMMENT_MAX_CHARS, CommentView, Posts, check_text, visibility};
 use crate::limits::Action;
 use crate::relations::refill;
 
@@ -82,12 +82,12 @@ impl Posts {
         limit: Limit,
     ) -> Result<Page<CommentView, CommentId>> {
         // Comments by those the viewer blocks or mutes, or who block the
-        // viewer, are left out.
+        // viewer, and by suspended accounts, are left out.
         let rel = self.relations.of(viewer).await?;
         refill(
             after,
             limit,
-            |c: &CommentView| !rel.hides(c.record.author_id),
+            |c: &CommentView| !rel.hides(c.record.author_id) && visibility::comment_shown(c),
             |c: &CommentView| c.record.id,
             |after, limit| async move {
                 let mut rows = self

@@ -10,6 +10,7 @@ use starling_core::page::Page;
 use starling_core::types::Limit;
 use starling_core::{Error, PostId, Result, UserId};
 
+use super::visibility::{self, Surface};
 use super::{Newer, PostView, Posts};
 use crate::relations::refill;
 
@@ -22,7 +23,11 @@ impl Posts {
         limit: Limit,
     ) -> Result<Page<PostView, PostId>> {
         let rel = self.relations.of(viewer).await?;
-        let keep = |p: &PostView| !rel.hides(p.record.author_id);
+        let surface = Surface::of(&feed);
+        // What the viewer's blocks and mutes hide, and what the authors'
+        // standing hides here (see `visibility`).
+        let keep =
+            |p: &PostView| !rel.hides(p.record.author_id) && visibility::shown(&p.author, surface);
         if let Feed::Author(author) = feed {
             // Their cached timeline; it exists only for a user who does
             // (checked when it is built), and an empty page checks again.
@@ -103,10 +108,9 @@ impl Posts {
         records.reverse();
         let own_page = matches!(feed, Feed::Author(a) if !rel.blocked_either(a));
         records.retain(|p| own_page || !rel.hides(p.author_id));
-        Ok(Newer {
-            items: self.views(viewer, records).await?,
-            has_more,
-        })
+        let mut items = self.views(viewer, records).await?;
+        visibility::posts(&mut items, Surface::of(&feed));
+        Ok(Newer { items, has_more })
     }
 
     /// A timeline page's posts as `viewer` sees them, and whether the page

@@ -7,6 +7,7 @@ mod comments;
 mod feeds;
 mod loves;
 mod views;
+pub(crate) mod visibility;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -228,6 +229,15 @@ impl Posts {
     }
 
     pub async fn get(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
+        self.get_any(viewer, id)
+            .await
+            .ok()
+            .filter(|p| visibility::shown(&p.author, visibility::Surface::Personal))
+            .ok_or_else(|| Error::not_found("post"))
+    }
+
+    /// A live post whatever its author's standing (for moderators).
+    pub async fn get_any(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
         self.views_by_ids(viewer, &[id])
             .await?
             .pop()
@@ -281,7 +291,9 @@ impl Posts {
         if ids.len() > MAX_REFETCH {
             return Err(Error::field("ids", format!("at most {MAX_REFETCH} ids")));
         }
-        self.views_by_ids(viewer, ids).await
+        let mut items = self.views_by_ids(viewer, ids).await?;
+        visibility::posts(&mut items, visibility::Surface::Personal);
+        Ok(items)
     }
 
     /// Full-text search of live posts: every word must match; newest first.
@@ -298,7 +310,10 @@ impl Posts {
         refill(
             before,
             limit,
-            |p: &PostView| !rel.hides(p.record.author_id),
+            |p: &PostView| {
+                !rel.hides(p.record.author_id)
+                    && visibility::shown(&p.author, visibility::Surface::Public)
+            },
             |p: &PostView| p.record.id,
             |before, limit| async move {
                 let mut records = self

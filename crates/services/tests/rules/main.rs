@@ -8,6 +8,7 @@ mod chat;
 mod deletion;
 mod delivery;
 mod fanout;
+mod moderation;
 mod notifications;
 mod presence;
 mod timelines;
@@ -110,6 +111,7 @@ pub fn settings() -> Settings {
         limits: LimitSettings::off(),
         push: PushSettings::default(),
         presence_ttl: Duration::from_secs(60),
+        registration_mode: Default::default(),
     }
 }
 
@@ -169,6 +171,7 @@ impl World {
             push_subscriptions: store.clone(),
             blocks: store.clone(),
             outbox: store.clone(),
+            moderation: store.clone(),
             chat: store.clone(),
             deletion: store.clone(),
             export: store,

@@ -106,6 +106,7 @@ mod comments;
 mod deletion;
 mod feeds;
 mod loves;
+mod moderation;
 mod notifications;
 mod outbox;
 mod posts;

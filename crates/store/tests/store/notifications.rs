@@ -30,6 +30,7 @@ fn notification(
         post_id: post,
         comment_id: None,
         room_id: None,
+        report_id: None,
         created_at: Timestamp::now(),
         read_at: None,
     }
