@@ -238,6 +238,10 @@ where
     let hsts = st.config.hsts;
     let timeout = st.config.request_timeout;
     let router = router
+        .route_layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            crate::limits::limit_by_address,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(metrics, track))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)

@@ -197,6 +197,7 @@ impl Services {
             ids.clone(),
             media,
             image_gate,
+            limits.clone(),
         ));
         let chat = Arc::new(chat::Chat::new(
             chat::ChatDeps {

@@ -292,6 +292,7 @@ impl Users {
         if images::sniff(&upload).is_none() {
             return Err(images::unsupported());
         }
+        self.limits.check(Action::Upload, &me.to_string()).await?;
         let processed = self
             .images
             .run(upload, |bytes| images::fit_within(bytes, AVATAR_SIZE))
@@ -327,6 +328,9 @@ impl Users {
         let query = query.trim();
         if query.chars().count() > 100 {
             return Err(Error::field("q", "must be at most 100 characters"));
+        }
+        if let Some(me) = viewer {
+            self.limits.check(Action::Search, &me.to_string()).await?;
         }
         let rows = self
             .ports
