@@ -41,7 +41,14 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::jwks))
+        .routes(routes!(auth::request_password_reset))
+        .routes(routes!(auth::confirm_password_reset))
+        .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::resend_verification))
+        .routes(routes!(auth::list_sessions, auth::end_other_sessions))
+        .routes(routes!(auth::end_session))
         .routes(routes!(profile::get_profile, profile::update_profile))
+        .routes(routes!(profile::change_password))
         .routes((
             schemas,
             paths,

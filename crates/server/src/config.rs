@@ -47,6 +47,9 @@ pub struct Settings {
     pub mail_from: String,
     /// The name mail and push messages use for this site.
     pub site_name: String,
+    /// New accounts must follow a mailed link before they can sign in
+    /// (registration answers 202 `verify_email` without a session).
+    pub require_email_verification: bool,
     /// Web Push VAPID private key (base64url P-256 scalar); default: generated
     /// in the data dir (`vapid.key`). Every node must share it.
     pub vapid_private_key: Option<String>,
@@ -204,6 +207,7 @@ impl Default for Settings {
             smtp_url: None,
             mail_from: "Starling <noreply@localhost>".into(),
             site_name: "Starling".into(),
+            require_email_verification: false,
             vapid_private_key: None,
             vapid_subject: "mailto:admin@localhost".into(),
             push_allowed_hosts: String::new(),

@@ -215,7 +215,7 @@ impl Users {
     }
 
     /// Drops cached copies of users whose row just changed.
-    async fn invalidate(&self, ids: &[UserId]) {
+    pub(crate) async fn invalidate(&self, ids: &[UserId]) {
         if self.cache_ttl.is_zero() {
             return;
         }

@@ -42,6 +42,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "chat search", "0007_chat_search.sql"),
     migration!(8, "push subscriptions", "0008_push_subscriptions.sql"),
     migration!(9, "roles and standing", "0009_roles_and_standing.sql"),
+    migration!(12, "account security", "0012_account_security.sql"),
 ];
 
 /// SHA-256 of a migration's text, in hex.

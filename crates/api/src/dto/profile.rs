@@ -54,3 +54,13 @@ pub struct AvatarUploadRequest {
     #[schema(value_type = String, format = Binary)]
     pub file: Vec<u8>,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[schema(min_length = 1)]
+    pub current_password: String,
+    /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    pub new_password: String,
+}

@@ -3,9 +3,9 @@
 use axum::extract::State;
 use starling_services::users::ProfileUpdate;
 
-use crate::dto::{AvatarUploadRequest, Profile, UpdateProfileRequest};
+use crate::dto::{AvatarUploadRequest, ChangePasswordRequest, Profile, UpdateProfileRequest};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthUser, FileField, Json};
+use crate::extract::{AuthSession, AuthUser, FileField, Json};
 use crate::state::AppState;
 
 /// Your profile.
@@ -73,4 +73,28 @@ pub async fn put_avatar(
 ) -> ApiResult<axum::Json<Profile>> {
     let v = st.services.users.set_avatar(me, file).await?;
     Ok(axum::Json(Profile::from_view(&v, &st.config.public_url)))
+}
+
+/// Change your password. Every other session of yours ends (on every node);
+/// this one stays.
+#[utoipa::path(put, path = "/api/profile/password", tag = "profile",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every other session ended"),
+        (status = 400, description = "`validation_failed` on `newPassword` (8-256 characters) or `currentPassword`", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`wrong_password`, or a cookie used without the CSRF header", body = ErrorBody),
+        (status = 429, description = "Too many wrong guesses; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn change_password(
+    State(st): State<AppState>,
+    AuthSession(v): AuthSession,
+    Json(req): Json<ChangePasswordRequest>,
+) -> ApiResult<axum::http::StatusCode> {
+    st.services
+        .accounts
+        .change_password(v.user, v.family, &req.current_password, &req.new_password)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
