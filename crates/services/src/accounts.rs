@@ -103,7 +103,7 @@ pub struct Client {
 /// What a registration led to.
 pub enum Registered {
     /// Signed in at once.
-    SignedIn(Session),
+    SignedIn(Box<Session>),
     /// A verification link was mailed; no session until it is followed.
     VerifyEmail,
 }
@@ -112,7 +112,7 @@ impl Registered {
     /// The session, when registering signed in.
     pub fn session(self) -> Option<Session> {
         match self {
-            Registered::SignedIn(s) => Some(s),
+            Registered::SignedIn(s) => Some(*s),
             Registered::VerifyEmail => None,
         }
     }
@@ -250,9 +250,9 @@ impl Accounts {
             address: input.client_ip,
             user_agent: input.user_agent,
         };
-        Ok(Registered::SignedIn(
+        Ok(Registered::SignedIn(Box::new(
             self.start_session(record.id, family, &client).await?,
-        ))
+        )))
     }
 
     /// Signs in by username or email.

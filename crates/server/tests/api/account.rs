@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 use crate::backend_tests;
 use crate::helpers::{Backend, Resp, TestApp, TestUser};
 
-#[path = "../../../adapters/tests/support/smtp_server.rs"]
-mod smtp_server;
-use smtp_server::SmtpServer;
+use crate::delivery::smtp_server::SmtpServer;
 
 backend_tests!(
     changing_the_password_ends_every_other_session,
@@ -329,6 +327,7 @@ async fn mailed_token(smtp: &SmtpServer, to: &str, path: &str) -> String {
         let found = smtp
             .received()
             .into_iter()
+            .rev()
             .map(|m| decoded(&m))
             .filter(|m| m.contains(&format!("To: {to}")))
             .filter_map(|m| {
@@ -340,7 +339,7 @@ async fn mailed_token(smtp: &SmtpServer, to: &str, path: &str) -> String {
                         .collect::<String>(),
                 )
             })
-            .last();
+            .next();
         if let Some(t) = found {
             return t;
         }
