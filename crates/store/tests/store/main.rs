@@ -108,6 +108,7 @@ mod notifications;
 mod outbox;
 mod posts;
 mod push;
+mod security;
 mod users;
 
 fn ids() -> IdGenerator {
