@@ -24,6 +24,7 @@ backend_tests!(
     edits_and_deletes_are_limited_per_user,
     writes_are_limited_per_address_too,
     a_flood_is_stopped_within_a_second,
+    every_limited_route_counts_per_address,
 );
 
 #[track_caller]
@@ -418,6 +419,78 @@ async fn a_flood_is_stopped_within_a_second(b: Backend) {
     }
     assert!(!refused.is_empty(), "nothing of the flood was refused");
     assert_limited(refused[0]);
+}
+
+async fn every_limited_route_counts_per_address(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.trust_proxy = true;
+        s.limit_address_factor = 1;
+        for l in [
+            &mut s.limit_posts,
+            &mut s.limit_comments,
+            &mut s.limit_loves,
+            &mut s.limit_follows,
+            &mut s.limit_chat_groups,
+            &mut s.limit_uploads,
+            &mut s.limit_searches,
+            &mut s.limit_edits,
+            &mut s.limit_password_resets,
+        ] {
+            *l = "1/min".into();
+        }
+    })
+    .await;
+    let routes = [
+        (Method::POST, "/api/posts"),
+        (Method::PATCH, "/api/posts/1"),
+        (Method::DELETE, "/api/posts/1"),
+        (Method::PATCH, "/api/comments/1"),
+        (Method::DELETE, "/api/comments/1"),
+        (Method::PATCH, "/api/profile"),
+        (Method::PUT, "/api/profile/password"),
+        (Method::POST, "/api/posts/1/comments"),
+        (Method::PUT, "/api/posts/1/love"),
+        (Method::DELETE, "/api/posts/1/love"),
+        (Method::PUT, "/api/comments/1/love"),
+        (Method::DELETE, "/api/comments/1/love"),
+        (Method::PUT, "/api/users/1/follow"),
+        (Method::DELETE, "/api/users/1/follow"),
+        (Method::POST, "/api/media"),
+        (Method::PUT, "/api/profile/avatar"),
+        (Method::GET, "/api/search/posts?q=a"),
+        (Method::GET, "/api/users?q=a"),
+        (Method::GET, "/api/chat/search?q=a"),
+        (Method::POST, "/api/chat/rooms"),
+        (Method::POST, "/api/auth/password-reset"),
+        (Method::POST, "/api/auth/verify-email/resend"),
+    ];
+    // Each route from its own address: the first request is counted (whatever
+    // it answers: the address is counted before anything else), the second
+    // is refused before it reaches the handler.
+    for (i, (method, path)) in routes.iter().enumerate() {
+        let address = format!("203.0.113.{}", i + 1);
+        let send = || {
+            app.send(
+                app.request(method.clone(), path, None)
+                    .header("x-forwarded-for", &address)
+                    .json(&json!({})),
+            )
+        };
+        let first = send().await;
+        assert_ne!(first.status, 429, "{method} {path}: {}", first.text);
+        let r = send().await;
+        assert_eq!(r.status, 429, "{method} {path}: {}", r.text);
+        assert_limited(&r);
+    }
+    // Reads are not counted.
+    for _ in 0..5 {
+        app.send(
+            app.request(Method::GET, "/api/feed/public", None)
+                .header("x-forwarded-for", "203.0.113.200"),
+        )
+        .await
+        .assert_status(200);
+    }
 }
 
 /// Two nodes on one Redis share every count.
