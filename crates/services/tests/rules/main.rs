@@ -7,6 +7,7 @@
 mod chat;
 mod delivery;
 mod fanout;
+mod limits;
 mod notifications;
 mod presence;
 mod timelines;
