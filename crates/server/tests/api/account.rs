@@ -406,6 +406,15 @@ async fn a_password_reset_by_mail_sets_the_password_and_ends_every_session(b: Ba
     let ann = app.register("ann").await;
     let (laptop, _) = login_from(&app, &ann, UA_FIREFOX, "").await;
     let stream = open_stream(&app, &laptop).await;
+    // Verification is not asked for on this site: no link for that.
+    let r = app
+        .post(
+            "/api/auth/verify-email/resend",
+            None,
+            json!({"email": ann.email}),
+        )
+        .await;
+    assert_eq!(r.assert_status(202), &json!({"status": "sent"}));
     let r = request_reset(&app, &ann.email.to_uppercase()).await;
     assert_eq!(r.assert_status(202), &json!({"status": "sent"}));
     let token = mailed_token(&smtp, &ann.email, "reset-password").await;
@@ -430,6 +439,7 @@ async fn a_password_reset_by_mail_sets_the_password_and_ends_every_session(b: Ba
     confirm_reset(&app, &token, "reset and renewed")
         .await
         .assert_status(204);
+    assert_eq!(mails_to(&smtp, &ann.email, "verify-email"), 0);
     // Every session ended, this device's too.
     for t in [&ann.access, &laptop] {
         app.get("/api/profile", Some(t))
