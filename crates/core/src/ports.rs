@@ -117,7 +117,8 @@ pub trait TokenStore: Send + Sync {
         coalesce: Duration,
     ) -> Result<()>;
     /// The sessions of `user` that still have a live refresh token, most
-    /// recently used first.
+    /// recently used first (one without a recorded row: empty device and
+    /// address, its current token's time as its start and last use).
     async fn live_sessions(&self, user: UserId, now: Timestamp) -> Result<Vec<SessionRecord>>;
     async fn insert_account_token(&self, token: AccountTokenRecord) -> Result<()>;
     /// Spends a mailed token for `purpose` if it is unused and unexpired, and

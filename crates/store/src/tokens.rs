@@ -228,14 +228,17 @@ impl TokenStore for SqlStore {
     }
 
     async fn live_sessions(&self, user: UserId, now: Timestamp) -> Result<Vec<SessionRecord>> {
+        // A live session has exactly one current token. Sessions started
+        // before they were recorded have no row: their device and address
+        // are unknown (empty), and their token says when they were last used.
         let rows: Vec<(i64, String, String, i64, i64)> = crate::db::query_as(
-            "SELECT s.family_id, s.device, s.address, s.created_at, s.last_used_at
-             FROM sessions s
-             WHERE s.user_id = $1 AND EXISTS (
-                 SELECT 1 FROM refresh_tokens t
-                 WHERE t.family_id = s.family_id AND t.revoked_at IS NULL
-                   AND t.rotated_at IS NULL AND t.expires_at > $2)
-             ORDER BY s.last_used_at DESC, s.family_id DESC",
+            "SELECT t.family_id, COALESCE(s.device, ''), COALESCE(s.address, ''),
+                    COALESCE(s.created_at, t.created_at) AS started,
+                    COALESCE(s.last_used_at, t.created_at) AS used
+             FROM refresh_tokens t LEFT JOIN sessions s ON s.family_id = t.family_id
+             WHERE t.user_id = $1 AND t.revoked_at IS NULL AND t.rotated_at IS NULL
+               AND t.expires_at > $2
+             ORDER BY used DESC, t.family_id DESC",
         )
         .bind(user.get())
         .bind(now.millis())

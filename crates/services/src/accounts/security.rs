@@ -357,9 +357,14 @@ impl Accounts {
             .await?;
         Ok(records
             .into_iter()
-            .map(|record| SessionView {
-                current: Some(record.family_id) == current,
-                record,
+            .map(|mut record| {
+                if record.device.is_empty() {
+                    record.device = "Unknown device".into();
+                }
+                SessionView {
+                    current: Some(record.family_id) == current,
+                    record,
+                }
             })
             .collect())
     }

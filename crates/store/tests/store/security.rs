@@ -61,11 +61,26 @@ async fn only_sessions_with_a_live_token_are_listed_newest_used_first(s: &SqlSto
     s.revoke_family(TokenFamilyId::from_i64(2), Timestamp(T + 60))
         .await
         .unwrap();
+    // A session from before sessions were recorded: a token, no row.
+    s.insert_refresh_token(RefreshTokenRecord {
+        token_hash: vec![6; 8],
+        user_id: ann,
+        family_id: TokenFamilyId::from_i64(6),
+        created_at: Timestamp(T + 5),
+        expires_at: Timestamp(far),
+    })
+    .await
+    .unwrap();
     let now = Timestamp(T + 100);
     let list = s.live_sessions(ann, now).await.unwrap();
-    assert_eq!(families(&list), [3, 1]);
+    assert_eq!(families(&list), [3, 6, 1]);
     assert_eq!(list[0].device, "device 3");
     assert_eq!(list[0].user_id, ann);
+    assert_eq!(
+        (list[1].device.as_str(), list[1].address.as_str()),
+        ("", "")
+    );
+    assert_eq!(list[1].last_used_at, Timestamp(T + 5));
     assert_eq!(families(&s.live_sessions(bob, now).await.unwrap()), [5]);
     // Revoking all but one leaves that one.
     s.revoke_user_families(ann, Some(TokenFamilyId::from_i64(1)), now)
