@@ -375,6 +375,29 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
+/// The client's address and User-Agent, which name a session.
+pub struct ClientInfo(pub starling_services::accounts::Client);
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ClientIp(address) = ClientIp::from_request_parts(parts, state).await?;
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .chars()
+            .take(512)
+            .collect();
+        Ok(ClientInfo(starling_services::accounts::Client {
+            address,
+            user_agent,
+        }))
+    }
+}
+
 fn multipart_error(status: StatusCode, text: String) -> ApiError {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(Error::PayloadTooLarge {

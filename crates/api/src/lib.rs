@@ -5,6 +5,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod fanout;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod paging;

@@ -43,12 +43,19 @@ fn api_routes(st: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::refresh))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::jwks))
+        .routes(routes!(auth::request_password_reset))
+        .routes(routes!(auth::confirm_password_reset))
+        .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::resend_verification))
+        .routes(routes!(auth::list_sessions, auth::end_other_sessions))
+        .routes(routes!(auth::end_session))
         .routes(routes!(
             profile::get_profile,
             profile::update_profile,
             profile::delete_account
         ))
         .routes(routes!(profile::export))
+        .routes(routes!(profile::change_password))
         .routes((
             schemas,
             paths,
@@ -267,6 +274,10 @@ where
     let hsts = st.config.hsts;
     let timeout = st.config.request_timeout;
     let router = router
+        .route_layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            crate::limits::limit_by_address,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(metrics, track))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)

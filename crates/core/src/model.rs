@@ -112,6 +112,46 @@ pub struct RefreshTokenRecord {
     pub expires_at: Timestamp,
 }
 
+/// A session (one refresh-token family) as its owner sees it listed: what
+/// it was started from and when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub family_id: TokenFamilyId,
+    pub user_id: UserId,
+    /// A short form of the User-Agent, e.g. "Firefox on Linux".
+    pub device: String,
+    /// The client address it was last used from.
+    pub address: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+}
+
+/// What a mailed single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountTokenPurpose {
+    PasswordReset,
+    VerifyEmail,
+}
+
+impl AccountTokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountTokenPurpose::PasswordReset => "password_reset",
+            AccountTokenPurpose::VerifyEmail => "verify_email",
+        }
+    }
+}
+
+/// A mailed single-use token as stored: only its SHA-256 hash.
+#[derive(Debug, Clone)]
+pub struct AccountTokenRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub purpose: AccountTokenPurpose,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// What presenting a refresh token led to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RotateOutcome {

@@ -26,6 +26,10 @@ pub trait UserStore: Send + Sync {
     async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<UserRecord>;
     /// Sets the avatar key and returns the one it replaced.
     async fn set_avatar(&self, id: UserId, key: Option<&str>) -> Result<Option<String>>;
+    /// Replaces the password hash.
+    async fn set_password(&self, id: UserId, password_hash: &str, now: Timestamp) -> Result<()>;
+    /// Marks the email address confirmed (if it was not already).
+    async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<()>;
     /// Users whose username or display name contains `query` (already lower-cased),
     /// prefix matches first, then by username; keyset-paginated.
     async fn search_users(
@@ -99,7 +103,33 @@ pub trait TokenStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Vec<TokenFamilyId>>;
     /// Deletes tokens that expired before `cutoff`; returns how many.
+    /// Sessions left without a token and spent or expired mailed tokens go too.
     async fn purge_expired_tokens(&self, cutoff: Timestamp) -> Result<u64>;
+    /// Records where and what from a new session was started.
+    async fn insert_session(&self, session: SessionRecord) -> Result<()>;
+    /// Notes that a session was used now from `address`; a session used
+    /// within the last `coalesce` is left as it is (one write a minute at most).
+    async fn touch_session(
+        &self,
+        family: TokenFamilyId,
+        address: &str,
+        now: Timestamp,
+        coalesce: Duration,
+    ) -> Result<()>;
+    /// The sessions of `user` that still have a live refresh token, most
+    /// recently used first (one without a recorded row: empty device and
+    /// address, its current token's time as its start and last use).
+    async fn live_sessions(&self, user: UserId, now: Timestamp) -> Result<Vec<SessionRecord>>;
+    async fn insert_account_token(&self, token: AccountTokenRecord) -> Result<()>;
+    /// Spends a mailed token for `purpose` if it is unused and unexpired, and
+    /// every other unused one of its user for the same purpose with it; says
+    /// whose it was. None for an unknown, spent or expired token.
+    async fn spend_account_token(
+        &self,
+        token_hash: &[u8],
+        purpose: AccountTokenPurpose,
+        now: Timestamp,
+    ) -> Result<Option<UserId>>;
 }
 
 /// Operational checks on a backend, for `/ready`.

@@ -47,6 +47,9 @@ pub struct Settings {
     pub mail_from: String,
     /// The name mail and push messages use for this site.
     pub site_name: String,
+    /// New accounts must follow a mailed link before they can sign in
+    /// (registration answers 202 `verify_email` without a session).
+    pub require_email_verification: bool,
     /// Web Push VAPID private key (base64url P-256 scalar); default: generated
     /// in the data dir (`vapid.key`). Every node must share it.
     pub vapid_private_key: Option<String>,
@@ -166,6 +169,29 @@ pub struct Settings {
     pub limit_chat_groups: String,
     /// Socket events per user (all but `send-message`, which has the chat rate).
     pub limit_socket_events: String,
+    /// Media and avatar uploads per user.
+    pub limit_uploads: String,
+    /// Reports per user.
+    pub limit_reports: String,
+    /// Blocks, unblocks, mutes and unmutes per user.
+    pub limit_blocks: String,
+    /// Invites created or revoked per user.
+    pub limit_invites: String,
+    /// Searches (posts, users, messages) per user, or per address when signed out.
+    pub limit_searches: String,
+    /// Post and comment edits and deletions per user.
+    pub limit_edits: String,
+    /// Password-reset and verification mails asked for, per client address
+    /// and per email address.
+    pub limit_password_resets: String,
+    /// At most this many of any one limited action per user (or address)
+    /// in a second, beside its own rate: a script flood stops at once.
+    pub limit_burst: String,
+    /// Each limit above also holds per client address, this many times over
+    /// (people behind one NAT share an address); 0 turns per-address limits
+    /// off. `limit_register` and `limit_password_resets` are per address
+    /// already and are not multiplied.
+    pub limit_address_factor: u64,
 }
 
 impl Default for Settings {
@@ -186,6 +212,7 @@ impl Default for Settings {
             smtp_url: None,
             mail_from: "Starling <noreply@localhost>".into(),
             site_name: "Starling".into(),
+            require_email_verification: false,
             vapid_private_key: None,
             vapid_subject: "mailto:admin@localhost".into(),
             push_allowed_hosts: String::new(),
@@ -243,6 +270,15 @@ impl Default for Settings {
             limit_follows: "100/min".into(),
             limit_chat_groups: "20/h".into(),
             limit_socket_events: "20/s".into(),
+            limit_uploads: "60/min".into(),
+            limit_reports: "20/min".into(),
+            limit_blocks: "60/min".into(),
+            limit_invites: "30/h".into(),
+            limit_searches: "120/min".into(),
+            limit_edits: "60/min".into(),
+            limit_password_resets: "5/h".into(),
+            limit_burst: "10/s".into(),
+            limit_address_factor: 5,
         }
     }
 }
@@ -512,6 +548,15 @@ impl Settings {
             follow: rate("limit_follows", &self.limit_follows)?,
             chat_group: rate("limit_chat_groups", &self.limit_chat_groups)?,
             socket_event: rate("limit_socket_events", &self.limit_socket_events)?,
+            upload: rate("limit_uploads", &self.limit_uploads)?,
+            report: rate("limit_reports", &self.limit_reports)?,
+            block: rate("limit_blocks", &self.limit_blocks)?,
+            invite: rate("limit_invites", &self.limit_invites)?,
+            search: rate("limit_searches", &self.limit_searches)?,
+            edit: rate("limit_edits", &self.limit_edits)?,
+            password_reset: rate("limit_password_resets", &self.limit_password_resets)?,
+            burst: rate("limit_burst", &self.limit_burst)?,
+            address_factor: self.limit_address_factor,
         };
         Ok(if self.write_limits {
             parsed

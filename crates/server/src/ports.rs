@@ -324,6 +324,7 @@ pub(crate) fn ports(store: &SqlStore, backends: &Backends) -> Ports {
         cache: backends.cache.clone(),
         blobs: backends.blobs.clone(),
         pubsub: backends.pubsub.clone(),
+        mailer: backends.mailer.clone(),
     }
 }
 
@@ -340,6 +341,9 @@ pub(crate) fn service_settings(settings: &Settings) -> anyhow::Result<starling_s
             login_delay_max: Duration::from_secs(settings.login_delay_max_secs),
             avatar_max_bytes: settings.avatar_max_bytes,
             user_cache_ttl: Duration::from_secs(settings.user_cache_ttl_secs),
+            require_email_verification: settings.require_email_verification,
+            site_name: settings.site_name.clone(),
+            public_url: settings.public_url.clone(),
         },
         feed: FeedSettings {
             timeline_cap: settings.timeline_cap,

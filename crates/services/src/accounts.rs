@@ -1,4 +1,8 @@
-//! Registration, login, refresh-token rotation and logout.
+//! Registration, login, refresh-token rotation and logout; password
+//! changes and resets, email verification and the sessions list are in
+//! [`security`].
+
+mod security;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +24,8 @@ use crate::sessions::{Ended, Sessions};
 use crate::users::{UserView, Users};
 use crate::{JwtKeys, passwords};
 
+pub use security::{RESET_TTL, SessionView, VERIFY_TTL, device_name};
+
 /// The ports accounts use.
 #[derive(Clone)]
 pub struct AccountPorts {
@@ -27,6 +33,8 @@ pub struct AccountPorts {
     pub tokens: Arc<dyn starling_core::ports::TokenStore>,
     /// Login delays and limits.
     pub cache: Arc<dyn starling_core::ports::Cache>,
+    /// Password-reset and verification links.
+    pub mailer: Arc<dyn starling_core::messaging::Mailer>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +58,11 @@ pub struct AuthSettings {
     pub avatar_max_bytes: usize,
     /// How long a user record may be served from the cache; zero disables it.
     pub user_cache_ttl: Duration,
+    /// New accounts confirm their email address before they can sign in.
+    pub require_email_verification: bool,
+    /// For mails: the site's name and address (links point there).
+    pub site_name: String,
+    pub public_url: String,
 }
 
 impl Default for AuthSettings {
@@ -65,6 +78,9 @@ impl Default for AuthSettings {
             login_delay_max: Duration::from_secs(15 * 60),
             avatar_max_bytes: 5 * 1024 * 1024,
             user_cache_ttl: Duration::from_secs(30),
+            require_email_verification: false,
+            site_name: "Starling".into(),
+            public_url: String::new(),
         }
     }
 }
@@ -77,9 +93,39 @@ pub struct Session {
     pub expires_in: u64,
 }
 
+/// Where a request comes from: a session remembers it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub address: String,
+    pub user_agent: String,
+}
+
+/// What a registration led to.
+pub enum Registered {
+    /// Signed in at once.
+    SignedIn(Box<Session>),
+    /// A verification link was mailed; no session until it is followed.
+    VerifyEmail,
+    /// Waiting for a moderator's approval (no session); under
+    /// `require_email_verification` the address is confirmed first.
+    Pending,
+}
+
+impl Registered {
+    /// The session, when registering signed in.
+    pub fn session(self) -> Option<Session> {
+        match self {
+            Registered::SignedIn(s) => Some(*s),
+            Registered::VerifyEmail | Registered::Pending => None,
+        }
+    }
+}
+
 pub struct RegisterInput {
     /// The client's address: registrations are limited per address.
     pub client_ip: String,
+    /// The client's User-Agent, to name the session.
+    pub user_agent: String,
     pub username: String,
     pub email: String,
     pub password: String,
@@ -180,10 +226,31 @@ impl Accounts {
         &self.settings
     }
 
-    pub async fn register(&self, input: RegisterInput) -> Result<Session> {
+    /// Registers and, unless the address must be confirmed first, signs in.
+    pub async fn register(&self, input: RegisterInput) -> Result<Registered> {
+        let client = Client {
+            address: input.client_ip.clone(),
+            user_agent: input.user_agent.clone(),
+        };
         let record = self.create_account(input).await?;
+        if self.settings.require_email_verification {
+            self.send_verification(&record.email).await?;
+            return Ok(Registered::VerifyEmail);
+        }
         let family = TokenFamilyId(self.ids.next());
-        self.start_session(record.id, family).await
+        Ok(Registered::SignedIn(Box::new(
+            self.start_session(record.id, family, &client).await?,
+        )))
+    }
+
+    /// Mails the address confirmation link when the instance requires one
+    /// (a registration waiting for approval confirms its address first).
+    pub async fn verification_needed(&self, email: &str) -> Result<bool> {
+        if !self.settings.require_email_verification {
+            return Ok(false);
+        }
+        self.send_verification(email).await?;
+        Ok(true)
     }
 
     /// Validates and stores a new account, without signing it in.
@@ -246,7 +313,8 @@ impl Accounts {
     /// The account is the resolved one (its username and email share the
     /// counts); a login that names no account is counted by its text, with
     /// the same limits, so the answers do not tell which names exist.
-    pub async fn login(&self, login: &str, password: &str, client_ip: &str) -> Result<Session> {
+    pub async fn login(&self, login: &str, password: &str, client: &Client) -> Result<Session> {
+        let client_ip = client.address.as_str();
         let login = login.trim().to_lowercase();
         if login.is_empty() {
             return Err(Error::field("login", "is required"));
@@ -301,6 +369,20 @@ impl Accounts {
         let Some(id) = id.filter(|_| ok) else {
             return Err(invalid_credentials());
         };
+        if self.settings.require_email_verification
+            && self
+                .ports
+                .users
+                .user_by_id(id)
+                .await?
+                .email_verified_at
+                .is_none()
+        {
+            return Err(Error::denied(
+                "email_unverified",
+                "confirm your email address first: follow the link we mailed you",
+            ));
+        }
         // This address is the owner's now: its count starts over, and the
         // all-addresses limit no longer applies to it.
         pair.reset(cache, &pair_key).await?;
@@ -312,10 +394,10 @@ impl Accounts {
             )
             .await?;
         let family = TokenFamilyId(self.ids.next());
-        self.start_session(id, family).await
+        self.start_session(id, family, client).await
     }
 
-    pub async fn refresh(&self, presented: &str) -> Result<Session> {
+    pub async fn refresh(&self, presented: &str, client: &Client) -> Result<Session> {
         if presented.is_empty() || presented.len() > 256 {
             return Err(invalid_refresh());
         }
@@ -336,6 +418,7 @@ impl Accounts {
             .await?
         {
             RotateOutcome::Rotated { user_id, family_id } => {
+                self.touch_session(family_id, client).await;
                 self.session_for(user_id, family_id, token).await
             }
             RotateOutcome::Reused { user_id, family_id } => {
@@ -421,8 +504,14 @@ impl Accounts {
         self.ports.tokens.purge_expired_tokens(cutoff).await
     }
 
-    async fn start_session(&self, user: UserId, family: TokenFamilyId) -> Result<Session> {
+    async fn start_session(
+        &self,
+        user: UserId,
+        family: TokenFamilyId,
+        client: &Client,
+    ) -> Result<Session> {
         standing_allows_sign_in(&self.users.me(user).await?.record)?;
+        self.record_session(user, family, client).await?;
         let now = Timestamp::now();
         let (token, hash) = new_refresh_token();
         self.ports

@@ -63,6 +63,8 @@ pub struct Ports {
     pub cache: Arc<dyn Cache>,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: Arc<dyn PubSub>,
+    /// Password-reset and verification links (welcome mails go from the worker).
+    pub mailer: Arc<dyn starling_core::messaging::Mailer>,
 }
 
 /// Every service, wired. Cheap to clone.
@@ -217,6 +219,7 @@ impl Services {
             ids.clone(),
             media,
             image_gate,
+            limits.clone(),
         ));
         let chat = Arc::new(chat::Chat::new(
             chat::ChatDeps {
@@ -237,6 +240,7 @@ impl Services {
                 users: p.users.clone(),
                 tokens: p.tokens.clone(),
                 cache: p.cache.clone(),
+                mailer: p.mailer.clone(),
             },
             ids.clone(),
             keys,
@@ -290,6 +294,7 @@ impl Services {
                 chat: chat.clone(),
                 outbox: outbox.clone(),
                 ids,
+                limits: limits.clone(),
             },
             registration_mode,
         ));

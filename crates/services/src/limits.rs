@@ -3,8 +3,10 @@
 //!
 //! Two mechanisms:
 //! - [`RateLimits`]: a fixed-window counter per (action, key) for writes
-//!   (registrations per address, posts, comments, loves, follows, chat
-//!   groups and socket events per user).
+//!   and searches, counted per user ([`RateLimits::check`], in the
+//!   services) and per client address ([`RateLimits::check_address`], at the
+//!   HTTP edge, `limit_address_factor` times the per-user rate), each with a
+//!   one-second burst cap beside it so that a script is stopped at once.
 //! - [`Backoff`]: progressive delays for guessing (logins): a few attempts
 //!   pass at once, then one attempt per delay, the delay doubling each time.
 //!
@@ -63,6 +65,21 @@ pub enum Action {
     ChatGroup,
     /// Every socket event but `send-message` (which has chat's message rate).
     SocketEvent,
+    /// Media and avatar uploads.
+    Upload,
+    /// Reports of users and content.
+    Report,
+    /// Blocks, unblocks, mutes and unmutes.
+    Block,
+    /// Invites created and revoked.
+    Invite,
+    /// Searches of posts, users and messages.
+    Search,
+    /// Post and comment edits and deletions.
+    Edit,
+    /// Password-reset and verification mails asked for, per client address and
+    /// per email address.
+    PasswordReset,
 }
 
 impl Action {
@@ -75,7 +92,20 @@ impl Action {
             Action::Follow => "follow",
             Action::ChatGroup => "chat-group",
             Action::SocketEvent => "socket-event",
+            Action::Upload => "upload",
+            Action::Report => "report",
+            Action::Block => "block",
+            Action::Invite => "invite",
+            Action::Search => "search",
+            Action::Edit => "edit",
+            Action::PasswordReset => "password-reset",
         }
+    }
+
+    /// Whether the action's rate is already per client address (so the edge
+    /// does not count it again, multiplied).
+    pub fn per_address(self) -> bool {
+        matches!(self, Action::Register | Action::PasswordReset)
     }
 }
 
@@ -89,6 +119,20 @@ pub struct LimitSettings {
     pub follow: Option<Rate>,
     pub chat_group: Option<Rate>,
     pub socket_event: Option<Rate>,
+    pub upload: Option<Rate>,
+    pub report: Option<Rate>,
+    pub block: Option<Rate>,
+    pub invite: Option<Rate>,
+    pub search: Option<Rate>,
+    pub edit: Option<Rate>,
+    pub password_reset: Option<Rate>,
+    /// At most this many of one action per key within any one second (for
+    /// actions whose own window is longer): a flood stops at once rather
+    /// than when the minute's allowance is spent.
+    pub burst: Option<Rate>,
+    /// A client address may do this many times what one user may (several
+    /// people behind one NAT); 0 turns the per-address limits off.
+    pub address_factor: u64,
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -104,6 +148,15 @@ impl Default for LimitSettings {
             follow: Some(Rate::per(100, MINUTE)),
             chat_group: Some(Rate::per(20, HOUR)),
             socket_event: Some(Rate::per(20, Duration::from_secs(1))),
+            upload: Some(Rate::per(60, MINUTE)),
+            report: Some(Rate::per(20, MINUTE)),
+            block: Some(Rate::per(60, MINUTE)),
+            invite: Some(Rate::per(30, HOUR)),
+            search: Some(Rate::per(120, MINUTE)),
+            edit: Some(Rate::per(60, MINUTE)),
+            password_reset: Some(Rate::per(5, HOUR)),
+            burst: Some(Rate::per(10, Duration::from_secs(1))),
+            address_factor: 5,
         }
     }
 }
@@ -119,6 +172,15 @@ impl LimitSettings {
             follow: None,
             chat_group: None,
             socket_event: None,
+            upload: None,
+            report: None,
+            block: None,
+            invite: None,
+            search: None,
+            edit: None,
+            password_reset: None,
+            burst: None,
+            address_factor: 0,
         }
     }
 
@@ -131,6 +193,13 @@ impl LimitSettings {
             Action::Follow => self.follow,
             Action::ChatGroup => self.chat_group,
             Action::SocketEvent => self.socket_event,
+            Action::Upload => self.upload,
+            Action::Report => self.report,
+            Action::Block => self.block,
+            Action::Invite => self.invite,
+            Action::Search => self.search,
+            Action::Edit => self.edit,
+            Action::PasswordReset => self.password_reset,
         }
     }
 }
@@ -168,9 +237,51 @@ impl RateLimits {
     /// cache outage into a write outage.
     pub async fn check(&self, action: Action, key: &str) -> Result<()> {
         match self.settings.rate(action) {
-            Some(rate) => self.check_rate(action.name(), rate, key).await,
+            Some(rate) => self.check_with_burst(action.name(), rate, 1, key).await,
             None => Ok(()),
         }
+    }
+
+    /// Counts one `action` from a client address: `address_factor` times the
+    /// per-user rate (the action's own rate for actions that are per address
+    /// already), counted apart from the per-user counts.
+    pub async fn check_address(&self, action: Action, address: &str) -> Result<()> {
+        let Some(rate) = self.settings.rate(action) else {
+            return Ok(());
+        };
+        let factor = if action.per_address() {
+            1
+        } else {
+            self.settings.address_factor
+        };
+        if factor == 0 {
+            return Ok(());
+        }
+        let rate = Rate::per(rate.limit.saturating_mul(factor), rate.window);
+        let scope = format!("{}:addr", action.name());
+        self.check_with_burst(&scope, rate, factor, address).await
+    }
+
+    /// The action's own rate, and the burst cap beside it when its window is
+    /// longer than the cap's (the burst is checked first, so a flood does
+    /// not spend the longer window's allowance). Both are `factor` times the
+    /// setting's for an address.
+    async fn check_with_burst(
+        &self,
+        scope: &str,
+        rate: Rate,
+        factor: u64,
+        key: &str,
+    ) -> Result<()> {
+        if let Some(burst) = self.settings.burst
+            && burst.window < rate.window
+            && burst.limit.saturating_mul(factor) < rate.limit
+        {
+            let burst = Rate::per(burst.limit.saturating_mul(factor), burst.window);
+            self.check_rate(&format!("{scope}:burst"), burst, key)
+                .await?;
+        }
+        self.check_rate(scope, rate, key).await
     }
 
     /// Takes a token from `key`'s `scope` bucket, or says when one is free

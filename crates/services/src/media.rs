@@ -11,6 +11,8 @@
 //! after `unattached_ttl`.
 
 use std::sync::Arc;
+
+use crate::limits::{Action, RateLimits};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -71,6 +73,7 @@ pub struct Media {
     ids: Arc<IdGenerator>,
     settings: MediaSettings,
     images: images::ImageGate,
+    limits: Arc<RateLimits>,
 }
 
 impl Media {
@@ -79,12 +82,14 @@ impl Media {
         ids: Arc<IdGenerator>,
         settings: MediaSettings,
         images: images::ImageGate,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Media {
             ports,
             ids,
             settings,
             images,
+            limits,
         }
     }
 
@@ -106,6 +111,9 @@ impl Media {
         if images::sniff(&upload).is_none() {
             return Err(images::unsupported());
         }
+        self.limits
+            .check(Action::Upload, &owner.to_string())
+            .await?;
         let (original, preview) = self
             .images
             .run(upload, |bytes| {

@@ -22,7 +22,7 @@ use starling_core::{
     Timestamp, UserId,
 };
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, Registered};
 use crate::outbox::Outbox;
 use crate::users::Users;
 
@@ -45,20 +45,13 @@ pub struct ModerationDeps {
     pub chat: Arc<crate::chat::Chat>,
     pub outbox: Arc<Outbox>,
     pub ids: Arc<IdGenerator>,
+    pub limits: Arc<crate::limits::RateLimits>,
 }
 
 pub struct Moderation {
     ports: ModerationPorts,
     deps: ModerationDeps,
     registration_mode: RegistrationMode,
-}
-
-/// What registering led to.
-pub enum Registered {
-    /// Signed in at once.
-    Session(Box<crate::accounts::Session>),
-    /// Waiting for a moderator's approval (no session).
-    Pending,
 }
 
 /// The longest note on an action and comment on a report.
@@ -135,9 +128,7 @@ impl Moderation {
     ) -> Result<Registered> {
         let accounts = &self.deps.accounts;
         match self.registration_mode {
-            RegistrationMode::Open => Ok(Registered::Session(Box::new(
-                accounts.register(input).await?,
-            ))),
+            RegistrationMode::Open => accounts.register(input).await,
             RegistrationMode::Closed => Err(Error::denied(
                 "registration_closed",
                 "registration is closed on this instance",
@@ -146,7 +137,7 @@ impl Moderation {
                 let code = invite_code.map(str::trim).unwrap_or_default();
                 self.use_invite(code).await?;
                 match accounts.register(input).await {
-                    Ok(s) => Ok(Registered::Session(Box::new(s))),
+                    Ok(r) => Ok(r),
                     Err(e) => {
                         // The invite was not used after all.
                         self.ports.moderation.release_invite(code).await?;
@@ -163,6 +154,7 @@ impl Moderation {
                     .await;
                 self.deps.users.invalidate(&[record.id]).await;
                 r?;
+                accounts.verification_needed(&record.email).await?;
                 Ok(Registered::Pending)
             }
         }
@@ -342,6 +334,10 @@ impl Moderation {
 
     /// Files a report. The reported account is found from the content.
     pub async fn report(&self, me: UserId, input: NewReportInput) -> Result<ReportRecord> {
+        self.deps
+            .limits
+            .check(crate::limits::Action::Report, &me.to_string())
+            .await?;
         let target_type = TargetType::parse(&input.target_type);
         let reason = ReportReason::parse(&input.reason);
         let comment = check_note("comment", input.comment);
@@ -686,6 +682,10 @@ impl Moderation {
         }
         errs.finish()?;
         let staff = self.staff(me).await?;
+        self.deps
+            .limits
+            .check(crate::limits::Action::Invite, &me.to_string())
+            .await?;
         let mut raw = [0u8; 12];
         rand::rng().fill_bytes(&mut raw);
         let code: String = raw.iter().map(|b| format!("{b:02x}")).collect();

@@ -316,6 +316,7 @@ impl Users {
         if images::sniff(&upload).is_none() {
             return Err(images::unsupported());
         }
+        self.limits.check(Action::Upload, &me.to_string()).await?;
         let processed = self
             .images
             .run(upload, |bytes| images::fit_within(bytes, AVATAR_SIZE))
@@ -351,6 +352,9 @@ impl Users {
         let query = query.trim();
         if query.chars().count() > 100 {
             return Err(Error::field("q", "must be at most 100 characters"));
+        }
+        if let Some(me) = viewer {
+            self.limits.check(Action::Search, &me.to_string()).await?;
         }
         let rows = self
             .ports
@@ -434,7 +438,7 @@ impl Users {
             ));
         }
         // Relationship changes share the follow limit.
-        self.limits.check(Action::Follow, &me.to_string()).await?;
+        self.limits.check(Action::Block, &me.to_string()).await?;
         let r = self.ports.blocks.block(me, target, Timestamp::now()).await;
         self.relations.changed(&[me, target]).await;
         let (_, removed) = r?;
@@ -457,7 +461,7 @@ impl Users {
             ));
         }
         // Relationship changes share the follow limit.
-        self.limits.check(Action::Follow, &me.to_string()).await?;
+        self.limits.check(Action::Block, &me.to_string()).await?;
         let r = self.ports.blocks.unblock(me, target).await;
         self.relations.changed(&[me, target]).await;
         r?;
@@ -474,7 +478,7 @@ impl Users {
             ));
         }
         // Relationship changes share the follow limit.
-        self.limits.check(Action::Follow, &me.to_string()).await?;
+        self.limits.check(Action::Block, &me.to_string()).await?;
         let r = if on {
             self.ports.blocks.mute(me, target, Timestamp::now()).await
         } else {

@@ -44,6 +44,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(9, "roles and standing", "0009_roles_and_standing.sql"),
     migration!(10, "moderation", "0010_moderation.sql"),
     migration!(11, "blocks", "0011_blocks.sql"),
+    migration!(12, "account security", "0012_account_security.sql"),
     migration!(13, "account deletion", "0013_account_deletion.sql"),
 ];
 

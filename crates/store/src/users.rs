@@ -242,6 +242,34 @@ impl UserStore for SqlStore {
         Ok(previous)
     }
 
+    async fn set_password(&self, id: UserId, password_hash: &str, now: Timestamp) -> Result<()> {
+        let updated =
+            crate::db::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(id.get())
+                .bind(password_hash)
+                .bind(now.millis())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
+        if updated == 0 {
+            return Err(Error::not_found("user"));
+        }
+        Ok(())
+    }
+
+    async fn mark_email_verified(&self, id: UserId, now: Timestamp) -> Result<()> {
+        crate::db::query(
+            "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL",
+        )
+        .bind(id.get())
+        .bind(now.millis())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn search_users(
         &self,
         query: &str,

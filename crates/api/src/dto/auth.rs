@@ -25,13 +25,6 @@ pub struct RegisterRequest {
     pub invite_code: Option<String>,
 }
 
-/// A registration that did not sign in: `pending` (a moderator approves it first).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RegistrationStatus {
-    #[schema(example = "pending")]
-    pub status: String,
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoginRequest {
@@ -82,4 +75,85 @@ impl Session {
             expires_in: s.expires_in,
         }
     }
+}
+
+/// The answer to a request that was taken but whose outcome the client
+/// does not learn here: `sent` (a mail goes out if the address has an
+/// account), `verify_email` (a registration waits for its address to be
+/// confirmed), `pending` (a registration waits for a moderator's approval).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AcceptedStatus {
+    #[schema(example = "sent")]
+    pub status: &'static str,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordResetRequest {
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordResetConfirmRequest {
+    /// The `token` of the mailed link.
+    pub token: String,
+    /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VerifyEmailRequest {
+    /// The `token` of the mailed link.
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResendVerificationRequest {
+    #[schema(format = Email, max_length = 254)]
+    pub email: String,
+}
+
+/// One signed-in device of yours.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceSession {
+    #[schema(example = "7212470313345024")]
+    pub id: String,
+    /// A short form of the browser's User-Agent.
+    #[schema(example = "Firefox on Linux")]
+    pub device: String,
+    /// The client address it was last used from.
+    pub address: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// RFC 3339, UTC; updated at most once a minute.
+    pub last_used_at: String,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+impl DeviceSession {
+    pub fn from_view(v: &accounts::SessionView) -> Self {
+        DeviceSession {
+            id: v.record.family_id.to_string(),
+            device: v.record.device.clone(),
+            address: v.record.address.clone(),
+            created_at: super::common::rfc3339(v.record.created_at),
+            last_used_at: super::common::rfc3339(v.record.last_used_at),
+            current: v.current,
+        }
+    }
+}
+
+/// Your live sessions, most recently used first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceSessionList {
+    pub items: Vec<DeviceSession>,
 }

@@ -74,3 +74,13 @@ pub struct AccountDeletion {
     #[schema(example = "deleting")]
     pub status: &'static str,
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[schema(min_length = 1)]
+    pub current_password: String,
+    /// 8-256 characters.
+    #[schema(min_length = 8, max_length = 256)]
+    pub new_password: String,
+}

@@ -9,14 +9,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use starling_core::Error;
-use starling_services::accounts::{RegisterInput, Session};
-use starling_services::moderation::Registered;
+use starling_core::id::TokenFamilyId;
+use starling_services::accounts::{RegisterInput, Registered, Session};
 
-use crate::dto::{self, LoginRequest, RefreshRequest, RegisterRequest};
+use crate::dto::{
+    self, AcceptedStatus, DeviceSession, DeviceSessionList, LoginRequest,
+    PasswordResetConfirmRequest, PasswordResetRequest, RefreshRequest, RegisterRequest,
+    ResendVerificationRequest, VerifyEmailRequest,
+};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{
-    ACCESS_COOKIE, CSRF_COOKIE, ClientIp, Json, OptionalJson, REFRESH_COOKIE, ValidSession,
-    refresh_cookie,
+    ACCESS_COOKIE, AuthSession, CSRF_COOKIE, ClientInfo, Json, OptionalJson, Path, REFRESH_COOKIE,
+    ValidSession, refresh_cookie,
 };
 use crate::state::AppState;
 
@@ -111,7 +115,7 @@ fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: b
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered and signed in; session cookies set", body = dto::Session),
-        (status = 202, description = "Registered under approval mode: `{\"status\": \"pending\"}`, no session until a moderator approves", body = dto::RegistrationStatus),
+        (status = 202, description = "No session yet: `{\"status\": \"pending\"}` under approval mode (a moderator approves), or `{\"status\": \"verify_email\"}` with `require_email_verification` (a link was mailed)", body = AcceptedStatus),
         (status = 400, description = "Invalid fields or malformed JSON; a missing, unknown, expired or used-up `inviteCode` in invite mode", body = ErrorBody),
         (status = 403, description = "`registration_closed`", body = ErrorBody),
         (status = 409, description = "`username_taken` or `email_taken`", body = ErrorBody),
@@ -121,15 +125,16 @@ fn session_answer(st: &AppState, status: StatusCode, s: &Session, cookie_only: b
     ))]
 pub async fn register(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ClientInfo(client): ClientInfo,
     Json(req): Json<RegisterRequest>,
 ) -> ApiResult<Response> {
-    let outcome = st
+    let registered = st
         .services
         .moderation
         .register(
             RegisterInput {
-                client_ip: ip,
+                client_ip: client.address,
+                user_agent: client.user_agent,
                 username: req.username,
                 email: req.email,
                 password: req.password,
@@ -138,16 +143,15 @@ pub async fn register(
             req.invite_code.as_deref(),
         )
         .await?;
-    match outcome {
-        Registered::Session(s) => Ok(session_response(&st, StatusCode::CREATED, &s)),
-        Registered::Pending => Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(dto::RegistrationStatus {
-                status: "pending".into(),
-            }),
-        )
-            .into_response()),
-    }
+    Ok(match registered {
+        Registered::SignedIn(s) => session_response(&st, StatusCode::CREATED, &s),
+        Registered::VerifyEmail => accepted("verify_email"),
+        Registered::Pending => accepted("pending"),
+    })
+}
+
+fn accepted(status: &'static str) -> Response {
+    (StatusCode::ACCEPTED, axum::Json(AcceptedStatus { status })).into_response()
 }
 
 /// Sign in with a username or email and a password.
@@ -157,17 +161,18 @@ pub async fn register(
         (status = 200, description = "Signed in; session cookies set", body = dto::Session),
         (status = 400, description = "Missing fields or malformed JSON", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: the same answer for an unknown user and a wrong password", body = ErrorBody),
+        (status = 403, description = "`email_unverified`: the address is not confirmed yet (with `require_email_verification`)", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address or for this account; see Retry-After", body = ErrorBody),
     ))]
 pub async fn login(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
+    ClientInfo(client): ClientInfo,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
     let s = st
         .services
         .accounts
-        .login(&req.login, &req.password, &ip)
+        .login(&req.login, &req.password, &client)
         .await?;
     Ok(session_response(&st, StatusCode::OK, &s))
 }
@@ -194,6 +199,7 @@ impl FromRequestParts<AppState> for RefreshCookie {
     ))]
 pub async fn refresh(
     State(st): State<AppState>,
+    ClientInfo(client): ClientInfo,
     RefreshCookie(from_cookie): RefreshCookie,
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Response> {
@@ -207,7 +213,7 @@ pub async fn refresh(
             )));
         }
     };
-    let s = st.services.accounts.refresh(&token).await?;
+    let s = st.services.accounts.refresh(&token, &client).await?;
     Ok(session_answer(&st, StatusCode::OK, &s, by_cookie))
 }
 
@@ -246,4 +252,134 @@ pub async fn jwks(State(st): State<AppState>) -> Response {
         axum::Json(st.keys.jwks()),
     )
         .into_response()
+}
+
+/// Ask for a password-reset link by mail. The answer is the same, in the
+/// same time, whether or not the address has an account.
+#[utoipa::path(post, path = "/api/auth/password-reset", tag = "auth",
+    request_body = PasswordResetRequest,
+    responses(
+        (status = 202, description = "`{\"status\": \"sent\"}`, always: a link valid for an hour goes to the address if it has an account", body = AcceptedStatus),
+        (status = 400, description = "Not an email address", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client or for this address; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn request_password_reset(
+    State(st): State<AppState>,
+    Json(req): Json<PasswordResetRequest>,
+) -> ApiResult<Response> {
+    st.services
+        .accounts
+        .request_password_reset(&req.email)
+        .await?;
+    Ok(accepted("sent"))
+}
+
+/// Set a new password with the token of a reset link. Every session of the
+/// account ends; sign in again.
+#[utoipa::path(post, path = "/api/auth/password-reset/confirm", tag = "auth",
+    request_body = PasswordResetConfirmRequest,
+    responses(
+        (status = 204, description = "Password set; every session ended"),
+        (status = 400, description = "`invalid_token` (unknown, used or expired), or `validation_failed` on `newPassword`", body = ErrorBody),
+    ))]
+pub async fn confirm_password_reset(
+    State(st): State<AppState>,
+    Json(req): Json<PasswordResetConfirmRequest>,
+) -> ApiResult<StatusCode> {
+    st.services
+        .accounts
+        .confirm_password_reset(&req.token, &req.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirm the email address with the token of a verification link, and sign in.
+#[utoipa::path(post, path = "/api/auth/verify-email", tag = "auth",
+    request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, description = "Confirmed and signed in; session cookies set", body = dto::Session),
+        (status = 400, description = "`invalid_token` (unknown, used or expired)", body = ErrorBody),
+    ))]
+pub async fn verify_email(
+    State(st): State<AppState>,
+    ClientInfo(client): ClientInfo,
+    Json(req): Json<VerifyEmailRequest>,
+) -> ApiResult<Response> {
+    let s = st
+        .services
+        .accounts
+        .verify_email(&req.token, &client)
+        .await?;
+    Ok(session_response(&st, StatusCode::OK, &s))
+}
+
+/// Mail a new verification link. The answer is the same whether or not the
+/// address has an unconfirmed account.
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth",
+    request_body = ResendVerificationRequest,
+    responses(
+        (status = 202, description = "`{\"status\": \"sent\"}`, always", body = AcceptedStatus),
+        (status = 400, description = "Not an email address", body = ErrorBody),
+        (status = 429, description = "Too many requests; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn resend_verification(
+    State(st): State<AppState>,
+    Json(req): Json<ResendVerificationRequest>,
+) -> ApiResult<Response> {
+    st.services.accounts.resend_verification(&req.email).await?;
+    Ok(accepted("sent"))
+}
+
+/// Your signed-in sessions (devices), most recently used first.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = DeviceSessionList),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn list_sessions(
+    State(st): State<AppState>,
+    AuthSession(v): AuthSession,
+) -> ApiResult<axum::Json<DeviceSessionList>> {
+    let items = st.services.accounts.sessions(v.user, v.family).await?;
+    Ok(axum::Json(DeviceSessionList {
+        items: items.iter().map(DeviceSession::from_view).collect(),
+    }))
+}
+
+/// End one of your sessions, on every node: its tokens stop working and its
+/// sockets and streams close.
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "The session's id")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "Not one of your live sessions", body = ErrorBody),
+    ))]
+pub async fn end_session(
+    State(st): State<AppState>,
+    AuthSession(v): AuthSession,
+    Path(id): Path<TokenFamilyId>,
+) -> ApiResult<StatusCode> {
+    st.services.accounts.end_session(v.user, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// End every session of yours but this one.
+#[utoipa::path(delete, path = "/api/auth/sessions", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Every other session ended"),
+        (status = 401, body = ErrorBody),
+    ))]
+pub async fn end_other_sessions(
+    State(st): State<AppState>,
+    AuthSession(v): AuthSession,
+) -> ApiResult<StatusCode> {
+    st.services
+        .accounts
+        .end_sessions_of(v.user, v.family)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -476,7 +476,7 @@ pub async fn instance(State(st): State<AppState>) -> axum::Json<Instance> {
     let s = &st.services;
     axum::Json(Instance {
         registration_mode: s.moderation.registration_mode().as_str().to_owned(),
-        require_email_verification: false,
+        require_email_verification: s.accounts.settings().require_email_verification,
         limits: InstanceLimits {
             post_max_chars: starling_services::posts::POST_MAX_CHARS,
             comment_max_chars: starling_services::posts::COMMENT_MAX_CHARS,

@@ -9,10 +9,11 @@ use starling_services::users::ProfileUpdate;
 use tokio::io::AsyncReadExt;
 
 use crate::dto::{
-    AccountDeletion, AvatarUploadRequest, DeleteAccountRequest, Profile, UpdateProfileRequest,
+    AccountDeletion, AvatarUploadRequest, ChangePasswordRequest, DeleteAccountRequest, Profile,
+    UpdateProfileRequest,
 };
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthUser, FileField, Json};
+use crate::extract::{AuthSession, AuthUser, FileField, Json};
 use crate::state::AppState;
 
 /// Your profile.
@@ -146,4 +147,28 @@ pub async fn export(State(st): State<AppState>, AuthUser(me): AuthUser) -> ApiRe
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+/// Change your password. Every other session of yours ends (on every node);
+/// this one stays.
+#[utoipa::path(put, path = "/api/profile/password", tag = "profile",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; every other session ended"),
+        (status = 400, description = "`validation_failed` on `newPassword` (8-256 characters) or `currentPassword`", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "`wrong_password`, or a cookie used without the CSRF header", body = ErrorBody),
+        (status = 429, description = "Too many wrong guesses; see Retry-After", body = ErrorBody),
+    ))]
+pub async fn change_password(
+    State(st): State<AppState>,
+    AuthSession(v): AuthSession,
+    Json(req): Json<ChangePasswordRequest>,
+) -> ApiResult<axum::http::StatusCode> {
+    st.services
+        .accounts
+        .change_password(v.user, v.family, &req.current_password, &req.new_password)
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -16,7 +16,7 @@ backend_tests!(
     block_semantics_in_chat_over_rest_and_sockets,
     mute_hides_posts_and_notifications_and_nothing_else,
     filtered_pages_stay_full_with_exact_cursors,
-    blocks_and_mutes_share_the_follow_limit,
+    blocks_and_mutes_share_their_own_limit,
 );
 
 async fn post(app: &TestApp, u: &TestUser, text: &str) -> String {
@@ -729,8 +729,12 @@ async fn filtered_pages_stay_full_with_exact_cursors(b: Backend) {
     assert_eq!(seen, cats);
 }
 
-async fn blocks_and_mutes_share_the_follow_limit(b: Backend) {
-    let app = TestApp::spawn_with(b, |s| s.limit_follows = "3/min".into()).await;
+async fn blocks_and_mutes_share_their_own_limit(b: Backend) {
+    let app = TestApp::spawn_with(b, |s| {
+        s.limit_blocks = "3/min".into();
+        s.limit_follows = "off".into();
+    })
+    .await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     block(&app, &ann, &bob).await;

@@ -12,7 +12,7 @@ use crate::helpers::{Backend, TcpProxy, TestApp, TestUser};
 #[path = "../../../adapters/tests/support/push_service.rs"]
 mod push_service;
 #[path = "../../../adapters/tests/support/smtp_server.rs"]
-mod smtp_server;
+pub(crate) mod smtp_server;
 
 use push_service::{Browser, PushService};
 

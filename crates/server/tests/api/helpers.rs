@@ -201,6 +201,11 @@ impl TestApp {
             // Tests register many users from one address; the registration
             // limit itself is tested with a small one.
             limit_register: "100000/h".into(),
+            limit_password_resets: "100000/h".into(),
+            // Likewise every test user shares 127.0.0.1 and writes in quick
+            // loops: the per-address and burst limits are tested on their own.
+            limit_address_factor: 0,
+            limit_burst: "off".into(),
             ..Settings::default()
         };
         let mut pg_db = None;

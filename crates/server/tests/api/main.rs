@@ -5,6 +5,7 @@ mod helpers;
 mod sessions;
 mod sio;
 
+mod account;
 mod auth;
 mod bad_input;
 mod blocks;

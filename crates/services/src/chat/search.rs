@@ -19,6 +19,9 @@ impl Chat {
         limit: Limit,
     ) -> Result<Page<MessageView, MessageId>> {
         let words = crate::text::search_words(query)?;
+        self.limits
+            .check(crate::limits::Action::Search, &me.to_string())
+            .await?;
         if let Some(room) = room {
             self.check_member(me, room).await?;
         }

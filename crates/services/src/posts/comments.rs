@@ -122,6 +122,7 @@ impl Posts {
         text: String,
     ) -> Result<CommentView> {
         check_text(&text, COMMENT_MAX_CHARS, false)?;
+        self.limits.check(Action::Edit, &user.to_string()).await?;
         let c = self.ports.comments.comment(id).await?;
         if c.deleted {
             return Err(Error::not_found("comment"));
@@ -142,6 +143,7 @@ impl Posts {
 
     /// Its author or the post's author may delete a comment.
     pub async fn delete_comment(&self, user: UserId, id: CommentId) -> Result<()> {
+        self.limits.check(Action::Edit, &user.to_string()).await?;
         let c = self.ports.comments.comment(id).await?;
         if c.deleted {
             return Err(Error::not_found("comment"));

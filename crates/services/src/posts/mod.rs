@@ -246,6 +246,7 @@ impl Posts {
 
     pub async fn edit(&self, author: UserId, id: PostId, text: String) -> Result<PostView> {
         check_text(&text, POST_MAX_CHARS, false)?;
+        self.limits.check(Action::Edit, &author.to_string()).await?;
         let mentions = self.resolve_mentions(&text).await?;
         let tags = text::tags(&text, MAX_TAGS);
         let record = self
@@ -265,6 +266,7 @@ impl Posts {
     }
 
     pub async fn delete(&self, author: UserId, id: PostId) -> Result<()> {
+        self.limits.check(Action::Edit, &author.to_string()).await?;
         let event = self.outbox.event(&DomainEvent::PostDeleted {
             actor: author,
             post: id,
@@ -305,6 +307,9 @@ impl Posts {
         limit: Limit,
     ) -> Result<Page<PostView, PostId>> {
         let words = crate::text::search_words(query)?;
+        if let Some(me) = viewer {
+            self.limits.check(Action::Search, &me.to_string()).await?;
+        }
         let rel = self.relations.of(viewer).await?;
         let words = &words;
         refill(

@@ -8,6 +8,7 @@ mod chat;
 mod deletion;
 mod delivery;
 mod fanout;
+mod limits;
 mod moderation;
 mod notifications;
 mod presence;
@@ -182,6 +183,13 @@ impl World {
                     .expect("the blob dir opens"),
             ),
             pubsub: Arc::new(MemoryPubSub::new()),
+            mailer: Arc::new(
+                starling_adapters::FileMailer::new(
+                    dir.path().join("mail"),
+                    "Starling <noreply@localhost>",
+                )
+                .expect("a mail dir"),
+            ),
         };
         let keys = JwtKeys::load_or_generate(&dir.path().join("jwt.pem")).expect("a signing key");
         let s = Services::new(
@@ -227,6 +235,7 @@ impl World {
             .accounts
             .register(RegisterInput {
                 client_ip: "192.0.2.1".into(),
+                user_agent: "rules".into(),
                 username: name.into(),
                 email: format!("{name}@example.test"),
                 password: "correct horse battery staple".into(),
@@ -234,7 +243,7 @@ impl World {
             })
             .await
             .expect("registration");
-        session.user.record.id
+        session.session().expect("signed in").user.record.id
     }
 
     /// Drains the outbox the way the relay would: each claimed event to the

@@ -111,6 +111,7 @@ mod notifications;
 mod outbox;
 mod posts;
 mod push;
+mod security;
 mod users;
 
 fn ids() -> IdGenerator {
