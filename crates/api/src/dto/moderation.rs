@@ -192,8 +192,9 @@ pub struct AdminReport {
     /// A reported post, while it exists.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post: Option<Post>,
+    /// A reported comment, while it exists (`comment` is the reporter's own words).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub comment: Option<Comment>,
+    pub reported_comment: Option<Comment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<ReportedMessage>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -207,7 +208,7 @@ impl AdminReport {
             reporter: user(&v.reporter, public_url),
             target_user: v.target_user.as_ref().map(|u| user(u, public_url)),
             post: v.post.as_ref().map(|p| Post::from_view(p, public_url)),
-            comment: v
+            reported_comment: v
                 .comment
                 .as_ref()
                 .map(|c| Comment::from_view(c, public_url)),

@@ -572,7 +572,9 @@ async fn reports_reach_the_queue_and_every_moderator(b: Backend) {
     assert_eq!(items[0]["reporter"]["username"], "ann");
     assert_eq!(items[0]["targetUser"]["username"], "bob");
     assert_eq!(items[1]["post"]["text"], "rude words");
-    assert_eq!(items[2]["comment"]["text"], "ruder words");
+    assert_eq!(items[2]["reportedComment"]["text"], "ruder words");
+    // The reporter's own words stay under `comment`, whatever was reported.
+    assert_eq!(items[2]["comment"], "look");
     assert_eq!(items[3]["message"]["text"], "secret insult");
     assert_eq!(items[3]["message"]["roomId"], room.as_str());
     assert_eq!(items[3]["message"]["senderId"], bob.id.as_str());

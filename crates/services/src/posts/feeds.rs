@@ -43,11 +43,13 @@ impl Posts {
                     next: None,
                 });
             }
-            let (page, stale) = self.timeline_views(viewer, &page).await?;
+            let (mut page, stale) = self.timeline_views(viewer, &page).await?;
             if stale {
                 self.timelines.forget_user_posts(author).await;
             }
-            // A muted author's own page still shows their posts: it was asked for.
+            // A muted author's own page still shows their posts: it was
+            // asked for. A suspended one's does not.
+            visibility::posts(&mut page.items, surface);
             return Ok(page);
         }
         if let Feed::Home(me) = feed {
