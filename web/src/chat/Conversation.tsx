@@ -4,6 +4,8 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { errorMessage } from '../api/client';
+import { isReadOnly } from '../api/safety';
+import { useReport } from '../components/Safety';
 import { Icon } from '../components/Icon';
 import { Avatar, ErrorBox, Spinner, Time, displayName } from '../components/ui';
 import { relativeTime } from '../lib/time';
@@ -14,7 +16,7 @@ import { GroupSettings } from './Groups';
 import { chatState, emitAck, onChat, onConnect } from './socket';
 import { presence, visibleRoom, watchPresence } from './store';
 import { type ChatMessage, type ChatRoom, type ReadMark, compareIds } from './types';
-import { listNames, partnerOf, roomName, uuid } from './util';
+import { listNames, partnerOf, roomName, senderIdOf, senderName, uuid } from './util';
 
 const PAGE = 30;
 /** Re-send `typing: true` at most this often while typing. */
@@ -49,7 +51,19 @@ function useVisible() {
 }
 
 /** The small per-message menu: opens with Enter/Space, arrows move, Escape closes. */
-function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMessage; mine: boolean; onRetract: () => void; onRemove: () => void }) {
+function MessageMenu({
+  message,
+  mine,
+  onRetract,
+  onRemove,
+  onReport,
+}: {
+  message: ChatMessage;
+  mine: boolean;
+  onRetract: () => void;
+  onRemove: () => void;
+  onReport: () => void;
+}) {
   const [open, setOpen] = useState(false);
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
@@ -99,7 +113,7 @@ function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMess
         class="icon-btn msg-menu-btn"
         aria-haspopup="menu"
         aria-expanded={open}
-        aria-label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${displayName(message.sender)}`}`}
+        aria-label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${senderName(message)}`}`}
         onClick={() => setOpen(!open)}
         onKeyDown={(e) => {
           if (e.key === 'ArrowDown' && !open) {
@@ -120,6 +134,11 @@ function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMess
           <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onRemove)}>
             Remove for me
           </button>
+          {!mine && !message.retracted && (
+            <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onReport)}>
+              Report message
+            </button>
+          )}
         </div>
       )}
     </div>
@@ -145,6 +164,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
   const [sendError, setSendError] = useState<string | null>(null);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const visible = useVisible();
+  const report = useReport();
   const list = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const keepFromBottom = useRef<number | null>(null);
@@ -243,12 +263,13 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
 
   function receive(m: ChatMessage) {
     if (m.roomId !== roomId) return;
-    setPending((old) => old.filter((p) => p.clientMsgId !== m.clientMsgId || m.sender.id !== me.value?.id));
+    const from = senderIdOf(m);
+    setPending((old) => old.filter((p) => p.clientMsgId !== m.clientMsgId || from !== me.value?.id));
     setMessages((old) => merge(old, [m]));
     setTypers((old) => {
-      if (!(m.sender.id in old)) return old;
+      if (from === null || !(from in old)) return old;
       const next = { ...old };
-      delete next[m.sender.id];
+      delete next[from];
       return next;
     });
   }
@@ -422,10 +443,11 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
   const group = room?.kind === 'group';
   const others = room ? room.members.filter((m) => m.id !== myId) : [];
   // "Seen" under my newest message that someone else has read.
-  const myLast = [...messages].reverse().find((m) => m.sender.id === myId);
+  const myLast = [...messages].reverse().find((m) => senderIdOf(m) === myId);
   const seenBy = myLast ? others.filter((m) => reads[m.id] && compareIds(reads[m.id], myLast.id) >= 0) : [];
   const typingNames = others.filter((m) => typers[m.id]).map(displayName);
   const p = partner ? presence.value[partner.id] : undefined;
+  const readOnly = isReadOnly(room);
 
   return (
     <div class="conversation">
@@ -498,20 +520,27 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
         )}
         <ol class="msg-list">
           {messages.map((m, i) => {
-            const mine = m.sender.id === myId;
+            const from = senderIdOf(m);
+            const mine = from !== null && from === myId;
             const prev = messages[i - 1];
-            const showName = group && !mine && prev?.sender.id !== m.sender.id;
+            const showName = (group && !mine && (!prev || senderIdOf(prev) !== from)) || from === null;
             return (
               <li key={m.id} class={`msg${mine ? ' mine' : ''}${m.retracted ? ' retracted' : ''}`} data-id={m.id}>
                 <div class="bubble-row">
                   <div class="bubble">
-                    {showName && <span class="msg-sender">{displayName(m.sender)}</span>}
+                    {showName && <span class={`msg-sender${from === null ? ' deleted-user' : ''}`}>{senderName(m)}</span>}
                     {m.retracted ? <em class="muted">This message was retracted</em> : <span class="msg-text">{m.text}</span>}
                     <span class="msg-time">
                       <Time iso={m.createdAt} />
                     </span>
                   </div>
-                  <MessageMenu message={m} mine={mine} onRetract={() => void retract(m)} onRemove={() => void remove(m)} />
+                  <MessageMenu
+                    message={m}
+                    mine={mine}
+                    onRetract={() => void retract(m)}
+                    onRemove={() => void remove(m)}
+                    onReport={() => report.open({ type: 'message', id: m.id, what: `the message from ${senderName(m)}` })}
+                  />
                 </div>
                 {msgErrors[m.id] && (
                   <span class="inline-error" role="alert">
@@ -550,31 +579,38 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
       <p class="typing" aria-live="polite">
         {typingNames.length > 0 && `${listNames(typingNames)} ${typingNames.length === 1 ? 'is' : 'are'} typing…`}
       </p>
-      <form class="msg-composer" onSubmit={send}>
-        <label for="msg-input" class="visually-hidden">
-          Message {name}
-        </label>
-        <textarea
-          id="msg-input"
-          rows={1}
-          value={draft}
-          placeholder="Write a message"
-          maxLength={4000}
-          aria-invalid={sendError ? true : undefined}
-          aria-describedby={sendError ? 'msg-input-err' : undefined}
-          onInput={(e) => onType(e.currentTarget.value)}
-          onBlur={stopTyping}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-              e.preventDefault();
-              send(e);
-            }
-          }}
-        />
-        <button type="submit" class="btn btn-primary">
-          Send
-        </button>
-      </form>
+      {readOnly ? (
+        <p class="read-only-note" role="status">
+          You can read this conversation but not write in it: one of you has blocked the other.
+        </p>
+      ) : (
+        <form class="msg-composer" onSubmit={send}>
+          <label for="msg-input" class="visually-hidden">
+            Message {name}
+          </label>
+          <textarea
+            id="msg-input"
+            rows={1}
+            value={draft}
+            placeholder="Write a message"
+            maxLength={4000}
+            aria-invalid={sendError ? true : undefined}
+            aria-describedby={sendError ? 'msg-input-err' : undefined}
+            onInput={(e) => onType(e.currentTarget.value)}
+            onBlur={stopTyping}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                send(e);
+              }
+            }}
+          />
+          <button type="submit" class="btn btn-primary">
+            Send
+          </button>
+        </form>
+      )}
+      {report.dialog}
       {sendError && (
         <p id="msg-input-err" class="field-error" role="alert">
           {sendError}

@@ -2,11 +2,11 @@
 
 import { useState } from 'preact/hooks';
 import { errorMessage } from '../api/client';
-import { Empty, ErrorBox, Spinner, Time, displayName } from '../components/ui';
+import { Empty, ErrorBox, Spinner, Time } from '../components/ui';
 import { me } from '../session';
 import { chat } from './api';
 import type { ChatMessage, ChatRoom } from './types';
-import { roomName } from './util';
+import { roomName, senderName } from './util';
 
 export function MessageSearch({ rooms, roomId }: { rooms: ChatRoom[]; roomId: string | null }) {
   const [q, setQ] = useState('');
@@ -97,7 +97,7 @@ export function MessageSearch({ rooms, roomId }: { rooms: ChatRoom[]; roomId: st
                         </span>
                       </span>
                       <span class="room-last">
-                        {displayName(m.sender)}: {m.retracted ? 'This message was retracted' : m.text}
+                        {senderName(m)}: {m.retracted ? 'This message was retracted' : m.text}
                       </span>
                     </span>
                   </a>

@@ -17,13 +17,30 @@ export function roomName(room: ChatRoom, myId: string | undefined): string {
   return p ? displayName(p) : 'Conversation';
 }
 
+/** The name shown for a deleted account. */
+export const DELETED_USER = 'Deleted user';
+
+/** A message's sender, or null once their account was deleted (`senderId: null`). */
+export function senderOf(m: ChatMessage): Author | null {
+  const x = m as ChatMessage & { senderId?: string | null; sender?: Author | null };
+  if (x.senderId === null || !x.sender) return null;
+  return x.sender;
+}
+
+export const senderIdOf = (m: ChatMessage): string | null => senderOf(m)?.id ?? null;
+
+export function senderName(m: ChatMessage): string {
+  const s = senderOf(m);
+  return s ? displayName(s) : DELETED_USER;
+}
+
 /** One line describing a message in lists. */
 export function excerpt(m: ChatMessage, myId: string | undefined, group: boolean): string {
   if (m.retracted) return 'This message was retracted';
   const text = m.text.replace(/\s+/g, ' ').trim();
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
-  if (m.sender.id === myId) return `You: ${short}`;
-  return group ? `${displayName(m.sender)}: ${short}` : short;
+  if (senderIdOf(m) === myId) return `You: ${short}`;
+  return group || !senderOf(m) ? `${senderName(m)}: ${short}` : short;
 }
 
 /** A v4 UUID for `clientMsgId` (crypto.randomUUID needs a secure context). */
