@@ -12,7 +12,7 @@ function isCurrent(href: string, path: string) {
 
 function NavBar() {
   const { path } = useLocation();
-  const items = navItems.filter((i) => !i.auth || signedIn.value);
+  const items = navItems.filter((i) => (!i.auth || signedIn.value) && (!i.when || i.when()));
   return (
     <nav class="nav" aria-label="Main">
       <ul>

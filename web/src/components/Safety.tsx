@@ -1,8 +1,7 @@
 // The "more" menu on posts, comments and profiles: report, mute and block
 // (block asks first), unmute and unblock where the state is known. The
-// report dialog's code is loaded when first needed.
+// dialogs' code (SafetyDialogs) is loaded when one is first needed.
 
-import type { ComponentType } from 'preact';
 import { useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { errorMessage } from '../api/client';
@@ -10,69 +9,49 @@ import { relations } from '../api/safety';
 import type { Author, User } from '../api/types';
 import { me, signedIn } from '../session';
 import { toast } from '../toasts';
-import { Dialog } from './Dialog';
 import { type MenuItem, MenuButton } from './Menu';
-import type { ReportTarget } from './ReportDialog';
-import { ErrorBox, displayName } from './ui';
+import type { ReportTarget } from './SafetyDialogs';
 
-type ReportDialogType = ComponentType<{ target: ReportTarget; onClose: () => void }>;
-let loadedDialog: ReportDialogType | null = null;
+type Dialogs = typeof import('./SafetyDialogs');
+type Open = { kind: 'report'; target: ReportTarget } | { kind: 'block'; user: Author; onDone: (u: User) => void };
+let loaded: Dialogs | null = null;
 
-/** Opens the report dialog for `target` (loading its code the first time). */
-export function useReport() {
-  const [target, setTarget] = useState<ReportTarget | null>(null);
-  const [Dlg, setDlg] = useState<ReportDialogType | null>(() => loadedDialog);
-  const open = (t: ReportTarget) => {
-    if (loadedDialog) {
-      setTarget(t);
+/** The report and block dialogs, their code loaded when one is first opened. */
+function useDialogs() {
+  const [mod, setMod] = useState<Dialogs | null>(loaded);
+  const [open, setOpen] = useState<Open | null>(null);
+  const show = (o: Open) => {
+    if (loaded) {
+      setMod(loaded);
+      setOpen(o);
       return;
     }
-    import('./ReportDialog').then(
+    import('./SafetyDialogs').then(
       (m) => {
-        loadedDialog = m.ReportDialog;
-        setDlg(() => m.ReportDialog);
-        setTarget(t);
+        loaded = m;
+        setMod(m);
+        setOpen(o);
       },
-      (e: unknown) => toast(`The report form could not be loaded: ${errorMessage(e)}`, 'error'),
+      (e: unknown) => toast(`This could not be loaded: ${errorMessage(e)}`, 'error'),
     );
   };
-  const dialog = target && Dlg ? <Dlg target={target} onClose={() => setTarget(null)} /> : null;
-  return { open, dialog };
+  const close = () => setOpen(null);
+  let dialog = null;
+  if (open && mod) {
+    dialog =
+      open.kind === 'report' ? (
+        <mod.ReportDialog target={open.target} onClose={close} />
+      ) : (
+        <mod.BlockDialog user={open.user} onClose={close} onDone={open.onDone} />
+      );
+  }
+  return { show, dialog };
 }
 
-function BlockDialog({ user, onDone, onClose }: { user: Author; onDone: (u: User) => void; onClose: () => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  async function block() {
-    setBusy(true);
-    setError(null);
-    try {
-      const u = await relations.block(user.id, true);
-      toast(`You blocked @${user.username}`);
-      onClose();
-      onDone(u);
-    } catch (e) {
-      setError(errorMessage(e));
-      setBusy(false);
-    }
-  }
-  return (
-    <Dialog title={`Block @${user.username}?`} onClose={onClose}>
-      <p>
-        {displayName(user)} will not be able to follow you, comment on or love your posts, or message you, and you will
-        not see their posts. They are not told. You can unblock them at any time.
-      </p>
-      <ErrorBox error={error} />
-      <div class="row dialog-buttons">
-        <button type="button" class="btn btn-danger" disabled={busy} onClick={block}>
-          {busy ? 'Blocking…' : 'Block'}
-        </button>
-        <button type="button" class="btn" autoFocus onClick={onClose}>
-          Cancel
-        </button>
-      </div>
-    </Dialog>
-  );
+/** Opens the report dialog for a target; render `dialog` where it belongs. */
+export function useReport() {
+  const d = useDialogs();
+  return { open: (target: ReportTarget) => d.show({ kind: 'report', target }), dialog: d.dialog };
 }
 
 export interface SafetyMenuProps {
@@ -89,8 +68,7 @@ export interface SafetyMenuProps {
 }
 
 export function SafetyMenu({ label, report, user, state, onChange }: SafetyMenuProps) {
-  const rep = useReport();
-  const [blocking, setBlocking] = useState(false);
+  const dialogs = useDialogs();
   const [error, setError] = useState<string | null>(null);
   const { route, url } = useLocation();
   const self = me.value?.id === user.id;
@@ -123,12 +101,12 @@ export function SafetyMenu({ label, report, user, state, onChange }: SafetyMenuP
   }
 
   const items: MenuItem[] = [];
-  if (report && !self) items.push({ label: `Report ${report.what}`, onSelect: () => needSignIn() || rep.open(report) });
+  if (report && !self) items.push({ label: `Report ${report.what}`, onSelect: () => needSignIn() || dialogs.show({ kind: 'report', target: report }) });
   if (!self) {
     if (state?.muting) items.push({ label: `Unmute @${user.username}`, onSelect: () => void mute(false) });
     else items.push({ label: `Mute @${user.username}`, onSelect: () => needSignIn() || void mute(true) });
     if (state?.blocking) items.push({ label: `Unblock @${user.username}`, onSelect: () => void unblock() });
-    else items.push({ label: `Block @${user.username}…`, danger: true, onSelect: () => needSignIn() || setBlocking(true) });
+    else items.push({ label: `Block @${user.username}…`, danger: true, onSelect: () => needSignIn() || dialogs.show({ kind: 'block', user, onDone: (u) => onChange?.(u, 'block') }) });
   }
   return (
     <>
@@ -138,8 +116,7 @@ export function SafetyMenu({ label, report, user, state, onChange }: SafetyMenuP
           {error}
         </span>
       )}
-      {rep.dialog}
-      {blocking && <BlockDialog user={user} onClose={() => setBlocking(false)} onDone={(u) => onChange?.(u, 'block')} />}
+      {dialogs.dialog}
     </>
   );
 }

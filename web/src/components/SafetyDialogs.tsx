@@ -1,12 +1,15 @@
-// Reporting a post, comment, message or account to the moderators: a reason
-// and an optional comment. Loaded when someone first chooses "Report".
+// The dialogs of the more menu, loaded when one is first opened: reporting a
+// post, comment, message or account to the moderators (a reason and an
+// optional comment), and confirming a block.
 
 import { useState } from 'preact/hooks';
 import { errorMessage } from '../api/client';
-import { type ReportReason, type ReportTargetType, reports } from '../api/safety';
+import { reports } from '../api/admin';
+import { type ReportReason, type ReportTargetType, relations } from '../api/safety';
+import type { Author, User } from '../api/types';
 import { toast } from '../toasts';
 import { Dialog } from './Dialog';
-import { ErrorBox } from './ui';
+import { ErrorBox, displayName } from './ui';
 
 const REASONS: { value: ReportReason; label: string; hint: string }[] = [
   { value: 'spam', label: 'Spam', hint: 'Advertising, scams, the same thing over and over' },
@@ -81,6 +84,41 @@ export function ReportDialog({ target, onClose }: { target: ReportTarget; onClos
           </button>
         </div>
       </form>
+    </Dialog>
+  );
+}
+
+export function BlockDialog({ user, onDone, onClose }: { user: Author; onDone: (u: User) => void; onClose: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  async function block() {
+    setBusy(true);
+    setError(null);
+    try {
+      const u = await relations.block(user.id, true);
+      toast(`You blocked @${user.username}`);
+      onClose();
+      onDone(u);
+    } catch (e) {
+      setError(errorMessage(e));
+      setBusy(false);
+    }
+  }
+  return (
+    <Dialog title={`Block @${user.username}?`} onClose={onClose}>
+      <p>
+        {displayName(user)} will not be able to follow you, comment on or love your posts, or message you, and you will
+        not see their posts. They are not told. You can unblock them at any time.
+      </p>
+      <ErrorBox error={error} />
+      <div class="row dialog-buttons">
+        <button type="button" class="btn btn-danger" disabled={busy} onClick={block}>
+          {busy ? 'Blocking…' : 'Block'}
+        </button>
+        <button type="button" class="btn" autoFocus onClick={onClose}>
+          Cancel
+        </button>
+      </div>
     </Dialog>
   );
 }
