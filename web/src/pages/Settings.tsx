@@ -174,7 +174,7 @@ const TABS: [string, string][] = [
   ['', 'Profile'],
   ['password', 'Password'],
   ['sessions', 'Sessions'],
-  ['blocks', 'Blocked and muted'],
+  ['blocks', 'Blocked & muted'],
   ['data', 'Your data'],
 ];
 
