@@ -536,7 +536,8 @@ function Invites() {
                 <span class="code">{i.code}</span>
                 <br />
                 <span class="muted small">
-                  used {i.uses} of {i.maxUses} · expires <Time iso={i.expiresAt} /> · by @{i.createdBy.username}
+                  used {i.uses} of {i.maxUses} · {Date.parse(i.expiresAt) < Date.now() ? 'expired' : 'expires'}{' '}
+                  {new Date(i.expiresAt).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })} · by @{i.createdBy.username}
                 </span>
               </span>
               <span class="row">
