@@ -10,6 +10,7 @@ import { computed, signal } from '@preact/signals';
 import { ApiError, csrfToken, setSessionHooks } from './api/client';
 import { auth, profile } from './api/endpoints';
 import type { Profile, RegisterRequest, Session } from './api/types';
+import { toast } from './toasts';
 
 export type SessionStatus = 'loading' | 'signedIn' | 'signedOut' | 'unreachable';
 
@@ -137,6 +138,8 @@ async function doRenew(force: boolean): Promise<boolean> {
       return true;
     } catch (err) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        // Suspended meanwhile: say so rather than just signing out.
+        if (err.code === 'account_suspended') toast(err.message, 'error', undefined, 15_000);
         becomeSignedOut();
         broadcast('out');
         return false;
