@@ -260,3 +260,97 @@ describe('safety and the account lifecycle in the browser', { skip: skipWithoutC
     assert.ok((await text(page.locator('h1').first())).length > 0);
   });
 });
+
+describe('invites, export and account deletion in the browser', { skip: skipWithoutChromium }, () => {
+  let server;
+  let browser;
+  let pwDir;
+  const people = [];
+
+  before(async () => {
+    pwDir = mkdtempSync(join(tmpdir(), 'starling-e2e-pw-'));
+    const pwFile = join(pwDir, 'password');
+    writeFileSync(pwFile, `${MOD_PASSWORD}\n`);
+    server = await startServer({ STARLING_REGISTRATION_MODE: 'invite' }, {
+      setup: (dataDir) =>
+        starlingCli(['admin', 'create-user', '--username', 'root', '--email', 'root@x.io', '--role', 'admin', '--password-file', pwFile, '--data-dir', dataDir], { cwd: dataDir }),
+    });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    for (const p of people) assert.deepEqual(p.errors.map(String), [], 'no script errors on the page');
+    await browser?.close();
+    await server?.stop();
+    if (pwDir) rmSync(pwDir, { recursive: true, force: true });
+  });
+
+  it('an admin invites someone, who signs up with the link, downloads their data and deletes the account', async () => {
+    const root = await openPerson(browser, server.base, DESKTOP);
+    const guest = await openPerson(browser, server.base, PHONE);
+    people.push(root, guest);
+
+    // Without an invite, sign-up asks for one and refuses a wrong one on its field.
+    const g = guest.page;
+    await g.goto('/register');
+    const code = g.getByLabel('Invite code');
+    await code.waitFor();
+    await g.getByLabel('Username', { exact: true }).fill('gina');
+    await g.getByLabel('Email').fill('gina@example.org');
+    await g.getByLabel('Password').fill(PASSWORD);
+    await code.fill('not-a-code');
+    await g.getByRole('button', { name: 'Sign up' }).click();
+    await g.locator('.field-error').first().waitFor();
+
+    // The admin makes an invite for two people.
+    const r = root.page;
+    await logIn(r, 'root', MOD_PASSWORD);
+    await r.goto('/moderation/invites');
+    await r.getByLabel('Uses').fill('2');
+    await r.getByRole('button', { name: 'Create invite' }).click();
+    const invites = r.getByRole('list', { name: 'Invites' });
+    await invites.getByText('used 0 of 2').waitFor();
+    const invite = (await text(invites.locator('.code').first())).trim();
+    assert.ok(invite.length > 0);
+    await shots(r, 'safety-invites');
+
+    // The link fills the code in.
+    await g.goto(`/register?invite=${encodeURIComponent(invite)}`);
+    assert.equal(await g.getByLabel('Invite code').inputValue(), invite);
+    await g.getByLabel('Username', { exact: true }).fill('gina');
+    await g.getByLabel('Display name (optional)').fill('Gina Guest');
+    await g.getByLabel('Email').fill('gina@example.org');
+    await g.getByLabel('Password').fill(PASSWORD);
+    await g.getByRole('button', { name: 'Sign up' }).click();
+    await g.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+    await r.reload();
+    await r.getByRole('list', { name: 'Invites' }).getByText('used 1 of 2').waitFor();
+
+    // Gina downloads her data.
+    await g.goto('/settings/data');
+    const [download] = await Promise.all([g.waitForEvent('download'), g.getByRole('button', { name: 'Download your data' }).click()]);
+    assert.equal(download.suggestedFilename(), 'starling-export-gina.zip');
+    const zip = await download.createReadStream();
+    const chunks = [];
+    for await (const c of zip) chunks.push(c);
+    assert.equal(Buffer.concat(chunks).subarray(0, 2).toString('latin1'), 'PK', 'a zip file');
+
+    // And deletes her account: a wrong password is refused, the right one signs her out.
+    await g.getByRole('button', { name: 'Delete your account…' }).click();
+    const pw = g.getByLabel('Your password, to confirm');
+    await pw.fill('wrong password');
+    await g.getByRole('button', { name: 'Delete my account for good' }).click();
+    await g.locator('.field-error').filter({ hasText: 'That password is not right.' }).waitFor();
+    await pw.fill(PASSWORD);
+    await g.getByRole('button', { name: 'Delete my account for good' }).click();
+    await g.getByRole('heading', { name: 'Community' }).waitFor();
+    await g.getByRole('link', { name: 'Log in' }).first().waitFor();
+    await g.goto('/login');
+    await g.getByLabel('Username or email').fill('gina');
+    await g.getByLabel('Password').fill(PASSWORD);
+    await g.getByRole('button', { name: 'Log in' }).click();
+    await g.getByRole('alert').waitFor();
+    await r.goto('/u/gina');
+    await r.getByRole('heading', { name: 'No such user' }).waitFor();
+  });
+});

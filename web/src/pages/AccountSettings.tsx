@@ -262,9 +262,10 @@ function DeleteSection() {
     setError(undefined);
     try {
       await account.remove(password);
+      // Away from this page first, so it does not ask to log in again.
+      route('/community', true);
       signOutHere();
       toast('Your account is being deleted. Goodbye!', 'info', undefined, 10_000);
-      route('/community', true);
     } catch (e) {
       setError(errorMessage(e));
       setBusy(false);
