@@ -6,7 +6,7 @@ import { me } from '../session';
 import { chat } from './api';
 import { onChat, onConnect } from './socket';
 import type { Presence } from './types';
-import { senderIdOf } from './util';
+import { senderIdOf } from './sender';
 
 /** Unread messages per room, from GET /api/chat/unread-count and live events. */
 export const unreadByRoom = signal<Record<string, number>>({});

@@ -2,7 +2,10 @@
 
 import type { Author } from '../api/types';
 import { displayName } from '../components/ui';
+import { senderIdOf, senderOf } from './sender';
 import type { ChatMessage, ChatRoom } from './types';
+
+export { senderIdOf, senderOf };
 
 /** The other person in a direct room (null for groups). */
 export function partnerOf(room: ChatRoom, myId: string | undefined): Author | null {
@@ -19,15 +22,6 @@ export function roomName(room: ChatRoom, myId: string | undefined): string {
 
 /** The name shown for a deleted account. */
 export const DELETED_USER = 'Deleted user';
-
-/** A message's sender, or null once their account was deleted (`senderId: null`). */
-export function senderOf(m: ChatMessage): Author | null {
-  const x = m as ChatMessage & { senderId?: string | null; sender?: Author | null };
-  if (x.senderId === null || !x.sender) return null;
-  return x.sender;
-}
-
-export const senderIdOf = (m: ChatMessage): string | null => senderOf(m)?.id ?? null;
 
 export function senderName(m: ChatMessage): string {
   const s = senderOf(m);
