@@ -5,6 +5,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { errorMessage } from '../api/client';
 import { isReadOnly } from '../api/safety';
+import { type MenuItem, MenuButton } from '../components/Menu';
 import { useReport } from '../components/Safety';
 import { Icon } from '../components/Icon';
 import { Avatar, ErrorBox, Spinner, Time, displayName } from '../components/ui';
@@ -50,7 +51,7 @@ function useVisible() {
   return visible;
 }
 
-/** The small per-message menu: opens with Enter/Space, arrows move, Escape closes. */
+/** The small per-message menu (a menu button: Enter/Space open it, arrows move, Escape closes). */
 function MessageMenu({
   message,
   mine,
@@ -64,84 +65,18 @@ function MessageMenu({
   onRemove: () => void;
   onReport: () => void;
 }) {
-  const [open, setOpen] = useState(false);
-  const button = useRef<HTMLButtonElement>(null);
-  const menu = useRef<HTMLDivElement>(null);
-  const items = () => [...(menu.current?.querySelectorAll<HTMLButtonElement>('[role=menuitem]') ?? [])];
-  useLayoutEffect(() => {
-    if (open) items()[0]?.focus();
-  }, [open]);
-  useEffect(() => {
-    if (!open) return;
-    const outside = (e: MouseEvent) => {
-      if (!menu.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node)) setOpen(false);
-    };
-    document.addEventListener('mousedown', outside);
-    return () => document.removeEventListener('mousedown', outside);
-  }, [open]);
-  const close = (refocus = true) => {
-    setOpen(false);
-    if (refocus) button.current?.focus();
-  };
-  const onKey = (e: KeyboardEvent) => {
-    const all = items();
-    const at = all.indexOf(document.activeElement as HTMLButtonElement);
-    if (e.key === 'Escape') {
-      e.preventDefault();
-      close();
-    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-      e.preventDefault();
-      const next = (at + (e.key === 'ArrowDown' ? 1 : all.length - 1)) % all.length;
-      all[next]?.focus();
-    } else if (e.key === 'Home' || e.key === 'End') {
-      e.preventDefault();
-      all[e.key === 'Home' ? 0 : all.length - 1]?.focus();
-    } else if (e.key === 'Tab') {
-      close(false);
-    }
-  };
-  const pick = (fn: () => void) => () => {
-    close();
-    fn();
-  };
+  const items: MenuItem[] = [];
+  if (mine && !message.retracted) items.push({ label: 'Retract for everyone', onSelect: onRetract });
+  items.push({ label: 'Remove for me', onSelect: onRemove });
+  if (!mine && !message.retracted) items.push({ label: 'Report message', onSelect: onReport });
   return (
-    // Keys are handled on the wrapper, so Escape works from the button too.
-    <div class="msg-menu" onKeyDown={(e) => open && onKey(e)}>
-      <button
-        ref={button}
-        type="button"
-        class="icon-btn msg-menu-btn"
-        aria-haspopup="menu"
-        aria-expanded={open}
-        aria-label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${senderName(message)}`}`}
-        onClick={() => setOpen(!open)}
-        onKeyDown={(e) => {
-          if (e.key === 'ArrowDown' && !open) {
-            e.preventDefault();
-            setOpen(true);
-          }
-        }}
-      >
-        <span aria-hidden="true">⋯</span>
-      </button>
-      {open && (
-        <div ref={menu} class="menu" role="menu" aria-label="Message actions">
-          {mine && !message.retracted && (
-            <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onRetract)}>
-              Retract for everyone
-            </button>
-          )}
-          <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onRemove)}>
-            Remove for me
-          </button>
-          {!mine && !message.retracted && (
-            <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onReport)}>
-              Report message
-            </button>
-          )}
-        </div>
-      )}
-    </div>
+    <MenuButton
+      kind="msg"
+      align={mine ? 'right' : 'left'}
+      label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${senderName(message)}`}`}
+      menuLabel="Message actions"
+      items={items}
+    />
   );
 }
 

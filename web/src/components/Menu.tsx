@@ -10,7 +10,22 @@ export interface MenuItem {
   danger?: boolean;
 }
 
-export function MenuButton({ label, items, align = 'right' }: { label: string; items: MenuItem[]; align?: 'left' | 'right' }) {
+export function MenuButton({
+  label,
+  items,
+  align = 'right',
+  menuLabel = label,
+  kind = 'more',
+}: {
+  /** The button's accessible name. */
+  label: string;
+  items: MenuItem[];
+  align?: 'left' | 'right';
+  /** The menu's accessible name (the button's unless told). */
+  menuLabel?: string;
+  /** Its look: the more menu, or the chat's per-message menu. */
+  kind?: 'more' | 'msg';
+}) {
   const [open, setOpen] = useState(false);
   const button = useRef<HTMLButtonElement>(null);
   const menu = useRef<HTMLDivElement>(null);
@@ -48,15 +63,16 @@ export function MenuButton({ label, items, align = 'right' }: { label: string; i
     }
   };
   return (
-    <div class="more-menu" onKeyDown={(e) => open && onKey(e)}>
+    // Keys are handled on the wrapper, so Escape works from the button too.
+    <div class={`${kind}-menu`} onKeyDown={(e) => open && onKey(e)}>
       <button
         ref={button}
         type="button"
-        class="icon-btn more-btn"
+        class={`icon-btn ${kind}-menu-btn`}
         aria-haspopup="menu"
         aria-expanded={open}
         aria-label={label}
-        title="More"
+        title={kind === 'more' ? 'More' : undefined}
         onClick={() => setOpen(!open)}
         onKeyDown={(e) => {
           if (e.key === 'ArrowDown' && !open) {
@@ -68,7 +84,7 @@ export function MenuButton({ label, items, align = 'right' }: { label: string; i
         <span aria-hidden="true">⋯</span>
       </button>
       {open && (
-        <div ref={menu} class={`menu${align === 'right' ? ' menu-right' : ''}`} role="menu" aria-label={label}>
+        <div ref={menu} class={`menu${align === 'right' ? ' menu-right' : ''}`} role="menu" aria-label={menuLabel}>
           {items.map((item) => (
             <button
               key={item.label}
