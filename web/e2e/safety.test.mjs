@@ -73,9 +73,14 @@ describe('safety and the account lifecycle in the browser', { skip: skipWithoutC
     pwDir = mkdtempSync(join(tmpdir(), 'starling-e2e-pw-'));
     const pwFile = join(pwDir, 'password');
     writeFileSync(pwFile, `${MOD_PASSWORD}\n`);
+    const account = (username, email, role) =>
+      ['admin', 'create-user', '--username', username, '--email', email, '--role', role, '--password-file', pwFile];
     server = await startServer({}, {
-      setup: (dataDir) =>
-        starlingCli(['admin', 'create-user', '--username', 'mod', '--email', 'm@x.io', '--role', 'moderator', '--password-file', pwFile, '--data-dir', dataDir], { cwd: dataDir }),
+      // An admin first (as on a new server), then the moderator.
+      setup: async (dataDir) => {
+        await starlingCli([...account('root', 'root@x.io', 'admin'), '--data-dir', dataDir], { cwd: dataDir });
+        await starlingCli([...account('mod', 'm@x.io', 'moderator'), '--data-dir', dataDir], { cwd: dataDir });
+      },
     });
     api = apiClient(server.base);
     browser = await launchBrowser();

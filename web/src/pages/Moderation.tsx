@@ -18,7 +18,7 @@ import {
   isModerator,
   roleOf,
 } from '../api/safety';
-import type { User } from '../api/types';
+import type { Comment, User } from '../api/types';
 import { RichText } from '../components/RichText';
 import { Empty, ErrorBox, Spinner, Time, displayName } from '../components/ui';
 import { type Paged, usePaged, useSentinel, useTitle } from '../lib/hooks';
@@ -83,6 +83,22 @@ function More<T>({ paged }: { paged: Paged<T> }) {
 
 // ---- reports ----
 
+// The contract gives an AdminReport two `comment`s: the reporter's words
+// (Report.comment, a string) and the reported comment (an object). In one
+// JSON object only one survives, so each is read by its type.
+
+/** What the reporter wrote, if the answer still carries it. */
+function reporterNote(r: AdminReport): string | null {
+  const c: unknown = r.comment;
+  return typeof c === 'string' && c.trim() ? c : null;
+}
+
+/** The reported comment, if there is one. */
+function reportedComment(r: AdminReport): Comment | null {
+  const c: unknown = r.comment;
+  return c !== null && typeof c === 'object' ? (c as Comment) : null;
+}
+
 function Reported({ r }: { r: AdminReport }) {
   if (r.post) {
     return (
@@ -95,13 +111,14 @@ function Reported({ r }: { r: AdminReport }) {
       </div>
     );
   }
-  if (r.comment) {
+  const comment = reportedComment(r);
+  if (comment) {
     return (
       <div class="reported">
         <p class="muted small">
-          Comment by <Who user={r.comment.author} />
+          Comment by <Who user={comment.author} />
         </p>
-        <RichText text={r.comment.text} />
+        <RichText text={comment.text} />
       </div>
     );
   }
@@ -137,7 +154,8 @@ function ReportCard({ report, onResolved }: { report: AdminReport; onResolved: (
   const [error, setError] = useState<string | null>(null);
   const open = report.status === 'open';
   const who = report.targetUser ? `@${report.targetUser.username}` : 'the author';
-  const hasContent = report.targetType !== 'user' && Boolean(report.post || report.comment || report.message);
+  const hasContent = report.targetType !== 'user' && Boolean(report.post || reportedComment(report) || report.message);
+  const note0 = reporterNote(report);
   const noteId = `note-${report.id}`;
   async function resolve(action: ResolveAction) {
     setBusy(action);
@@ -163,11 +181,7 @@ function ReportCard({ report, onResolved }: { report: AdminReport; onResolved: (
           <a href={`/moderation/reports/${report.id}`}>link</a>
         </span>
       </header>
-      {report.comment && (
-        <blockquote class="muted">
-          “{report.comment}”
-        </blockquote>
-      )}
+      {note0 && <blockquote class="muted">“{note0}”</blockquote>}
       <Reported r={report} />
       {report.resolution && (
         <p class="notice">
