@@ -106,7 +106,7 @@ export type Instance = Generated<
 >;
 
 export type SessionInfo = Generated<
-  'SessionInfo',
+  'DeviceSession',
   { id: string; device: string; address: string; createdAt: string; lastUsedAt: string; current: boolean }
 >;
 
