@@ -359,3 +359,60 @@ describe('invites, export and account deletion in the browser', { skip: skipWith
     await r.getByRole('heading', { name: 'No such user' }).waitFor();
   });
 });
+
+describe('sign-up waiting for approval, and the pages mail links lead to', { skip: skipWithoutChromium }, () => {
+  let server;
+  let browser;
+  let person;
+
+  before(async () => {
+    server = await startServer({ STARLING_REGISTRATION_MODE: 'approval' });
+    browser = await launchBrowser();
+    person = await openPerson(browser, server.base, PHONE);
+  });
+
+  after(async () => {
+    assert.deepEqual(person?.errors.map(String) ?? [], [], 'no script errors on the page');
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('says the account waits for a moderator, and why logging in fails meanwhile', async () => {
+    const { page } = person;
+    await page.goto('/register');
+    await page.getByText('A moderator looks at new accounts before they can be used.').waitFor();
+    await page.getByLabel('Username', { exact: true }).fill('hana');
+    await page.getByLabel('Email').fill('hana@example.org');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.getByRole('heading', { name: 'Thanks for signing up' }).waitFor();
+    await page.getByText('waiting for approval by a moderator').waitFor();
+    await page.goto('/login');
+    await page.getByLabel('Username or email').fill('hana');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Your account is waiting for approval by a moderator.' }).waitFor();
+  });
+
+  it('asks for a reset link, and tells an old link apart', async () => {
+    const { page } = person;
+    await page.goto('/login');
+    await page.getByRole('link', { name: 'Forgot password?' }).click();
+    await page.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
+    await page.getByLabel('Email').fill('nobody@example.org');
+    await page.getByRole('button', { name: 'Send the link' }).click();
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+
+    await page.goto('/reset-password?token=not-a-real-token');
+    await page.getByLabel('New password', { exact: true }).fill('a fresh start again');
+    await page.getByLabel('New password again').fill('a fresh start again');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('alert').filter({ hasText: 'This link is not valid any more' }).waitFor();
+    await page.getByRole('link', { name: 'Ask for a new link' }).waitFor();
+
+    await page.goto('/verify-email?token=not-a-real-token');
+    await page.getByRole('alert').filter({ hasText: 'This link is not valid any more' }).waitFor();
+    await page.getByRole('link', { name: 'Send a new link' }).click();
+    await page.getByRole('heading', { name: 'Confirm your email address' }).waitFor();
+  });
+});
