@@ -7,7 +7,7 @@
 //   node --test e2e/safety.test.mjs     (after `cargo build`; STARLING_BIN overrides the binary)
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -38,6 +38,25 @@ async function logIn(page, login, password = PASSWORD) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+}
+
+/**
+ * The token of the newest mailed link to `page` (`verify-email` or
+ * `reset-password`): without SMTP the server writes mails as .eml files into
+ * its data dir's `mail/` (quoted-printable bodies, so soft breaks are undone).
+ */
+function mailedToken(dataDir, page) {
+  const dir = join(dataDir, 'mail');
+  if (!existsSync(dir)) throw new Error('no mail yet');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().reverse();
+  for (const f of files) {
+    const body = readFileSync(join(dir, f), 'latin1')
+      .replace(/=\r?\n/g, '')
+      .replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    const m = body.match(new RegExp(`${page}\\?token=([A-Za-z0-9_.~%-]+)`));
+    if (m) return decodeURIComponent(m[1]);
+  }
+  throw new Error(`no mail with a ${page} link among ${files.length}`);
 }
 
 /** A session for API calls behind the browser's back. */
@@ -414,5 +433,65 @@ describe('sign-up waiting for approval, and the pages mail links lead to', { ski
     await page.getByRole('alert').filter({ hasText: 'This link is not valid any more' }).waitFor();
     await page.getByRole('link', { name: 'Send a new link' }).click();
     await page.getByRole('heading', { name: 'Confirm your email address' }).waitFor();
+  });
+});
+
+describe('confirming the email address and resetting the password by mail', { skip: skipWithoutChromium }, () => {
+  let server;
+  let browser;
+  let person;
+
+  before(async () => {
+    server = await startServer({ STARLING_REQUIRE_EMAIL_VERIFICATION: 'true' });
+    browser = await launchBrowser();
+    person = await openPerson(browser, server.base, DESKTOP);
+  });
+
+  after(async () => {
+    assert.deepEqual(person?.errors.map(String) ?? [], [], 'no script errors on the page');
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('signs up, is asked to confirm, confirms by the mailed link and is signed in', async () => {
+    const { page } = person;
+    await page.goto('/register');
+    await page.getByLabel('Username', { exact: true }).fill('ivy');
+    await page.getByLabel('Email').fill('ivy@example.org');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+    await page.getByText('ivy@example.org').waitFor();
+
+    // Logging in first is refused in words, with the way to a new link.
+    await page.goto('/login');
+    await page.getByLabel('Username or email').fill('ivy');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Please confirm your email address first' }).waitFor();
+    await page.getByRole('link', { name: 'Send the confirmation link again' }).waitFor();
+
+    const token = await eventually(() => mailedToken(server.dataDir, 'verify-email'), 10_000, 'the confirmation mail');
+    await page.goto(`/verify-email?token=${encodeURIComponent(token)}`);
+    await page.getByRole('heading', { name: 'Home', exact: true }).waitFor();
+    await page.getByRole('link', { name: /ivy, your profile/ }).waitFor();
+  });
+
+  it('resets a forgotten password with the mailed link', async () => {
+    const { page } = person;
+    await page.goto('/logout');
+    await page.getByRole('heading', { name: 'You are logged out' }).waitFor();
+    await page.goto('/reset-password');
+    await page.getByLabel('Email').fill('ivy@example.org');
+    await page.getByRole('button', { name: 'Send the link' }).click();
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor();
+
+    const token = await eventually(() => mailedToken(server.dataDir, 'reset-password'), 10_000, 'the reset mail');
+    await page.goto(`/reset-password?token=${encodeURIComponent(token)}`);
+    await page.getByLabel('New password', { exact: true }).fill('ivy grows back');
+    await page.getByLabel('New password again').fill('ivy grows back');
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByRole('heading', { name: 'Your password is changed' }).waitFor();
+    await logIn(page, 'ivy', 'ivy grows back');
   });
 });
