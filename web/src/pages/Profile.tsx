@@ -108,7 +108,8 @@ export function ProfilePage({ username }: { username: string }) {
         </div>
       </section>
       <h2 class="section-title">Posts</h2>
-      {source && <Feed source={source} empty={isMe ? 'You have not posted yet.' : `@${user.username} has not posted yet.`} />}
+      {/* A block hides their posts (and unblocking shows them): the list starts afresh. */}
+      {source && <Feed key={rel.blocking ? 'blocked' : 'shown'} source={source} empty={isMe ? 'You have not posted yet.' : `@${user.username} has not posted yet.`} />}
     </>
   );
 }
