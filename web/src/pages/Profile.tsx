@@ -109,7 +109,7 @@ export function ProfilePage({ username }: { username: string }) {
       </section>
       <h2 class="section-title">Posts</h2>
       {/* A block hides their posts (and unblocking shows them): the list starts afresh. */}
-      {source && <Feed key={rel.blocking ? 'blocked' : 'shown'} source={source} empty={isMe ? 'You have not posted yet.' : `@${user.username} has not posted yet.`} />}
+      {source && <Feed key={rel.blocking ? 'blocked' : 'shown'} source={source} empty={isMe ? 'You have not posted yet.' : rel.blocking ? `You blocked @${user.username}: their posts are hidden.` : `@${user.username} has not posted yet.`} />}
     </>
   );
 }
