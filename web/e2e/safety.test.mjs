@@ -43,20 +43,23 @@ async function logIn(page, login, password = PASSWORD) {
 /**
  * The token of the newest mailed link to `page` (`verify-email` or
  * `reset-password`): without SMTP the server writes mails as .eml files into
- * its data dir's `mail/` (quoted-printable bodies, so soft breaks are undone).
+ * its data dir's `mail/` (a quoted-printable body is decoded first).
  */
 function mailedToken(dataDir, page) {
   const dir = join(dataDir, 'mail');
   if (!existsSync(dir)) throw new Error('no mail yet');
   const files = readdirSync(dir).filter((f) => f.endsWith('.eml')).sort().reverse();
+  const bodies = [];
   for (const f of files) {
-    const body = readFileSync(join(dir, f), 'latin1')
-      .replace(/=\r?\n/g, '')
-      .replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    let body = readFileSync(join(dir, f), 'latin1');
+    if (/^Content-Transfer-Encoding:\s*quoted-printable/im.test(body)) {
+      body = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+    }
     const m = body.match(new RegExp(`${page}\\?token=([A-Za-z0-9_.~%-]+)`));
     if (m) return decodeURIComponent(m[1]);
+    bodies.push(body);
   }
-  throw new Error(`no mail with a ${page} link among ${files.length}`);
+  throw new Error(`no mail with a ${page} link among ${files.length}:\n${bodies.join('\n---\n')}`);
 }
 
 /** A session for API calls behind the browser's back. */
