@@ -50,16 +50,38 @@ function freePort() {
   });
 }
 
+/** The environment the binary runs with: the caller's, minus its STARLING_* settings. */
+function cleanEnv() {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^starling_/i.test(k) || /^starling_test_/i.test(k)));
+}
+
 /**
- * Starts the server; resolves once /health answers. `env` adds settings.
- * Returns { base, stop(), log() }.
+ * Runs a command of the starling binary (e.g. `admin create-user ...`) and
+ * resolves with its output; rejects with the output when it fails.
  */
-export async function startServer(env = {}) {
+export function starlingCli(args, { cwd, env = {} } = {}) {
+  return new Promise((ok, fail) => {
+    const child = spawn(starlingBinary(), args, { cwd, env: { ...cleanEnv(), STARLING_LOG: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.once('error', fail);
+    child.once('exit', (code) => (code === 0 ? ok(output) : fail(new Error(`starling ${args.join(' ')} exited ${code}:\n${output}`))));
+  });
+}
+
+/**
+ * Starts the server; resolves once /health answers. `env` adds settings;
+ * `setup(dataDir)` runs before it starts (e.g. CLI commands on its data).
+ * Returns { base, dataDir, stop(), log() }.
+ */
+export async function startServer(env = {}, { setup } = {}) {
   const bin = starlingBinary();
   if (!existsSync(bin)) throw new Error(`no starling binary at ${bin}: run cargo build first (or set STARLING_BIN)`);
   const dataDir = mkdtempSync(join(tmpdir(), 'starling-e2e-'));
+  if (setup) await setup(dataDir);
   const port = await freePort();
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^starling_/i.test(k) || /^starling_test_/i.test(k)));
+  const clean = cleanEnv();
   let output = '';
   const child = spawn(bin, ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dataDir], {
     cwd: dataDir,
@@ -94,7 +116,7 @@ export async function startServer(env = {}) {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { base, stop, log: () => output };
+  return { base, dataDir, stop, log: () => output };
 }
 
 /**

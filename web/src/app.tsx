@@ -42,6 +42,18 @@ const Messages = () => {
   const { params } = useRoute();
   return <MessagesPage roomId={params.id || null} />;
 };
+const SettingsPage = () => {
+  const { params } = useRoute();
+  return <Settings section={params.section ?? ''} />;
+};
+// Pages few people open, each its own chunk.
+const ResetPassword = lazy(() => import('./pages/Recovery').then((m) => m.ResetPassword));
+const VerifyEmail = lazy(() => import('./pages/Recovery').then((m) => m.VerifyEmail));
+const ModerationPage = lazy(() => import('./pages/Moderation').then((m) => m.ModerationPage));
+const Moderation = () => {
+  const { params } = useRoute();
+  return <ModerationPage tab={params.tab ?? 'reports'} id={params.id ?? null} />;
+};
 const Tag = () => {
   const { params } = useRoute();
   return <TagPage key={params.tag} tag={params.tag} />;
@@ -86,7 +98,10 @@ function Routes() {
       <Route path="/tags/:tag" component={Tag} />
       <Route path="/messages/:id?" component={Messages} />
       <Route path="/search" component={Search} />
-      <Route path="/settings" component={Settings} />
+      <Route path="/settings/:section?" component={SettingsPage} />
+      <Route path="/reset-password" component={ResetPassword} />
+      <Route path="/verify-email" component={VerifyEmail} />
+      <Route path="/moderation/:tab?/:id?" component={Moderation} />
       <Route path="/notifications" component={Notifications} />
       <Route default component={NotFound} />
     </Router>

@@ -50,6 +50,8 @@ export function action(n: Notification): string {
       return 'started following you';
     case 'message':
       return 'sent you a message';
+    case 'report':
+      return 'sent a report to the moderators';
     default:
       return 'did something';
   }
@@ -63,6 +65,10 @@ export function sentence(n: Notification): string {
 /** Where a notification leads: its post (at the comments for comments), else the actor. */
 export function target(n: Notification): string {
   if (n.type === 'message' && n.roomId) return `/messages/${n.roomId}`;
+  if (n.type === 'report') {
+    const id = (n as Notification & { reportId?: string | null }).reportId;
+    return id ? `/moderation/reports/${encodeURIComponent(id)}` : '/moderation';
+  }
   if (n.post) return `/p/${n.post.id}${n.comment && n.type !== 'love' ? '#comments' : ''}`;
   return `/u/${n.actor.username}`;
 }

@@ -9,7 +9,8 @@
 import { computed, signal } from '@preact/signals';
 import { ApiError, csrfToken, setSessionHooks } from './api/client';
 import { auth, profile } from './api/endpoints';
-import type { Profile, Session } from './api/types';
+import type { Profile, RegisterRequest, Session } from './api/types';
+import { toast } from './toasts';
 
 export type SessionStatus = 'loading' | 'signedIn' | 'signedOut' | 'unreachable';
 
@@ -137,6 +138,8 @@ async function doRenew(force: boolean): Promise<boolean> {
       return true;
     } catch (err) {
       if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+        // Suspended meanwhile: say so rather than just signing out.
+        if (err.code === 'account_suspended') toast(err.message, 'error', undefined, 15_000);
         becomeSignedOut();
         broadcast('out');
         return false;
@@ -197,9 +200,34 @@ export async function login(loginName: string, password: string) {
   broadcast(`in:${me.value?.id}`);
 }
 
-export async function register(body: { username: string; email: string; password: string; displayName?: string }) {
-  accept(await auth.register(body));
+/**
+ * Signs up. Answers 'signedIn', or what the account waits for when the server
+ * does not sign it in yet: 'pending' (a moderator's approval) or
+ * 'verify_email' (the link in the mail).
+ */
+export async function register(body: {
+  username: string;
+  email: string;
+  password: string;
+  displayName?: string;
+  inviteCode?: string;
+}): Promise<string> {
+  const answer = (await auth.register(body as RegisterRequest)) as Session | { status?: string; user?: undefined };
+  if (!answer.user) return answer.status ?? 'pending';
+  signInWith(answer as Session);
+  return 'signedIn';
+}
+
+/** Takes a session the server answered (e.g. after confirming an email address). */
+export function signInWith(s: Session) {
+  accept(s);
   broadcast(`in:${me.value?.id}`);
+}
+
+/** Forgets the session here and in other tabs (after the account was deleted). */
+export function signOutHere() {
+  becomeSignedOut();
+  broadcast('out');
 }
 
 export async function logout() {

@@ -62,6 +62,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Internal: set on the retry after a refresh, and for the auth endpoints. */
   noRenew?: boolean;
+  /** Answer the body as a Blob (a download) instead of JSON. */
+  blob?: boolean;
 }
 
 function url(path: string, query?: Record<string, QueryValue>): string {
@@ -86,6 +88,26 @@ const STATUS_TEXT: Record<number, string> = {
   503: 'The service is temporarily unavailable.',
 };
 
+/**
+ * Refusals worded for people, by error code: these replace the server's
+ * message, which is written for API clients.
+ */
+const CODE_TEXT: Record<string, string> = {
+  blocked: "You can't interact with this account.",
+  account_suspended: 'This account is suspended by the moderators of this server.',
+  account_pending: 'Your account is waiting for approval by a moderator. You will get an email once it is approved.',
+  email_unverified: 'Please confirm your email address first: open the link in the email we sent you.',
+  registration_closed: 'Sign-ups are closed on this server at the moment.',
+  wrong_password: 'That password is not right.',
+  invalid_token: 'This link is not valid any more: it was used already or it expired. Ask for a new one.',
+  cannot_report_self: 'You cannot report yourself or your own posts.',
+  cannot_block_self: 'You cannot block yourself.',
+  cannot_mute_self: 'You cannot mute yourself.',
+  already_resolved: 'Another moderator has resolved this report already.',
+  nothing_to_remove: 'There is no content to remove in a report about an account.',
+  last_admin: 'You are the last admin: make someone else an admin first.',
+};
+
 async function toError(res: Response): Promise<ApiError> {
   let body: ErrorBody | null = null;
   try {
@@ -94,7 +116,7 @@ async function toError(res: Response): Promise<ApiError> {
     body = null;
   }
   const e = body?.error;
-  let message = e?.message || STATUS_TEXT[res.status] || `The server answered ${res.status}.`;
+  let message = (e?.code && CODE_TEXT[e.code]) || e?.message || STATUS_TEXT[res.status] || `The server answered ${res.status}.`;
   if (res.status === 429) {
     const wait = Number(res.headers.get('retry-after'));
     if (wait > 0) message = `${message} (try again in ${wait} s)`;
@@ -134,6 +156,7 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
   }
   if (!res.ok) throw await toError(res);
   if (res.status === 204) return undefined as T;
+  if (opts.blob) return (await res.blob()) as T;
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
 }

@@ -57,12 +57,6 @@ export const users = {
   unfollow: (id: string) => request<User>('DELETE', `/api/users/${enc(id)}/follow`),
   followers: (id: string, p: Cursor = {}) => get<UserPage>(`/api/users/${enc(id)}/followers`, { ...p }),
   following: (id: string, p: Cursor = {}) => get<UserPage>(`/api/users/${enc(id)}/following`, { ...p }),
-  block: (id: string) => request<User>('PUT', `/api/users/${enc(id)}/block`),
-  unblock: (id: string) => request<User>('DELETE', `/api/users/${enc(id)}/block`),
-  mute: (id: string) => request<User>('PUT', `/api/users/${enc(id)}/mute`),
-  unmute: (id: string) => request<User>('DELETE', `/api/users/${enc(id)}/mute`),
-  blocks: (p: Cursor = {}) => get<UserPage>('/api/blocks', { ...p }),
-  mutes: (p: Cursor = {}) => get<UserPage>('/api/mutes', { ...p }),
 };
 
 export const media = {

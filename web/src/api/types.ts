@@ -65,4 +65,4 @@ export type VapidKey = Answer<'/api/push/vapid-public-key', 'get'>;
  * The kinds of notification the app shows in its own way. `Notification.type`
  * is any string (the server may add kinds), so the app falls back for others.
  */
-export type NotificationType = 'love' | 'comment' | 'reply' | 'mention' | 'follow' | 'message';
+export type NotificationType = 'love' | 'comment' | 'reply' | 'mention' | 'follow' | 'message' | 'report';

@@ -4,6 +4,9 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { errorMessage } from '../api/client';
+import { isReadOnly } from '../api/safety';
+import { type MenuItem, MenuButton } from '../components/Menu';
+import { useReport } from '../components/Safety';
 import { Icon } from '../components/Icon';
 import { Avatar, ErrorBox, Spinner, Time, displayName } from '../components/ui';
 import { relativeTime } from '../lib/time';
@@ -14,7 +17,7 @@ import { GroupSettings } from './Groups';
 import { chatState, emitAck, onChat, onConnect } from './socket';
 import { presence, visibleRoom, watchPresence } from './store';
 import { type ChatMessage, type ChatRoom, type ReadMark, compareIds } from './types';
-import { listNames, partnerOf, roomName, senderName, uuid } from './util';
+import { listNames, partnerOf, roomName, senderIdOf, senderName, uuid } from './util';
 
 const PAGE = 30;
 /** Re-send `typing: true` at most this often while typing. */
@@ -48,81 +51,32 @@ function useVisible() {
   return visible;
 }
 
-/** The small per-message menu: opens with Enter/Space, arrows move, Escape closes. */
-function MessageMenu({ message, mine, onRetract, onRemove }: { message: ChatMessage; mine: boolean; onRetract: () => void; onRemove: () => void }) {
-  const [open, setOpen] = useState(false);
-  const button = useRef<HTMLButtonElement>(null);
-  const menu = useRef<HTMLDivElement>(null);
-  const items = () => [...(menu.current?.querySelectorAll<HTMLButtonElement>('[role=menuitem]') ?? [])];
-  useLayoutEffect(() => {
-    if (open) items()[0]?.focus();
-  }, [open]);
-  useEffect(() => {
-    if (!open) return;
-    const outside = (e: MouseEvent) => {
-      if (!menu.current?.contains(e.target as Node) && !button.current?.contains(e.target as Node)) setOpen(false);
-    };
-    document.addEventListener('mousedown', outside);
-    return () => document.removeEventListener('mousedown', outside);
-  }, [open]);
-  const close = (refocus = true) => {
-    setOpen(false);
-    if (refocus) button.current?.focus();
-  };
-  const onKey = (e: KeyboardEvent) => {
-    const all = items();
-    const at = all.indexOf(document.activeElement as HTMLButtonElement);
-    if (e.key === 'Escape') {
-      e.preventDefault();
-      close();
-    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-      e.preventDefault();
-      const next = (at + (e.key === 'ArrowDown' ? 1 : all.length - 1)) % all.length;
-      all[next]?.focus();
-    } else if (e.key === 'Home' || e.key === 'End') {
-      e.preventDefault();
-      all[e.key === 'Home' ? 0 : all.length - 1]?.focus();
-    } else if (e.key === 'Tab') {
-      close(false);
-    }
-  };
-  const pick = (fn: () => void) => () => {
-    close();
-    fn();
-  };
+/** The small per-message menu (a menu button: Enter/Space open it, arrows move, Escape closes). */
+function MessageMenu({
+  message,
+  mine,
+  onRetract,
+  onRemove,
+  onReport,
+}: {
+  message: ChatMessage;
+  mine: boolean;
+  onRetract: () => void;
+  onRemove: () => void;
+  onReport: () => void;
+}) {
+  const items: MenuItem[] = [];
+  if (mine && !message.retracted) items.push({ label: 'Retract for everyone', onSelect: onRetract });
+  items.push({ label: 'Remove for me', onSelect: onRemove });
+  if (!mine && !message.retracted) items.push({ label: 'Report message', onSelect: onReport });
   return (
-    // Keys are handled on the wrapper, so Escape works from the button too.
-    <div class="msg-menu" onKeyDown={(e) => open && onKey(e)}>
-      <button
-        ref={button}
-        type="button"
-        class="icon-btn msg-menu-btn"
-        aria-haspopup="menu"
-        aria-expanded={open}
-        aria-label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${senderName(message)}`}`}
-        onClick={() => setOpen(!open)}
-        onKeyDown={(e) => {
-          if (e.key === 'ArrowDown' && !open) {
-            e.preventDefault();
-            setOpen(true);
-          }
-        }}
-      >
-        <span aria-hidden="true">⋯</span>
-      </button>
-      {open && (
-        <div ref={menu} class="menu" role="menu" aria-label="Message actions">
-          {mine && !message.retracted && (
-            <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onRetract)}>
-              Retract for everyone
-            </button>
-          )}
-          <button type="button" role="menuitem" tabIndex={-1} onClick={pick(onRemove)}>
-            Remove for me
-          </button>
-        </div>
-      )}
-    </div>
+    <MenuButton
+      kind="msg"
+      align={mine ? 'right' : 'left'}
+      label={`Actions for the message sent ${relativeTime(message.createdAt)}${mine ? ' by you' : ` by ${senderName(message)}`}`}
+      menuLabel="Message actions"
+      items={items}
+    />
   );
 }
 
@@ -145,6 +99,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
   const [sendError, setSendError] = useState<string | null>(null);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const visible = useVisible();
+  const report = useReport();
   const list = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const keepFromBottom = useRef<number | null>(null);
@@ -243,12 +198,13 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
 
   function receive(m: ChatMessage) {
     if (m.roomId !== roomId) return;
-    setPending((old) => old.filter((p) => p.clientMsgId !== m.clientMsgId || m.senderId !== me.value?.id));
+    const from = senderIdOf(m);
+    setPending((old) => old.filter((p) => p.clientMsgId !== m.clientMsgId || from !== me.value?.id));
     setMessages((old) => merge(old, [m]));
     setTypers((old) => {
-      if (!m.senderId || !(m.senderId in old)) return old;
+      if (from === null || !(from in old)) return old;
       const next = { ...old };
-      delete next[m.senderId];
+      delete next[from];
       return next;
     });
   }
@@ -422,10 +378,11 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
   const group = room?.kind === 'group';
   const others = room ? room.members.filter((m) => m.id !== myId) : [];
   // "Seen" under my newest message that someone else has read.
-  const myLast = [...messages].reverse().find((m) => m.senderId === myId);
+  const myLast = [...messages].reverse().find((m) => senderIdOf(m) === myId);
   const seenBy = myLast ? others.filter((m) => reads[m.id] && compareIds(reads[m.id], myLast.id) >= 0) : [];
   const typingNames = others.filter((m) => typers[m.id]).map(displayName);
   const p = partner ? presence.value[partner.id] : undefined;
+  const readOnly = isReadOnly(room);
 
   return (
     <div class="conversation">
@@ -498,20 +455,27 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
         )}
         <ol class="msg-list">
           {messages.map((m, i) => {
-            const mine = m.senderId === myId;
+            const from = senderIdOf(m);
+            const mine = from !== null && from === myId;
             const prev = messages[i - 1];
-            const showName = group && !mine && (!prev || prev.senderId !== m.senderId);
+            const showName = (group && !mine && (!prev || senderIdOf(prev) !== from)) || from === null;
             return (
               <li key={m.id} class={`msg${mine ? ' mine' : ''}${m.retracted ? ' retracted' : ''}`} data-id={m.id}>
                 <div class="bubble-row">
                   <div class="bubble">
-                    {showName && <span class="msg-sender">{senderName(m)}</span>}
+                    {showName && <span class={`msg-sender${from === null ? ' deleted-user' : ''}`}>{senderName(m)}</span>}
                     {m.retracted ? <em class="muted">This message was retracted</em> : <span class="msg-text">{m.text}</span>}
                     <span class="msg-time">
                       <Time iso={m.createdAt} />
                     </span>
                   </div>
-                  <MessageMenu message={m} mine={mine} onRetract={() => void retract(m)} onRemove={() => void remove(m)} />
+                  <MessageMenu
+                    message={m}
+                    mine={mine}
+                    onRetract={() => void retract(m)}
+                    onRemove={() => void remove(m)}
+                    onReport={() => report.open({ type: 'message', id: m.id, what: `the message from ${senderName(m)}` })}
+                  />
                 </div>
                 {msgErrors[m.id] && (
                   <span class="inline-error" role="alert">
@@ -550,9 +514,9 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
       <p class="typing" aria-live="polite">
         {typingNames.length > 0 && `${listNames(typingNames)} ${typingNames.length === 1 ? 'is' : 'are'} typing…`}
       </p>
-      {room?.readOnly ? (
-        <p class="muted read-only" role="status">
-          You can't send messages in this conversation.
+      {readOnly ? (
+        <p class="read-only-note" role="status">
+          You can read this conversation but not write in it: one of you has blocked the other.
         </p>
       ) : (
         <form class="msg-composer" onSubmit={send}>
@@ -581,6 +545,7 @@ export function Conversation({ roomId, initial, onRoom }: { roomId: string; init
           </button>
         </form>
       )}
+      {report.dialog}
       {sendError && (
         <p id="msg-input-err" class="field-error" role="alert">
           {sendError}

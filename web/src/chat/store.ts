@@ -6,6 +6,7 @@ import { me } from '../session';
 import { chat } from './api';
 import { onChat, onConnect } from './socket';
 import type { Presence } from './types';
+import { senderIdOf } from './sender';
 
 /** Unread messages per room, from GET /api/chat/unread-count and live events. */
 export const unreadByRoom = signal<Record<string, number>>({});
@@ -42,7 +43,7 @@ onConnect(() => refreshUnread(0));
 const counted = new Set<string>();
 
 onChat('new-message', ({ roomId, message }) => {
-  if (message.senderId === me.value?.id || counted.has(message.id)) return;
+  if (senderIdOf(message) === me.value?.id || counted.has(message.id)) return;
   counted.add(message.id);
   if (counted.size > 1000) counted.delete(counted.values().next().value as string);
   if (visibleRoom.value === roomId && document.visibilityState === 'visible') return;

@@ -2,12 +2,10 @@
 
 import type { Author } from '../api/types';
 import { displayName } from '../components/ui';
+import { senderIdOf, senderOf } from './sender';
 import type { ChatMessage, ChatRoom } from './types';
 
-/** Who sent a message: "Deleted user" once the account is deleted. */
-export function senderName(m: ChatMessage): string {
-  return m.sender ? displayName(m.sender) : 'Deleted user';
-}
+export { senderIdOf, senderOf };
 
 /** The other person in a direct room (null for groups). */
 export function partnerOf(room: ChatRoom, myId: string | undefined): Author | null {
@@ -22,13 +20,21 @@ export function roomName(room: ChatRoom, myId: string | undefined): string {
   return p ? displayName(p) : 'Conversation';
 }
 
+/** The name shown for a deleted account. */
+export const DELETED_USER = 'Deleted user';
+
+export function senderName(m: ChatMessage): string {
+  const s = senderOf(m);
+  return s ? displayName(s) : DELETED_USER;
+}
+
 /** One line describing a message in lists. */
 export function excerpt(m: ChatMessage, myId: string | undefined, group: boolean): string {
   if (m.retracted) return 'This message was retracted';
   const text = m.text.replace(/\s+/g, ' ').trim();
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
-  if (m.senderId === myId) return `You: ${short}`;
-  return group ? `${senderName(m)}: ${short}` : short;
+  if (senderIdOf(m) === myId) return `You: ${short}`;
+  return group || !senderOf(m) ? `${senderName(m)}: ${short}` : short;
 }
 
 /** A v4 UUID for `clientMsgId` (crypto.randomUUID needs a secure context). */

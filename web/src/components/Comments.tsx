@@ -11,6 +11,7 @@ import { me, signedIn } from '../session';
 import { Icon } from './Icon';
 import { LoveButton, toggleLove } from './PostCard';
 import { RichText } from './RichText';
+import { SafetyMenu } from './Safety';
 import { SuggestTextarea } from './SuggestTextarea';
 import { Avatar, ErrorBox, Spinner, Time, displayName } from './ui';
 
@@ -188,6 +189,15 @@ function CommentItem({ comment: c, post, depth, update, onRemoved, onPostCount }
                   <Icon name="trash" />
                   <span>Delete</span>
                 </button>
+              )}
+              {!mine && (
+                <span class="owner-actions">
+                  <SafetyMenu
+                    label={`the comment by ${displayName(c.author)}`}
+                    report={{ type: 'comment', id: c.id, what: 'this comment' }}
+                    user={c.author}
+                  />
+                </span>
               )}
             </div>
           )}

@@ -140,6 +140,7 @@ export function Feed({
           post={p}
           update={(f) => setItems((old) => old.map((x) => (x.id === p.id ? f(x) : x)))}
           onDeleted={() => setItems((old) => old.filter((x) => x.id !== p.id))}
+          onAuthorHidden={(author) => setItems((old) => old.filter((x) => x.author.id !== author))}
         />
       ))}
       {paged.loading && <Spinner label={items.length ? 'Loading more posts…' : 'Loading posts…'} />}

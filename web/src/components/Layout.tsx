@@ -12,9 +12,9 @@ function isCurrent(href: string, path: string) {
 
 function NavBar() {
   const { path } = useLocation();
-  const items = navItems.filter((i) => !i.auth || signedIn.value);
+  const items = navItems.filter((i) => (!i.auth || signedIn.value) && (!i.when || i.when()));
   return (
-    <nav class="nav" aria-label="Main">
+    <nav class={items.length > 5 ? 'nav nav-many' : 'nav'} aria-label="Main">
       <ul>
         {items.map((item) => {
           const badge = item.badge?.value ?? 0;
@@ -24,6 +24,7 @@ function NavBar() {
                 href={item.href}
                 aria-current={isCurrent(item.href, path) ? 'page' : undefined}
                 aria-label={badge > 0 ? `${item.label} (${badge} unread)` : undefined}
+                title={items.length > 5 ? item.label : undefined}
               >
                 <span class="nav-icon">
                   <Icon name={item.icon} size={22} />

@@ -7,6 +7,7 @@ import { me, signedIn } from '../session';
 import { toast } from '../toasts';
 import { Icon } from './Icon';
 import { RichText } from './RichText';
+import { SafetyMenu } from './Safety';
 import { SuggestTextarea } from './SuggestTextarea';
 import { Avatar, ErrorBox, Spinner, Time, displayName } from './ui';
 
@@ -137,9 +138,11 @@ interface CardProps {
   onDeleted: () => void;
   /** On the post's own page: show the history toggle, no link to itself. */
   full?: boolean;
+  /** Called after the author was blocked or muted from this card (their posts should go). */
+  onAuthorHidden?: (authorId: string) => void;
 }
 
-export function PostCard({ post, update, onDeleted, full }: CardProps) {
+export function PostCard({ post, update, onDeleted, full, onAuthorHidden }: CardProps) {
   const mine = me.value?.id === post.author.id;
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(post.text);
@@ -251,6 +254,16 @@ export function PostCard({ post, update, onDeleted, full }: CardProps) {
               <Icon name="trash" />
               <span>Delete</span>
             </button>
+          </span>
+        )}
+        {!mine && (
+          <span class="owner-actions">
+            <SafetyMenu
+              label={`the post by ${displayName(post.author)}`}
+              report={{ type: 'post', id: post.id, what: 'this post' }}
+              user={post.author}
+              onChange={(_, what) => (what === 'block' || what === 'mute') && onAuthorHidden?.(post.author.id)}
+            />
           </span>
         )}
       </footer>

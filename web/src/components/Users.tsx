@@ -8,54 +8,6 @@ import { me, signedIn } from '../session';
 import { Avatar, Empty, ErrorBox, Spinner, displayName } from './ui';
 
 /** Follow / Unfollow, showing the server's answer (counts included). */
-/** Block and mute toggles for someone else's profile (private: they are not told). */
-export function RelationButtons({ user, onChange }: { user: User; onChange: (u: User) => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  if (!signedIn.value || me.value?.id === user.id) return null;
-  async function run(call: (id: string) => Promise<User>) {
-    setBusy(true);
-    setError(null);
-    try {
-      onChange(await call(user.id));
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  }
-  const name = displayName(user);
-  return (
-    <span class="relation">
-      <button
-        type="button"
-        class="btn btn-ghost"
-        aria-pressed={user.muting}
-        aria-label={`${user.muting ? 'Unmute' : 'Mute'} ${name}`}
-        disabled={busy}
-        onClick={() => void run(user.muting ? users.unmute : users.mute)}
-      >
-        {user.muting ? 'Unmute' : 'Mute'}
-      </button>
-      <button
-        type="button"
-        class="btn btn-ghost"
-        aria-pressed={user.blocking}
-        aria-label={`${user.blocking ? 'Unblock' : 'Block'} ${name}`}
-        disabled={busy}
-        onClick={() => void run(user.blocking ? users.unblock : users.block)}
-      >
-        {user.blocking ? 'Unblock' : 'Block'}
-      </button>
-      {error && (
-        <span class="inline-error" role="alert">
-          {error}
-        </span>
-      )}
-    </span>
-  );
-}
-
 export function FollowButton({ user, onChange }: { user: User; onChange: (u: User) => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);

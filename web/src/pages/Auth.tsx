@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { useLocation } from 'preact-iso';
 import { ApiError, errorMessage } from '../api/client';
+import { type Instance, instance } from '../api/safety';
 import { ErrorBox, Field, Spinner, fieldText } from '../components/ui';
 import { useTitle } from '../lib/hooks';
 import { dropPush } from '../notifications';
@@ -16,13 +17,16 @@ function useAuthForm() {
   const [error, setError] = useState<string | null>(null);
   const [fields, setFields] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
+  const [code, setCode] = useState<string | null>(null);
   async function run(action: () => Promise<void>) {
     setBusy(true);
     setError(null);
     setFields({});
+    setCode(null);
     try {
       await action();
     } catch (e) {
+      if (e instanceof ApiError) setCode(e.code);
       if (e instanceof ApiError && Object.keys(e.fields).length > 0) {
         setFields(e.fields);
         setError(e.code === 'validation_failed' ? 'Please correct the fields marked below.' : e.message);
@@ -33,7 +37,21 @@ function useAuthForm() {
       setBusy(false);
     }
   }
-  return { error, fields, busy, run };
+  return { error, fields, busy, code, run };
+}
+
+/** The server's public settings (registration mode, ...), fetched once per visit. */
+let instanceAsk: Promise<Instance> | null = null;
+export function useInstance(): Instance | null {
+  const [inst, setInst] = useState<Instance | null>(null);
+  useEffect(() => {
+    const ask = (instanceAsk ??= instance().catch((e: unknown) => {
+      instanceAsk = null;
+      throw e;
+    }));
+    ask.then(setInst, () => {});
+  }, []);
+  return inst;
 }
 
 export function Login() {
@@ -65,6 +83,14 @@ export function Login() {
         <button type="submit" class="btn btn-primary btn-block" disabled={form.busy}>
           {form.busy ? 'Logging in…' : 'Log in'}
         </button>
+        {form.code === 'email_unverified' && (
+          <p>
+            <a href="/verify-email">Send the confirmation link again</a>
+          </p>
+        )}
+        <p class="muted">
+          <a href="/reset-password">Forgot password?</a>
+        </p>
         <p class="muted">
           New here? <a href={`/register${query.next ? `?next=${encodeURIComponent(query.next)}` : ''}`}>Create an account</a>
         </p>
@@ -76,12 +102,29 @@ export function Login() {
 export function Register() {
   useTitle('Sign up');
   const { route, query } = useLocation();
-  const [v, setV] = useState({ username: '', email: '', password: '', displayName: '' });
+  const [v, setV] = useState({ username: '', email: '', password: '', displayName: '', inviteCode: query.invite ?? '' });
+  const [waiting, setWaiting] = useState<string | null>(null);
+  const inst = useInstance();
+  const mode = inst?.registrationMode;
   const form = useAuthForm();
   const set = (k: keyof typeof v) => (e: { currentTarget: { value: string } }) => setV({ ...v, [k]: e.currentTarget.value });
   useEffect(() => {
     if (signedIn.value) route(nextPath(query), true);
   }, [signedIn.value]);
+  if (waiting) return <Waiting status={waiting} email={v.email.trim()} />;
+  if (mode === 'closed') {
+    return (
+      <div class="auth-page">
+        <div class="card auth-form">
+          <h1>Sign-ups are closed</h1>
+          <p>This server does not take new accounts at the moment.</p>
+          <p>
+            <a href="/login">Log in</a> or <a href="/community">browse the community</a>.
+          </p>
+        </div>
+      </div>
+    );
+  }
   return (
     <div class="auth-page">
       <form
@@ -90,22 +133,28 @@ export function Register() {
         onSubmit={(e) => {
           e.preventDefault();
           void form.run(async () => {
-            await register({
+            const result = await register({
               username: v.username.trim(),
               email: v.email.trim(),
               password: v.password,
               displayName: v.displayName.trim() || undefined,
+              inviteCode: mode === 'invite' || v.inviteCode.trim() ? v.inviteCode.trim() : undefined,
             });
-            route(nextPath(query), true);
+            if (result === 'signedIn') route(nextPath(query), true);
+            else setWaiting(result);
           });
         }}
       >
         <h1 id="register-heading">Create your account</h1>
+        {mode === 'approval' && <p class="notice">A moderator looks at new accounts before they can be used.</p>}
         <ErrorBox error={form.error} />
         <Field label="Username" name="username" autoComplete="username" required hint="3-30 letters, digits or _" value={v.username} error={fieldText('Username', form.fields.username)} onInput={set('username')} />
         <Field label="Display name (optional)" name="displayName" autoComplete="name" value={v.displayName} error={fieldText('Display name', form.fields.displayName)} onInput={set('displayName')} />
         <Field label="Email" name="email" type="email" autoComplete="email" required value={v.email} error={fieldText('Email', form.fields.email)} onInput={set('email')} />
         <Field label="Password" name="password" type="password" autoComplete="new-password" required hint="At least 8 characters" value={v.password} error={fieldText('Password', form.fields.password)} onInput={set('password')} />
+        {(mode === 'invite' || form.fields.inviteCode) && (
+          <Field label="Invite code" name="inviteCode" autoComplete="off" required hint="Sign-ups on this server need an invite from a member of its team" value={v.inviteCode} error={fieldText('Invite code', form.fields.inviteCode)} onInput={set('inviteCode')} />
+        )}
         <button type="submit" class="btn btn-primary btn-block" disabled={form.busy}>
           {form.busy ? 'Creating account…' : 'Sign up'}
         </button>
@@ -113,6 +162,36 @@ export function Register() {
           Already have an account? <a href="/login">Log in</a>
         </p>
       </form>
+    </div>
+  );
+}
+
+/** After signing up, when the account is not usable yet. */
+function Waiting({ status: s, email }: { status: string; email: string }) {
+  const verify = s === 'verify_email';
+  return (
+    <div class="auth-page">
+      <div class="card auth-form" role="status">
+        <h1>{verify ? 'Check your email' : 'Thanks for signing up'}</h1>
+        {verify ? (
+          <p>
+            We sent a link to <strong>{email}</strong>. Open it to confirm your address and start using your account.
+          </p>
+        ) : (
+          <p>
+            Your account is waiting for approval by a moderator. We will send an email to <strong>{email}</strong> once it
+            is approved; then you can log in.
+          </p>
+        )}
+        {verify && (
+          <p class="muted">
+            Nothing arrived? <a href="/verify-email">Send the link again</a>
+          </p>
+        )}
+        <p>
+          <a href="/community">Browse the community meanwhile</a>
+        </p>
+      </div>
     </div>
   );
 }

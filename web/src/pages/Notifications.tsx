@@ -23,10 +23,11 @@ const KIND_ICON: Partial<Record<string, IconName>> = {
   mention: 'at',
   follow: 'user',
   message: 'comment',
+  report: 'shield',
 } satisfies Record<NotificationType, IconName>;
 
 function excerpt(n: Notification): string | null {
-  if (n.type === 'follow' || n.type === 'message') return null;
+  if (n.type === 'follow' || n.type === 'message' || n.type === 'report') return null;
   return (n.comment ?? n.post)?.excerpt || null;
 }
 

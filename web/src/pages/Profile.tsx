@@ -4,10 +4,13 @@ import { feeds, users } from '../api/endpoints';
 import { MessageButton } from '../chat/MessageButton';
 import type { User } from '../api/types';
 import { Feed } from '../components/Feed';
-import { FollowButton, RelationButtons, UserList } from '../components/Users';
+import { relation, relations } from '../api/safety';
+import { SafetyMenu } from '../components/Safety';
+import { FollowButton, UserList } from '../components/Users';
 import { Avatar, ErrorBox, Spinner, displayName } from '../components/ui';
 import { useTitle } from '../lib/hooks';
 import { me } from '../session';
+import { toast } from '../toasts';
 
 function useUser(username: string) {
   const [user, setUser] = useState<User | null>(null);
@@ -40,18 +43,31 @@ function NoSuchUser({ username }: { username: string }) {
 export function ProfilePage({ username }: { username: string }) {
   const { user, setUser, error, missing, load } = useUser(username);
   useTitle(user ? `${displayName(user)} (@${user.username})` : `@${username}`);
-  // Blocking or muting changes what the feed shows: reload it then.
-  const source = useMemo(() => (user ? feeds.user(user.id) : null), [user?.id, user?.blocking, user?.muting]);
+  const source = useMemo(() => (user ? feeds.user(user.id) : null), [user?.id]);
   if (missing) return <NoSuchUser username={username} />;
   if (!user) return error ? <ErrorBox error={error} onRetry={load} /> : <Spinner label="Loading profile…" />;
   const isMe = me.value?.id === user.id;
+  const rel = relation(user);
+  async function unblock() {
+    if (!user) return;
+    try {
+      setUser(await relations.block(user.id, false));
+      toast(`You unblocked @${user.username}`);
+    } catch (e) {
+      toast(errorMessage(e), 'error');
+    }
+  }
   return (
     <>
       <section class="card profile" aria-labelledby="profile-name">
         <Avatar user={user} size={96} />
         <div class="profile-info">
           <h1 id="profile-name">{displayName(user)}</h1>
-          <p class="muted">@{user.username}</p>
+          <p class="muted">
+            @{user.username}
+            {rel.blocking && <span class="state-tag state-blocked">Blocked</span>}
+            {rel.muting && <span class="state-tag">Muted</span>}
+          </p>
           {user.bio && <p class="bio">{user.bio}</p>}
           <p class="counts">
             <a href={`/u/${user.username}/followers`}>
@@ -70,15 +86,30 @@ export function ProfilePage({ username }: { username: string }) {
             </a>
           ) : (
             <>
-              {!user.blocking && <FollowButton user={user} onChange={setUser} />}
-              {!user.blocking && <MessageButton user={user} />}
-              <RelationButtons user={user} onChange={setUser} />
+              {rel.blocking ? (
+                <button type="button" class="btn" aria-label={`Unblock ${displayName(user)}`} onClick={unblock}>
+                  Unblock
+                </button>
+              ) : (
+                <>
+                  <FollowButton user={user} onChange={setUser} />
+                  <MessageButton user={user} />
+                </>
+              )}
+              <SafetyMenu
+                label={`@${user.username}`}
+                report={{ type: 'user', id: user.id, what: `@${user.username}` }}
+                user={user}
+                state={rel}
+                onChange={(u) => setUser(u)}
+              />
             </>
           )}
         </div>
       </section>
       <h2 class="section-title">Posts</h2>
-      {source && <Feed key={`${user.blocking}-${user.muting}`} source={source} empty={isMe ? 'You have not posted yet.' : `@${user.username} has not posted yet.`} />}
+      {/* A block hides their posts (and unblocking shows them): the list starts afresh. */}
+      {source && <Feed key={rel.blocking ? 'blocked' : 'shown'} source={source} empty={isMe ? 'You have not posted yet.' : rel.blocking ? `You blocked @${user.username}: their posts are hidden.` : `@${user.username} has not posted yet.`} />}
     </>
   );
 }

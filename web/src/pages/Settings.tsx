@@ -8,7 +8,6 @@ import { Avatar, ErrorBox, Field, Progress, Spinner, fieldText } from '../compon
 import { useTitle } from '../lib/hooks';
 import { me, updateMe } from '../session';
 import { toast } from '../toasts';
-import { AccountData } from './AccountData';
 import { RequireAuth } from './Auth';
 
 function AvatarForm() {
@@ -171,16 +170,73 @@ function Account() {
   );
 }
 
-export function Settings() {
+const TABS: [string, string][] = [
+  ['', 'Profile'],
+  ['password', 'Password'],
+  ['sessions', 'Sessions'],
+  ['blocks', 'Blocked & muted'],
+  ['data', 'Your data'],
+];
+
+function SettingsTabs({ section }: { section: string }) {
+  return (
+    <nav class="tabs settings-tabs" aria-label="Settings">
+      {TABS.map(([key, label]) => (
+        <a key={key} href={key ? `/settings/${key}` : '/settings'} aria-current={key === section ? 'page' : undefined}>
+          {label}
+        </a>
+      ))}
+    </nav>
+  );
+}
+
+type SectionType = ComponentType<{ section: string }>;
+let loadedSection: SectionType | null = null;
+
+/** A subpage: its code (AccountSettings) is loaded when first opened. */
+function Section({ section }: { section: string }) {
+  const [Page, setPage] = useState<SectionType | null>(() => loadedSection);
+  const [error, setError] = useState<string | null>(null);
+  const load = () => {
+    setError(null);
+    import('./AccountSettings').then(
+      (m) => {
+        loadedSection = m.SettingsSection;
+        setPage(() => m.SettingsSection);
+      },
+      (e: unknown) => setError(`This page could not be loaded: ${errorMessage(e)}`),
+    );
+  };
+  useEffect(() => {
+    if (!loadedSection) load();
+  }, []);
+  if (!TABS.some(([key]) => key === section)) {
+    return (
+      <div class="card">
+        <p>There is no such settings page.</p>
+      </div>
+    );
+  }
+  if (Page) return <Page section={section} />;
+  return error ? <ErrorBox error={error} onRetry={load} /> : <Spinner />;
+}
+
+export function Settings({ section = '' }: { section?: string }) {
   useTitle('Settings');
   return (
     <RequireAuth>
       <h1 class="page-title">Settings</h1>
-      <AvatarForm />
-      <ProfileForm />
-      <BrowserNotifications />
-      <Account />
-      <AccountData />
+      <SettingsTabs section={section} />
+      {section ? (
+        <Section section={section} />
+      ) : (
+        <>
+          <AvatarForm />
+          <ProfileForm />
+          <BrowserNotifications />
+          <Account />
+        </>
+      )}
     </RequireAuth>
   );
 }
