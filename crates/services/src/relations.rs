@@ -231,7 +231,7 @@ mod tests {
     async fn refilled_pages_are_full_and_cursors_visit_everything_once() {
         let all: Vec<u32> = (0..40).rev().collect();
         // Keep every fourth item only: pages thin out three times in four.
-        let keep = |i: &u32| i % 4 == 0;
+        let keep = |i: &u32| i.is_multiple_of(4);
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let limit = Limit::parse(Some(3)).unwrap();
         let mut seen = Vec::new();

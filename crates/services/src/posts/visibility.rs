@@ -48,8 +48,3 @@ pub(crate) fn posts(items: &mut Vec<PostView>, surface: Surface) {
 pub(crate) fn comment_shown(c: &CommentView) -> bool {
     shown(&c.author, Surface::Personal)
 }
-
-/// Leaves out comments whose author is suspended.
-pub(crate) fn comments(items: &mut Vec<CommentView>) {
-    items.retain(|c| shown(&c.author, Surface::Personal));
-}
