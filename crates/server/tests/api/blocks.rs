@@ -296,6 +296,24 @@ async fn block_semantics_across_every_surface(b: Backend) {
     assert!(!pub_bob.contains(&ann_post) && pub_bob.contains(&cat_post));
     let pub_cat = list(&app, "/api/feed/public", &cat).await;
     assert!(pub_cat.contains(&ann_post) && pub_cat.contains(&bob_post));
+    // A post opened by its link: not across the block, either way.
+    app.get(&format!("/api/posts/{ann_post}"), Some(&bob.access))
+        .await
+        .assert_error(404, "not_found");
+    app.get(&format!("/api/posts/{bob_post}"), Some(&ann.access))
+        .await
+        .assert_error(404, "not_found");
+    app.get(&format!("/api/posts/{ann_post}"), Some(&cat.access))
+        .await
+        .assert_status(200);
+    let refetched = app
+        .get(
+            &format!("/api/posts?ids={ann_post},{cat_post}"),
+            Some(&bob.access),
+        )
+        .await;
+    let refetched = refetched.assert_status(200).to_string();
+    assert!(!refetched.contains(&ann_post) && refetched.contains(&cat_post));
     // A user's posts: the profile shows, the posts do not, either way.
     app.get(&format!("/api/users/{}", ann.id), Some(&bob.access))
         .await

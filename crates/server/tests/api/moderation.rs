@@ -24,6 +24,7 @@ backend_tests!(
     registration_closed_and_instance_info,
     registration_by_approval,
     registration_by_invite,
+    a_deleted_moderators_actions_stay_on_record,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -1330,4 +1331,64 @@ async fn registration_by_invite(b: Backend) {
         actions,
         vec!["revoke_invite", "create_invite", "create_invite"]
     );
+}
+
+async fn a_deleted_moderators_actions_stay_on_record(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let admin = first_admin(&app, "root").await;
+    let m = moderator(&app, &admin, "mod").await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let p = post(&app, &bob, "a spammy post").await;
+    let r = report(&app, &ann, "post", &p).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post(
+        &format!("/api/admin/reports/{r}/resolve"),
+        Some(&m.access),
+        json!({"action": "dismiss", "note": "fine"}),
+    )
+    .await
+    .assert_status(200);
+
+    // The moderator deletes their account; the worker removes it.
+    let d = app
+        .json(
+            Method::DELETE,
+            "/api/profile",
+            Some(&m.access),
+            json!({"password": m.password}),
+        )
+        .await;
+    assert_eq!(d.status.as_u16(), 202);
+    let count = format!("SELECT COUNT(*) FROM users WHERE id = {}", m.id);
+    let mut left = app.sql_i64(&count).await;
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = app.sql_i64(&count).await;
+    }
+    assert_eq!(left, 0, "the moderator's account is removed");
+
+    // What they did is still on record, by a deleted user.
+    let audit = app.get("/api/admin/audit", Some(&admin.access)).await;
+    let items = audit.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let dismissed = items
+        .iter()
+        .find(|a| a["action"] == "dismiss")
+        .expect("the dismissal is still in the audit log");
+    assert!(dismissed["moderator"].is_null(), "{dismissed}");
+    let rep = app
+        .get(&format!("/api/admin/reports/{r}"), Some(&admin.access))
+        .await;
+    let rep = rep.assert_status(200);
+    assert_eq!(rep["status"], "resolved");
+    assert_eq!(rep["resolution"]["action"], "dismiss");
+    assert!(rep["resolution"]["moderator"].is_null(), "{rep}");
 }

@@ -228,12 +228,18 @@ impl Posts {
             .ok_or_else(|| Error::not_found("post"))
     }
 
+    /// A live post as `viewer` may see it: not when its author is suspended,
+    /// nor across a block either way (a muted author's post still opens: it
+    /// was asked for by its link).
     pub async fn get(&self, viewer: Option<UserId>, id: PostId) -> Result<PostView> {
-        self.get_any(viewer, id)
-            .await
-            .ok()
-            .filter(|p| visibility::shown(&p.author, visibility::Surface::Personal))
-            .ok_or_else(|| Error::not_found("post"))
+        let post = self.get_any(viewer, id).await?;
+        let rel = self.relations.of(viewer).await?;
+        if !visibility::shown(&post.author, visibility::Surface::Personal)
+            || rel.blocked_either(post.record.author_id)
+        {
+            return Err(Error::not_found("post"));
+        }
+        Ok(post)
     }
 
     /// A live post whatever its author's standing (for moderators).
@@ -295,6 +301,8 @@ impl Posts {
         }
         let mut items = self.views_by_ids(viewer, ids).await?;
         visibility::posts(&mut items, visibility::Surface::Personal);
+        let rel = self.relations.of(viewer).await?;
+        items.retain(|p| !rel.blocked_either(p.record.author_id));
         Ok(items)
     }
 
