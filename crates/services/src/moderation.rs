@@ -54,6 +54,9 @@ pub struct Moderation {
     registration_mode: RegistrationMode,
 }
 
+/// The longest invite code `register` reads (the codes it makes are shorter).
+pub const INVITE_CODE_MAX_CHARS: usize = 64;
+
 /// The longest note on an action and comment on a report.
 pub const NOTE_MAX_CHARS: usize = 1000;
 
@@ -127,6 +130,12 @@ impl Moderation {
         invite_code: Option<&str>,
     ) -> Result<Registered> {
         let accounts = &self.deps.accounts;
+        if invite_code.is_some_and(|c| c.chars().count() > INVITE_CODE_MAX_CHARS) {
+            return Err(Error::field(
+                "inviteCode",
+                format!("at most {INVITE_CODE_MAX_CHARS} characters"),
+            ));
+        }
         match self.registration_mode {
             RegistrationMode::Open => accounts.register(input).await,
             RegistrationMode::Closed => Err(Error::denied(

@@ -63,6 +63,7 @@ pub struct AvatarUploadRequest {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeleteAccountRequest {
     /// Your current password.
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
