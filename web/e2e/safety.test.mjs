@@ -221,14 +221,17 @@ describe('safety and the account lifecycle in the browser', { skip: skipWithoutC
     await blocked.getByText('Dave Pest').waitFor();
     await blocked.getByRole('button', { name: 'Unblock @dave' }).waitFor();
 
-    // Dave cannot comment on Carol's post, and is told so in words.
+    // Dave cannot open Carol's post by its link (hidden across a block, as
+    // Mastodon does), nor follow her, and is told so in words.
     const d = dave.page;
     await d.goto(`/p/${carolPost.id}`);
-    await d.getByText('Carol thinks aloud').waitFor();
-    await d.getByRole('textbox', { name: 'Write a comment' }).fill('Hello Carol');
-    await d.getByRole('button', { name: 'Comment', exact: true }).click();
+    await d.getByRole('heading', { name: 'Post not found' }).waitFor();
+    assert.equal(await d.getByText('Carol thinks aloud').count(), 0);
+    await d.goto('/u/carol');
+    await d.getByRole('heading', { name: 'Carol Blocker' }).waitFor();
+    await d.getByRole('button', { name: 'Follow Carol Blocker' }).click();
     await d.getByRole('alert').filter({ hasText: "You can't interact with this account." }).waitFor();
-    await shots(d, 'safety-blocked-comment');
+    await shots(d, 'safety-blocked-follow');
   });
 
   it('settings: changing the password, and signing out another session', async () => {
