@@ -431,14 +431,8 @@ impl Users {
     /// side's content leaves the other's lists, and neither can reach the
     /// other. Idempotent; the blocked side is never told.
     pub async fn block(&self, me: UserId, target: UserId) -> Result<UserView> {
-        if me == target {
-            return Err(Error::unprocessable(
-                "cannot_block_self",
-                "you cannot block yourself",
-            ));
-        }
-        // Relationship changes share the follow limit.
-        self.limits.check(Action::Block, &me.to_string()).await?;
+        self.may_change_relation(me, target, "cannot_block_self", "block")
+            .await?;
         let r = self.ports.blocks.block(me, target, Timestamp::now()).await;
         self.relations.changed(&[me, target]).await;
         let (_, removed) = r?;
@@ -454,14 +448,8 @@ impl Users {
     }
 
     pub async fn unblock(&self, me: UserId, target: UserId) -> Result<UserView> {
-        if me == target {
-            return Err(Error::unprocessable(
-                "cannot_block_self",
-                "you cannot block yourself",
-            ));
-        }
-        // Relationship changes share the follow limit.
-        self.limits.check(Action::Block, &me.to_string()).await?;
+        self.may_change_relation(me, target, "cannot_block_self", "block")
+            .await?;
         let r = self.ports.blocks.unblock(me, target).await;
         self.relations.changed(&[me, target]).await;
         r?;
@@ -471,14 +459,8 @@ impl Users {
     /// `me` mutes (`on`) or unmutes `target`: their posts and notifications
     /// are hidden from `me`, and nothing else changes. Idempotent.
     pub async fn mute(&self, me: UserId, target: UserId, on: bool) -> Result<UserView> {
-        if me == target {
-            return Err(Error::unprocessable(
-                "cannot_mute_self",
-                "you cannot mute yourself",
-            ));
-        }
-        // Relationship changes share the follow limit.
-        self.limits.check(Action::Block, &me.to_string()).await?;
+        self.may_change_relation(me, target, "cannot_mute_self", "mute")
+            .await?;
         let r = if on {
             self.ports.blocks.mute(me, target, Timestamp::now()).await
         } else {
@@ -490,6 +472,24 @@ impl Users {
             self.notifications.read_hidden(me, target).await?;
         }
         self.get_fresh(Some(me), target).await
+    }
+
+    /// A block or mute of oneself is refused (422 `code`), and every change
+    /// counts against the block limit (`limit_blocks`).
+    async fn may_change_relation(
+        &self,
+        me: UserId,
+        target: UserId,
+        code: &'static str,
+        verb: &str,
+    ) -> Result<()> {
+        if me == target {
+            return Err(Error::unprocessable(
+                code,
+                format!("you cannot {verb} yourself"),
+            ));
+        }
+        self.limits.check(Action::Block, &me.to_string()).await
     }
 
     /// Whom `me` blocks, newest first.

@@ -5,12 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Resp, TestApp, TestUser};
+use crate::helpers::{Backend, Resp, TestApp, TestUser, ends_within, open_stream};
 
 use crate::delivery::smtp_server::SmtpServer;
 
@@ -56,27 +55,6 @@ async fn login(app: &TestApp, login: &str, password: &str) -> Resp {
     .await
 }
 
-/// Opens the notification stream with `token`; the task ends when it does.
-async fn open_stream(app: &TestApp, token: &str) -> tokio::task::JoinHandle<()> {
-    let r = app
-        .client
-        .get(app.url("/api/notifications/stream"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let mut body = r.bytes_stream();
-    tokio::spawn(async move { while let Some(Ok(_)) = body.next().await {} })
-}
-
-async fn ends_within(stream: tokio::task::JoinHandle<()>, what: &str) {
-    tokio::time::timeout(Duration::from_secs(3), stream)
-        .await
-        .unwrap_or_else(|_| panic!("{what} stayed open"))
-        .unwrap();
-}
-
 async fn change_password(app: &TestApp, token: &str, current: &str, new: &str) -> Resp {
     app.json(
         Method::PUT,
@@ -114,7 +92,7 @@ async fn changing_the_password_ends_every_other_session(b: Backend) {
     )
     .await
     .assert_error(401, "invalid_refresh_token");
-    ends_within(stream, "the other session's stream").await;
+    ends_within(stream, Duration::from_secs(3), "the other session's stream").await;
     // This one stays, and is the only one left.
     app.get("/api/profile", Some(&ann.access))
         .await
@@ -271,9 +249,14 @@ async fn ending_a_session_refuses_its_token_and_closes_its_stream(b: Backend) {
     app.get("/api/profile", Some(&laptop))
         .await
         .assert_error(401, "session_ended");
-    ends_within(stream, "the ended session's stream").await;
+    ends_within(stream, Duration::from_secs(3), "the ended session's stream").await;
     if let (Some(p), Some(st)) = (&peer, peer_stream) {
-        ends_within(st, "the ended session's stream on the other node").await;
+        ends_within(
+            st,
+            Duration::from_secs(3),
+            "the ended session's stream on the other node",
+        )
+        .await;
         p.get("/api/profile", Some(&laptop))
             .await
             .assert_error(401, "session_ended");
@@ -309,7 +292,7 @@ async fn ending_the_other_sessions_keeps_this_one(b: Backend) {
             .await
             .assert_error(401, "session_ended");
     }
-    ends_within(stream, "another session's stream").await;
+    ends_within(stream, Duration::from_secs(3), "another session's stream").await;
     app.get("/api/profile", Some(&ann.access))
         .await
         .assert_status(200);
@@ -446,7 +429,7 @@ async fn a_password_reset_by_mail_sets_the_password_and_ends_every_session(b: Ba
             .await
             .assert_error(401, "session_ended");
     }
-    ends_within(stream, "a session's stream").await;
+    ends_within(stream, Duration::from_secs(3), "a session's stream").await;
     login(&app, "ann", &ann.password)
         .await
         .assert_error(401, "invalid_credentials");

@@ -810,3 +810,39 @@ impl Drop for TcpProxy {
         self.task.abort();
     }
 }
+
+/// Opens the notification stream with `token`; the task ends when the
+/// server ends the stream.
+pub async fn open_stream(app: &TestApp, token: &str) -> tokio::task::JoinHandle<()> {
+    use futures::StreamExt;
+    let r = app
+        .client
+        .get(app.url("/api/notifications/stream"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut body = r.bytes_stream();
+    tokio::spawn(async move { while let Some(Ok(_)) = body.next().await {} })
+}
+
+/// Fails unless the stream opened by [`open_stream`] ends within `within`.
+pub async fn ends_within(stream: tokio::task::JoinHandle<()>, within: Duration, what: &str) {
+    tokio::time::timeout(within, stream)
+        .await
+        .unwrap_or_else(|_| panic!("{what} stayed open"))
+        .unwrap();
+}
+
+/// Fails unless the Socket.IO client is disconnected within `within`.
+pub async fn disconnected_within(c: &crate::sio::SioClient, within: Duration, what: &str) {
+    let deadline = std::time::Instant::now() + within;
+    while c.connects().await.1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} stayed connected"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

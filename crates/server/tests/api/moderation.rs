@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{Backend, TestApp, TestUser, disconnected_within, ends_within, open_stream};
 use crate::sio::Sio;
 
 backend_tests!(
@@ -977,34 +976,6 @@ async fn silenced_accounts_leave_public_surfaces_only(b: Backend) {
     .await
     .assert_status(200);
     assert_eq!(findable(&app, &ann, &bob, &p).await.len(), 8);
-}
-
-async fn open_stream(app: &TestApp, token: &str) -> tokio::task::JoinHandle<()> {
-    let r = app
-        .client
-        .get(app.url("/api/notifications/stream"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let mut body = r.bytes_stream();
-    tokio::spawn(async move { while let Some(Ok(_)) = body.next().await {} })
-}
-
-async fn ends_within(stream: tokio::task::JoinHandle<()>, within: Duration, what: &str) {
-    tokio::time::timeout(within, stream)
-        .await
-        .unwrap_or_else(|_| panic!("{what} stayed open"))
-        .unwrap();
-}
-
-async fn disconnected_within(c: &crate::sio::SioClient, within: Duration, what: &str) {
-    let deadline = Instant::now() + within;
-    while c.connects().await.1 {
-        assert!(Instant::now() < deadline, "{what} stayed connected");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 async fn suspension_ends_sessions_sockets_and_streams_everywhere(b: Backend) {

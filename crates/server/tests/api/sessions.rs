@@ -5,11 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{Backend, TestApp, TestUser, disconnected_within, ends_within, open_stream};
 use crate::sio::Sio;
 
 backend_tests!(
@@ -47,35 +46,6 @@ async fn refresh(app: &TestApp, refresh_token: &str) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// Opens the notification stream with `token`; the task ends when it does.
-async fn open_stream(app: &TestApp, token: &str) -> tokio::task::JoinHandle<()> {
-    let r = app
-        .client
-        .get(app.url("/api/notifications/stream"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let mut body = r.bytes_stream();
-    tokio::spawn(async move { while let Some(Ok(_)) = body.next().await {} })
-}
-
-async fn ends_within(stream: tokio::task::JoinHandle<()>, within: Duration, what: &str) {
-    tokio::time::timeout(within, stream)
-        .await
-        .unwrap_or_else(|_| panic!("{what} stayed open"))
-        .unwrap();
-}
-
-async fn disconnected_within(c: &crate::sio::SioClient, within: Duration, what: &str) {
-    let deadline = Instant::now() + within;
-    while c.connects().await.1 {
-        assert!(Instant::now() < deadline, "{what} stayed connected");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn logout_ends_the_sessions_tokens_sockets_and_streams_everywhere(b: Backend) {
