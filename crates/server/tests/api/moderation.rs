@@ -46,17 +46,22 @@ async fn login(app: &TestApp, username: &str) -> String {
 /// An admin made the way an operator makes the first one: `starling admin
 /// create-user`.
 async fn first_admin(app: &TestApp, username: &str) -> TestUser {
+    staff_by_cli(app, username, "admin").await
+}
+
+/// An account made with the admin CLI's code, in `role`, signed in.
+async fn staff_by_cli(app: &TestApp, username: &str, role: &str) -> TestUser {
     let user = starling_server::admin::create_user(
         &app.settings,
         starling_server::admin::NewAccount {
             username: username.into(),
             email: format!("{username}@example.org"),
-            role: "admin".into(),
+            role: role.into(),
             password: PASSWORD.into(),
         },
     )
     .await
-    .expect("the admin is created");
+    .expect("the account is created");
     TestUser {
         id: user.id.to_string(),
         username: username.into(),
@@ -1189,25 +1194,7 @@ async fn registration_by_approval(b: Backend) {
 
 /// A moderator made with the CLI (no request has read them yet).
 async fn moderator_by_cli(app: &TestApp, username: &str) -> TestUser {
-    let user = starling_server::admin::create_user(
-        &app.settings,
-        starling_server::admin::NewAccount {
-            username: username.into(),
-            email: format!("{username}@example.org"),
-            role: "moderator".into(),
-            password: PASSWORD.into(),
-        },
-    )
-    .await
-    .expect("the moderator is created");
-    TestUser {
-        id: user.id.to_string(),
-        username: username.into(),
-        email: format!("{username}@example.org"),
-        password: PASSWORD.into(),
-        access: login(app, username).await,
-        refresh: String::new(),
-    }
+    staff_by_cli(app, username, "moderator").await
 }
 
 async fn registration_by_invite(b: Backend) {
